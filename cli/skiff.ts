@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// The skiff command. Long-running: `server` (and `agent`, later). Cluster
+// lifecycle: `up`, `down`, `kubeconfig`. Objects: `apply`, `get`,
+// `describe`, `delete`. Errors print one line with what to do next and exit 1.
+
+import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Command, Option } from 'commander'
+import { ApiClient, ApiClientError } from '../controlplane/client/client.ts'
+import { lookupKind } from '../controlplane/api/resources.ts'
+import { createLogger } from '../lib/log.ts'
+import { applyAll } from './apply.ts'
+import { clusterRunning, down, kubeconfigFor, up } from './cluster.ts'
+import { deleteNamed, describe, get, resolveType } from './get.ts'
+import { readKubeconfig } from './kubeconfig.ts'
+import { loadManifests, ManifestError } from './manifests.ts'
+
+const program = new Command()
+program.name('skiff').description('Skiff: a networking-first, Kubernetes-style orchestrator').showHelpAfterError()
+program.option('--state-dir <dir>', 'where the local cluster keeps its state', process.env.SKIFF_STATE_DIR ?? '.skiff')
+program.option('--kubeconfig <file>', 'use this kubeconfig instead of the local cluster in --state-dir')
+program.option('-n, --namespace <ns>', 'namespace')
+
+const out = (s: string) => process.stdout.write(s + '\n')
+
+function stateDir(): string {
+  return resolve(program.opts().stateDir as string)
+}
+
+async function client(): Promise<{ client: ApiClient; namespace: string }> {
+  const g = program.opts()
+  const kc = g.kubeconfig ?? process.env.SKIFF_KUBECONFIG
+  if (kc) {
+    const cfg = readKubeconfig(kc)
+    return { client: new ApiClient(cfg), namespace: g.namespace ?? cfg.namespace ?? 'default' }
+  }
+  const st = await clusterRunning(stateDir())
+  if (!st) throw new Error(`no running cluster in ${stateDir()}: start one with \`skiff up\` (or npm start), or pass --kubeconfig`)
+  const cfg = readKubeconfig(join(stateDir(), 'kubeconfig'))
+  return { client: new ApiClient(cfg), namespace: g.namespace ?? 'default' }
+}
+
+program
+  .command('up')
+  .description('start a local cluster in the background (Redis and a server); returns when it is ready')
+  .option('--port <port>', 'apiserver port', '6443')
+  .option('--nodes <n>', 'number of node agents (from issue 3 on)', '0')
+  .option('--demo', 'deploy the demo app once the cluster runs')
+  .action(async (o) => {
+    const st = await up({ stateDir: stateDir(), port: Number(o.port) })
+    const dir = st.stateDir
+    out(`Skiff is running.
+  apiserver:  ${st.server.url}
+  state:      ${dir} (logs in ${join(dir, 'logs')})
+  kubeconfig: ${join(dir, 'kubeconfig')}
+
+Use it with kubectl:
+  export KUBECONFIG=${join(dir, 'kubeconfig')}
+  kubectl get namespaces
+or with skiff:
+  npm run skiff -- get namespaces
+Stop it with: npm run skiff -- down`)
+  })
+
+program
+  .command('down')
+  .description('stop the local cluster and remove everything it created')
+  .action(async () => {
+    await down({ stateDir: stateDir() })
+  })
+
+program
+  .command('kubeconfig')
+  .description('print the admin kubeconfig of the local cluster (works with the real kubectl)')
+  .action(async () => {
+    const st = await clusterRunning(stateDir())
+    if (!st) throw new Error(`no running cluster in ${stateDir()}: start one with \`skiff up\``)
+    process.stdout.write(kubeconfigFor(stateDir(), st.server.url))
+  })
+
+program
+  .command('server')
+  .description('run the control plane (apiserver on Redis) in the foreground')
+  .option('--host <addr>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'listen port', '6443')
+  .option('--redis-host <host>', 'Redis host', '127.0.0.1')
+  .option('--redis-port <port>', 'Redis port', '6379')
+  .addOption(new Option('--redis-password-file <file>', 'file holding the Redis password').makeOptionMandatory())
+  .option('--san <name...>', 'extra names/addresses for the serving certificate')
+  .action(async (o) => {
+    const { startServer } = await import('../controlplane/server.ts')
+    const logger = createLogger({ component: 'server' })
+    const running = await startServer({
+      stateDir: stateDir(),
+      redis: { host: o.redisHost, port: Number(o.redisPort), password: readFileSync(o.redisPasswordFile, 'utf8').trim() },
+      host: o.host,
+      port: Number(o.port),
+      sans: o.san,
+      logger,
+    })
+    const stop = async (sig: string) => {
+      logger.info({ signal: sig }, 'stopping')
+      await running.stop()
+      process.exit(0)
+    }
+    process.on('SIGTERM', () => void stop('SIGTERM'))
+    process.on('SIGINT', () => void stop('SIGINT'))
+  })
+
+program
+  .command('apply')
+  .description('create or update objects from manifests (files, folders, or - for stdin)')
+  .requiredOption('-f, --filename <path...>', 'manifest file, folder, or -')
+  .action(async (o) => {
+    const manifests = loadManifests(o.filename, () => readFileSync(0, 'utf8'))
+    const { client: c, namespace } = await client()
+    const failures = await applyAll(c, manifests, namespace, out)
+    c.close()
+    if (failures) process.exitCode = 1
+  })
+
+program
+  .command('get')
+  .description('list objects: skiff get pods, skiff get svc web, skiff get deploy -o wide')
+  .argument('<type>', 'resource type (pods, svc, deploy, ing, ...); type/name works too')
+  .argument('[names...]', 'object names')
+  .option('-o, --output <format>', 'wide | yaml | json | name')
+  .option('-l, --selector <selector>', 'label selector')
+  .option('-w, --watch', 'after listing, watch for changes')
+  .option('-A, --all-namespaces', 'list across all namespaces')
+  .action(async (type: string, names: string[], o) => {
+    const [t, n] = type.split('/')
+    const info = resolveType(t!)
+    const { client: c, namespace } = await client()
+    await get(c, info, n ? [n, ...names] : names, { namespace, allNamespaces: o.allNamespaces, output: o.output, selector: o.selector, watch: o.watch }, out)
+    c.close()
+  })
+
+program
+  .command('describe')
+  .description('show one object in detail, with its events')
+  .argument('<type>')
+  .argument('[name]')
+  .action(async (type: string, name: string | undefined) => {
+    const [t, n] = type.split('/')
+    const { client: c, namespace } = await client()
+    await describe(c, resolveType(t!), namespace, (n ?? name)!, out)
+    c.close()
+  })
+
+program
+  .command('delete')
+  .description('delete objects by type and name, or those in manifests (-f)')
+  .argument('[type]')
+  .argument('[names...]')
+  .option('-f, --filename <path...>', 'manifest file, folder, or -')
+  .action(async (type: string | undefined, names: string[], o) => {
+    const { client: c, namespace } = await client()
+    if (o.filename) {
+      for (const m of loadManifests(o.filename, () => readFileSync(0, 'utf8')).reverse()) {
+        const info = lookupKind(m.object.apiVersion!, m.object.kind!)
+        if (!info) throw new Error(`${m.source}: unknown kind ${m.object.kind}`)
+        out(await deleteNamed(c, info, m.object.metadata.namespace ?? namespace, m.object.metadata.name!))
+      }
+    } else {
+      if (!type) throw new Error('say what to delete: skiff delete <type> <name>, or skiff delete -f <file>')
+      const [t, n] = type.split('/')
+      const info = resolveType(t!)
+      for (const name of n ? [n, ...names] : names) out(await deleteNamed(c, info, namespace, name))
+    }
+    c.close()
+  })
+
+function explain(e: unknown): string {
+  if (e instanceof ApiClientError) {
+    const reason = e.reason ? `(${e.reason})` : `(HTTP ${e.status})`
+    return `Error from server ${reason}: ${e.message}`
+  }
+  if (e instanceof ManifestError) return `error: ${e.message}`
+  const err = e as NodeJS.ErrnoException
+  if (err.code === 'ECONNREFUSED') return `error: cannot reach the apiserver (${err.message}); is the cluster up? try \`skiff up\``
+  return `error: ${err.message}`
+}
+
+program.parseAsync(process.argv).catch((e) => {
+  process.stderr.write(explain(e) + '\n')
+  process.exit(1)
+})

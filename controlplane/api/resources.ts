@@ -1,0 +1,80 @@
+// The one table of every kind Skiff serves. Discovery, routing, storage keys,
+// Table printing, validation and authorization all look kinds up here, so a
+// new kind is one row (plus its printer and validator).
+
+export interface ResourceInfo {
+  group: string // '' for the core group
+  version: string
+  kind: string
+  resource: string // plural, lower case: 'pods'
+  singular: string
+  namespaced: boolean
+  shortNames?: string[]
+  categories?: string[]
+  /** Subresources served: status and scale are generic; log/exec are proxied. */
+  subresources?: Array<'status' | 'scale' | 'log' | 'exec' | 'portforward'>
+  /** Spec changes bump metadata.generation (kinds with a spec). */
+  hasSpec?: boolean
+  verbs?: string[]
+}
+
+const allVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
+
+function r(info: ResourceInfo): ResourceInfo {
+  return { verbs: allVerbs, ...info }
+}
+
+export const resources: readonly ResourceInfo[] = Object.freeze([
+  r({ group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Node', resource: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'], subresources: ['status'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'portforward'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Service', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Endpoints', resource: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'] }),
+  r({ group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'] }),
+  r({ group: '', version: 'v1', kind: 'Secret', resource: 'secrets', singular: 'secret', namespaced: true }),
+  r({ group: '', version: 'v1', kind: 'Event', resource: 'events', singular: 'event', namespaced: true, shortNames: ['ev'] }),
+  r({ group: '', version: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', singular: 'serviceaccount', namespaced: true, shortNames: ['sa'] }),
+  r({ group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', resource: 'endpointslices', singular: 'endpointslice', namespaced: true }),
+  r({ group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments', singular: 'deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'], hasSpec: true }),
+  r({ group: 'apps', version: 'v1', kind: 'ReplicaSet', resource: 'replicasets', singular: 'replicaset', namespaced: true, shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'], hasSpec: true }),
+  r({ group: 'apps', version: 'v1', kind: 'DaemonSet', resource: 'daemonsets', singular: 'daemonset', namespaced: true, shortNames: ['ds'], categories: ['all'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'networking.k8s.io', version: 'v1', kind: 'Ingress', resource: 'ingresses', singular: 'ingress', namespaced: true, shortNames: ['ing'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'networking.k8s.io', version: 'v1', kind: 'IngressClass', resource: 'ingressclasses', singular: 'ingressclass', namespaced: false, hasSpec: true }),
+  r({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', resource: 'leases', singular: 'lease', namespaced: true, hasSpec: true }),
+])
+
+export function groupVersion(info: Pick<ResourceInfo, 'group' | 'version'>): string {
+  return info.group ? `${info.group}/${info.version}` : info.version
+}
+
+/** The storage and authorization name: `pods`, `deployments.apps`. */
+export function qualifiedResource(info: Pick<ResourceInfo, 'group' | 'resource'>): string {
+  return info.group ? `${info.resource}.${info.group}` : info.resource
+}
+
+const byGvr = new Map(resources.map((x) => [`${x.group}/${x.version}/${x.resource}`, x]))
+const byGvk = new Map(resources.map((x) => [`${groupVersion(x)}/${x.kind}`, x]))
+
+export function lookupResource(group: string, version: string, resource: string): ResourceInfo | undefined {
+  return byGvr.get(`${group}/${version}/${resource}`)
+}
+
+/** Find a kind from an object's apiVersion and kind, as in a manifest. */
+export function lookupKind(apiVersion: string, kind: string): ResourceInfo | undefined {
+  return byGvk.get(`${apiVersion}/${kind}`)
+}
+
+/** Resolve what a user typed (`po`, `pods`, `pod`, `deploy`, `deployments.apps`, `Ingress`). */
+export function resolveResourceName(name: string): ResourceInfo | undefined {
+  const n = name.toLowerCase()
+  return resources.find(
+    (x) =>
+      x.resource === n ||
+      x.singular === n ||
+      x.kind.toLowerCase() === n ||
+      qualifiedResource(x) === n ||
+      (x.shortNames ?? []).includes(n),
+  )
+}
+
+export const groups: readonly string[] = [...new Set(resources.map((x) => x.group).filter((g) => g !== ''))]

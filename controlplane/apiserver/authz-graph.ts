@@ -1,0 +1,87 @@
+// The cluster facts the authorizer needs (which node's pods use which
+// Secrets and ConfigMaps; which Ingress class names which TLS Secrets), kept
+// current from the store. Queries are O(pods on the node) / O(ingresses).
+
+import type { KubeObject } from '../api/types.ts'
+import type { AuthzView } from './authz.ts'
+import { StoreCache } from './store-cache.ts'
+import type { Store } from '../store/types.ts'
+import type { Logger } from '../../lib/log.ts'
+
+export const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class'
+
+/** Names of Secrets and ConfigMaps a pod spec refers to. */
+export function podReferences(pod: KubeObject): { secrets: Set<string>; configmaps: Set<string> } {
+  const secrets = new Set<string>()
+  const configmaps = new Set<string>()
+  const spec = pod.spec ?? {}
+  for (const v of spec.volumes ?? []) {
+    if (v.secret?.secretName) secrets.add(v.secret.secretName)
+    if (v.configMap?.name) configmaps.add(v.configMap.name)
+    for (const s of v.projected?.sources ?? []) {
+      if (s.secret?.name) secrets.add(s.secret.name)
+      if (s.configMap?.name) configmaps.add(s.configMap.name)
+    }
+  }
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.secretKeyRef?.name) secrets.add(e.valueFrom.secretKeyRef.name)
+      if (e.valueFrom?.configMapKeyRef?.name) configmaps.add(e.valueFrom.configMapKeyRef.name)
+    }
+    for (const e of c.envFrom ?? []) {
+      if (e.secretRef?.name) secrets.add(e.secretRef.name)
+      if (e.configMapRef?.name) configmaps.add(e.configMapRef.name)
+    }
+  }
+  for (const s of spec.imagePullSecrets ?? []) if (s.name) secrets.add(s.name)
+  return { secrets, configmaps }
+}
+
+export class AuthzGraph implements AuthzView {
+  #pods: StoreCache
+  #ingresses: StoreCache
+  #classes: StoreCache
+
+  constructor(opts: { store: Store; logger: Logger }) {
+    this.#pods = new StoreCache({ ...opts, resource: 'pods' })
+    this.#ingresses = new StoreCache({ ...opts, resource: 'ingresses.networking.k8s.io' })
+    this.#classes = new StoreCache({ ...opts, resource: 'ingressclasses.networking.k8s.io' })
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.#pods.start(), this.#ingresses.start(), this.#classes.start()])
+  }
+
+  stop(): void {
+    this.#pods.stop()
+    this.#ingresses.stop()
+    this.#classes.stop()
+  }
+
+  nodeUsesObject(node: string, resource: 'secrets' | 'configmaps', namespace: string, name: string): boolean {
+    for (const pod of this.#pods.items.values()) {
+      if (pod.spec?.nodeName !== node || pod.metadata.namespace !== namespace) continue
+      if (podReferences(pod)[resource].has(name)) return true
+    }
+    return false
+  }
+
+  defaultClass(): string | undefined {
+    for (const c of this.#classes.items.values()) {
+      if (c.metadata.annotations?.[defaultClassAnnotation] === 'true') return c.metadata.name
+    }
+    return undefined
+  }
+
+  ingressClassOf(ing: { metadata?: any; spec?: any }): string | undefined {
+    return ing.spec?.ingressClassName ?? ing.metadata?.annotations?.['kubernetes.io/ingress.class'] ?? this.defaultClass()
+  }
+
+  classUsesSecret(cls: string, namespace: string, name: string): boolean {
+    for (const ing of this.#ingresses.items.values()) {
+      if (ing.metadata.namespace !== namespace || this.ingressClassOf(ing) !== cls) continue
+      if ((ing.spec?.tls ?? []).some((t: any) => t.secretName === name)) return true
+    }
+    return false
+  }
+}

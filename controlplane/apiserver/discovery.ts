@@ -1,0 +1,132 @@
+// Discovery documents, built once from the resource table: /version, legacy
+// /api and /apis with one APIResourceList per group version, aggregated
+// discovery (apidiscovery.k8s.io/v2, 2 requests instead of 2+N for kubectl),
+// and the OpenAPI v3 stub that lets `kubectl apply` hand validation to the
+// server (kubectl-surface.md §2, §3).
+
+import { groupVersion, groups, resources, type ResourceInfo } from '../api/resources.ts'
+
+export const serverVersion = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-skiff',
+  gitCommit: 'skiff',
+  gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z',
+  goVersion: 'go1.23',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+}
+
+export const aggregatedContentType = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList'
+
+export function wantsAggregated(accept: string | undefined): boolean {
+  return !!accept && /as=APIGroupDiscoveryList/.test(accept) && /v=v2(?!beta)/.test(accept)
+}
+
+function subresourceKind(info: ResourceInfo, sub: string): { group: string; version: string; kind: string } {
+  if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+  return { group: info.group, version: info.version, kind: info.kind }
+}
+
+export function apiResourceList(gv: string): unknown {
+  const items = resources.filter((x) => groupVersion(x) === gv)
+  const list: unknown[] = []
+  for (const x of items) {
+    list.push({
+      name: x.resource,
+      singularName: x.singular,
+      namespaced: x.namespaced,
+      kind: x.kind,
+      verbs: x.verbs,
+      ...(x.shortNames ? { shortNames: x.shortNames } : {}),
+      ...(x.categories ? { categories: x.categories } : {}),
+    })
+    for (const sub of x.subresources ?? []) {
+      const k = subresourceKind(x, sub)
+      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' ? ['get'] : ['create', 'get']
+      list.push({ name: `${x.resource}/${sub}`, singularName: '', namespaced: x.namespaced, kind: k.kind, verbs, ...(sub === 'scale' ? { group: k.group, version: k.version } : {}) })
+    }
+  }
+  return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources: list }
+}
+
+export function apiVersions(serverAddress: string): unknown {
+  return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] }
+}
+
+export function apiGroupList(): unknown {
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: groups.map((g) => {
+      const v = resources.find((x) => x.group === g)!.version
+      const gv = { groupVersion: `${g}/${v}`, version: v }
+      return { name: g, versions: [gv], preferredVersion: gv }
+    }),
+  }
+}
+
+function discoveryItem(group: string): unknown {
+  const items = resources.filter((x) => x.group === group)
+  return {
+    metadata: { name: group },
+    versions: [
+      {
+        version: items[0]!.version,
+        freshness: 'Current',
+        resources: items.map((x) => ({
+          resource: x.resource,
+          responseKind: { group: x.group, version: x.version, kind: x.kind },
+          scope: x.namespaced ? 'Namespaced' : 'Cluster',
+          singularResource: x.singular,
+          verbs: x.verbs,
+          ...(x.shortNames ? { shortNames: x.shortNames } : {}),
+          ...(x.categories ? { categories: x.categories } : {}),
+          subresources: (x.subresources ?? []).map((sub) => ({
+            subresource: sub,
+            responseKind: subresourceKind(x, sub),
+            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : ['get'],
+          })),
+        })),
+      },
+    ],
+  }
+}
+
+/** The aggregated answer for /api (core only) or /apis (every named group). */
+export function aggregatedDiscovery(core: boolean): unknown {
+  return {
+    kind: 'APIGroupDiscoveryList',
+    apiVersion: 'apidiscovery.k8s.io/v2',
+    metadata: {},
+    items: core ? [discoveryItem('')] : groups.map(discoveryItem),
+  }
+}
+
+const allGroupVersions = [...new Set(resources.map(groupVersion))]
+
+function openapiPath(gv: string): string {
+  return gv === 'v1' ? 'api/v1' : `apis/${gv}`
+}
+
+export function openapiV3Root(): unknown {
+  return { paths: Object.fromEntries(allGroupVersions.map((gv) => [openapiPath(gv), { serverRelativeURL: `/openapi/v3/${openapiPath(gv)}?hash=skiff1` }])) }
+}
+
+/** One group version's stub: a PATCH with fieldValidation per kind, so kubectl validates server-side. */
+export function openapiV3GroupVersion(path: string): unknown | undefined {
+  const gv = allGroupVersions.find((x) => openapiPath(x) === path)
+  if (!gv) return undefined
+  const paths: Record<string, unknown> = {}
+  for (const x of resources.filter((r) => groupVersion(r) === gv)) {
+    const ns = x.namespaced ? 'namespaces/{namespace}/' : ''
+    paths[`/${path}/${ns}${x.resource}/{name}`] = {
+      patch: {
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string' } }],
+        'x-kubernetes-group-version-kind': { group: x.group, version: x.version, kind: x.kind },
+      },
+    }
+  }
+  return { openapi: '3.0.0', info: { title: 'Skiff', version: serverVersion.gitVersion }, paths, components: { schemas: {} } }
+}

@@ -1,0 +1,224 @@
+// REST verbs on one resource path: get, list, create, update, patch, delete,
+// deletecollection, and the scale subresource. Authorization is checked here
+// because some decisions need the stored object (a node may only write the
+// status of pods bound to it).
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ApiError } from '../api/errors.ts'
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../api/patch.ts'
+import { printTable } from '../api/printers.ts'
+import { groupVersion, qualifiedResource, type ResourceInfo } from '../api/resources.ts'
+import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts'
+import { clone, type KubeObject } from '../api/types.ts'
+import { authorize, type AuthzView, type RequestAttributes, type Verb } from './authz.ts'
+import type { UserInfo } from './authn.ts'
+import { matches, paginate, parseFilter } from './filters.ts'
+import { decodeObject, mediaType, parseJson, readBody, sendJson, wantsTable } from './http-util.ts'
+import type { ResourcePath } from './paths.ts'
+import type { DeleteOptions, Registry } from './registry.ts'
+import { serveWatch } from './watch.ts'
+
+export interface HandlerContext {
+  registry: Registry
+  view: AuthzView
+  user: UserInfo
+  watchers: (delta: number, resource: string) => void
+}
+
+function check(ctx: HandlerContext, attrs: RequestAttributes): void {
+  const d = authorize(ctx.user, attrs, ctx.view)
+  if (!d.allowed) {
+    const target = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource
+    const where = attrs.namespace ? ` in the namespace "${attrs.namespace}"` : attrs.name ? '' : ' at the cluster scope'
+    throw new ApiError('Forbidden', `${target}${attrs.name ? ` "${attrs.name}"` : ''} is forbidden: User "${ctx.user.name}" cannot ${attrs.verb} resource "${target}"${where}: ${d.reason}`, {
+      name: attrs.name,
+      kind: attrs.resource,
+    })
+  }
+}
+
+function attrs(p: ResourcePath, verb: Verb, extra: Partial<RequestAttributes> = {}): RequestAttributes {
+  return { verb, resource: qualifiedResource(p.info), subresource: p.subresource, namespace: p.namespace, name: p.name, ...extra }
+}
+
+function isDryRun(query: URLSearchParams): boolean {
+  return query.getAll('dryRun').includes('All')
+}
+
+export async function handleResource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  const method = req.method ?? 'GET'
+  const { info } = p
+  if (p.subresource === 'log' || p.subresource === 'exec' || p.subresource === 'portforward') {
+    throw new ApiError('NotImplemented', `pods/${p.subresource} needs a node agent; it is proxied to the agent once nodes run pods`)
+  }
+  if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  const watch = p.legacyWatch || query.get('watch') === 'true' || query.get('watch') === '1'
+  if (method === 'GET' && p.name && !watch) {
+    const obj = await ctx.registry.get(info, p.namespace, p.name)
+    check(ctx, attrs(p, 'get', { current: obj }))
+    return respondObject(req, res, query, info, obj, 200)
+  }
+  if (method === 'GET') return await handleListOrWatch(req, res, p, query, ctx, watch)
+  if (method === 'POST' && !p.name) {
+    const body = decodeObject(req, await readBody(req))
+    check(ctx, attrs(p, 'create', { name: body?.metadata?.name, incoming: body }))
+    const created = await ctx.registry.create(info, p.namespace, body, { dryRun: isDryRun(query) })
+    return respondObject(req, res, query, info, created, 201)
+  }
+  if (method === 'PUT' && p.name) {
+    const body = decodeObject(req, await readBody(req))
+    const current = await ctx.registry.get(info, p.namespace, p.name)
+    check(ctx, attrs(p, 'update', { current, incoming: body }))
+    const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource })
+    return respondObject(req, res, query, info, updated, 200)
+  }
+  if (method === 'PATCH' && p.name) {
+    const patched = await patchWithRetry(req, p, query, ctx, await readBody(req))
+    return respondObject(req, res, query, info, patched, 200)
+  }
+  if (method === 'DELETE' && p.name) {
+    const current = await ctx.registry.get(info, p.namespace, p.name)
+    check(ctx, attrs(p, 'delete', { current }))
+    const opts = await deleteOptions(req, query)
+    const gone = await ctx.registry.delete(info, p.namespace, p.name, opts)
+    return respondObject(req, res, query, info, gone, 200)
+  }
+  if (method === 'DELETE') return await handleDeleteCollection(req, res, p, query, ctx)
+  throw new ApiError('MethodNotAllowed', `${method} is not supported on ${req.url?.split('?')[0]}`)
+}
+
+async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, watch: boolean): Promise<void> {
+  const { info } = p
+  check(ctx, attrs(p, watch ? 'watch' : 'list', { name: undefined }))
+  const filter = parseFilter(info, p.namespace, query)
+  if (p.name) {
+    filter.fields = { requirements: [...(filter.fields?.requirements ?? []), { field: 'metadata.name', op: '=', value: p.name }] }
+  }
+  const table = wantsTable(req, query)
+  if (watch) {
+    const timeout = Number(query.get('timeoutSeconds') ?? 0)
+    const resource = qualifiedResource(info)
+    return await serveWatch(res, ctx.registry, {
+      info,
+      filter,
+      resourceVersion: query.get('resourceVersion') ?? undefined,
+      timeoutSeconds: timeout > 0 ? timeout : undefined,
+      bookmarks: query.get('allowWatchBookmarks') === 'true',
+      table,
+    }, (d) => ctx.watchers(d, resource))
+  }
+  const { items, revision } = await ctx.registry.list(info, p.namespace)
+  const selected = items.filter((o) => matches(filter, info, o))
+  const page = paginate(selected, revision, query)
+  const meta = { resourceVersion: String(page.revision), ...(page.continueToken ? { continue: page.continueToken, remainingItemCount: page.remaining } : {}) }
+  if (table) {
+    const t = printTable(info, page.page, { includeObject: table.includeObject, now: new Date(), resourceVersion: String(page.revision) }) as any
+    t.metadata = { ...t.metadata, ...meta }
+    return sendJson(res, 200, t)
+  }
+  sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: meta, items: page.page })
+}
+
+function respondObject(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, info: ResourceInfo, obj: KubeObject, status: number): void {
+  const table = wantsTable(req, query)
+  if (table) return sendJson(res, status, printTable(info, [obj], { includeObject: table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? '' }))
+  sendJson(res, status, obj)
+}
+
+/** Apply a patch document of the request's patch type to a copy of obj. */
+export function applyPatch(req: IncomingMessage, obj: KubeObject, body: Buffer, kind: string): KubeObject {
+  const ct = mediaType(req)
+  try {
+    if (ct === 'application/merge-patch+json') return applyMergePatch(clone(obj), parseJson(body))
+    if (ct === 'application/strategic-merge-patch+json') return applyStrategicMergePatch(clone(obj), parseJson(body), kind)
+    if (ct === 'application/json-patch+json') return applyJsonPatch(clone(obj), parseJson(body))
+  } catch (e) {
+    if (e instanceof ApiError) throw e
+    throw new ApiError('Invalid', `the patch could not be applied: ${(e as Error).message}`, { kind })
+  }
+  throw new ApiError(
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${ct})`,
+  )
+}
+
+async function patchWithRetry(req: IncomingMessage, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, body: Buffer): Promise<KubeObject> {
+  const { info } = p
+  for (let attempt = 0; ; attempt++) {
+    const current = await ctx.registry.get(info, p.namespace, p.name!)
+    const next = applyPatch(req, current, body, info.kind)
+    check(ctx, attrs(p, 'patch', { current, incoming: next }))
+    try {
+      return await ctx.registry.updateFrom(info, current, next, { dryRun: isDryRun(query), subresource: p.subresource })
+    } catch (e) {
+      const pinned = next.metadata?.resourceVersion && next.metadata.resourceVersion !== current.metadata.resourceVersion
+      if (e instanceof ApiError && e.reason === 'Conflict' && !pinned && attempt < 5) continue
+      throw e
+    }
+  }
+}
+
+async function deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
+  const body = await readBody(req)
+  const opts: DeleteOptions = body.length ? parseJson(body) : {}
+  const policy = query.get('propagationPolicy')
+  if (policy) opts.propagationPolicy = policy as DeleteOptions['propagationPolicy']
+  const grace = query.get('gracePeriodSeconds')
+  if (grace !== null) opts.gracePeriodSeconds = Number(grace)
+  if (opts.propagationPolicy && !['Background', 'Foreground', 'Orphan'].includes(opts.propagationPolicy)) {
+    throw new ApiError('BadRequest', `propagationPolicy must be Background, Foreground or Orphan, not ${opts.propagationPolicy}`)
+  }
+  return opts
+}
+
+async function handleDeleteCollection(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  const { info } = p
+  check(ctx, attrs(p, 'deletecollection'))
+  const filter = parseFilter(info, p.namespace, query)
+  const opts = await deleteOptions(req, query)
+  const { items, revision } = await ctx.registry.list(info, p.namespace)
+  const deleted: KubeObject[] = []
+  for (const o of items.filter((x) => matches(filter, info, x))) {
+    deleted.push(await ctx.registry.delete(info, o.metadata.namespace, o.metadata.name!, opts))
+  }
+  sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: { resourceVersion: String(revision) }, items: deleted })
+}
+
+function toScale(obj: KubeObject): unknown {
+  const sel = obj.spec?.selector ? selectorToString(labelSelectorFromObject(obj.spec.selector)) : ''
+  const { name, namespace, uid, resourceVersion, creationTimestamp } = obj.metadata
+  return {
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: { name, namespace, uid, resourceVersion, creationTimestamp },
+    spec: { replicas: obj.spec?.replicas ?? 0 },
+    status: { replicas: obj.status?.replicas ?? 0, selector: sel },
+  }
+}
+
+async function handleScale(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  const { info } = p
+  const method = req.method ?? 'GET'
+  const current = await ctx.registry.get(info, p.namespace, p.name!)
+  if (method === 'GET') {
+    check(ctx, attrs(p, 'get', { current }))
+    return sendJson(res, 200, toScale(current))
+  }
+  if (method !== 'PUT' && method !== 'PATCH') throw new ApiError('MethodNotAllowed', `${method} is not supported on the scale subresource`)
+  const body = await readBody(req)
+  const scale: any = method === 'PUT' ? parseJson(body) : applyPatch(req, toScale(current) as KubeObject, body, 'Scale')
+  const replicas = scale?.spec?.replicas
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    throw new ApiError('Invalid', `Scale "${p.name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`, {
+      name: p.name,
+      kind: 'Scale',
+      causes: [{ reason: 'FieldValueInvalid', field: 'spec.replicas', message: 'must be greater than or equal to 0' }],
+    })
+  }
+  const next = clone(current)
+  next.spec = { ...next.spec, replicas }
+  if (scale.metadata?.resourceVersion) next.metadata.resourceVersion = scale.metadata.resourceVersion
+  check(ctx, attrs(p, method === 'PUT' ? 'update' : 'patch', { current, incoming: next }))
+  const updated = await ctx.registry.updateFrom(info, current, next, { dryRun: isDryRun(query) })
+  sendJson(res, 200, toScale(updated))
+}

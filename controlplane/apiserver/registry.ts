@@ -1,0 +1,309 @@
+// The apiserver's object logic between HTTP and the store: defaulting,
+// validation, server-set metadata, status/spec separation, generation,
+// Service allocations, finalizers and graceful pod deletion. Every write is
+// one compare-and-set in the store, so nothing is ever half-stored.
+
+import { randomUUID } from 'node:crypto'
+import { qualifiedResource, type ResourceInfo, groupVersion, lookupResource } from '../api/resources.ts'
+import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/errors.ts'
+import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
+import { applyDefaults } from '../api/defaults.ts'
+import { validate } from '../api/validation.ts'
+import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
+import { defaultAllocConfig, planServiceAllocations, pools, type AllocConfig } from './service-alloc.ts'
+import type { Logger } from '../../lib/log.ts'
+
+export interface RegistryOptions {
+  store: Store
+  logger: Logger
+  alloc?: AllocConfig
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'
+  gracePeriodSeconds?: number
+  preconditions?: { uid?: string; resourceVersion?: string }
+}
+
+export interface DeleteHooks {
+  beforeDelete(info: ResourceInfo, obj: KubeObject, policy: string): Promise<void>
+  afterDelete(info: ResourceInfo, obj: KubeObject, policy: string): void
+}
+
+export interface WriteFlags {
+  dryRun?: boolean
+  subresource?: string
+}
+
+const namespaceRes = lookupResource('', 'v1', 'namespaces')!
+const nameChars = 'bcdfghjklmnpqrstvwxz2456789'
+
+function randomSuffix(): string {
+  let s = ''
+  for (let i = 0; i < 5; i++) s += nameChars[Math.floor(Math.random() * nameChars.length)]
+  return s
+}
+
+function specOf(o: KubeObject): string {
+  const { apiVersion, kind, metadata, status, ...rest } = o
+  return JSON.stringify(rest)
+}
+
+export class Registry {
+  readonly store: Store
+  readonly alloc: AllocConfig
+  #log: Logger
+  /** Garbage collection hooks: Orphan and Foreground act before the owner goes, Background after. */
+  hooks: DeleteHooks = { beforeDelete: async () => {}, afterDelete: () => {} }
+
+  constructor(opts: RegistryOptions) {
+    this.store = opts.store
+    this.alloc = opts.alloc ?? defaultAllocConfig
+    this.#log = opts.logger
+  }
+
+  async get(info: ResourceInfo, ns: string | undefined, name: string): Promise<KubeObject> {
+    const obj = await this.store.get(qualifiedResource(info), objectKey(ns, name))
+    if (!obj) throw notFound(qualifiedResource(info), name, info.resource)
+    return withTypeMeta(info, obj)
+  }
+
+  async list(info: ResourceInfo, ns: string | undefined): Promise<{ items: KubeObject[]; revision: number }> {
+    const r = await this.store.list(qualifiedResource(info), ns ? { namespace: ns } : undefined)
+    return { items: r.items.map((o) => withTypeMeta(info, o)), revision: r.revision }
+  }
+
+  async create(info: ResourceInfo, ns: string | undefined, body: KubeObject, flags: WriteFlags = {}): Promise<KubeObject> {
+    const obj = this.#prepareCreate(info, ns, body)
+    await this.#checkNamespace(info, ns)
+    this.#validateOrThrow(info, obj)
+    if (flags.dryRun) return obj
+    return await this.#write(info, obj, undefined)
+  }
+
+  #prepareCreate(info: ResourceInfo, ns: string | undefined, body: KubeObject): KubeObject {
+    checkTypeMeta(info, body)
+    const obj = applyDefaults(info, clone(body))
+    obj.apiVersion = groupVersion(info)
+    obj.kind = info.kind
+    const meta = (obj.metadata ??= {})
+    if (info.namespaced) {
+      if (meta.namespace && ns && meta.namespace !== ns) {
+        throw new ApiError('BadRequest', `the namespace of the provided object (${meta.namespace}) does not match the namespace sent on the request (${ns})`)
+      }
+      meta.namespace = ns ?? meta.namespace ?? 'default'
+    } else delete meta.namespace
+    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix()
+    meta.uid = randomUUID()
+    meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+    delete meta.resourceVersion
+    delete meta.deletionTimestamp
+    delete meta.managedFields
+    if (info.hasSpec) meta.generation = 1
+    resetStatusOnCreate(info, obj)
+    return obj
+  }
+
+  async #checkNamespace(info: ResourceInfo, ns: string | undefined): Promise<void> {
+    if (!info.namespaced || !ns) return
+    const nsObj = await this.store.get('namespaces', ns)
+    if (!nsObj) throw notFound('namespaces', ns)
+    if (nsObj.metadata.deletionTimestamp) {
+      throw new ApiError('Forbidden', `${info.resource} is forbidden: unable to create new content in namespace ${ns} because it is being terminated`)
+    }
+  }
+
+  #validateOrThrow(info: ResourceInfo, obj: KubeObject, old?: KubeObject): void {
+    const causes = validate(info, obj, old)
+    if (causes.length) throw invalid(info.kind, obj.metadata?.name ?? '', causes)
+  }
+
+  async update(info: ResourceInfo, ns: string | undefined, name: string, body: KubeObject, flags: WriteFlags = {}): Promise<KubeObject> {
+    checkTypeMeta(info, body)
+    if (body.metadata?.name && body.metadata.name !== name) {
+      throw new ApiError('BadRequest', `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`)
+    }
+    const old = await this.get(info, ns, name)
+    const expected = body.metadata?.resourceVersion
+    if (expected && expected !== old.metadata.resourceVersion) throw conflict(qualifiedResource(info), name)
+    const obj = this.#prepareUpdate(info, old, body, flags.subresource)
+    this.#validateOrThrow(info, obj, old)
+    if (flags.dryRun) return obj
+    return await this.#write(info, obj, old)
+  }
+
+  /** Used by patch: the patched object is an update guarded by the RV it was computed from. */
+  async updateFrom(info: ResourceInfo, old: KubeObject, next: KubeObject, flags: WriteFlags = {}): Promise<KubeObject> {
+    checkTypeMeta(info, next)
+    const requested = next.metadata?.resourceVersion
+    if (requested && requested !== old.metadata.resourceVersion) throw conflict(qualifiedResource(info), old.metadata.name!)
+    const obj = this.#prepareUpdate(info, old, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }, flags.subresource)
+    this.#validateOrThrow(info, obj, old)
+    if (flags.dryRun) return obj
+    return await this.#write(info, obj, old)
+  }
+
+  #prepareUpdate(info: ResourceInfo, old: KubeObject, body: KubeObject, subresource?: string): KubeObject {
+    let obj: KubeObject
+    if (subresource === 'status') {
+      obj = clone(old)
+      obj.status = clone(body.status)
+    } else {
+      obj = applyDefaults(info, clone(body))
+      if ((info.subresources ?? []).includes('status')) obj.status = clone(old.status)
+    }
+    obj.apiVersion = groupVersion(info)
+    obj.kind = info.kind
+    const meta = (obj.metadata ??= {})
+    for (const k of ['name', 'namespace', 'uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {
+      if (old.metadata[k] === undefined) delete meta[k]
+      else meta[k] = old.metadata[k] as never
+    }
+    meta.resourceVersion = old.metadata.resourceVersion
+    delete meta.managedFields
+    if (info.hasSpec && specOf(obj) !== specOf(old)) meta.generation = (old.metadata.generation ?? 0) + 1
+    return obj
+  }
+
+  /** One store write with allocations; auto-allocated values that lose a race are re-picked. */
+  async #write(info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined): Promise<KubeObject> {
+    const resource = qualifiedResource(info)
+    const key = objectKey(obj.metadata.namespace, obj.metadata.name!)
+    if (old && old.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && info.resource !== 'namespaces') {
+      return await this.#finalDelete(info, old, { expectedRV: old.metadata.resourceVersion })
+    }
+    for (let attempt = 0; ; attempt++) {
+      const candidate = clone(obj)
+      const opts: WriteOptions = old ? { expectedRV: old.metadata.resourceVersion } : {}
+      let requested = new Map<string, string>()
+      if (info.resource === 'services') {
+        const plan = await this.#planService(candidate, old)
+        if (plan.causes.length) throw invalid(info.kind, obj.metadata.name!, plan.causes)
+        opts.claims = plan.claims
+        opts.releases = plan.releases
+        requested = plan.requested
+      }
+      const stored = { ...candidate, metadata: { ...candidate.metadata } }
+      delete stored.metadata.resourceVersion
+      try {
+        return withTypeMeta(info, old ? await this.store.update(resource, key, stored, opts) : await this.store.create(resource, key, stored, opts))
+      } catch (e) {
+        if (!(e instanceof StoreError)) throw e
+        if (e.code === 'exists') throw alreadyExists(resource, obj.metadata.name!)
+        if (e.code === 'notfound') throw notFound(resource, obj.metadata.name!, info.resource)
+        if (e.code === 'conflict') throw conflict(resource, obj.metadata.name!)
+        if (e.code === 'claimed' && e.claim) {
+          const field = requested.get(`${e.claim.pool}/${e.claim.value}`)
+          if (field || attempt >= 20) throw claimedError(info, obj, e.claim, field)
+          continue
+        }
+        throw new ApiError('ServiceUnavailable', `storage unavailable: ${e.message}`)
+      }
+    }
+  }
+
+  async #planService(svc: KubeObject, old: KubeObject | undefined) {
+    const ports = new Set((await this.store.claims(pools.nodePort)).keys())
+    return planServiceAllocations(this.alloc, svc, old, { ips: new Set(), ports })
+  }
+
+  async delete(info: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<KubeObject> {
+    const obj = await this.get(info, ns, name)
+    const pre = opts.preconditions
+    if (pre?.uid && pre.uid !== obj.metadata.uid) {
+      throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`)
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) throw conflict(qualifiedResource(info), name)
+    const graceful = this.#gracefulPod(info, obj, opts)
+    if (info.resource === 'namespaces' || (obj.metadata.finalizers ?? []).length > 0 || graceful !== undefined) {
+      if (obj.metadata.deletionTimestamp) return obj
+      const marked = clone(obj)
+      marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+      if (graceful !== undefined) marked.metadata.deletionGracePeriodSeconds = graceful
+      if (info.resource === 'namespaces') marked.status = { ...(marked.status ?? {}), phase: 'Terminating' }
+      const stored = await this.#store(info, marked, obj)
+      if (info.resource === 'namespaces') this.hooks.afterDelete(namespaceRes, stored, 'Namespace')
+      return stored
+    }
+    return await this.#finalDelete(info, obj, { expectedRV: obj.metadata.resourceVersion }, opts.propagationPolicy ?? 'Background')
+  }
+
+  /** Seconds of grace for a pod bound to a node (its agent finishes the deletion), else undefined. */
+  #gracefulPod(info: ResourceInfo, obj: KubeObject, opts: DeleteOptions): number | undefined {
+    if (info.resource !== 'pods' || !obj.spec?.nodeName) return undefined
+    const grace = opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30
+    if (grace <= 0) return undefined
+    const phase = obj.status?.phase
+    return phase === 'Succeeded' || phase === 'Failed' ? undefined : grace
+  }
+
+  /** Remove the object for good (namespaces once emptied, objects whose finalizers are done). */
+  async finalize(info: ResourceInfo, obj: KubeObject): Promise<void> {
+    try {
+      await this.#finalDelete(info, obj, { expectedRV: obj.metadata.resourceVersion })
+    } catch (e) {
+      if (!(e instanceof ApiError && e.reason === 'NotFound')) throw e
+    }
+  }
+
+  async #finalDelete(info: ResourceInfo, obj: KubeObject, opts: WriteOptions, policy = 'Background'): Promise<KubeObject> {
+    const resource = qualifiedResource(info)
+    if (policy !== 'Background') await this.hooks.beforeDelete(info, obj, policy)
+    const releases = info.resource === 'services' ? planServiceAllocations(this.alloc, { metadata: {}, spec: { type: 'ExternalName' } }, obj, { ips: new Set(), ports: new Set() }).releases : []
+    try {
+      const gone = await this.store.delete(resource, objectKey(obj.metadata.namespace, obj.metadata.name!), { ...opts, releases })
+      this.hooks.afterDelete(info, gone, policy)
+      return withTypeMeta(info, gone)
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'conflict') throw conflict(resource, obj.metadata.name!)
+      if (e instanceof StoreError && e.code === 'notfound') throw notFound(resource, obj.metadata.name!, info.resource)
+      throw e
+    }
+  }
+
+  async #store(info: ResourceInfo, obj: KubeObject, old: KubeObject): Promise<KubeObject> {
+    const stored = { ...obj, metadata: { ...obj.metadata } }
+    delete stored.metadata.resourceVersion
+    try {
+      return withTypeMeta(info, await this.store.update(qualifiedResource(info), objectKey(obj.metadata.namespace, obj.metadata.name!), stored, { expectedRV: old.metadata.resourceVersion }))
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'conflict') throw conflict(qualifiedResource(info), obj.metadata.name!)
+      throw e
+    }
+  }
+}
+
+function claimedError(info: ResourceInfo, obj: KubeObject, claim: { pool: string; value: string }, field: string | undefined): ApiError {
+  const what = claim.pool === pools.clusterIP ? `failed to allocate IP ${claim.value}: provided IP is already allocated` : `provided port is already allocated`
+  const value = claim.pool === pools.clusterIP ? JSON.stringify([claim.value]) : claim.value
+  const cause: StatusCause = { reason: 'FieldValueInvalid', field: field ?? (claim.pool === pools.clusterIP ? 'spec.clusterIPs' : 'spec.ports'), message: `Invalid value: ${value}: ${what}` }
+  return invalid(info.kind, obj.metadata.name!, [cause])
+}
+
+function checkTypeMeta(info: ResourceInfo, body: KubeObject): void {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ApiError('BadRequest', 'the request body must be a JSON object')
+  if (body.kind && body.kind !== info.kind) {
+    throw new ApiError('BadRequest', `the kind of the body (${body.kind}) does not match the resource ${qualifiedResource(info)} (kind ${info.kind})`)
+  }
+  if (body.apiVersion && body.apiVersion !== groupVersion(info)) {
+    throw new ApiError('BadRequest', `the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(info)})`)
+  }
+}
+
+function resetStatusOnCreate(info: ResourceInfo, obj: KubeObject): void {
+  if (info.resource === 'pods') {
+    obj.status = { phase: 'Pending', ...(obj.status?.qosClass ? { qosClass: obj.status.qosClass } : {}) }
+  } else if (info.resource === 'namespaces') {
+    obj.status = { phase: 'Active' }
+  } else if (info.resource === 'services' || info.resource === 'ingresses') {
+    obj.status = { loadBalancer: {} }
+  } else if (['deployments', 'replicasets', 'daemonsets'].includes(info.resource)) {
+    obj.status = {}
+  }
+}
+
+export function withTypeMeta(info: ResourceInfo, obj: KubeObject): KubeObject {
+  return { apiVersion: groupVersion(info), kind: info.kind, ...obj }
+}
+
+export { namespaceRes }

@@ -1,0 +1,210 @@
+// The apiserver: HTTPS, bearer tokens, deny-by-default authorization, the
+// Kubernetes REST surface kubectl v1.32 uses (kubectl-surface.md), and
+// /healthz, /readyz, /metrics. One module with start()/stop().
+
+import { createServer, type Server } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ApiError } from '../api/errors.ts'
+import { lookupResource } from '../api/resources.ts'
+import type { Store } from '../store/types.ts'
+import type { Logger } from '../../lib/log.ts'
+import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
+import { AuthzGraph } from './authz-graph.ts'
+import type { TokenAuthenticator, UserInfo } from './authn.ts'
+import {
+  aggregatedContentType,
+  aggregatedDiscovery,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  openapiV3GroupVersion,
+  openapiV3Root,
+  serverVersion,
+  wantsAggregated,
+} from './discovery.ts'
+import { GarbageCollector } from './gc.ts'
+import { handleResource } from './handlers.ts'
+import { sendError, sendJson } from './http-util.ts'
+import { parsePath } from './paths.ts'
+import { Registry } from './registry.ts'
+import type { AllocConfig } from './service-alloc.ts'
+
+export interface ApiServerOptions {
+  store: Store
+  logger: Logger
+  tls: { certPem: string; keyPem: string }
+  tokens: TokenAuthenticator
+  host?: string
+  port?: number
+  alloc?: AllocConfig
+  /** Non-watch requests that take longer get 504 (Kubernetes' default is 60 s). */
+  requestTimeoutMs?: number
+  gcSweepIntervalMs?: number
+}
+
+const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
+
+export class ApiServer {
+  readonly registry: Registry
+  readonly metrics: MetricsRegistry
+  #opts: ApiServerOptions
+  #log: Logger
+  #server?: Server
+  #graph: AuthzGraph
+  #gc: GarbageCollector
+  #requests: Counter<string>
+  #latency: Histogram<string>
+  #watchers: Gauge<string>
+  #ready = false
+
+  constructor(opts: ApiServerOptions) {
+    this.#opts = opts
+    this.#log = opts.logger.child({ component: 'apiserver' })
+    this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
+    this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
+    this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
+    this.metrics = createRegistry({ defaultMetrics: true })
+    this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
+    this.#latency = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'API request latency (watches excluded)', labelNames: ['verb', 'resource'], buckets: latencyBuckets, registers: [this.metrics] })
+    this.#watchers = new Gauge({ name: 'apiserver_registered_watchers', help: 'Open watch streams by resource', labelNames: ['resource'], registers: [this.metrics] })
+  }
+
+  get url(): string {
+    const addr = this.#server?.address() as AddressInfo | undefined
+    if (!addr) throw new Error('apiserver is not listening')
+    return `https://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
+  }
+
+  async start(): Promise<void> {
+    await this.#bootstrap()
+    await this.#graph.start()
+    this.#gc.start()
+    const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
+    server.requestTimeout = 60_000
+    server.headersTimeout = 20_000
+    server.keepAliveTimeout = 30_000
+    this.#server = server
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#opts.port ?? 0, this.#opts.host ?? '127.0.0.1', () => resolve())
+    })
+    this.#ready = true
+    this.#log.info({ url: this.url }, 'apiserver listening')
+  }
+
+  async stop(): Promise<void> {
+    this.#ready = false
+    this.#graph.stop()
+    await this.#gc.stop()
+    const server = this.#server
+    if (!server) return
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+  }
+
+  async #bootstrap(): Promise<void> {
+    const nsInfo = lookupResource('', 'v1', 'namespaces')!
+    for (const name of bootstrapNamespaces) {
+      try {
+        await this.registry.create(nsInfo, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } })
+      } catch (e) {
+        if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e
+      }
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint()
+    const url = new URL(req.url ?? '/', 'https://apiserver')
+    let resource = ''
+    let watch = false
+    const verb = (req.method ?? 'GET').toUpperCase()
+    const timer = setTimeout(() => {
+      if (!watch && !res.headersSent) sendError(res, new ApiError('Timeout', `the request did not complete within ${this.#timeoutMs / 1000}s; retry, or look at the apiserver log`))
+    }, this.#timeoutMs)
+    try {
+      if (this.#open(url.pathname, res)) return
+      const user = this.#opts.tokens.authenticate(req.headers.authorization)
+      if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
+      const parsed = parsePath(url.pathname)
+      if (parsed.type === 'resource') {
+        resource = parsed.path.info.resource
+        watch = parsed.path.legacyWatch || url.searchParams.get('watch') === 'true'
+        await handleResource(req, res, parsed.path, url.searchParams, this.#context(user))
+      } else if (!(await this.#discovery(req, res, url, parsed))) {
+        throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)
+      }
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError('InternalError', `internal error: ${(e as Error).message}`)
+      if (err.status >= 500) this.#log.error({ err: (e as Error).message, stack: (e as Error).stack, path: url.pathname }, 'request failed')
+      sendError(res, err)
+    } finally {
+      clearTimeout(timer)
+      const code = String(res.statusCode)
+      this.#requests.inc({ verb: watch ? 'WATCH' : verb, resource, code })
+      if (!watch) this.#latency.observe({ verb, resource }, Number(process.hrtime.bigint() - started) / 1e9)
+      this.#log.debug({ verb, path: url.pathname, code, resource }, 'request')
+    }
+  }
+
+  get #timeoutMs(): number {
+    return this.#opts.requestTimeoutMs ?? 60_000
+  }
+
+  #context(user: UserInfo) {
+    return {
+      registry: this.registry,
+      view: this.#graph,
+      user,
+      watchers: (d: number, resource: string) => this.#watchers.inc({ resource }, d),
+    }
+  }
+
+  /** Endpoints open without a token: health and version (as kube-apiserver allows anonymously). */
+  #open(path: string, res: ServerResponse): boolean {
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+      const ok = path !== '/readyz' || this.#ready
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready')
+      return true
+    }
+    if (path === '/version') {
+      sendJson(res, 200, serverVersion)
+      return true
+    }
+    return false
+  }
+
+  async #discovery(req: IncomingMessage, res: ServerResponse, url: URL, parsed: ReturnType<typeof parsePath>): Promise<boolean> {
+    const path = url.pathname.replace(/\/+$/, '')
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': this.metrics.contentType }).end(await this.metrics.metrics())
+      return true
+    }
+    if (path === '/api' || path === '/apis') {
+      if (wantsAggregated(req.headers.accept)) sendJson(res, 200, aggregatedDiscovery(path === '/api'), aggregatedContentType)
+      else sendJson(res, 200, path === '/api' ? apiVersions(req.headers.host ?? '') : apiGroupList())
+      return true
+    }
+    if (parsed.type === 'group' && parsed.version) {
+      const gv = parsed.group ? `${parsed.group}/${parsed.version}` : parsed.version
+      const list = apiResourceList(gv) as { resources: unknown[] }
+      if (list.resources.length === 0) return false
+      sendJson(res, 200, list)
+      return true
+    }
+    if (path === '/openapi/v3') {
+      sendJson(res, 200, openapiV3Root())
+      return true
+    }
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = openapiV3GroupVersion(path.slice('/openapi/v3/'.length))
+      if (!doc) return false
+      sendJson(res, 200, doc)
+      return true
+    }
+    return false
+  }
+}

@@ -1,0 +1,85 @@
+// A small list+watch cache over the Store, for the apiserver's own needs
+// (authorization graph, garbage collection). Relists when its watch ends
+// ('gone' or a lost connection), so it converges after any outage.
+
+import type { KubeObject } from '../api/types.ts'
+import type { Store, StoreEvent, WatchHandle } from '../store/types.ts'
+import type { Logger } from '../../lib/log.ts'
+
+export type CacheListener = (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject, prev?: KubeObject) => void
+
+export class StoreCache {
+  readonly resource: string
+  readonly items = new Map<string, KubeObject>()
+  #store: Store
+  #log: Logger
+  #watch?: WatchHandle
+  #stopped = false
+  #listeners: CacheListener[] = []
+  #synced = false
+
+  constructor(opts: { store: Store; resource: string; logger: Logger }) {
+    this.#store = opts.store
+    this.resource = opts.resource
+    this.#log = opts.logger
+  }
+
+  onChange(fn: CacheListener): void {
+    this.#listeners.push(fn)
+  }
+
+  get synced(): boolean {
+    return this.#synced
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false
+    await this.#relist()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    this.#watch?.stop()
+  }
+
+  async #relist(): Promise<void> {
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      try {
+        const { items, revision } = await this.#store.list(this.resource)
+        const fresh = new Map(items.map((o) => [keyOf(o), o]))
+        for (const [k, old] of this.items) if (!fresh.has(k)) this.#emit('DELETED', old, old)
+        for (const [k, o] of fresh) this.#emit(this.items.has(k) ? 'MODIFIED' : 'ADDED', o, this.items.get(k))
+        this.items.clear()
+        for (const [k, o] of fresh) this.items.set(k, o)
+        this.#synced = true
+        this.#watch = this.#store.watch(
+          { resource: this.resource, fromRevision: revision },
+          (ev) => this.#apply(ev),
+          (err) => {
+            if (this.#stopped) return
+            this.#log.warn({ resource: this.resource, err: err?.message }, 'cache watch ended; relisting')
+            setTimeout(() => void this.#relist(), 200)
+          },
+        )
+        return
+      } catch (e) {
+        this.#log.warn({ resource: this.resource, err: (e as Error).message, attempt }, 'cache list failed; retrying')
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)))
+      }
+    }
+  }
+
+  #apply(ev: StoreEvent): void {
+    if (ev.type === 'DELETED') this.items.delete(ev.key)
+    else this.items.set(ev.key, ev.object)
+    this.#emit(ev.type, ev.object, ev.prev)
+  }
+
+  #emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject, prev?: KubeObject): void {
+    for (const fn of this.#listeners) fn(type, obj, prev)
+  }
+}
+
+export function keyOf(o: KubeObject): string {
+  return o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name!
+}

@@ -1,0 +1,103 @@
+// `?watch=true` streams: newline-delimited {"type","object"} JSON, chunked.
+// From resourceVersion R: every later event of the resource exactly once, in
+// order (the store guarantees it); "" or "0": synthetic ADDED events for the
+// current state first. Selector transitions follow Kubernetes: an object that
+// stops matching is DELETED for this watcher, one that starts matching ADDED.
+// A revision that is gone ends the stream with an ERROR event holding a 410
+// Expired Status, after which an informer lists again.
+
+import type { ServerResponse } from 'node:http'
+import { ApiError } from '../api/errors.ts'
+import { printTable } from '../api/printers.ts'
+import { qualifiedResource, type ResourceInfo } from '../api/resources.ts'
+import type { KubeObject, WatchEventType } from '../api/types.ts'
+import type { StoreEvent } from '../store/types.ts'
+import { matches, type ObjectFilter } from './filters.ts'
+import type { TableRequest } from './http-util.ts'
+import type { Registry } from './registry.ts'
+import { withTypeMeta } from './registry.ts'
+
+export interface WatchRequest {
+  info: ResourceInfo
+  filter: ObjectFilter
+  resourceVersion?: string
+  timeoutSeconds?: number
+  bookmarks: boolean
+  table?: TableRequest
+  /** Extra per-object authorization (e.g. a node reading only its own objects). */
+  visible?: (obj: KubeObject) => boolean
+}
+
+const maxBufferedBytes = 16 * 1024 * 1024
+const bookmarkMs = 10_000
+
+/** How a store event looks to a watcher with this filter; undefined when it does not see it. */
+export function translate(req: WatchRequest, ev: StoreEvent): WatchEventType | undefined {
+  const seen = (o: KubeObject | undefined) => !!o && matches(req.filter, req.info, o) && (req.visible?.(o) ?? true)
+  const now = seen(ev.object)
+  const before = seen(ev.prev)
+  if (ev.type === 'ADDED') return now ? 'ADDED' : undefined
+  if (ev.type === 'DELETED') return now || before ? 'DELETED' : undefined
+  if (now && before) return 'MODIFIED'
+  if (now) return 'ADDED'
+  if (before) return 'DELETED'
+  return undefined
+}
+
+export async function serveWatch(res: ServerResponse, registry: Registry, req: WatchRequest, onCount: (d: number) => void): Promise<void> {
+  const { info } = req
+  const rv = req.resourceVersion
+  let from: number
+  let initial: KubeObject[] = []
+  if (!rv || rv === '0') {
+    const list = await registry.list(info, req.filter.namespace)
+    initial = list.items.filter((o) => matches(req.filter, info, o) && (req.visible?.(o) ?? true))
+    from = list.revision
+  } else {
+    from = Number(rv)
+    if (!Number.isInteger(from) || from < 0) throw new ApiError('BadRequest', `invalid resourceVersion: ${rv}`)
+  }
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' })
+  res.flushHeaders()
+  let last = from
+  let closed = false
+  const send = (type: WatchEventType, object: unknown) => {
+    if (closed) return
+    res.write(JSON.stringify({ type, object }) + '\n')
+    if (res.writableLength > maxBufferedBytes) finish('slow watcher')
+  }
+  const render = (obj: KubeObject) =>
+    req.table ? printTable(info, [withTypeMeta(info, obj)], { includeObject: req.table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? String(last) }) : withTypeMeta(info, obj)
+  for (const o of initial) send('ADDED', render(o))
+  onCount(1)
+  const timers: NodeJS.Timeout[] = []
+  const handle = registry.store.watch(
+    { resource: qualifiedResource(info), fromRevision: from },
+    (ev) => {
+      last = ev.revision
+      const type = translate(req, ev)
+      if (type) send(type, render(ev.object))
+    },
+    (err) => {
+      if (err) {
+        const reason = err.code === 'gone' ? new ApiError('Expired', `too old resource version: ${from} (${err.message})`) : new ApiError('InternalError', `watch ended: ${err.message}`)
+        send('ERROR', reason.toStatus())
+      }
+      finish('store')
+    },
+  )
+  function finish(_why: string) {
+    if (closed) return
+    closed = true
+    handle.stop()
+    for (const t of timers) clearInterval(t)
+    onCount(-1)
+    res.end()
+  }
+  if (req.timeoutSeconds && req.timeoutSeconds > 0) timers.push(setTimeout(() => finish('timeout'), req.timeoutSeconds * 1000))
+  if (req.bookmarks) {
+    const bookmark = { kind: info.kind, apiVersion: withTypeMeta(info, { metadata: {} }).apiVersion }
+    timers.push(setInterval(() => send('BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(last) } }), bookmarkMs))
+  }
+  res.on('close', () => finish('client'))
+}

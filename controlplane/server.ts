@@ -1,0 +1,120 @@
+// `skiff server`: the control plane process. Today it runs the apiserver on
+// the Redis store; the scheduler and controllers join it (leader-elected).
+// Everything it needs on disk lives in its state dir:
+//   pki/ca.crt, pki/ca.key            cluster CA (created on first start)
+//   pki/apiserver.crt, .key           serving certificate, re-issued at start
+//   encryption.key                    AES-256 key for Secrets at rest (0600)
+//   tokens.csv                        bearer tokens (token,user,uid,"groups")
+//   revision-hwm                      the store's revision high-water mark
+
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { loadOrCreateCA, issueServingCert } from '../certs/ca.ts'
+import { RedisStore } from './store/redis-store.ts'
+import { ApiServer } from './apiserver/server.ts'
+import { TokenAuthenticator, formatTokenLine, groups, type TokenLine } from './apiserver/authn.ts'
+import type { Logger } from '../lib/log.ts'
+
+export interface ServerConfig {
+  stateDir: string
+  redis: { host: string; port: number; password: string }
+  host?: string
+  port?: number
+  /** Extra names and addresses for the serving certificate. */
+  sans?: string[]
+  logger: Logger
+  gcSweepIntervalMs?: number
+  /** Events kept in the store's stream for watches to resume from (default 100000). */
+  streamMaxLen?: number
+}
+
+export interface RunningServer {
+  apiserver: ApiServer
+  store: RedisStore
+  url: string
+  caPem: string
+  stop(): Promise<void>
+}
+
+export function newToken(): string {
+  return randomBytes(24).toString('base64url')
+}
+
+/** The tokens file, created with one admin token when missing. */
+export function ensureTokens(stateDir: string): string {
+  const path = join(stateDir, 'tokens.csv')
+  if (!existsSync(path)) {
+    const admin: TokenLine = { token: newToken(), user: 'admin', uid: 'admin', groups: [groups.admin] }
+    writeFileSync(path, formatTokenLine(admin) + '\n', { mode: 0o600 })
+  }
+  return path
+}
+
+export function addToken(stateDir: string, line: TokenLine): void {
+  const path = ensureTokens(stateDir)
+  writeFileSync(path, readFileSync(path, 'utf8') + formatTokenLine(line) + '\n', { mode: 0o600 })
+}
+
+/** The admin token from the tokens file (for kubeconfig and the CLI). */
+export function adminToken(stateDir: string): string {
+  const line = readFileSync(join(stateDir, 'tokens.csv'), 'utf8').split('\n').find((l) => l.includes(groups.admin))
+  if (!line) throw new Error(`no admin token in ${join(stateDir, 'tokens.csv')}`)
+  return line.split(',')[0]!
+}
+
+function encryptionKey(stateDir: string): Buffer {
+  const path = join(stateDir, 'encryption.key')
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
+  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64')
+  if (key.length !== 32) throw new Error(`${path} must hold 32 bytes of base64; remove it only if the store is empty`)
+  return key
+}
+
+export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
+  mkdirSync(join(cfg.stateDir, 'pki'), { recursive: true, mode: 0o700 })
+  const ca = await loadOrCreateCA(join(cfg.stateDir, 'pki'))
+  const host = cfg.host ?? '127.0.0.1'
+  const names = ['localhost', '127.0.0.1', host, ...(cfg.sans ?? [])]
+  const serving = issueServingCert(ca, {
+    commonName: 'skiff-apiserver',
+    dnsNames: names.filter((n) => !/^[\d.]+$/.test(n) && !n.includes(':')),
+    ipAddresses: names.filter((n) => /^[\d.]+$/.test(n) || n.includes(':')),
+    days: 365,
+  })
+  writeFileSync(join(cfg.stateDir, 'pki', 'apiserver.crt'), serving.certPem)
+  writeFileSync(join(cfg.stateDir, 'pki', 'apiserver.key'), serving.keyPem, { mode: 0o600 })
+  const store = new RedisStore({
+    redis: { host: cfg.redis.host, port: cfg.redis.port, password: cfg.redis.password },
+    stateDir: cfg.stateDir,
+    encryptionKey: encryptionKey(cfg.stateDir),
+    logger: cfg.logger.child({ component: 'store' }),
+    streamMaxLen: cfg.streamMaxLen,
+  })
+  await store.start()
+  const apiserver = new ApiServer({
+    store,
+    logger: cfg.logger,
+    tls: serving,
+    tokens: TokenAuthenticator.fromFile(ensureTokens(cfg.stateDir)),
+    host,
+    port: cfg.port ?? 6443,
+    gcSweepIntervalMs: cfg.gcSweepIntervalMs,
+  })
+  try {
+    await apiserver.start()
+  } catch (e) {
+    await store.stop()
+    throw e
+  }
+  return {
+    apiserver,
+    store,
+    url: apiserver.url,
+    caPem: ca.certPem,
+    async stop() {
+      await apiserver.stop()
+      await store.stop()
+    },
+  }
+}
