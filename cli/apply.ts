@@ -37,13 +37,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function withLastApplied(obj: KubeObject): KubeObject {
+/** The manifest as applied (namespace filled, no last-applied annotation of its own). */
+function cleanManifest(obj: KubeObject, ns: string | undefined): KubeObject {
   const copy = structuredClone(obj)
+  if (ns) copy.metadata.namespace = ns
   const { [lastAppliedAnnotation]: _drop, ...rest } = copy.metadata.annotations ?? {}
-  const clean = { ...copy, metadata: { ...copy.metadata, annotations: rest } }
-  if (Object.keys(rest).length === 0) delete (clean.metadata as any).annotations
-  copy.metadata.annotations = { ...rest, [lastAppliedAnnotation]: JSON.stringify(clean) }
+  if (Object.keys(rest).length) copy.metadata.annotations = rest
+  else delete copy.metadata.annotations
   return copy
+}
+
+function annotate(obj: KubeObject, lastApplied: string): KubeObject {
+  return { ...obj, metadata: { ...obj.metadata, annotations: { ...(obj.metadata.annotations ?? {}), [lastAppliedAnnotation]: lastApplied } } }
 }
 
 export interface ApplyResult {
@@ -60,8 +65,8 @@ export async function applyOne(client: ApiClient, m: Manifest, defaultNs: string
   const info = lookupKind(obj.apiVersion!, obj.kind!)
   if (!info) throw new Error(`${m.source}: no kind "${obj.kind}" in version "${obj.apiVersion}" is served by this cluster`)
   const ns = info.namespaced ? (obj.metadata.namespace ?? defaultNs) : undefined
-  const desired = withLastApplied(obj)
-  if (info.namespaced) desired.metadata.namespace = ns
+  const clean = cleanManifest(obj, ns)
+  const lastApplied = JSON.stringify(clean)
   const name = obj.metadata.name!
   let live: KubeObject | undefined
   try {
@@ -70,14 +75,15 @@ export async function applyOne(client: ApiClient, m: Manifest, defaultNs: string
     if (!(e instanceof ApiClientError && e.status === 404)) throw e
   }
   if (!live) {
-    await client.create(info, ns, desired)
+    await client.create(info, ns, annotate(clean, lastApplied))
     return { ref: refOf(info, name), action: 'created' }
   }
   const previous = live.metadata.annotations?.[lastAppliedAnnotation]
   const original = previous ? JSON.parse(previous) : {}
-  const patch = createMergePatch(original, desired)
+  const patch = createMergePatch(original, clean)
   delete patch.status
   if (Object.keys(patch).length === 0) return { ref: refOf(info, name), action: 'unchanged' }
+  patch.metadata = { ...(patch.metadata ?? {}), annotations: { ...(patch.metadata?.annotations ?? {}), [lastAppliedAnnotation]: lastApplied } }
   await client.patch(info, ns, name, patch)
   return { ref: refOf(info, name), action: 'configured' }
 }

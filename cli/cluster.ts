@@ -84,6 +84,7 @@ async function startRedis(stateDir: string): Promise<{ pid: number; port: number
   child.unref()
   await eventually(async () => {
     const r = new Redis({ port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    r.on('error', () => {}) // not up yet: polled again
     try {
       await r.connect()
       return (await r.ping()) === 'PONG'
@@ -123,8 +124,8 @@ export async function up(opts: { stateDir: string; port?: number }): Promise<Clu
   progress('starting redis-server (AOF, fsync always, password)')
   const redis = await startRedis(stateDir)
   const wanted = opts.port ?? 6443
-  const port = (await portFree(wanted)) ? wanted : await freePort()
-  if (port !== wanted) progress(`port ${wanted} is busy; the apiserver uses ${port}`)
+  const port = wanted !== 0 && (await portFree(wanted)) ? wanted : await freePort()
+  if (port !== wanted && wanted !== 0) progress(`port ${wanted} is busy; the apiserver uses ${port}`)
   progress(`starting skiff server on https://127.0.0.1:${port}`)
   let server
   try {

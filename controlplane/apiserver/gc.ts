@@ -21,8 +21,10 @@ export class GarbageCollector {
   #timer?: NodeJS.Timeout
   #running = new Set<string>()
   #pending = new Set<Promise<void>>()
+  #namespaceDelayMs: number
 
-  constructor(opts: { registry: Registry; logger: Logger; sweepIntervalMs?: number }) {
+  constructor(opts: { registry: Registry; logger: Logger; sweepIntervalMs?: number; namespaceDelayMs?: number }) {
+    this.#namespaceDelayMs = opts.namespaceDelayMs ?? 2000
     this.#registry = opts.registry
     this.#log = opts.logger
     this.#sweepMs = opts.sweepIntervalMs ?? 30_000
@@ -87,6 +89,9 @@ export class GarbageCollector {
     if (this.#running.has(name)) return
     this.#running.add(name)
     try {
+      // A client that deletes a namespace and its contents in one go (kubectl
+      // delete -f with the Namespace first) should find them still there.
+      await new Promise((res) => setTimeout(res, this.#namespaceDelayMs))
       for (let round = 0; ; round++) {
         let left = 0
         for (const r of namespaced) {

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ApiError } from '../api/errors.ts'
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../api/patch.ts'
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from '../api/patch.ts'
 import { printTable } from '../api/printers.ts'
 import { groupVersion, qualifiedResource, type ResourceInfo } from '../api/resources.ts'
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts'
@@ -129,12 +129,12 @@ function respondObject(req: IncomingMessage, res: ServerResponse, query: URLSear
 export function applyPatch(req: IncomingMessage, obj: KubeObject, body: Buffer, kind: string): KubeObject {
   const ct = mediaType(req)
   try {
-    if (ct === 'application/merge-patch+json') return applyMergePatch(clone(obj), parseJson(body))
-    if (ct === 'application/strategic-merge-patch+json') return applyStrategicMergePatch(clone(obj), parseJson(body), kind)
-    if (ct === 'application/json-patch+json') return applyJsonPatch(clone(obj), parseJson(body))
+    if (ct === 'application/merge-patch+json') return applyMergePatch(obj, parseJson(body))
+    if (ct === 'application/strategic-merge-patch+json') return applyStrategicMergePatch(obj, parseJson(body), kind)
+    if (ct === 'application/json-patch+json') return applyJsonPatch(obj, parseJson(body))
   } catch (e) {
-    if (e instanceof ApiError) throw e
-    throw new ApiError('Invalid', `the patch could not be applied: ${(e as Error).message}`, { kind })
+    if (e instanceof PatchError) throw new ApiError(e.status === 400 ? 'BadRequest' : 'Invalid', `the patch could not be applied: ${e.message}`, { kind })
+    throw e
   }
   throw new ApiError(
     'UnsupportedMediaType',

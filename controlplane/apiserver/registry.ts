@@ -10,7 +10,7 @@ import { clone, objectKey, type KubeObject, type StatusCause } from '../api/type
 import { applyDefaults } from '../api/defaults.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
-import { defaultAllocConfig, planServiceAllocations, pools, type AllocConfig } from './service-alloc.ts'
+import { defaultAllocConfig, dropTypeDependentFields, planServiceAllocations, pools, type AllocConfig } from './service-alloc.ts'
 import type { Logger } from '../../lib/log.ts'
 
 export interface RegistryOptions {
@@ -161,6 +161,7 @@ export class Registry {
     }
     meta.resourceVersion = old.metadata.resourceVersion
     delete meta.managedFields
+    if (info.resource === 'services') dropTypeDependentFields(obj, old)
     if (info.hasSpec && specOf(obj) !== specOf(old)) meta.generation = (old.metadata.generation ?? 0) + 1
     return obj
   }

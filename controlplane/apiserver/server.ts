@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
-import type { Store } from '../store/types.ts'
+import { StoreError, type Store } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
 import { AuthzGraph } from './authz-graph.ts'
@@ -138,8 +138,13 @@ export class ApiServer {
         throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)
       }
     } catch (e) {
-      const err = e instanceof ApiError ? e : new ApiError('InternalError', `internal error: ${(e as Error).message}`)
-      if (err.status >= 500) this.#log.error({ err: (e as Error).message, stack: (e as Error).stack, path: url.pathname }, 'request failed')
+      const err =
+        e instanceof ApiError
+          ? e
+          : e instanceof StoreError && e.code === 'unavailable'
+            ? new ApiError('ServiceUnavailable', `storage unavailable: ${e.message}; retry shortly`)
+            : new ApiError('InternalError', `internal error: ${(e as Error).message}`)
+      if (err.status >= 500 && err.status !== 503) this.#log.error({ err: (e as Error).message, stack: (e as Error).stack, path: url.pathname }, 'request failed')
       sendError(res, err)
     } finally {
       clearTimeout(timer)

@@ -177,3 +177,24 @@ function allocateNodePorts(cfg: AllocConfig, svc: KubeObject, old: KubeObject | 
     }
   }
 }
+
+/** Like Kubernetes' dropTypeDependentFields: a type change clears what only the old type used. */
+export function dropTypeDependentFields(svc: KubeObject, old: KubeObject): void {
+  const spec = svc.spec
+  if (!spec || spec.type === old.spec?.type) return
+  if (!wantsNodePorts(svc)) {
+    delete spec.externalTrafficPolicy
+    delete spec.healthCheckNodePort
+    for (const p of spec.ports ?? []) delete p.nodePort
+  }
+  if (spec.type !== 'LoadBalancer') {
+    delete spec.allocateLoadBalancerNodePorts
+    delete spec.loadBalancerClass
+  }
+  if (spec.type === 'ExternalName') {
+    delete spec.clusterIP
+    delete spec.clusterIPs
+    delete spec.ipFamilies
+    delete spec.ipFamilyPolicy
+  }
+}

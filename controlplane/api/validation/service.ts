@@ -1,0 +1,177 @@
+// Services (ValidateService / ValidateServiceUpdate in pkg/apis/core/validation).
+// ClusterIP and NodePort *allocation* is the apiserver's: here a clusterIP
+// is only checked for syntax and a nodePort for the configured range.
+
+import { isIPv4 } from 'node:net'
+import { duplicate, forbidden, invalid, invalidEach, isRecord, items, notSupported, raw, required } from './field.ts'
+import type { Causes } from './field.ts'
+import { validatePortNumOrName, portProtocols } from './container.ts'
+import { validateLabels } from './meta.ts'
+import { isDNS1123Label, isDNS1123Subdomain, isValidIP, isValidPortNum } from './names.ts'
+import type { KubeObject } from '../types.ts'
+
+export interface ServiceValidationOptions {
+  /** Inclusive NodePort range; Kubernetes' default is 30000-32767. */
+  nodePortRange?: { min: number; max: number }
+}
+
+const serviceTypes = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort']
+const affinities = ['ClientIP', 'None']
+const trafficPolicies = ['Cluster', 'Local']
+const ipFamilyPolicies = ['PreferDualStack', 'RequireDualStack', 'SingleStack']
+const maxAffinitySeconds = 86400
+
+export function validateService(obj: KubeObject, old?: KubeObject, opts: ServiceValidationOptions = {}): Causes {
+  const spec = obj.spec
+  if (!isRecord(spec)) return [required('spec')]
+  const type = spec.type ?? 'ClusterIP'
+  const out: Causes = []
+  if (!serviceTypes.includes(type)) out.push(notSupported('spec.type', type, serviceTypes))
+  const headless = spec.clusterIP === 'None'
+  if (!Array.isArray(spec.ports) || spec.ports.length === 0) {
+    if (!headless && type !== 'ExternalName') out.push(required('spec.ports'))
+  }
+  out.push(...validatePorts(spec, type, opts))
+  out.push(...validateClusterIP(spec, type))
+  out.push(...validateExternalName(spec, type))
+  out.push(...validateAffinity(spec))
+  out.push(...validateTrafficPolicies(spec, type))
+  out.push(...validateLabels(spec.selector, 'spec.selector'))
+  items(spec.externalIPs).forEach((ip, i) => out.push(...invalidEach(`spec.externalIPs[${i}]`, ip, isValidIP(String(ip)))))
+  if (spec.allocateLoadBalancerNodePorts != null && type !== 'LoadBalancer')
+    out.push(forbidden('spec.allocateLoadBalancerNodePorts', "may only be used when `type` is 'LoadBalancer'"))
+  if (spec.ipFamilyPolicy != null && !ipFamilyPolicies.includes(spec.ipFamilyPolicy))
+    out.push(notSupported('spec.ipFamilyPolicy', spec.ipFamilyPolicy, ipFamilyPolicies))
+  items(spec.ipFamilies).forEach((f, i) => {
+    if (f !== 'IPv4' && f !== 'IPv6') out.push(notSupported(`spec.ipFamilies[${i}]`, f, ['IPv4', 'IPv6']))
+  })
+  return [...out, ...(old ? validateServiceUpdate(obj, old) : [])]
+}
+
+function validatePorts(spec: Record<string, any>, type: string, opts: ServiceValidationOptions): Causes {
+  const out: Causes = []
+  const ports = items(spec.ports)
+  const names = new Set<string>()
+  const seen = new Set<string>()
+  const nodePorts = new Set<string>()
+  const range = opts.nodePortRange ?? { min: 30000, max: 32767 }
+  ports.forEach((p, i) => {
+    const at = `spec.ports[${i}]`
+    if (!isRecord(p)) return void out.push(invalid(at, p, 'must be an object'))
+    out.push(...validatePortName(p.name, `${at}.name`, ports.length > 1, names))
+    out.push(...invalidEach(`${at}.port`, p.port, isValidPortNum(p.port)))
+    if (p.protocol === undefined || p.protocol === '') out.push(required(`${at}.protocol`))
+    else if (!portProtocols.includes(p.protocol)) out.push(notSupported(`${at}.protocol`, p.protocol, portProtocols))
+    if (p.targetPort !== undefined) out.push(...validatePortNumOrName(p.targetPort, `${at}.targetPort`))
+    const key = `${p.port}/${p.protocol ?? 'TCP'}`
+    if (seen.has(key)) out.push(duplicate(at, raw(`core.ServicePort{Protocol:"${p.protocol ?? 'TCP'}", Port:${p.port}}`)))
+    seen.add(key)
+    out.push(...validateNodePort(p, at, type, range, nodePorts))
+  })
+  return out
+}
+
+function validatePortName(name: unknown, path: string, requireName: boolean, names: Set<string>): Causes {
+  if (name === undefined || name === null || name === '') return requireName ? [required(path)] : []
+  if (typeof name !== 'string') return [invalid(path, name, 'must be a string')]
+  const out = invalidEach(path, name, isDNS1123Label(name))
+  if (names.has(name)) out.push(duplicate(path, name))
+  names.add(name)
+  return out
+}
+
+function validateNodePort(p: Record<string, any>, at: string, type: string, range: { min: number; max: number }, seen: Set<string>): Causes {
+  const np = p.nodePort
+  if (np === undefined || np === null || np === 0) return []
+  if (type !== 'NodePort' && type !== 'LoadBalancer') return [forbidden(`${at}.nodePort`, `may not be used when \`type\` is '${type}'`)]
+  const msgs = isValidPortNum(np)
+  if (msgs.length) return invalidEach(`${at}.nodePort`, np, msgs)
+  if (np < range.min || np > range.max)
+    return [invalid(`${at}.nodePort`, np, `provided port is not in the valid range. The range of valid ports is ${range.min}-${range.max}`)]
+  const key = `${np}/${p.protocol ?? 'TCP'}`
+  const out = seen.has(key) ? [duplicate(`${at}.nodePort`, np)] : []
+  seen.add(key)
+  return out
+}
+
+/** Errors are reported on clusterIPs[0] once the list exists, as Kubernetes does; else on clusterIP. */
+function clusterIPPath(spec: Record<string, any>): string {
+  return Array.isArray(spec.clusterIPs) && spec.clusterIPs.length > 0 ? 'spec.clusterIPs[0]' : 'spec.clusterIP'
+}
+
+function validateClusterIP(spec: Record<string, any>, type: string): Causes {
+  const ip = spec.clusterIP
+  if (type === 'ExternalName') {
+    const set = (ip !== undefined && ip !== '') || items(spec.clusterIPs).length > 0
+    return set ? [forbidden(items(spec.clusterIPs).length ? 'spec.clusterIPs' : 'spec.clusterIP', 'may not be set for ExternalName services')] : []
+  }
+  const path = clusterIPPath(spec)
+  const out: Causes = []
+  const first = items(spec.clusterIPs)[0]
+  if (first !== undefined && ip !== undefined && ip !== '' && first !== ip)
+    out.push(invalid('spec.clusterIPs', spec.clusterIPs, 'first value must match `clusterIP`'))
+  if (ip === undefined || ip === '') return out
+  if (ip === 'None') {
+    if (type === 'NodePort' || type === 'LoadBalancer') out.push(invalid(path, ip, `may not be set to 'None' for ${type} services`))
+    return out
+  }
+  if (typeof ip !== 'string') return [...out, invalid(path, ip, 'must be a string')]
+  const msgs = isValidIP(ip)
+  if (msgs.length) return [...out, ...invalidEach(path, ip, msgs)]
+  // Skiff's service network is single-stack IPv4.
+  if (!isIPv4(ip)) out.push(invalid(path, ip, 'expected an IPv4 value as indicated by `ipFamilies[0]`'))
+  return out
+}
+
+function validateExternalName(spec: Record<string, any>, type: string): Causes {
+  if (type !== 'ExternalName') return []
+  // A trailing dot marks the CNAME as fully qualified.
+  const cname = typeof spec.externalName === 'string' ? spec.externalName.replace(/\.$/, '') : ''
+  if (cname === '') return [required('spec.externalName')]
+  return invalidEach('spec.externalName', cname, isDNS1123Subdomain(cname))
+}
+
+function validateAffinity(spec: Record<string, any>): Causes {
+  const aff = spec.sessionAffinity
+  if (aff === undefined) return []
+  if (!affinities.includes(aff)) return [notSupported('spec.sessionAffinity', aff, affinities)]
+  const cfg = spec.sessionAffinityConfig
+  if (aff === 'None') return cfg != null ? [forbidden('spec.sessionAffinityConfig', 'must not be set when session affinity is None')] : []
+  const path = 'spec.sessionAffinityConfig'
+  if (!isRecord(cfg)) return [required(path, 'when session affinity type is ClientIP')]
+  if (!isRecord(cfg.clientIP)) return [required(`${path}.clientIP`, 'when session affinity type is ClientIP')]
+  const t = cfg.clientIP.timeoutSeconds
+  if (t === undefined || t === null) return [required(`${path}.clientIP.timeoutSeconds`, 'when session affinity type is ClientIP')]
+  if (!Number.isInteger(t) || t <= 0 || t > maxAffinitySeconds)
+    return [invalid(`${path}.clientIP.timeoutSeconds`, t, `must be greater than 0 and less than ${maxAffinitySeconds}`)]
+  return []
+}
+
+function validateTrafficPolicies(spec: Record<string, any>, type: string): Causes {
+  const out: Causes = []
+  const external = type === 'NodePort' || type === 'LoadBalancer' || (type === 'ClusterIP' && items(spec.externalIPs).length > 0)
+  const etp = spec.externalTrafficPolicy
+  if (etp !== undefined && etp !== '') {
+    if (!external) out.push(invalid('spec.externalTrafficPolicy', etp, 'may only be set for externally-accessible services'))
+    else if (!trafficPolicies.includes(etp)) out.push(notSupported('spec.externalTrafficPolicy', etp, trafficPolicies))
+  }
+  const itp = spec.internalTrafficPolicy
+  if (itp !== undefined && itp !== null && type !== 'ExternalName' && !trafficPolicies.includes(itp))
+    out.push(notSupported('spec.internalTrafficPolicy', itp, trafficPolicies))
+  return out
+}
+
+/**
+ * The ClusterIP is fixed once allocated, unless the Service moves to or from
+ * ExternalName (which has none). An empty clusterIP in an update means "keep
+ * it"; the apiserver copies the old value in before storing.
+ */
+function validateServiceUpdate(obj: KubeObject, old: KubeObject): Causes {
+  const now = obj.spec ?? {}
+  const before = old.spec ?? {}
+  if (now.type === 'ExternalName' || before.type === 'ExternalName') return []
+  const a = before.clusterIP
+  const b = now.clusterIP
+  if (!a || !b || a === b) return []
+  return [invalid(clusterIPPath(now), b, 'may not change once set')]
+}

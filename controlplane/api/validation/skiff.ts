@@ -1,0 +1,140 @@
+// Skiff's own settings: `skiff.dev/*` annotations. Each key has one typed
+// parser, so a bad value is rejected at apply time with its field path, and
+// components read parsed values (never raw text) through readSkiffAnnotation.
+// Adding a setting is one row in `skiffAnnotations`.
+
+import { forbidden, invalid, isRecord, notSupported } from './field.ts'
+import type { Causes } from './field.ts'
+import { parseCIDR } from './names.ts'
+import type { KubeObject } from '../types.ts'
+
+export const skiffPrefix = 'skiff.dev/'
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; detail: string; supported?: readonly string[] }
+
+export interface SkiffAnnotation<T = unknown> {
+  /** Kinds the setting may appear on. */
+  kinds: readonly string[]
+  description: string
+  parse: (raw: string) => Parsed<T>
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value })
+const bad = (detail: string): Parsed<never> => ({ ok: false, detail })
+
+export function enumOf<const V extends string>(...values: V[]): (raw: string) => Parsed<V> {
+  return (raw) => ((values as string[]).includes(raw) ? ok(raw as V) : { ok: false, detail: '', supported: values })
+}
+
+export function bool(raw: string): Parsed<boolean> {
+  return raw === 'true' || raw === 'false' ? ok(raw === 'true') : { ok: false, detail: '', supported: ['true', 'false'] }
+}
+
+export function intRange(min: number, max: number): (raw: string) => Parsed<number> {
+  return (raw) => {
+    const n = /^-?\d+$/.test(raw) ? Number(raw) : NaN
+    return n >= min && n <= max ? ok(n) : bad(`must be an integer between ${min} and ${max}, inclusive`)
+  }
+}
+
+/** RFC 7231 methods, plus PATCH (RFC 5789). */
+export const httpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const
+
+function commaList(raw: string): string[] {
+  return raw.split(',').map((s) => s.trim())
+}
+
+export function methodList(raw: string): Parsed<string[]> {
+  const methods = commaList(raw)
+  const wrong = methods.find((m) => !(httpMethods as readonly string[]).includes(m))
+  if (wrong !== undefined) return bad(`${JSON.stringify(wrong)} is not an HTTP method; use a comma-separated list of ${httpMethods.join(', ')}`)
+  return ok([...new Set(methods)])
+}
+
+export function cidrList(raw: string): Parsed<string[]> {
+  const cidrs = commaList(raw)
+  const wrong = cidrs.find((c) => !parseCIDR(c))
+  if (wrong !== undefined) return bad(`${JSON.stringify(wrong)} is not a CIDR; use a comma-separated list such as 10.0.0.0/8,192.168.1.0/24`)
+  return ok(cidrs)
+}
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** Go-style durations (`30s`, `5m`, `1h30m`, `250ms`), in milliseconds. */
+export function parseDuration(raw: string): number | undefined {
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(raw)) return undefined
+  let total = 0
+  for (const m of raw.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(m[1]) * durationUnits[m[2]]
+  return total
+}
+
+export function duration(minMs: number, maxMs: number): (raw: string) => Parsed<number> {
+  return (raw) => {
+    const ms = parseDuration(raw)
+    if (ms === undefined) return bad('must be a duration such as 500ms, 30s, 5m or 1h')
+    return ms >= minMs && ms <= maxMs ? ok(ms) : bad(`must be between ${minMs}ms and ${maxMs / 1000}s`)
+  }
+}
+
+/** Sizes as nginx writes them (`1m`, `512k`) or Kubernetes' binary units (`10Mi`); both are powers of 1024. */
+const sizeUnits: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3 }
+
+export function size(raw: string): Parsed<number> {
+  const m = /^(\d+)([kKmMgG]i?)?$/.exec(raw)
+  if (!m) return bad('must be a size such as 0 (no limit), 512k, 1m or 10Mi')
+  return ok(Number(m[1]) * sizeUnits[(m[2] ?? '').toLowerCase()])
+}
+
+export function absolutePath(raw: string): Parsed<string> {
+  return /^\/[\x21-\x7e]*$/.test(raw) ? ok(raw) : bad("must be a path starting with '/' without spaces")
+}
+
+const ingress = ['Ingress'] as const
+const hour = 3_600_000
+
+export const skiffAnnotations = {
+  'skiff.dev/methods': { kinds: ingress, description: 'HTTP methods the routes accept', parse: methodList },
+  'skiff.dev/load-balance': { kinds: ingress, description: 'how requests are spread over endpoints', parse: enumOf('round-robin', 'least-request', 'cookie') },
+  'skiff.dev/proxy-body-size': { kinds: ingress, description: 'largest request body accepted (0: no limit)', parse: size },
+  'skiff.dev/ssl-redirect': { kinds: ingress, description: 'redirect HTTP to HTTPS when the Ingress has TLS', parse: bool },
+  'skiff.dev/rewrite-target': { kinds: ingress, description: 'path the matched prefix is replaced with', parse: absolutePath },
+  'skiff.dev/allow-source-ranges': { kinds: ['Ingress', 'Service'], description: 'client CIDRs allowed in', parse: cidrList },
+  'skiff.dev/proxy-connect-timeout': { kinds: ingress, description: 'time to connect to an endpoint', parse: duration(1, hour) },
+  'skiff.dev/proxy-read-timeout': { kinds: ingress, description: 'time between two reads from an endpoint', parse: duration(1, hour) },
+  'skiff.dev/proxy-send-timeout': { kinds: ingress, description: 'time between two writes to an endpoint', parse: duration(1, hour) },
+} as const satisfies Record<string, SkiffAnnotation<any>>
+
+export type SkiffAnnotationKey = keyof typeof skiffAnnotations
+export type SkiffAnnotationValue<K extends SkiffAnnotationKey> = Extract<ReturnType<(typeof skiffAnnotations)[K]['parse']>, { ok: true }>['value']
+
+/** The parsed value of a setting, or undefined when it is absent or invalid (validation rejected it). */
+export function readSkiffAnnotation<K extends SkiffAnnotationKey>(obj: KubeObject, key: K): SkiffAnnotationValue<K> | undefined {
+  const raw = obj.metadata?.annotations?.[key]
+  if (typeof raw !== 'string') return undefined
+  const parsed = (skiffAnnotations[key].parse as (r: string) => Parsed<unknown>)(raw)
+  return parsed.ok ? (parsed.value as SkiffAnnotationValue<K>) : undefined
+}
+
+export function validateSkiffAnnotations(obj: KubeObject, kind: string = obj.kind ?? ''): Causes {
+  const annotations = obj.metadata?.annotations
+  if (!isRecord(annotations)) return []
+  const table: Record<string, SkiffAnnotation<any>> = skiffAnnotations
+  const known = Object.keys(table).sort()
+  const out: Causes = []
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith(skiffPrefix)) continue
+    const path = `metadata.annotations[${key}]`
+    const spec = table[key]
+    if (!spec) {
+      out.push(notSupported(path, key, known))
+      continue
+    }
+    if (!spec.kinds.includes(kind)) {
+      out.push(forbidden(path, `applies only to ${spec.kinds.join(', ')}`))
+      continue
+    }
+    const parsed = spec.parse(String(value))
+    if (!parsed.ok) out.push(parsed.supported ? notSupported(path, value, parsed.supported) : invalid(path, value, parsed.detail))
+  }
+  return out
+}

@@ -1,0 +1,111 @@
+// Bad requests get clear errors and store nothing: 409 on a stale
+// resourceVersion, 422 with the field path, 413 for a 9 MiB body, 401
+// without a token, 403 for a node outside its own objects.
+
+import t from 'tap'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import { resourcePath } from '../../controlplane/client/client.ts'
+import { startTestCluster } from '../harness/cluster.ts'
+
+const cms = lookupResource('', 'v1', 'configmaps')!
+const svcs = lookupResource('', 'v1', 'services')!
+const pods = lookupResource('', 'v1', 'pods')!
+const nodes = lookupResource('', 'v1', 'nodes')!
+const secrets = lookupResource('', 'v1', 'secrets')!
+
+t.test('api errors', async (t) => {
+  const c = await startTestCluster(t, {
+    identities: [
+      { user: 'system:node:node-a', groups: ['system:nodes'] },
+      { user: 'system:node:node-b', groups: ['system:nodes'] },
+    ],
+  })
+
+  await t.test('stale resourceVersion on PUT is 409 Conflict', async (t) => {
+    const cm = await c.client.create(cms, 'default', { metadata: { name: 'cas' }, data: { v: '1' } })
+    await c.client.update(cms, { ...cm, data: { v: '2' } })
+    const res = await c.client.request('PUT', resourcePath(cms, 'default', 'cas'), { body: { ...cm, data: { v: '3' } } })
+    t.equal(res.status, 409)
+    t.equal(res.body.reason, 'Conflict')
+    t.equal((await c.client.get(cms, 'default', 'cas')).data.v, '2', 'the stale write stored nothing')
+  })
+
+  await t.test('invalid object is 422 with the field path, nothing stored', async (t) => {
+    const bad = { metadata: { name: 'bad' }, spec: { ports: [{ port: 0 }], selector: { app: 'x' } } }
+    const res = await c.client.request('POST', resourcePath(svcs, 'default'), { body: bad })
+    t.equal(res.status, 422)
+    t.equal(res.body.reason, 'Invalid')
+    t.ok(res.body.details.causes.some((x: any) => x.field === 'spec.ports[0].port'), 'cause names spec.ports[0].port')
+    t.match(res.body.message, /spec\.ports\[0\]\.port/)
+    const get = await c.client.request('GET', resourcePath(svcs, 'default', 'bad'))
+    t.equal(get.status, 404, 'nothing stored')
+    const badName = await c.client.request('POST', resourcePath(cms, 'default'), { body: { metadata: { name: 'Not_A_Name' } } })
+    t.equal(badName.status, 422)
+    t.equal(badName.body.details.causes[0].field, 'metadata.name')
+  })
+
+  await t.test('a 9 MiB body is 413', async (t) => {
+    const big = { metadata: { name: 'big' }, data: { blob: 'x'.repeat(9 * 1024 * 1024) } }
+    const res = await c.client.request('POST', resourcePath(cms, 'default'), { body: big }).catch((e) => ({ status: -1, body: String(e) }))
+    t.equal(res.status, 413)
+    t.equal((await c.client.request('GET', resourcePath(cms, 'default', 'big'))).status, 404)
+  })
+
+  await t.test('no token is 401, a wrong token too', async (t) => {
+    const anon = c.clientFor('')
+    const res = await anon.request('GET', resourcePath(cms, 'default'))
+    t.equal(res.status, 401)
+    t.equal(res.body.kind, 'Status')
+    const wrong = await c.clientFor('not-a-token').request('GET', resourcePath(cms, 'default'))
+    t.equal(wrong.status, 401)
+  })
+
+  await t.test('node authorization', async (t) => {
+    const a = c.clientFor(c.tokens.get('system:node:node-a')!)
+    const admin = c.client
+    // node-a registers itself; it may not write node-b
+    await a.create(nodes, undefined, { metadata: { name: 'node-a' }, status: {} })
+    const other = await a.request('POST', resourcePath(nodes), { body: { metadata: { name: 'node-b' } } })
+    t.equal(other.status, 403, 'node-a cannot create node-b')
+    await admin.create(nodes, undefined, { metadata: { name: 'node-b' } })
+    const upd = await a.request('PATCH', resourcePath(nodes, undefined, 'node-b'), { body: { metadata: { labels: { x: 'y' } } }, contentType: 'application/merge-patch+json' })
+    t.equal(upd.status, 403, 'node-a cannot patch node-b')
+
+    await admin.create(secrets, 'default', { metadata: { name: 'used' }, stringData: { k: 'v' } })
+    await admin.create(secrets, 'default', { metadata: { name: 'unused' }, stringData: { k: 'v' } })
+    const podSpec = (node: string, secret: string) => ({
+      nodeName: node,
+      containers: [{ name: 'c', image: 'skiff/echo:local', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: secret, key: 'k' } } }] }],
+    })
+    await admin.create(pods, 'default', { metadata: { name: 'on-a' }, spec: podSpec('node-a', 'used') })
+    await admin.create(pods, 'default', { metadata: { name: 'on-b' }, spec: podSpec('node-b', 'unused') })
+
+    const okStatus = await a.request('PATCH', resourcePath(pods, 'default', 'on-a', 'status'), {
+      body: { status: { phase: 'Running' } },
+      contentType: 'application/merge-patch+json',
+    })
+    t.equal(okStatus.status, 200, 'node-a writes status of its own pod')
+    const badStatus = await a.request('PATCH', resourcePath(pods, 'default', 'on-b', 'status'), {
+      body: { status: { phase: 'Running' } },
+      contentType: 'application/merge-patch+json',
+    })
+    t.equal(badStatus.status, 403, "node-a cannot write node-b's pod status")
+    t.equal((await admin.get(pods, 'default', 'on-b')).status.phase, 'Pending', 'nothing stored')
+
+    const { eventually } = await import('../../lib/net.ts')
+    await eventually(async () => (await a.request('GET', resourcePath(secrets, 'default', 'used'))).status === 200, { what: 'node-a reads the secret its pod uses' })
+    const unused = await a.request('GET', resourcePath(secrets, 'default', 'unused'))
+    t.equal(unused.status, 403, 'node-a cannot read a secret none of its pods uses')
+    const list = await a.request('GET', resourcePath(secrets, 'default'))
+    t.equal(list.status, 403, 'node-a cannot list secrets')
+    const write = await a.request('POST', resourcePath(cms, 'default'), { body: { metadata: { name: 'x' } } })
+    t.equal(write.status, 403, 'node-a cannot create configmaps')
+  })
+
+  await t.test('the server keeps serving after bad input', async (t) => {
+    const res = await c.client.request('POST', resourcePath(cms, 'default'), { rawBody: '{not json', contentType: 'application/json' })
+    t.equal(res.status, 400)
+    const ok = await c.client.create(cms, 'default', { metadata: { name: 'after' } })
+    t.equal(ok.metadata.name, 'after')
+  })
+})
