@@ -18,6 +18,7 @@ t.test('api errors', async (t) => {
     identities: [
       { user: 'system:node:node-a', groups: ['system:nodes'] },
       { user: 'system:node:node-b', groups: ['system:nodes'] },
+      { user: 'skiff:ingress:external', groups: ['skiff:ingress-controllers'] },
     ],
   })
 
@@ -100,6 +101,28 @@ t.test('api errors', async (t) => {
     t.equal(list.status, 403, 'node-a cannot list secrets')
     const write = await a.request('POST', resourcePath(cms, 'default'), { body: { metadata: { name: 'x' } } })
     t.equal(write.status, 403, 'node-a cannot create configmaps')
+  })
+
+  await t.test('ingress authorization: only the Secrets its class names', async (t) => {
+    const ing = c.clientFor(c.tokens.get('skiff:ingress:external')!)
+    const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+    const admin = c.client
+    const tls = (name: string) => ({ metadata: { name }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from('crt').toString('base64'), 'tls.key': Buffer.from('key').toString('base64') } })
+    await admin.create(secrets, 'default', tls('ext-tls'))
+    await admin.create(secrets, 'default', tls('int-tls'))
+    const rule = { host: 'a.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }
+    await admin.create(ingresses, 'default', { metadata: { name: 'ext' }, spec: { ingressClassName: 'external', tls: [{ hosts: ['a.example.com'], secretName: 'ext-tls' }], rules: [rule] } })
+    await admin.create(ingresses, 'default', { metadata: { name: 'int' }, spec: { ingressClassName: 'internal', tls: [{ hosts: ['a.example.com'], secretName: 'int-tls' }], rules: [rule] } })
+    const { eventually } = await import('../../lib/net.ts')
+    await eventually(async () => (await ing.request('GET', resourcePath(secrets, 'default', 'ext-tls'))).status === 200, { what: 'ingress reads its TLS secret' })
+    t.equal((await ing.request('GET', resourcePath(secrets, 'default', 'int-tls'))).status, 403, 'not the other class secret')
+    t.equal((await ing.request('GET', resourcePath(secrets, 'default'))).status, 403, 'no listing secrets')
+    const lb = { status: { loadBalancer: { ingress: [{ ip: '127.0.0.1' }] } } }
+    const own = await ing.request('PATCH', resourcePath(ingresses, 'default', 'ext', 'status'), { body: lb, contentType: 'application/merge-patch+json' })
+    t.equal(own.status, 200, 'writes its own class status')
+    const other = await ing.request('PATCH', resourcePath(ingresses, 'default', 'int', 'status'), { body: lb, contentType: 'application/merge-patch+json' })
+    t.equal(other.status, 403, 'not another class status')
+    t.equal((await ing.request('GET', resourcePath(ingresses, 'default'))).status, 200, 'reads ingresses')
   })
 
   await t.test('the server keeps serving after bad input', async (t) => {

@@ -1,0 +1,389 @@
+// The Store (types.ts) on Redis. See README.md for the key layout and the
+// reasoning; in short:
+//  - writes are one Lua script each (scripts.ts), so the precondition check,
+//    the revision, the object, the claims and the event are one atomic step;
+//  - watches share one stream reader (watch-hub.ts);
+//  - revisions never go backwards: a high-water mark on local disk
+//    (revision-mark.ts) and the highest revision seen in memory are checked
+//    against the Redis counter, which is jumped ahead if Redis lost data;
+//  - encrypted resources are sealed before they leave the process (crypto.ts).
+
+import { randomBytes } from 'node:crypto'
+import { setImmediate as nextTick, setTimeout as delay } from 'node:timers/promises'
+import type { Redis, RedisOptions } from 'ioredis'
+import { pino, type Logger } from 'pino'
+import type { KubeObject } from '../api/types.ts'
+import { InflightGuard, connect, nextReady, openConnection } from './connection.ts'
+import { Codec } from './crypto.ts'
+import { RevisionMark } from './revision-mark.ts'
+import { defineScripts, parseWriteReply, writeCommandArgs, type ScriptedRedis, type WriteArgs } from './scripts.ts'
+import {
+  StoreError,
+  type ListResult,
+  type Store,
+  type StoreEvent,
+  type StoreEventType,
+  type WatchHandle,
+  type WatchOptions,
+  type WriteOptions,
+} from './types.ts'
+import { WatchHub, revisionOf, type HubSource } from './watch-hub.ts'
+
+export interface RedisStoreOptions {
+  /** Connection options (host, port, password, ...). */
+  redis: RedisOptions
+  /** Prefix of every key; several clusters can share one Redis. Default 'skiff'. */
+  prefix?: string
+  /** Local directory for the revision high-water mark. One store per directory. */
+  stateDir: string
+  /** 32-byte AES-256 key; required when encryptedResources is not empty. */
+  encryptionKey?: Buffer
+  /** Resources sealed with AES-GCM before they reach Redis. Default ['secrets']. */
+  encryptedResources?: string[]
+  /** Approximate number of events kept for watches. Default 100000. */
+  streamMaxLen?: number
+  logger?: Logger
+}
+
+/** How long one XREAD blocks; bounded so a stopped store is never stuck. */
+const BLOCK_MS = 5_000
+const READ_BATCH = 1_000
+
+export class RedisStore implements Store {
+  private readonly prefix: string
+  private readonly streamMaxLen: number
+  private readonly redisOptions: RedisOptions
+  private readonly codec: Codec
+  private readonly mark: RevisionMark
+  private readonly log: Logger
+  private redis?: ScriptedRedis
+  /** Dedicated to the hub's blocking XREAD. */
+  private blocking?: Redis
+  private hub?: WatchHub
+  private readonly guard = new InflightGuard()
+  private readonly hubGuard = new InflightGuard()
+  /** The highest revision this process has returned or seen. */
+  private maxObserved = 0
+  /** Connected, and the counter checked since the last reconnect. */
+  private ready = false
+  private stopped = false
+  private generation = 0
+  private recovering = false
+  private recoverAgain = false
+  private resolveStopped!: () => void
+  private readonly stoppedSignal = new Promise<void>((resolve) => (this.resolveStopped = resolve))
+
+  constructor(opts: RedisStoreOptions) {
+    if (!opts.stateDir) throw new Error('store: stateDir is required (it holds the revision high-water mark)')
+    this.prefix = opts.prefix ?? 'skiff'
+    this.streamMaxLen = opts.streamMaxLen ?? 100_000
+    if (!Number.isSafeInteger(this.streamMaxLen) || this.streamMaxLen < 1) {
+      throw new Error(`store: streamMaxLen must be a positive integer, got ${opts.streamMaxLen}`)
+    }
+    this.redisOptions = opts.redis
+    this.codec = new Codec({ encryptionKey: opts.encryptionKey, encryptedResources: opts.encryptedResources ?? ['secrets'] })
+    this.log = opts.logger ?? pino({ name: 'skiff-store' })
+    this.mark = new RevisionMark(opts.stateDir, (err) =>
+      this.log.error({ err }, 'store: cannot write the revision high-water mark'),
+    )
+  }
+
+  private readonly k = {
+    object: (resource: string, key: string) => `${this.prefix}:o:${resource}:${key}`,
+    index: (resource: string) => `${this.prefix}:i:${resource}`,
+    pool: (pool: string) => `${this.prefix}:c:${pool}`,
+    counter: () => `${this.prefix}:rev`,
+    events: () => `${this.prefix}:events`,
+    meta: () => `${this.prefix}:meta`,
+  }
+
+  async start(): Promise<void> {
+    if (this.redis || this.stopped) throw new Error('store: start() may be called once')
+    await this.mark.load()
+    const redis = defineScripts(openConnection(this.redisOptions, 'skiff-store', this.log, true))
+    const blocking = openConnection(this.redisOptions, 'skiff-store-watch', this.log, false)
+    try {
+      await Promise.all([connect(redis, 'main'), connect(blocking, 'watch')])
+    } catch (err) {
+      redis.disconnect()
+      blocking.disconnect()
+      throw err
+    }
+    this.redis = redis
+    this.blocking = blocking
+    await this.checkDurability()
+    const counter = await this.reconcileEpoch(this.mark.reserved, 'start')
+    this.hub = new WatchHub(this.hubSource(), this.log)
+    this.hub.start(counter)
+    this.watchConnection(redis, this.guard)
+    this.watchConnection(blocking, this.hubGuard)
+    this.ready = true
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.ready = false
+    this.resolveStopped()
+    if (!this.redis) return
+    const hubDone = this.hub?.stop()
+    this.blocking?.disconnect()
+    await hubDone
+    // QUIT lets replies already on their way arrive; do not wait on it forever.
+    await Promise.race([this.redis.quit().catch(() => {}), delay(2_000)])
+    this.redis.disconnect()
+    // Let the continuations of replies that already arrived record their
+    // revisions before the high-water mark is settled to the exact value.
+    await nextTick()
+    await this.mark.settle(this.maxObserved)
+  }
+
+  create(resource: string, key: string, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    return this.write('c', resource, key, obj, opts)
+  }
+
+  update(resource: string, key: string, obj: KubeObject, opts?: WriteOptions): Promise<KubeObject> {
+    return this.write('u', resource, key, obj, opts)
+  }
+
+  delete(resource: string, key: string, opts?: WriteOptions): Promise<KubeObject> {
+    return this.write('d', resource, key, undefined, opts)
+  }
+
+  async get(resource: string, key: string): Promise<KubeObject | undefined> {
+    const [rv, v] = await this.guard.run(this.conn().hmget(this.k.object(resource, key), 'rv', 'v'))
+    if (rv == null || v == null) return undefined
+    const revision = Number(rv)
+    await this.observe(revision)
+    return this.codec.open(resource, key, v, revision)
+  }
+
+  async list(resource: string, opts: { namespace?: string } = {}): Promise<ListResult> {
+    const want = opts.namespace ? `${opts.namespace}/` : ''
+    const reply = await this.retryBehind(async () => {
+      const r = await this.guard.run(
+        this.conn().skiffList(this.k.index(resource), this.k.counter(), this.k.object(resource, ''), want, this.maxObserved),
+      )
+      return r[0] === 'behind' ? 'behind' : r
+    })
+    const revision = Number(reply[1])
+    const rows: [string, number, string][] = []
+    for (let i = 2; i < reply.length; i += 3) rows.push([reply[i]!, Number(reply[i + 1]), reply[i + 2]!])
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    const items = rows.map(([key, rv, v]) => this.codec.open(resource, key, v, rv))
+    await this.observe(revision)
+    return { items, revision }
+  }
+
+  async currentRevision(): Promise<number> {
+    const revision = Number((await this.guard.run(this.conn().get(this.k.counter()))) ?? 0)
+    await this.observe(revision)
+    return revision
+  }
+
+  async floor(): Promise<number> {
+    return Number((await this.guard.run(this.conn().hget(this.k.meta(), 'floor'))) ?? 0)
+  }
+
+  async claims(pool: string): Promise<Map<string, string>> {
+    const held = await this.guard.run(this.conn().hgetall(this.k.pool(pool)))
+    return new Map(Object.entries(held))
+  }
+
+  watch(opts: WatchOptions, onEvent: (ev: StoreEvent) => void, onEnd: (err?: StoreError) => void): WatchHandle {
+    if (!this.hub) throw new Error('store: watch() before start()')
+    if (!Number.isSafeInteger(opts.fromRevision) || opts.fromRevision < 0) {
+      throw new TypeError(`store: fromRevision must be a non-negative integer, got ${opts.fromRevision}`)
+    }
+    return this.hub.watch(opts, onEvent, onEnd)
+  }
+
+  /** Number of active watchers (for metrics and tests). */
+  get watcherCount(): number {
+    return this.hub?.size ?? 0
+  }
+
+  private conn(): ScriptedRedis {
+    if (this.stopped) throw new StoreError('unavailable', 'store is stopped')
+    if (!this.redis) throw new Error('store: used before start()')
+    return this.redis
+  }
+
+  private async write(
+    op: 'c' | 'u' | 'd',
+    resource: string,
+    key: string,
+    obj: KubeObject | undefined,
+    opts: WriteOptions = {},
+  ): Promise<KubeObject> {
+    if (!resource || !key) throw new TypeError('store: resource and key are required')
+    if (op !== 'd' && !obj?.metadata) throw new TypeError(`store: ${resource} ${key} has no metadata`)
+    const json = obj ? this.codec.toJSON(obj) : ''
+    const w: WriteArgs = {
+      op,
+      keys: {
+        object: this.k.object(resource, key),
+        index: this.k.index(resource),
+        counter: this.k.counter(),
+        stream: this.k.events(),
+        meta: this.k.meta(),
+      },
+      poolKey: this.k.pool,
+      resource,
+      key,
+      value: obj ? this.codec.seal(resource, key, json) : '',
+      expectedRV: opts.expectedRV,
+      streamMaxLen: this.streamMaxLen,
+      minRev: 0,
+      claims: opts.claims ?? [],
+      releases: opts.releases ?? [],
+    }
+    const out = await this.retryBehind(async () => {
+      w.minRev = this.maxObserved
+      const result = parseWriteReply(await this.guard.run(this.conn().skiffWrite(...writeCommandArgs(w))), w)
+      return result.kind === 'behind' ? 'behind' : result
+    })
+    await this.observe(out.revision)
+    return this.codec.open(resource, key, op === 'd' ? out.prev! : json, out.revision)
+  }
+
+  /** Run a script; when it finds the counter behind, jump it and run again. */
+  private async retryBehind<T>(fn: () => Promise<T | 'behind'>): Promise<T> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const result = await fn()
+      if (result !== 'behind') return result
+      await this.reconcileEpoch(this.maxObserved, 'the counter is below a revision already served')
+    }
+    throw new StoreError('unavailable', 'the Redis revision counter keeps falling behind')
+  }
+
+  /** Record a revision as served; waits only when it needs a new reservation. */
+  private observe(rev: number): Promise<void> | undefined {
+    if (rev > this.maxObserved) this.maxObserved = rev
+    return this.mark.cover(rev)
+  }
+
+  /**
+   * Make sure the counter is not below `threshold`; if it is, Redis lost
+   * writes, so jump past everything this process may have served and start a
+   * new epoch. Returns the counter.
+   */
+  private async reconcileEpoch(threshold: number, why: string): Promise<number> {
+    const target = Math.max(threshold, this.mark.reserved)
+    const [jumped, counterText, epoch, floor] = await this.guard.run(
+      this.conn().skiffEpoch(this.k.counter(), this.k.meta(), threshold, target, randomBytes(8).toString('hex')),
+    )
+    const counter = Number(counterText)
+    if (Number(jumped) === 1) {
+      this.log.warn(
+        { why, threshold, counter, epoch, floor: Number(floor) },
+        'store: the Redis revision counter went backwards (Redis lost data or was restored from an older file); ' +
+          'jumped ahead into a new epoch; watches from older revisions get 410 Gone and clients re-list',
+      )
+    }
+    if (epoch !== this.mark.epoch) await this.mark.setEpoch(epoch)
+    await this.observe(counter)
+    return counter
+  }
+
+  private async checkDurability(): Promise<void> {
+    let aof: string | undefined
+    let fsync: string | undefined
+    try {
+      const [a, f] = (await Promise.all([
+        this.conn().config('GET', 'appendonly'),
+        this.conn().config('GET', 'appendfsync'),
+      ])) as [string[], string[]]
+      aof = a[1]
+      fsync = f[1]
+    } catch (err) {
+      this.log.info(
+        { err: (err as Error).message },
+        'store: cannot read Redis persistence settings (CONFIG denied?); ' +
+          'writes are only durable with appendonly yes and appendfsync always',
+      )
+      return
+    }
+    if (aof !== 'yes') {
+      this.log.warn('store: Redis appendonly is off: a Redis crash loses every acknowledged write since the last snapshot')
+    } else if (fsync === 'everysec') {
+      this.log.warn('store: Redis appendfsync is everysec: a crash of the Redis host can lose up to ~1 s of acknowledged writes')
+    } else if (fsync !== 'always') {
+      this.log.warn(`store: Redis appendfsync is ${fsync}: a crash of the Redis host can lose ~30 s of acknowledged writes`)
+    }
+  }
+
+  /** A lost connection ends every watch; a reconnect re-checks the counter first. */
+  private watchConnection(conn: Redis, guard: InflightGuard): void {
+    conn.on('close', () => {
+      guard.failAll('connection to Redis lost')
+      this.generation++
+      if (this.ready) this.log.warn('store: connection to Redis lost; watches end until it is back')
+      this.ready = false
+      this.hub?.failAll(new StoreError('unavailable', 'connection to Redis lost'))
+    })
+    conn.on('ready', () => void this.recover())
+  }
+
+  private async recover(): Promise<void> {
+    if (this.stopped) return
+    if (this.recovering) {
+      this.recoverAgain = true
+      return
+    }
+    if (this.redis?.status !== 'ready' || this.blocking?.status !== 'ready') return
+    this.recovering = true
+    const generation = this.generation
+    try {
+      await this.reconcileEpoch(this.maxObserved, 'reconnect')
+      if (generation === this.generation && !this.stopped) {
+        this.ready = true
+        this.log.info('store: reconnected to Redis')
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'store: check after reconnecting failed; retrying on the next reconnect')
+    } finally {
+      this.recovering = false
+      if (this.recoverAgain) {
+        this.recoverAgain = false
+        void this.recover()
+      }
+    }
+  }
+
+  private hubSource(): HubSource {
+    return {
+      readAfter: async (rev) => {
+        const reply = (await this.hubGuard.run(
+          this.blocking!.xread('COUNT', READ_BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.k.events(), `${rev}-0`),
+        )) as [string, [string, string[]][]][] | null
+        return reply ? reply[0]![1] : null
+      },
+      range: (rev, count) => this.guard.run(this.conn().xrange(this.k.events(), `${rev}-0`, '+', 'COUNT', count)),
+      floor: () => this.floor(),
+      decode: (id, fields) => this.decodeEvent(id, fields),
+      cover: (rev) => this.observe(rev),
+      available: () => this.ready,
+      waitReady: async () => {
+        // A failure on a live connection (not a disconnect): back off a little.
+        if (this.blocking!.status === 'ready') await delay(200)
+        else await Promise.race([nextReady(this.blocking!), this.stoppedSignal])
+      },
+    }
+  }
+
+  private decodeEvent(id: string, fields: string[]): StoreEvent {
+    const f: Record<string, string> = {}
+    for (let i = 0; i < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!
+    const revision = revisionOf(id)
+    const ev: StoreEvent = {
+      type: f.t as StoreEventType,
+      resource: f.r!,
+      key: f.k!,
+      revision,
+      object: this.codec.open(f.r!, f.k!, f.o!, revision),
+    }
+    if (f.p !== undefined) ev.prev = this.codec.open(f.r!, f.k!, f.p, Number(f.pr))
+    return ev
+  }
+}
