@@ -44,8 +44,6 @@ program
   .command('up')
   .description('start a local cluster in the background (Redis and a server); returns when it is ready')
   .option('--port <port>', 'apiserver port', '6443')
-  .option('--nodes <n>', 'number of node agents (from issue 3 on)', '0')
-  .option('--demo', 'deploy the demo app once the cluster runs')
   .action(async (o) => {
     const st = await up({ stateDir: stateDir(), port: Number(o.port) })
     const dir = st.stateDir
