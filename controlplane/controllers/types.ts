@@ -1,0 +1,61 @@
+// The controller contract. A controller is a module with start(ctx)/stop():
+// it registers handlers on shared informers that only enqueue keys, and a
+// WorkQueue worker that re-reads the object from the informer cache,
+// computes the desired state with pure functions, and writes through the
+// API (every write guarded by resourceVersion; every reconcile idempotent).
+// Controllers run only while their process holds the leader Lease
+// (manager.ts), but leadership is not fencing: correctness comes from
+// resourceVersion preconditions, never from being the only writer.
+
+import type { ResourceInfo } from '../api/resources.ts'
+import type { KubeObject } from '../api/types.ts'
+import type { ApiClient } from '../client/client.ts'
+import type { Informer } from '../client/informer.ts'
+import type { Logger } from '../../lib/log.ts'
+import type { Registry as MetricsRegistry } from '../../lib/metrics.ts'
+
+export interface InformerFactory {
+  /** The shared informer of a resource (all namespaces), created on first use. */
+  for<T extends KubeObject = KubeObject>(info: ResourceInfo): Informer<T>
+  /** Start every informer asked for so far; resolves when all have synced. */
+  start(): Promise<void>
+  stop(): void
+}
+
+export interface EventRecorder {
+  /** Record a Kubernetes Event about `obj` (type Normal or Warning). Never throws. */
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void
+}
+
+export interface ControllerContext {
+  client: ApiClient
+  informers: InformerFactory
+  events: EventRecorder
+  logger: Logger
+  metrics: MetricsRegistry
+  /** Settings with defaults; see controllers/README.md. */
+  config: ControllerConfig
+}
+
+export interface ControllerConfig {
+  /** A node whose Lease is older than this is NotReady (Kubernetes: 40 s). */
+  nodeMonitorGracePeriodMs: number
+  /** Pods of a NotReady node are evicted after this (Kubernetes: 300 s). */
+  podEvictionTimeoutMs: number
+  /** The pod network; each node gets one /24 from it as spec.podCIDR. */
+  clusterCIDR: string
+  nodeCIDRMaskSize: number
+}
+
+export const defaultControllerConfig: ControllerConfig = {
+  nodeMonitorGracePeriodMs: 40_000,
+  podEvictionTimeoutMs: 60_000,
+  clusterCIDR: '10.244.0.0/16',
+  nodeCIDRMaskSize: 24,
+}
+
+export interface Controller {
+  readonly name: string
+  start(ctx: ControllerContext): Promise<void>
+  stop(): Promise<void>
+}
