@@ -14,6 +14,7 @@ import { clusterRunning, down, kubeconfigFor, up } from './cluster.ts'
 import { deleteNamed, describe, get, resolveType } from './get.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
+import { registerImagesCommand } from './images.ts'
 
 const program = new Command()
 program.name('skiff').description('Skiff: a networking-first, Kubernetes-style orchestrator').showHelpAfterError()
@@ -168,6 +169,8 @@ program
     }
     c.close()
   })
+
+registerImagesCommand(program)
 
 function explain(e: unknown): string {
   if (e instanceof ApiClientError) {

@@ -21,11 +21,17 @@ declare -A pkgs=(
   [dig]=bind9-dnsutils
   [ip]=iproute2
   [curl]=curl
+  [file]=file
+  [strip]=binutils
 )
 missing=()
 for cmd in "${!pkgs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] || missing+=("${pkgs[$cmd]}")
 done
+# Debian's dynamic busybox cannot go into a FROM scratch image: we need busybox-static.
+if command -v busybox >/dev/null 2>&1 && ! file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked'; then
+  missing+=(busybox-static)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   want=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   [ "$(id -u)" = 0 ] || die "missing Debian packages: $want; run as root or: sudo apt-get install -y $want"
