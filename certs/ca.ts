@@ -168,3 +168,29 @@ export function issueServingCert(ca: ClusterCA, opts: ServingCertOptions): CertA
   cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create())
   return { certPem: forge.pki.certificateToPem(cert), keyPem }
 }
+
+/**
+ * A self-signed TLS server certificate (no CA), for a server whose clients do
+ * not verify it: a node agent's kubelet endpoint, which the apiserver reaches
+ * without verification, as kube-apiserver does by default for kubelets.
+ */
+export function selfSignedCert(opts: ServingCertOptions): CertAndKey {
+  const altNames = subjectAltNames(opts)
+  if (altNames.length === 0) throw new Error('selfSignedCert: give at least one DNS name or IP address')
+  const { keyPem, publicKey } = newKeyPair()
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = publicKey
+  cert.serialNumber = serialNumber()
+  validity(cert, (opts.days ?? DEFAULT_SERVING_DAYS) * DAY_MS)
+  const name = [{ name: 'commonName', value: opts.commonName }]
+  cert.setSubject(name)
+  cert.setIssuer(name)
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames },
+  ])
+  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create())
+  return { certPem: forge.pki.certificateToPem(cert), keyPem }
+}

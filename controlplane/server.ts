@@ -5,6 +5,8 @@
 //   pki/apiserver.crt, .key           serving certificate, re-issued at start
 //   encryption.key                    AES-256 key for Secrets at rest (0600)
 //   tokens.csv                        bearer tokens (token,user,uid,"groups")
+//   kubelet-client.token              the token the apiserver shows node agents'
+//                                     kubelet servers (pods/log, pods/exec) (0600)
 //   revision-hwm                      the store's revision high-water mark
 
 import { randomBytes } from 'node:crypto'
@@ -63,6 +65,23 @@ export function adminToken(stateDir: string): string {
   return line.split(',')[0]!
 }
 
+/**
+ * The apiserver's kubelet client token, created on first use (0600). `skiff up`
+ * passes the same token to every agent's kubelet server.
+ */
+export function kubeletClientToken(stateDir: string): string {
+  const path = join(stateDir, 'kubelet-client.token')
+  try {
+    // 'wx': a second server starting at the same moment keeps the first one's token.
+    writeFileSync(path, newToken() + '\n', { mode: 0o600, flag: 'wx' })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+  }
+  const token = readFileSync(path, 'utf8').trim()
+  if (!token) throw new Error(`${path} is empty; remove it to have a new token made`)
+  return token
+}
+
 function encryptionKey(stateDir: string): Buffer {
   const path = join(stateDir, 'encryption.key')
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
@@ -100,6 +119,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     host,
     port: cfg.port ?? 6443,
     gcSweepIntervalMs: cfg.gcSweepIntervalMs,
+    kubeletClientToken: kubeletClientToken(cfg.stateDir),
   })
   try {
     await apiserver.start()

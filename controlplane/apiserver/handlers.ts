@@ -17,12 +17,15 @@ import { decodeObject, mediaType, parseJson, readBody, sendJson, wantsTable } fr
 import type { ResourcePath } from './paths.ts'
 import type { DeleteOptions, Registry } from './registry.ts'
 import { serveWatch } from './watch.ts'
+import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
   registry: Registry
   view: AuthzView
   user: UserInfo
   watchers: (delta: number, resource: string) => void
+  /** Proxies pods/log and pods/exec to node agents. */
+  nodeProxy?: NodeProxy
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -48,8 +51,9 @@ function isDryRun(query: URLSearchParams): boolean {
 export async function handleResource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
   const method = req.method ?? 'GET'
   const { info } = p
-  if (p.subresource === 'log' || p.subresource === 'exec' || p.subresource === 'portforward') {
-    throw new ApiError('NotImplemented', `pods/${p.subresource} needs a node agent; it is proxied to the agent once nodes run pods`)
+  if (p.subresource === 'log' || p.subresource === 'exec') return await handleNodeSubresource(req, res, p, query, ctx)
+  if (p.subresource === 'portforward') {
+    throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
   }
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
   const watch = p.legacyWatch || query.get('watch') === 'true' || query.get('watch') === '1'

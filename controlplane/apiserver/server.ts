@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
 import { StoreError, type Store } from '../store/types.ts'
@@ -26,6 +27,7 @@ import {
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
+import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
 import { parsePath } from './paths.ts'
 import { Registry } from './registry.ts'
 import type { AllocConfig } from './service-alloc.ts'
@@ -41,6 +43,8 @@ export interface ApiServerOptions {
   /** Non-watch requests that take longer get 504 (Kubernetes' default is 60 s). */
   requestTimeoutMs?: number
   gcSweepIntervalMs?: number
+  /** Bearer token for the node agents' kubelet servers (pods/log, pods/exec). */
+  kubeletClientToken?: string
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -53,6 +57,7 @@ export class ApiServer {
   #server?: Server
   #graph: AuthzGraph
   #gc: GarbageCollector
+  #nodeProxy: NodeProxy
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -64,6 +69,7 @@ export class ApiServer {
     this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
     this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
     this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
+    this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClientToken: opts.kubeletClientToken })
     this.metrics = createRegistry({ defaultMetrics: true })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
     this.#latency = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'API request latency (watches excluded)', labelNames: ['verb', 'resource'], buckets: latencyBuckets, registers: [this.metrics] })
@@ -81,6 +87,7 @@ export class ApiServer {
     await this.#graph.start()
     this.#gc.start()
     const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head))
     server.requestTimeout = 60_000
     server.headersTimeout = 20_000
     server.keepAliveTimeout = 30_000
@@ -99,6 +106,7 @@ export class ApiServer {
     await this.#gc.stop()
     const server = this.#server
     if (!server) return
+    this.#nodeProxy.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
@@ -132,7 +140,7 @@ export class ApiServer {
       const parsed = parsePath(url.pathname)
       if (parsed.type === 'resource') {
         resource = parsed.path.info.resource
-        watch = parsed.path.legacyWatch || url.searchParams.get('watch') === 'true'
+        watch = parsed.path.legacyWatch || url.searchParams.get('watch') === 'true' || parsed.path.subresource === 'log' // long-running: kept out of the latency histogram
         await handleResource(req, res, parsed.path, url.searchParams, this.#context(user))
       } else if (!(await this.#discovery(req, res, url, parsed))) {
         throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)
@@ -155,6 +163,27 @@ export class ApiServer {
     }
   }
 
+  /** Upgrade requests: pods/exec (WebSocket, and kubectl's SPDY fallback) is proxied to the node agent. */
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy())
+    const url = new URL(req.url ?? '/', 'https://apiserver')
+    try {
+      const user = this.#opts.tokens.authenticate(req.headers.authorization)
+      if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
+      const parsed = parsePath(url.pathname)
+      const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
+      if (parsed.type === 'resource' && sub === 'exec' && parsed.path.name) {
+        return await this.#nodeProxy.serveExec(req, socket, head, parsed.path, url.searchParams, this.#context(user))
+      }
+      if (sub === 'portforward') throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
+      throw new ApiError('BadRequest', `${url.pathname} cannot be upgraded; only pods/exec takes a WebSocket`)
+    } catch (e) {
+      const err = toApiError(e)
+      if (err.status >= 500 && err.status !== 503) this.#log.error({ err: (e as Error).message, path: url.pathname }, 'upgrade failed')
+      writeUpgradeError(socket, err)
+    }
+  }
+
   get #timeoutMs(): number {
     return this.#opts.requestTimeoutMs ?? 60_000
   }
@@ -165,6 +194,7 @@ export class ApiServer {
       view: this.#graph,
       user,
       watchers: (d: number, resource: string) => this.#watchers.inc({ resource }, d),
+      nodeProxy: this.#nodeProxy,
     }
   }
 

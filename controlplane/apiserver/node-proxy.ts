@@ -1,0 +1,330 @@
+// pods/log and pods/exec: the apiserver checks the caller and the pod, finds
+// the node agent's kubelet endpoint in the pod's Node (InternalIP and
+// status.daemonEndpoints.kubeletEndpoint.Port), and proxies the request there
+// (`/containerLogs/...`, `/exec/...`) with the kubelet client token, without
+// verifying the agent's self-signed certificate (as kube-apiserver does for
+// kubelets by default). Proxying is http-proxy-3's, WebSocket upgrades too.
+//
+// kubectl falls back to SPDY after any failed WebSocket upgrade and then
+// reports only the SPDY attempt's error. Skiff serves no SPDY, so the reason
+// the WebSocket attempt failed is kept briefly and answered to the fallback.
+
+import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { createProxyServer, type ProxyServer } from 'http-proxy-3'
+import { ApiError, errorCodes, type Reason } from '../api/errors.ts'
+import { lookupResource } from '../api/resources.ts'
+import type { KubeObject } from '../api/types.ts'
+import { StoreError } from '../store/types.ts'
+import type { Logger } from '../../lib/log.ts'
+import { authorize, type Verb } from './authz.ts'
+import type { HandlerContext } from './handlers.ts'
+import type { ResourcePath } from './paths.ts'
+import type { Registry } from './registry.ts'
+
+export interface NodeProxyOptions {
+  registry: Registry
+  logger: Logger
+  /** Bearer token the node agents' kubelet servers accept; without it log/exec answer 503. */
+  kubeletClientToken?: string
+}
+
+// A kubelet that does not answer within this time is treated as unreachable.
+const connectTimeoutMs = 30_000
+const maxErrorBody = 64 * 1024
+
+export interface KubeletEndpoint {
+  node: string
+  host: string
+  port: number
+}
+
+interface Target extends KubeletEndpoint {
+  namespace: string
+  pod: string
+  container: string
+  token: string
+}
+
+export class NodeProxy {
+  #opts: NodeProxyOptions
+  #log: Logger
+  #sockets = new Set<Duplex>()
+  #failures = new RecentFailures()
+
+  constructor(opts: NodeProxyOptions) {
+    this.#opts = opts
+    this.#log = opts.logger.child({ component: 'node-proxy' })
+  }
+
+  /** Ends every proxied exec session (the HTTP server does not track upgraded sockets). */
+  close(): void {
+    for (const s of this.#sockets) s.destroy()
+    this.#sockets.clear()
+  }
+
+  /** GET pods/{p}/log: streams the kubelet's answer; resolves when the response is done. */
+  async serveLog(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+    const t = await this.#resolve(p, query, ctx, 'get')
+    const url = `https://${hostPort(t)}${kubeletLogPath(t, query)}`
+    await new Promise<void>((resolve, reject) => {
+      const proxy = newProxy(this.#log)
+      let answered = false
+      proxy.once('proxyReq', (proxyReq: ClientRequest) => answerDeadline(proxyReq))
+      proxy.once('proxyRes', (proxyRes: IncomingMessage) => {
+        answered = true
+        const code = proxyRes.statusCode ?? 502
+        if (code >= 200 && code < 300) {
+          res.writeHead(code, { 'Content-Type': proxyRes.headers['content-type'] ?? 'text/plain', 'Cache-Control': 'no-cache, private' })
+          res.flushHeaders()
+          proxyRes.pipe(res)
+          return
+        }
+        void readBounded(proxyRes).then((body) => reject(kubeletError(t, code, body)))
+      })
+      res.once('close', () => resolve())
+      proxy.web(req, res, { target: url, ignorePath: true, secure: false, changeOrigin: true, selfHandleResponse: true, headers: { authorization: `Bearer ${t.token}` } }, (err) => {
+        if (answered) return
+        answered = true
+        reject(unreachable(t, (err as Error).message))
+      })
+    })
+  }
+
+  /** The pods/{p}/exec upgrade. Throws ApiError before anything is written to the socket. */
+  async serveExec(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+    const t = await this.#resolve(p, query, ctx, 'create')
+    const key = `${ctx.user.name}\n${t.namespace}/${t.pod}/${t.container}`
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      throw this.#failures.take(key) ?? new ApiError('BadRequest', 'pods/exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY: use kubectl 1.30 or later with KUBECTL_REMOTE_COMMAND_WEBSOCKETS unset')
+    }
+    if (query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
+    const url = `https://${hostPort(t)}${kubeletExecPath(t, query)}`
+    this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container, node: t.node }, 'exec')
+    this.#sockets.add(socket)
+    socket.once('close', () => this.#sockets.delete(socket))
+    const proxy = newProxy(this.#log)
+    let upgraded = false
+    proxy.once('open', () => (upgraded = true))
+    proxy.once('proxyReqWs', (proxyReq: ClientRequest) => {
+      answerDeadline(proxyReq)
+      // A non-101 answer is relayed to kubectl as it is; remember why for the SPDY retry.
+      proxyReq.on('response', (r) => void readBounded(r).then((body) => this.#failures.put(key, kubeletError(t, r.statusCode ?? 502, body))))
+    })
+    proxy.ws(req, socket, head, { target: url, ignorePath: true, secure: false, changeOrigin: true, headers: { authorization: `Bearer ${t.token}` } }, (err) => {
+      if (upgraded) return
+      const e = unreachable(t, (err as Error).message)
+      this.#failures.put(key, e)
+      writeUpgradeError(socket, e)
+    })
+  }
+
+  async #resolve(p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, verb: Verb): Promise<Target> {
+    const namespace = p.namespace ?? 'default'
+    const pod = await ctx.registry.get(p.info, namespace, p.name!)
+    check(ctx, verb, p, pod)
+    const container = chooseContainer(pod, query.get('container') ?? undefined)
+    if (p.subresource === 'exec' && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
+      throw new ApiError('BadRequest', `cannot exec into a container in a completed pod; current phase is ${pod.status.phase}`)
+    }
+    const nodeName: string | undefined = pod.spec?.nodeName
+    if (!nodeName) throw new ApiError('BadRequest', `pod ${p.name} does not have a host assigned: it is not scheduled yet`)
+    const node = await getNode(ctx.registry, nodeName)
+    const endpoint = kubeletEndpoint(nodeName, node)
+    const token = this.#opts.kubeletClientToken
+    if (!token) throw new ApiError('ServiceUnavailable', 'this apiserver has no kubelet client token configured, so it cannot reach node agents')
+    return { ...endpoint, namespace, pod: p.name!, container, token }
+  }
+}
+
+/** handleResource's entry for pods/log and a pods/exec request that is not an upgrade. */
+export async function handleNodeSubresource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  if (!p.name) throw new ApiError('NotFound', `pods/${p.subresource} needs a pod name`)
+  if (p.subresource === 'exec') throw new ApiError('BadRequest', 'Upgrade request required: pods/exec needs a WebSocket upgrade (v5.channel.k8s.io)')
+  if ((req.method ?? 'GET') !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on pods/log`)
+  if (!ctx.nodeProxy) throw new ApiError('ServiceUnavailable', 'this apiserver does not proxy to node agents')
+  await ctx.nodeProxy.serveLog(req, res, p, query, ctx)
+}
+
+function check(ctx: HandlerContext, verb: Verb, p: ResourcePath, pod: KubeObject): void {
+  const attrs = { verb, resource: 'pods', subresource: p.subresource, namespace: p.namespace, name: p.name, current: pod }
+  const d = authorize(ctx.user, attrs, ctx.view)
+  if (!d.allowed) {
+    throw new ApiError('Forbidden', `pods "${p.name}" is forbidden: User "${ctx.user.name}" cannot ${verb} resource "pods/${p.subresource}" in the namespace "${p.namespace}": ${d.reason}`, {
+      name: p.name,
+      kind: 'pods',
+    })
+  }
+}
+
+async function getNode(registry: Registry, name: string): Promise<KubeObject | undefined> {
+  try {
+    return await registry.get(lookupResource('', 'v1', 'nodes')!, undefined, name)
+  } catch (e) {
+    if (e instanceof ApiError && e.reason === 'NotFound') return undefined
+    throw e
+  }
+}
+
+/** A kubelet request with no answer in time fails (as unreachable) instead of hanging for the OS's TCP timeout. */
+function answerDeadline(proxyReq: ClientRequest): void {
+  const timer = setTimeout(() => proxyReq.destroy(new Error(`no answer within ${connectTimeoutMs / 1000}s`)), connectTimeoutMs)
+  const clear = () => clearTimeout(timer)
+  proxyReq.once('response', clear)
+  proxyReq.once('upgrade', clear)
+  proxyReq.once('close', clear)
+}
+
+function newProxy(log: Logger): ProxyServer {
+  const proxy = createProxyServer({})
+  // Client-socket errors are emitted here; without a listener they would throw.
+  proxy.on('error', (err: Error) => log.debug({ err: err.message }, 'proxy socket error'))
+  return proxy
+}
+
+function hostPort(t: KubeletEndpoint): string {
+  return `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`
+}
+
+function unreachable(t: KubeletEndpoint, why: string): ApiError {
+  return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} is not reachable at ${hostPort(t)}: ${why}`)
+}
+
+/** The kubelet's non-2xx answer as the error kubectl should see. */
+export function kubeletError(t: KubeletEndpoint, code: number, body: string): ApiError {
+  if (code === 401 || code === 403) {
+    return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} refused the apiserver's kubelet client token (HTTP ${code}): the server and its agents must share kubelet-client.token`)
+  }
+  let status: { kind?: string; message?: string; reason?: string } | undefined
+  try {
+    status = JSON.parse(body)
+  } catch {
+    /* plain text */
+  }
+  const message = status?.kind === 'Status' && status.message ? status.message : body.trim() || `HTTP ${code}`
+  const byCode = (Object.keys(errorCodes) as Reason[]).find((r) => errorCodes[r].http === code)
+  const reason = status?.reason && status.reason in errorCodes ? (status.reason as Reason) : (byCode ?? 'InternalError')
+  return new ApiError(reason, message)
+}
+
+function readBounded(r: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    r.on('data', (c: Buffer) => {
+      if (size < maxErrorBody) chunks.push(c)
+      size += c.length
+    })
+    r.on('end', () => resolve(Buffer.concat(chunks).toString('utf8').slice(0, maxErrorBody)))
+    r.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')))
+  })
+}
+
+/** Any error as the ApiError to answer with (same mapping as the request path). */
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e
+  if (e instanceof StoreError && e.code === 'unavailable') return new ApiError('ServiceUnavailable', `storage unavailable: ${e.message}; retry shortly`)
+  return new ApiError('InternalError', `internal error: ${(e as Error).message}`)
+}
+
+/** Answer an upgrade request that will not be upgraded: a Status, then close. */
+export function writeUpgradeError(socket: Duplex, e: ApiError): void {
+  if (socket.destroyed || !socket.writable) return
+  const body = JSON.stringify(e.toStatus())
+  socket.end(
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-cache, private\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
+// ---- pure parts: which container, which endpoint, which kubelet path ----
+
+/**
+ * The container a log/exec request means: the one named (an app, init or
+ * ephemeral container of the pod), or the only container. Throws 400 like
+ * kube-apiserver when the name is missing and there is a choice, or unknown.
+ */
+export function chooseContainer(pod: KubeObject, requested: string | undefined): string {
+  const names = (key: string): string[] => ((pod.spec?.[key] ?? []) as Array<{ name: string }>).map((c) => c.name)
+  const [app, init, ephemeral] = [names('containers'), names('initContainers'), names('ephemeralContainers')]
+  const name = pod.metadata.name
+  if (!requested) {
+    if (app.length === 1) return app[0]!
+    const inits = init.length ? ` or one of the init containers: [${init.join(' ')}]` : ''
+    throw new ApiError('BadRequest', `a container name must be specified for pod ${name}, choose one of: [${app.join(' ')}]${inits}`)
+  }
+  if ([...app, ...init, ...ephemeral].includes(requested)) return requested
+  throw new ApiError('BadRequest', `container ${requested} is not valid for pod ${name}`)
+}
+
+/** The kubelet endpoint the Node publishes (InternalIP and daemonEndpoints port). */
+export function kubeletEndpoint(nodeName: string, node: KubeObject | undefined): KubeletEndpoint {
+  if (!node) {
+    throw new ApiError('NotFound', `nodes "${nodeName}" not found: the pod is bound to node ${nodeName}, which is not registered (its agent never started, or the Node was deleted)`, { name: nodeName, kind: 'nodes' })
+  }
+  const addresses = (node.status?.addresses ?? []) as Array<{ type?: string; address?: string }>
+  const host = addresses.find((a) => a.type === 'InternalIP' && a.address)?.address
+  const port = Number(node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0)
+  if (!host) throw new ApiError('ServiceUnavailable', `the node agent for node ${nodeName} is not reachable: its Node has no InternalIP in status.addresses`)
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new ApiError('ServiceUnavailable', `the node agent for node ${nodeName} is not reachable: its Node has no status.daemonEndpoints.kubeletEndpoint.Port`)
+  }
+  return { node: nodeName, host, port }
+}
+
+const logParams = ['follow', 'previous', 'timestamps', 'tailLines', 'sinceSeconds', 'sinceTime', 'limitBytes']
+const execParams = ['stdin', 'stdout', 'stderr', 'tty']
+
+function containerPath(prefix: string, t: { namespace: string; pod: string; container: string }): string {
+  return `/${prefix}/${[t.namespace, t.pod, t.container].map(encodeURIComponent).join('/')}`
+}
+
+/** `/containerLogs/{ns}/{pod}/{container}?...`, passing only the log parameters. Pure. */
+export function kubeletLogPath(t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
+  const q = new URLSearchParams()
+  for (const k of logParams) {
+    const v = query.get(k)
+    if (v !== null) q.set(k, v)
+  }
+  const s = q.toString()
+  return containerPath('containerLogs', t) + (s ? `?${s}` : '')
+}
+
+/** `/exec/{ns}/{pod}/{container}?command=..&stdin=..`, passing only the exec parameters. Pure. */
+export function kubeletExecPath(t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
+  const q = new URLSearchParams()
+  for (const c of query.getAll('command')) q.append('command', c)
+  for (const k of execParams) {
+    const v = query.get(k)
+    if (v !== null) q.set(k, v)
+  }
+  return `${containerPath('exec', t)}?${q.toString()}`
+}
+
+/** Why a WebSocket exec attempt failed, per caller and container, for a few seconds. */
+export class RecentFailures {
+  #items = new Map<string, { at: number; err: ApiError }>()
+  #ttlMs: number
+  #max: number
+
+  constructor(opts: { ttlMs?: number; max?: number } = {}) {
+    this.#ttlMs = opts.ttlMs ?? 15_000
+    this.#max = opts.max ?? 1000
+  }
+
+  put(key: string, err: ApiError, now = Date.now()): void {
+    this.#items.delete(key)
+    this.#items.set(key, { at: now, err })
+    // Map keeps insertion order: the first entries are the oldest.
+    for (const k of this.#items.keys()) {
+      if (this.#items.size <= this.#max) break
+      this.#items.delete(k)
+    }
+  }
+
+  take(key: string, now = Date.now()): ApiError | undefined {
+    const item = this.#items.get(key)
+    this.#items.delete(key)
+    return item && now - item.at <= this.#ttlMs ? item.err : undefined
+  }
+}
