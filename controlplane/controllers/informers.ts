@@ -47,6 +47,7 @@ export class ApiEventRecorder implements EventRecorder {
   #client: ApiClient
   #log: Logger
   #component: string
+  #seq = 0
 
   constructor(opts: { client: ApiClient; logger: Logger; component: string }) {
     this.#client = opts.client
@@ -58,7 +59,8 @@ export class ApiEventRecorder implements EventRecorder {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     const ns = obj.metadata.namespace ?? 'default'
     const ev = {
-      metadata: { generateName: `${obj.metadata.name}.`, namespace: ns },
+      // client-go's naming: <object>.<unix nanoseconds in hex> (a generateName may not end in '.')
+      metadata: { name: `${obj.metadata.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#seq++ % 1_000_000)).toString(16)}`, namespace: ns },
       involvedObject: {
         apiVersion: obj.apiVersion,
         kind: obj.kind,
