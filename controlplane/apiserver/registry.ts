@@ -170,7 +170,10 @@ export class Registry {
   async #write(info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined): Promise<KubeObject> {
     const resource = qualifiedResource(info)
     const key = objectKey(obj.metadata.namespace, obj.metadata.name!)
-    if (old && old.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0 && info.resource !== 'namespaces') {
+    // The last finalizer removed from an object being deleted completes the deletion.
+    // (Other updates during a graceful deletion, e.g. a terminating pod's status, do not.)
+    const finalizersDone = (old?.metadata.finalizers ?? []).length > 0 && (obj.metadata.finalizers ?? []).length === 0
+    if (old && old.metadata.deletionTimestamp && finalizersDone && info.resource !== 'namespaces') {
       return await this.#finalDelete(info, old, { expectedRV: old.metadata.resourceVersion })
     }
     for (let attempt = 0; ; attempt++) {

@@ -42,6 +42,10 @@ export interface ControllerConfig {
   nodeMonitorGracePeriodMs: number
   /** Pods of a NotReady node are evicted after this (Kubernetes: 300 s). */
   podEvictionTimeoutMs: number
+  /** How often node lifecycle checks Lease ages: silence is the signal, so it polls (Kubernetes: 5 s). Optional so older config literals still type-check. */
+  nodeMonitorPeriodMs?: number
+  /** Endpoints per EndpointSlice (Kubernetes' --max-endpoints-per-slice: 100). */
+  maxEndpointsPerSlice?: number
   /** The pod network; each node gets one /24 from it as spec.podCIDR. */
   clusterCIDR: string
   nodeCIDRMaskSize: number
@@ -50,6 +54,8 @@ export interface ControllerConfig {
 export const defaultControllerConfig: ControllerConfig = {
   nodeMonitorGracePeriodMs: 40_000,
   podEvictionTimeoutMs: 60_000,
+  nodeMonitorPeriodMs: 5_000,
+  maxEndpointsPerSlice: 100,
   clusterCIDR: '10.244.0.0/16',
   nodeCIDRMaskSize: 24,
 }

@@ -1,0 +1,240 @@
+// Node lifecycle: a Node whose agent stops renewing its Lease in
+// kube-node-lease goes Ready=Unknown with the `unreachable` taints, and its
+// pods are evicted after a delay so their controllers replace them elsewhere.
+//
+// Silence is the signal, so the controller polls every nodeMonitorPeriod
+// instead of waiting for events. A heartbeat is the local time at which the
+// Lease's renewTime was last seen to change (as Kubernetes' node controller
+// does), so a node whose clock runs ahead cannot look alive while silent; at
+// first sight the renewTime itself counts, capped at now.
+//
+// planNodeLifecycle is pure: node, its pods, last heartbeat, now -> the
+// conditions, taints, pod writes and events to make. The controller applies
+// them, every write guarded by resourceVersion.
+
+import { lookupResource } from '../api/resources.ts'
+import type { KubeObject } from '../api/types.ts'
+import { ApiClientError, resourcePath } from '../client/client.ts'
+import { keyFor, type Informer } from '../client/informer.ts'
+import { WorkQueue } from '../client/workqueue.ts'
+import { isPodReady } from './endpoints.ts'
+import type { Controller, ControllerContext } from './types.ts'
+
+const nodesInfo = lookupResource('', 'v1', 'nodes')!
+const podsInfo = lookupResource('', 'v1', 'pods')!
+const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
+
+export const unreachableTaint = 'node.kubernetes.io/unreachable'
+export const notReadyTaint = 'node.kubernetes.io/not-ready'
+const managedTaints = new Set([unreachableTaint, notReadyTaint])
+
+export interface NodeLifecycleInput {
+  node: KubeObject
+  /** Pods bound to the node. */
+  pods: KubeObject[]
+  lastHeartbeatMs: number
+  now: number
+  gracePeriodMs: number
+  podEvictionTimeoutMs: number
+}
+
+export interface NodeLifecyclePlan {
+  /** Replacement status.conditions, when they must change. */
+  conditions?: any[]
+  /** Replacement spec.taints, when they must change. */
+  taints?: any[]
+  nodeEvent?: { type: 'Normal' | 'Warning'; reason: string; message: string }
+  markNotReady: KubeObject[]
+  evict: KubeObject[]
+  forceDelete: KubeObject[]
+}
+
+const time = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z')
+
+/** Every condition Unknown, as Kubernetes does when the kubelet goes silent; undefined when already so. */
+function unknownConditions(node: KubeObject, now: number): any[] | undefined {
+  const conds: any[] = Array.isArray(node.status?.conditions) ? node.status.conditions : []
+  const ready = conds.find((c) => c?.type === 'Ready')
+  if (ready?.status === 'Unknown') return undefined
+  const at = time(now)
+  const out = conds.map((c) => (c?.status === 'Unknown' ? c : { ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: at }))
+  if (!ready) out.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusNeverUpdated', message: 'Kubelet never posted node status.', lastHeartbeatTime: node.metadata.creationTimestamp, lastTransitionTime: at })
+  return out
+}
+
+function desiredTaints(node: KubeObject, key: string | undefined, now: number): any[] | undefined {
+  const current: any[] = Array.isArray(node.spec?.taints) ? node.spec.taints : []
+  const want = key ? ['NoSchedule', 'NoExecute'].map((effect) => current.find((t) => t?.key === key && t.effect === effect) ?? { key, effect, ...(effect === 'NoExecute' ? { timeAdded: time(now) } : {}) }) : []
+  const next = [...current.filter((t) => !managedTaints.has(t?.key)), ...want]
+  const same = next.length === current.length && next.every((t) => current.includes(t))
+  return same ? undefined : next
+}
+
+function tolerates(tol: any, taint: { key: string; effect: string }): boolean {
+  if (tol?.effect && tol.effect !== taint.effect) return false
+  if (!tol?.key) return tol?.operator === 'Exists'
+  if (tol.key !== taint.key) return false
+  return tol.operator === 'Exists' || (tol.value ?? '') === ''
+}
+
+/**
+ * How long `pod` stays on a node with the NoExecute taint `key`: the shortest
+ * tolerationSeconds of a matching toleration, never (undefined) for a matching
+ * toleration without seconds (DaemonSet pods), else the configured default.
+ * Kubernetes gets its 300 s default by adding such tolerations to every pod.
+ */
+export function evictionDelayMs(pod: KubeObject, key: string, defaultMs: number): number | undefined {
+  const matching = (Array.isArray(pod.spec?.tolerations) ? pod.spec.tolerations : []).filter((t: any) => tolerates(t, { key, effect: 'NoExecute' }))
+  if (matching.length === 0) return defaultMs
+  if (matching.some((t: any) => t.tolerationSeconds === undefined || t.tolerationSeconds === null)) return undefined
+  return Math.max(0, Math.min(...matching.map((t: any) => Number(t.tolerationSeconds)))) * 1000
+}
+
+export function planNodeLifecycle(input: NodeLifecycleInput): NodeLifecyclePlan {
+  const { node, now } = input
+  const plan: NodeLifecyclePlan = { markNotReady: [], evict: [], forceDelete: [] }
+  const silent = now - input.lastHeartbeatMs > input.gracePeriodMs
+  plan.conditions = silent ? unknownConditions(node, now) : undefined
+  if (plan.conditions) plan.nodeEvent = { type: 'Normal', reason: 'NodeNotReady', message: `Node ${node.metadata.name} status is now: NodeNotReady` }
+  const conds: any[] = plan.conditions ?? (Array.isArray(node.status?.conditions) ? node.status.conditions : [])
+  const ready = conds.find((c) => c?.type === 'Ready')
+  // A fresh Lease leaves the condition to the agent; only its own Ready=False keeps the not-ready taints.
+  const taintKey = silent ? unreachableTaint : ready?.status === 'False' ? notReadyTaint : undefined
+  plan.taints = desiredTaints(node, taintKey, now)
+  if (!taintKey) return plan
+  const since = Date.parse(ready?.lastTransitionTime ?? '') || now
+  for (const pod of input.pods) {
+    const phase = pod.status?.phase
+    if (phase === 'Succeeded' || phase === 'Failed') continue
+    if (pod.metadata.deletionTimestamp) {
+      // Nobody on an unreachable node will finish the deletion: force it after the grace period.
+      const graceEnds = Date.parse(pod.metadata.deletionTimestamp) + Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000
+      if (silent && now >= graceEnds) plan.forceDelete.push(pod)
+      continue
+    }
+    const delay = evictionDelayMs(pod, taintKey, input.podEvictionTimeoutMs)
+    if (delay !== undefined && now - since >= delay) plan.evict.push(pod)
+    else if (silent && isPodReady(pod)) plan.markNotReady.push(pod)
+  }
+  return plan
+}
+
+// ---------------------------------------------------------------------------
+// The controller
+
+export class NodeLifecycleController implements Controller {
+  readonly name = 'node-lifecycle'
+  #ctx?: ControllerContext
+  #queue?: WorkQueue
+  #nodes?: Informer
+  #leases?: Informer
+  #pods?: Informer
+  #podsByNode = new Map<string, Map<string, KubeObject>>()
+  /** Per node: the last renewTime seen and the local time it was first seen. */
+  #beats = new Map<string, { renew: string | undefined; atMs: number }>()
+  #timer?: NodeJS.Timeout
+
+  async start(ctx: ControllerContext): Promise<void> {
+    this.#ctx = ctx
+    this.#queue = new WorkQueue({ name: this.name, logger: ctx.logger, workers: 2 })
+    this.#nodes = ctx.informers.for(nodesInfo)
+    this.#leases = ctx.informers.for(leasesInfo)
+    this.#pods = ctx.informers.for(podsInfo)
+    this.#nodes.addHandlers({ onAdd: (n) => this.#queue!.add(n.metadata.name!), onDelete: (n) => this.#beats.delete(n.metadata.name!) })
+    // A renewed Lease clears the taints at once rather than on the next tick.
+    this.#leases.addHandlers({ onUpdate: (_o, l) => l.metadata.namespace === 'kube-node-lease' && this.#queue!.add(l.metadata.name!) })
+    this.#pods.addHandlers({ onAdd: (p) => this.#index(undefined, p), onUpdate: (o, p) => this.#index(o, p), onDelete: (p) => this.#index(p, undefined) })
+    await ctx.informers.start()
+    this.#queue.start((name) => this.#sync(name))
+    const period = ctx.config.nodeMonitorPeriodMs ?? 5_000
+    this.#timer = setInterval(() => {
+      for (const n of this.#nodes!.list()) this.#queue!.add(n.metadata.name!)
+    }, period)
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#queue?.stop()
+    this.#beats.clear()
+    this.#podsByNode.clear()
+  }
+
+  #index(old: KubeObject | undefined, pod: KubeObject | undefined): void {
+    const oldNode = old?.spec?.nodeName
+    if (oldNode && old) this.#podsByNode.get(oldNode)?.delete(keyFor(old))
+    const node = pod?.spec?.nodeName
+    if (!node || !pod) return
+    let m = this.#podsByNode.get(node)
+    if (!m) this.#podsByNode.set(node, (m = new Map()))
+    m.set(keyFor(pod), pod)
+  }
+
+  #lastHeartbeat(name: string, now: number): number {
+    const renew: string | undefined = this.#leases!.get(`kube-node-lease/${name}`)?.spec?.renewTime ?? undefined
+    const seen = this.#beats.get(name)
+    if (seen && seen.renew === renew) return seen.atMs
+    const renewMs = renew ? Date.parse(renew) : NaN
+    const atMs = !seen && Number.isFinite(renewMs) ? Math.min(now, renewMs) : now
+    this.#beats.set(name, { renew, atMs })
+    return atMs
+  }
+
+  async #sync(name: string): Promise<void> {
+    const ctx = this.#ctx!
+    const node = this.#nodes!.get(name)
+    if (!node) return
+    const now = Date.now()
+    const plan = planNodeLifecycle({
+      node,
+      pods: [...(this.#podsByNode.get(name)?.values() ?? [])],
+      lastHeartbeatMs: this.#lastHeartbeat(name, now),
+      now,
+      gracePeriodMs: ctx.config.nodeMonitorGracePeriodMs,
+      podEvictionTimeoutMs: ctx.config.podEvictionTimeoutMs,
+    })
+    await this.#applyNode(node, plan)
+    await this.#applyPods(plan)
+  }
+
+  async #applyNode(node: KubeObject, plan: NodeLifecyclePlan): Promise<void> {
+    const ctx = this.#ctx!
+    let current = node
+    if (plan.taints) {
+      current = await ctx.client.update(nodesInfo, { ...current, spec: { ...current.spec, taints: plan.taints } })
+      ctx.logger.info({ node: node.metadata.name, taints: plan.taints.map((t) => `${t.key}:${t.effect}`) }, 'node taints changed')
+    }
+    if (plan.conditions) {
+      await ctx.client.update(nodesInfo, { ...current, status: { ...current.status, conditions: plan.conditions } }, 'status')
+      ctx.logger.warn({ node: node.metadata.name }, 'node stopped renewing its lease: Ready=Unknown')
+    }
+    if (plan.nodeEvent) ctx.events.event(node, plan.nodeEvent.type, plan.nodeEvent.reason, plan.nodeEvent.message)
+  }
+
+  async #applyPods(plan: NodeLifecyclePlan): Promise<void> {
+    const { client, events } = this.#ctx!
+    for (const pod of plan.markNotReady) {
+      const at = time(Date.now())
+      const conditions = (pod.status?.conditions ?? []).map((c: any) => (c?.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: at } : c))
+      await ignoreGone(client.update(podsInfo, { ...pod, status: { ...pod.status, conditions } }, 'status'))
+    }
+    for (const pod of plan.evict) {
+      events.event(pod, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${pod.metadata.namespace}/${pod.metadata.name}`)
+      await ignoreGone(this.#delete(pod, {}))
+    }
+    for (const pod of plan.forceDelete) await ignoreGone(this.#delete(pod, { gracePeriodSeconds: 0 }))
+  }
+
+  #delete(pod: KubeObject, opts: { gracePeriodSeconds?: number }): Promise<unknown> {
+    // The uid precondition makes sure a replacement pod of the same name is never hit.
+    const body = { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: pod.metadata.uid }, ...opts }
+    return this.#ctx!.client.call('DELETE', resourcePath(podsInfo, pod.metadata.namespace, pod.metadata.name), { body })
+  }
+}
+
+async function ignoreGone(p: Promise<unknown>): Promise<void> {
+  try {
+    await p
+  } catch (e) {
+    if (!(e instanceof ApiClientError && e.status === 404)) throw e
+  }
+}
