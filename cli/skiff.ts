@@ -86,6 +86,10 @@ program
   .option('--redis-port <port>', 'Redis port', '6379')
   .addOption(new Option('--redis-password-file <file>', 'file holding the Redis password').makeOptionMandatory())
   .option('--san <name...>', 'extra names/addresses for the serving certificate')
+  .option('--cluster-cidr <cidr>', 'the pod network; each node gets a /24 of it', '10.244.0.0/16')
+  .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
+  .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
+  .option('--scheduler-profile <profile>', 'default (least allocated) or bin-packing', 'default')
   .action(async (o) => {
     const { startServer } = await import('../controlplane/server.ts')
     const logger = createLogger({ component: 'server' })
@@ -96,6 +100,12 @@ program
       port: Number(o.port),
       sans: o.san,
       logger,
+      controllers: {
+        clusterCIDR: o.clusterCidr,
+        nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
+        podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+      },
+      scheduler: { profile: o.schedulerProfile },
     })
     const stop = async (sig: string) => {
       logger.info({ signal: sig }, 'stopping')

@@ -15,8 +15,21 @@ import { join } from 'node:path'
 import { loadOrCreateCA, issueServingCert } from '../certs/ca.ts'
 import { RedisStore } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
-import { TokenAuthenticator, formatTokenLine, groups, type TokenLine } from './apiserver/authn.ts'
+import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
+import { ApiClient } from './client/client.ts'
+import { ControllerManager } from './controllers/manager.ts'
+import type { ControllerConfig } from './controllers/types.ts'
+import { EndpointSliceController } from './controllers/endpointslice.ts'
+import { NodeIpamController } from './controllers/node-ipam.ts'
+import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
+import { ReplicaSetController } from './controllers/replicaset.ts'
+import { DeploymentController } from './controllers/deployment.ts'
+import { DaemonSetController } from './controllers/daemonset.ts'
+import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
+
+/** The identity the in-process scheduler and controllers use against the apiserver. */
+export const controllerManagerUser = 'system:kube-controller-manager'
 
 export interface ServerConfig {
   stateDir: string
@@ -27,6 +40,9 @@ export interface ServerConfig {
   sans?: string[]
   logger: Logger
   gcSweepIntervalMs?: number
+  /** Controller settings, or false for an apiserver alone (most API tests). */
+  controllers?: Partial<ControllerConfig> | false
+  scheduler?: SchedulerOptions
   /** Events kept in the store's stream for watches to resume from (default 100000). */
   streamMaxLen?: number
 }
@@ -46,11 +62,21 @@ export function newToken(): string {
 /** The tokens file, created with one admin token when missing. */
 export function ensureTokens(stateDir: string): string {
   const path = join(stateDir, 'tokens.csv')
-  if (!existsSync(path)) {
-    const admin: TokenLine = { token: newToken(), user: 'admin', uid: 'admin', groups: [groups.admin] }
-    writeFileSync(path, formatTokenLine(admin) + '\n', { mode: 0o600 })
+  if (!existsSync(path)) writeFileSync(path, '', { mode: 0o600 })
+  for (const user of ['admin', controllerManagerUser]) {
+    const text = readFileSync(path, 'utf8')
+    if (!text.split('\n').some((l) => parseTokenLine(l)?.user === user)) {
+      writeFileSync(path, text + formatTokenLine({ token: newToken(), user, uid: user, groups: [groups.admin] }) + '\n', { mode: 0o600 })
+    }
   }
   return path
+}
+
+/** The token of one identity from the tokens file. */
+export function tokenOf(stateDir: string, user: string): string {
+  const line = readFileSync(join(stateDir, 'tokens.csv'), 'utf8').split('\n').map(parseTokenLine).find((l) => l?.user === user)
+  if (!line) throw new Error(`no token for ${user} in ${join(stateDir, 'tokens.csv')}`)
+  return line.token
 }
 
 export function addToken(stateDir: string, line: TokenLine): void {
@@ -60,9 +86,7 @@ export function addToken(stateDir: string, line: TokenLine): void {
 
 /** The admin token from the tokens file (for kubeconfig and the CLI). */
 export function adminToken(stateDir: string): string {
-  const line = readFileSync(join(stateDir, 'tokens.csv'), 'utf8').split('\n').find((l) => l.includes(groups.admin))
-  if (!line) throw new Error(`no admin token in ${join(stateDir, 'tokens.csv')}`)
-  return line.split(',')[0]!
+  return tokenOf(stateDir, 'admin')
 }
 
 /**
@@ -127,14 +151,41 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     await store.stop()
     throw e
   }
+  const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca.certPem, host)
+  await manager?.manager.start()
   return {
     apiserver,
     store,
     url: apiserver.url,
     caPem: ca.certPem,
     async stop() {
+      // Release the leader Lease while the apiserver still answers.
+      await manager?.manager.stop()
+      manager?.client.close()
       await apiserver.stop()
       await store.stop()
     },
   }
+}
+
+/** The scheduler and controllers, run in this process under a leader Lease, talking to our own apiserver. */
+function controllerManager(cfg: ServerConfig, apiserver: ApiServer, caPem: string, host: string) {
+  const selfURL = /^(0\.0\.0\.0|::)$/.test(host) ? `https://127.0.0.1:${new URL(apiserver.url).port}` : apiserver.url
+  const client = new ApiClient({ server: selfURL, caPem, token: tokenOf(cfg.stateDir, controllerManagerUser) })
+  const manager = new ControllerManager({
+    client,
+    logger: cfg.logger,
+    metrics: apiserver.metrics,
+    config: cfg.controllers || {},
+    controllers: [
+      new Scheduler(cfg.scheduler ?? {}),
+      new ReplicaSetController(),
+      new DeploymentController(),
+      new DaemonSetController(),
+      new EndpointSliceController(),
+      new NodeIpamController(),
+      new NodeLifecycleController(),
+    ],
+  })
+  return { manager, client }
 }

@@ -13,6 +13,7 @@ import { addToken, adminToken, newToken, startServer, type RunningServer } from 
 import { renderKubeconfig } from '../../cli/kubeconfig.ts'
 import { silentLogger, createLogger } from '../../lib/log.ts'
 import { withRedis, type RedisHandle } from './redis.ts'
+import type { ControllerConfig } from '../../controlplane/controllers/types.ts'
 
 export interface TestCluster {
   redis: RedisHandle
@@ -38,6 +39,8 @@ export interface ClusterOptions {
   /** Extra identities: token lines added before the server starts. */
   identities?: Array<{ user: string; groups: string[] }>
   gcSweepIntervalMs?: number
+  /** Run the scheduler and controllers in the server (default: off, an apiserver alone). */
+  controllers?: Partial<ControllerConfig> | false
 }
 
 export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): Promise<TestCluster & { tokens: Map<string, string> }> {
@@ -56,7 +59,7 @@ export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): 
   }
   const logger = process.env.SKIFF_TEST_LOG ? createLogger({ level: process.env.SKIFF_TEST_LOG, destination: 2 }) : silentLogger()
   const boot = () =>
-    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port: 0, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs })
+    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port: 0, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs, controllers: opts.controllers ?? false })
   let server = await boot()
   const token = adminToken(stateDir)
   const kubeconfig = join(stateDir, 'kubeconfig')
