@@ -16,13 +16,26 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { freePort, eventually } from '../lib/net.ts'
 import { adminToken } from '../controlplane/server.ts'
-import { renderKubeconfig } from './kubeconfig.ts'
+import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
+import { nodeNames, prepareNodeTokens, removeNodeRemnants, startAgents, waitNodesReady, type AgentProcess } from './nodes.ts'
+import { ApiClient } from '../controlplane/client/client.ts'
+import { ensureImages } from '../node/images/build.ts'
 
 export interface ClusterState {
   stateDir: string
   redis: { pid: number; port: number }
   server: { pid: number; url: string }
+  agents: AgentProcess[]
+  clusterCIDR: string
   startedAt: string
+}
+
+export interface UpOptions {
+  stateDir: string
+  port?: number
+  /** Node agents to start (default 3). */
+  nodes?: number
+  clusterCIDR?: string
 }
 
 const skiffEntry = fileURLToPath(new URL('./skiff.ts', import.meta.url))
@@ -62,6 +75,7 @@ export async function clusterRunning(stateDir: string): Promise<ClusterState | u
   const st = readState(stateDir)
   if (!st) return undefined
   if (!processMatches(st.redis.pid, 'redis-server') || !processMatches(st.server.pid, 'skiff.ts')) return undefined
+  if ((st.agents ?? []).some((a) => !processMatches(a.pid, 'skiff.ts'))) return undefined
   const caPath = join(stateDir, 'pki', 'ca.crt')
   if (!existsSync(caPath) || !(await readyz(st.server.url, readFileSync(caPath, 'utf8')))) return undefined
   return st
@@ -95,9 +109,9 @@ async function startRedis(stateDir: string): Promise<{ pid: number; port: number
   return { pid: child.pid!, port }
 }
 
-async function startServer(stateDir: string, redisPort: number, port: number): Promise<{ pid: number; url: string }> {
+async function startServer(stateDir: string, redisPort: number, port: number, clusterCIDR: string): Promise<{ pid: number; url: string }> {
   const log = openSync(join(stateDir, 'logs', 'server.log'), 'a')
-  const args = [skiffEntry, 'server', '--state-dir', stateDir, '--port', String(port), '--redis-port', String(redisPort), '--redis-password-file', join(stateDir, 'redis', 'password')]
+  const args = [skiffEntry, 'server', '--state-dir', stateDir, '--port', String(port), '--redis-port', String(redisPort), '--redis-password-file', join(stateDir, 'redis', 'password'), '--cluster-cidr', clusterCIDR]
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
   child.unref()
   const url = `https://127.0.0.1:${port}`
@@ -109,7 +123,7 @@ async function startServer(stateDir: string, redisPort: number, port: number): P
   return { pid: child.pid!, url }
 }
 
-export async function up(opts: { stateDir: string; port?: number }): Promise<ClusterState> {
+export async function up(opts: UpOptions): Promise<ClusterState> {
   const stateDir = resolve(opts.stateDir)
   const running = await clusterRunning(stateDir)
   if (running) {
@@ -121,22 +135,38 @@ export async function up(opts: { stateDir: string; port?: number }): Promise<Clu
     await down({ stateDir, quiet: true })
   }
   mkdirSync(join(stateDir, 'logs'), { recursive: true })
+  const clusterCIDR = opts.clusterCIDR ?? '10.244.0.0/16'
+  const names = nodeNames(opts.nodes ?? 3)
+  if (names.length > 0) {
+    progress('checking the local images (skiff/pause, skiff/echo, skiff/demo)')
+    await ensureImages()
+  }
   progress('starting redis-server (AOF, fsync always, password)')
   const redis = await startRedis(stateDir)
   const wanted = opts.port ?? 6443
   const port = wanted !== 0 && (await portFree(wanted)) ? wanted : await freePort()
   if (port !== wanted && wanted !== 0) progress(`port ${wanted} is busy; the apiserver uses ${port}`)
+  prepareNodeTokens(stateDir, names)
   progress(`starting skiff server on https://127.0.0.1:${port}`)
   let server
   try {
-    server = await startServer(stateDir, redis.port, port)
+    server = await startServer(stateDir, redis.port, port, clusterCIDR)
   } catch (e) {
     process.kill(redis.pid, 'SIGTERM')
     throw e
   }
-  const state: ClusterState = { stateDir, redis, server, startedAt: new Date().toISOString() }
+  const caPem = readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8')
+  if (names.length) progress(`starting ${names.length} node agents (${names.join(', ')})`)
+  const agents = startAgents({ stateDir, server: server.url, caPem, names, clusterCIDR })
+  const state: ClusterState = { stateDir, redis, server, agents, clusterCIDR, startedAt: new Date().toISOString() }
   writeFileSync(join(stateDir, 'state.json'), JSON.stringify(state, null, 2) + '\n')
   writeFileSync(join(stateDir, 'kubeconfig'), kubeconfigFor(stateDir, server.url), { mode: 0o600 })
+  const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
+  try {
+    await waitNodesReady(client, names, progress)
+  } finally {
+    client.close()
+  }
   progress('ready')
   return state
 }
@@ -171,8 +201,10 @@ export async function down(opts: { stateDir: string; quiet?: boolean }): Promise
     if (!opts.quiet) process.stderr.write(`[skiff down] no cluster state in ${stateDir}; nothing to stop\n`)
     return false
   }
+  await Promise.all((st.agents ?? []).map((a) => stopPid(a.pid, 'skiff.ts')))
   await stopPid(st.server.pid, 'skiff.ts')
   await stopPid(st.redis.pid, 'redis-server')
+  await removeNodeRemnants((st.agents ?? []).map((a) => a.name))
   rmSync(stateDir, { recursive: true, force: true })
   if (!opts.quiet) process.stderr.write(`[skiff down] stopped the server and redis-server, removed ${stateDir}\n`)
   return true

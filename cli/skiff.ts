@@ -15,6 +15,8 @@ import { deleteNamed, describe, get, resolveType } from './get.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
 import { registerImagesCommand } from './images.ts'
+import { registerAgentCommand } from '../node/command.ts'
+import { deployDemo } from './demo.ts'
 
 const program = new Command()
 program.name('skiff').description('Skiff: a networking-first, Kubernetes-style orchestrator').showHelpAfterError()
@@ -45,9 +47,18 @@ program
   .command('up')
   .description('start a local cluster in the background (Redis and a server); returns when it is ready')
   .option('--port <port>', 'apiserver port', '6443')
+  .option('--nodes <n>', 'node agents to start', '3')
+  .option('--cluster-cidr <cidr>', 'the pod network (one /24 per node)', '10.244.0.0/16')
+  .option('--demo', 'deploy the demo app (skiff/demo:local) once the nodes are Ready')
   .action(async (o) => {
-    const st = await up({ stateDir: stateDir(), port: Number(o.port) })
+    const st = await up({ stateDir: stateDir(), port: Number(o.port), nodes: Number(o.nodes), clusterCIDR: o.clusterCidr })
     const dir = st.stateDir
+    if (st.agents.length) {
+      const c = new ApiClient(readKubeconfig(join(dir, 'kubeconfig')))
+      await get(c, resolveType('nodes'), [], { namespace: 'default', output: 'wide' }, out)
+      c.close()
+    }
+    if (o.demo) await deployDemo(join(dir, 'kubeconfig'), out)
     out(`Skiff is running.
   apiserver:  ${st.server.url}
   state:      ${dir} (logs in ${join(dir, 'logs')})
@@ -181,6 +192,7 @@ program
   })
 
 registerImagesCommand(program)
+registerAgentCommand(program)
 
 function explain(e: unknown): string {
   if (e instanceof ApiClientError) {

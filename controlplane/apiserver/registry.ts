@@ -137,6 +137,9 @@ export class Registry {
     checkTypeMeta(info, next)
     const requested = next.metadata?.resourceVersion
     if (requested && requested !== old.metadata.resourceVersion) throw conflict(qualifiedResource(info), old.metadata.name!)
+    if (next.metadata?.uid && next.metadata.uid !== old.metadata.uid) {
+      throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${old.metadata.uid}`)
+    }
     const obj = this.#prepareUpdate(info, old, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }, flags.subresource)
     this.#validateOrThrow(info, obj, old)
     if (flags.dryRun) return obj

@@ -1,0 +1,81 @@
+// The node agents of a local cluster: one `skiff agent` process per node,
+// each with its own token (system:node:<name>), kubeconfig and state under
+// <state-dir>/agents/<name>. `up` starts them after the server; `down` stops
+// them and removes what they made on this machine (containers, the node's
+// Docker network, its DOCKER-USER rules).
+
+import { spawn } from 'node:child_process'
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import Dockerode from 'dockerode'
+import { lookupResource } from '../controlplane/api/resources.ts'
+import { parseTokenLine } from '../controlplane/apiserver/authn.ts'
+import type { ApiClient } from '../controlplane/client/client.ts'
+import { addToken, ensureTokens, newToken, tokenOf } from '../controlplane/server.ts'
+import { labels } from '../node/labels.ts'
+import { removeNodeNetwork } from '../node/network.ts'
+import { eventually } from '../lib/net.ts'
+import { renderKubeconfig } from './kubeconfig.ts'
+
+export interface AgentProcess {
+  name: string
+  pid: number
+}
+
+const skiffEntry = fileURLToPath(new URL('./skiff.ts', import.meta.url))
+const nodesInfo = lookupResource('', 'v1', 'nodes')!
+
+export function nodeNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `node-${i + 1}`)
+}
+
+export const nodeUser = (name: string) => `system:node:${name}`
+
+/** Token lines for the nodes, before the server starts (it reads the file once). */
+export function prepareNodeTokens(stateDir: string, names: string[]): void {
+  const path = ensureTokens(stateDir)
+  const have = new Set(readFileSync(path, 'utf8').split('\n').map((l) => parseTokenLine(l)?.user))
+  for (const n of names) {
+    if (!have.has(nodeUser(n))) addToken(stateDir, { token: newToken(), user: nodeUser(n), uid: nodeUser(n), groups: ['system:nodes'] })
+  }
+}
+
+export function startAgents(o: { stateDir: string; server: string; caPem: string; names: string[]; clusterCIDR: string; labels?: (name: string) => string[] }): AgentProcess[] {
+  return o.names.map((name) => {
+    const dir = join(o.stateDir, 'agents', name)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    writeFileSync(join(dir, 'kubeconfig'), renderKubeconfig({ server: o.server, caPem: o.caPem, token: tokenOf(o.stateDir, nodeUser(name)), name }), { mode: 0o600 })
+    const log = openSync(join(o.stateDir, 'logs', `agent-${name}.log`), 'a')
+    const extra = (o.labels?.(name) ?? []).flatMap((l) => ['--node-label', l])
+    const args = [skiffEntry, '--state-dir', o.stateDir, 'agent', '--node-name', name, '--cluster-cidr', o.clusterCIDR, ...extra]
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
+    child.unref()
+    return { name, pid: child.pid! }
+  })
+}
+
+function isReady(node: any): boolean {
+  return (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !!node.spec?.podCIDR
+}
+
+export async function waitNodesReady(client: ApiClient, names: string[], progress: (s: string) => void, timeoutMs = 120_000): Promise<void> {
+  let reported = new Set<string>()
+  await eventually(async () => {
+    const list = await client.list(nodesInfo)
+    const ready = new Set(list.items.filter(isReady).map((n) => n.metadata.name!))
+    for (const n of names) if (ready.has(n) && !reported.has(n)) progress(`node ${n} is Ready`)
+    reported = new Set([...reported, ...ready])
+    return names.every((n) => ready.has(n))
+  }, { timeout: timeoutMs, interval: 500, what: `nodes ${names.join(', ')} to be Ready (see .skiff/logs/agent-*.log)` })
+}
+
+/** Remove what the agents of these nodes made: containers, Docker networks, DOCKER-USER rules. */
+export async function removeNodeRemnants(names: string[]): Promise<void> {
+  const docker = new Dockerode()
+  for (const name of names) {
+    const list = await docker.listContainers({ all: true, filters: { label: [`${labels.node}=${name}`] } })
+    await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
+    await removeNodeNetwork({ docker, nodeName: name })
+  }
+}

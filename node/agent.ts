@@ -1,0 +1,175 @@
+// The node agent (kubelet): registers its Node, heartbeats through a Lease,
+// waits for the controller manager to give the Node a podCIDR, sets up the
+// node's pod network on Docker, publishes the node's addresses, starts the
+// kubelet server (pods/log, exec) on the InternalIP and runs the pods bound
+// to the node (pods/sync.ts). Start order matters: the InternalIP is the
+// network's gateway, so it exists only once the network does.
+
+import { mkdir } from 'node:fs/promises'
+import type Dockerode from 'dockerode'
+import { lookupResource } from '../controlplane/api/resources.ts'
+import type { KubeObject } from '../controlplane/api/types.ts'
+import { ApiClientError, type ApiClient } from '../controlplane/client/client.ts'
+import type { Logger } from '../lib/log.ts'
+import type { Registry } from '../lib/metrics.ts'
+import { parseQuantity } from '../controlplane/api/validation.ts'
+import { NodeEventRecorder } from './events.ts'
+import { Heartbeat, renewLease } from './heartbeat.ts'
+import { KubeletServer } from './kubelet-server.ts'
+import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
+import { ensureNodeNetwork, removeNodeNetwork, type NodeNetworkInfo } from './network.ts'
+import { buildNodeStatus, detectCapacity, detectNodeInfo, nodeLabels, nodeStatusStale, type Capacity, type NodeFacts } from './node-object.ts'
+import { ProbeManager } from './probes.ts'
+import type { ClusterDns } from './pods/dns.ts'
+import { PodSync } from './pods/sync.ts'
+import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
+import { VolumeManager } from './pods/volumes.ts'
+
+const nodesInfo = lookupResource('', 'v1', 'nodes')!
+
+export interface AgentOptions {
+  nodeName: string
+  /** A client with the node's identity (user system:node:<name>). */
+  client: ApiClient
+  docker: Dockerode
+  logger: Logger
+  /** Where pod volumes live (emptyDir, configMap, secret, resolv.conf). */
+  stateDir: string
+  /** The whole pod network (the DOCKER-USER rules accept traffic within it). */
+  clusterCIDR: string
+  /** The token the apiserver presents to this node's kubelet server. */
+  kubeletClientToken: string
+  /** Extra Node labels (node roles, ingress pools). */
+  labels?: Record<string, string>
+  heartbeatMs?: number
+  /** Override detected capacity (tests, simulated nodes). */
+  capacity?: Partial<Capacity>
+  /** Port of the kubelet server on the InternalIP (default 10250; 0: any free port). */
+  kubeletPort?: number
+  backoff?: Partial<BackoffConfig>
+  podResyncMs?: number
+  pauseImage?: string
+  clusterDns?: ClusterDns
+  metricsRegistry?: Registry
+}
+
+export class Agent {
+  readonly metrics: NodeMetrics
+  #o: AgentOptions
+  #log: Logger
+  #stopped = false
+  #heartbeat?: Heartbeat
+  #facts?: NodeFacts
+  #nodeUid?: string
+  #network?: NodeNetworkInfo
+  #kubelet?: KubeletServer
+  #pods?: PodSync
+  #lastStatusMs = 0
+
+  constructor(opts: AgentOptions) {
+    this.#o = opts
+    this.#log = opts.logger.child({ component: 'agent', node: opts.nodeName })
+    this.metrics = createNodeMetrics({
+      registry: opts.metricsRegistry,
+      runningPods: () => [...(this.#pods?.worker.phases.values() ?? [])].filter((p) => p === 'Running').length,
+    })
+  }
+
+  get network(): NodeNetworkInfo | undefined {
+    return this.#network
+  }
+
+  get podSync(): PodSync | undefined {
+    return this.#pods
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o
+    this.#stopped = false
+    await mkdir(o.stateDir, { recursive: true })
+    const version = (await o.docker.version()).Version
+    this.#facts = { nodeName: o.nodeName, capacity: detectCapacity(o.capacity), nodeInfo: detectNodeInfo(version) }
+    await this.#register()
+    this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat() })
+    await this.#heartbeat.start()
+    const podCIDR = await this.#waitForPodCIDR()
+    this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log })
+    this.#facts.internalIP = this.#network.gateway
+    await this.#refreshStatus(true)
+    this.#kubelet = new KubeletServer({ docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, clientToken: o.kubeletClientToken, logger: o.logger })
+    const { port } = await this.#kubelet.start()
+    this.#facts.kubeletPort = port
+    await this.#refreshStatus(true)
+    await this.#startPods()
+    this.#log.info({ podCIDR, internalIP: this.#network.gateway, kubeletPort: port }, 'node agent ready')
+  }
+
+  async #startPods(): Promise<void> {
+    const o = this.#o
+    const volumes = new VolumeManager({ stateDir: o.stateDir })
+    const cap = this.#facts!.capacity
+    let sync: PodSync | undefined
+    const probes = new ProbeManager({ runtime: { exec: (id, cmd, ms) => sync!.runtime.exec(id, cmd, ms) }, logger: this.#log, onChange: (key) => sync?.enqueue(key) })
+    sync = new PodSync({
+      nodeName: o.nodeName, client: o.client, docker: o.docker, logger: this.#log, metrics: this.metrics, volumes, probes,
+      events: new NodeEventRecorder({ client: o.client, logger: this.#log, nodeName: o.nodeName }),
+      network: this.#network!.name, hostIP: this.#network!.gateway,
+      backoff: { ...defaultBackoff, ...o.backoff },
+      allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },
+      clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
+    })
+    this.#pods = sync
+    await sync.start()
+  }
+
+  /** Stop the agent. Pods keep running (adopted at the next start) unless removePods. */
+  async stop(opts: { removePods?: boolean } = {}): Promise<void> {
+    this.#stopped = true
+    this.#heartbeat?.stop()
+    await this.#pods?.stop({ removePods: opts.removePods })
+    await this.#kubelet?.stop()
+    if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })
+  }
+
+  async #register(): Promise<void> {
+    const o = this.#o
+    const labels = nodeLabels(o.nodeName, o.labels)
+    let node: KubeObject
+    try {
+      node = await o.client.create(nodesInfo, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: o.nodeName, labels }, spec: {} })
+      this.#log.info('registered the node')
+    } catch (e) {
+      if (!(e instanceof ApiClientError && e.status === 409)) throw e
+      node = await o.client.patch(nodesInfo, undefined, o.nodeName, { metadata: { labels } }, 'application/merge-patch+json')
+    }
+    this.#nodeUid = node.metadata.uid
+    await this.#refreshStatus(true, node)
+  }
+
+  async #beat(): Promise<void> {
+    await renewLease(this.#o.client, this.#o.nodeName, this.#nodeUid)
+    await this.#refreshStatus(false)
+  }
+
+  /** Write the Node status when it changed, or at least once a minute. */
+  async #refreshStatus(force: boolean, node?: KubeObject): Promise<KubeObject> {
+    const current = node ?? (await this.#o.client.get(nodesInfo, undefined, this.#o.nodeName))
+    const now = Date.now()
+    const desired = buildNodeStatus(this.#facts!, current, now)
+    if (!force && !nodeStatusStale(current, desired, now, 60_000)) return current
+    if (!force && now - this.#lastStatusMs < 1_000) return current
+    this.#lastStatusMs = now
+    return await this.#o.client.patch(nodesInfo, undefined, this.#o.nodeName, { status: desired }, 'application/merge-patch+json', 'status')
+  }
+
+  async #waitForPodCIDR(): Promise<string> {
+    for (let i = 0; !this.#stopped; i++) {
+      const node = await this.#o.client.get(nodesInfo, undefined, this.#o.nodeName)
+      const cidr = node.spec?.podCIDR as string | undefined
+      if (cidr) return cidr
+      if (i % 20 === 0) this.#log.info('waiting for the controller manager to assign spec.podCIDR')
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** i)))
+    }
+    throw new Error('agent stopped while waiting for a podCIDR')
+  }
+}

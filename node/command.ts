@@ -1,0 +1,74 @@
+// `skiff agent`: one node agent in the foreground (what `skiff up` starts per
+// node). Wired into cli/skiff.ts with registerAgentCommand(program). It uses
+// the global --state-dir (its own files go to <state-dir>/agents/<node>) and
+// --kubeconfig (the node's identity; default <state-dir>/agents/<node>/kubeconfig).
+// SIGTERM/SIGINT stop it and leave the pods running (adopted at the next
+// start), unless --remove-pods-on-exit.
+
+import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Command } from 'commander'
+import Dockerode from 'dockerode'
+import { ApiClient } from '../controlplane/client/client.ts'
+import { readKubeconfig } from '../cli/kubeconfig.ts'
+import { createLogger } from '../lib/log.ts'
+import { Agent } from './agent.ts'
+import type { Capacity } from './node-object.ts'
+
+function keyValues(list: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const item of (list ?? []).flatMap((s) => s.split(','))) {
+    const i = item.indexOf('=')
+    if (i <= 0) throw new Error(`${what} must be key=value, not ${item}`)
+    out[item.slice(0, i)] = item.slice(i + 1)
+  }
+  return out
+}
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run a node agent in the foreground: registers the Node and runs its pods on the local Docker')
+    .option('--node-name <name>', 'the Node name', hostname())
+    .option('--cluster-cidr <cidr>', 'the whole pod network', '10.244.0.0/16')
+    .option('--kubelet-token-file <file>', "file with the apiserver's kubelet client token (default <state-dir>/kubelet-client.token)")
+    .option('--kubelet-port <port>', 'kubelet server port on the node InternalIP', '10250')
+    .option('--node-label <key=value...>', 'extra Node labels (ingress pools, roles)')
+    .option('--capacity <key=value...>', 'override detected capacity: cpu=2,memory=4Gi,pods=110')
+    .option('--heartbeat-ms <ms>', 'Lease renewal interval', '10000')
+    .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
+    .action(async (o) => {
+      const g = program.opts()
+      const stateDir = resolve(g.stateDir as string)
+      const node = o.nodeName as string
+      const agentDir = join(stateDir, 'agents', node)
+      const kubeconfig = (g.kubeconfig as string | undefined) ?? join(agentDir, 'kubeconfig')
+      const logger = createLogger({ component: 'agent' })
+      const tokenFile = (o.kubeletTokenFile as string | undefined) ?? join(stateDir, 'kubelet-client.token')
+      const agent = new Agent({
+        nodeName: node,
+        client: new ApiClient(readKubeconfig(kubeconfig)),
+        docker: new Dockerode(),
+        logger,
+        stateDir: agentDir,
+        clusterCIDR: o.clusterCidr,
+        kubeletClientToken: readFileSync(tokenFile, 'utf8').trim(),
+        kubeletPort: Number(o.kubeletPort),
+        labels: keyValues(o.nodeLabel, '--node-label'),
+        capacity: keyValues(o.capacity, '--capacity') as Partial<Capacity>,
+        heartbeatMs: Number(o.heartbeatMs),
+      })
+      let stopping = false
+      const stop = async (sig: string) => {
+        if (stopping) return
+        stopping = true
+        logger.info({ signal: sig }, 'stopping')
+        await agent.stop({ removePods: !!o.removePodsOnExit })
+        process.exit(0)
+      }
+      process.on('SIGTERM', () => void stop('SIGTERM'))
+      process.on('SIGINT', () => void stop('SIGINT'))
+      await agent.start()
+    })
+}

@@ -1,0 +1,144 @@
+// Container environment as Kubernetes builds it (pure): envFrom first, then
+// env entries in order, later names overriding earlier ones; `$(VAR)`
+// references to variables defined before are expanded (`$$` escapes). A
+// missing ConfigMap, Secret or key that is not optional is a
+// ContainerConfigError, shown as CreateContainerConfigError.
+
+import type { KubeObject } from '../../controlplane/api/types.ts'
+import { parseQuantity } from '../../controlplane/api/validation.ts'
+
+export class ContainerConfigError extends Error {
+  override name = 'ContainerConfigError'
+}
+
+export interface EnvSources {
+  /** Fetched objects by name; null when the API said NotFound. */
+  configMaps: ReadonlyMap<string, KubeObject | null>
+  secrets: ReadonlyMap<string, KubeObject | null>
+  podIP?: string
+  hostIP: string
+  /** Node allocatable, for resourceFieldRef of a resource without a limit. */
+  allocatable: { cpu: number; memory: number }
+}
+
+/** `$(VAR)` expansion as in Kubernetes: undefined references stay as written. */
+export function expandVars(s: string, env: ReadonlyMap<string, string>): string {
+  let out = ''
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]
+    if (ch !== '$' || i + 1 >= s.length) {
+      out += ch
+      continue
+    }
+    const next = s[i + 1]
+    if (next === '$') {
+      out += '$'
+      i++
+    } else if (next === '(') {
+      const close = s.indexOf(')', i + 2)
+      if (close < 0) {
+        out += s.slice(i)
+        break
+      }
+      const name = s.slice(i + 2, close)
+      out += env.has(name) ? env.get(name) : `$(${name})`
+      i = close
+    } else out += ch
+  }
+  return out
+}
+
+function configMapData(cm: KubeObject): Map<string, string> {
+  const out = new Map<string, string>(Object.entries(cm.data ?? {}))
+  for (const [k, v] of Object.entries(cm.binaryData ?? {})) out.set(k, Buffer.from(String(v), 'base64').toString('utf8'))
+  return out
+}
+
+function secretData(s: KubeObject): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const [k, v] of Object.entries(s.data ?? {})) out.set(k, Buffer.from(String(v), 'base64').toString('utf8'))
+  for (const [k, v] of Object.entries(s.stringData ?? {})) out.set(k, String(v))
+  return out
+}
+
+function source(kind: 'configmap' | 'secret', name: string, src: EnvSources): Map<string, string> | undefined {
+  const obj = (kind === 'configmap' ? src.configMaps : src.secrets).get(name)
+  if (!obj) return undefined
+  return kind === 'configmap' ? configMapData(obj) : secretData(obj)
+}
+
+function keyRef(kind: 'configmap' | 'secret', ref: any, ns: string, src: EnvSources): string | undefined {
+  const data = source(kind, ref.name, src)
+  const label = kind === 'configmap' ? 'configmap' : 'secret'
+  if (!data) {
+    if (ref.optional) return undefined
+    throw new ContainerConfigError(`${label} "${ref.name}" not found`)
+  }
+  if (!data.has(ref.key)) {
+    if (ref.optional) return undefined
+    throw new ContainerConfigError(`couldn't find key ${ref.key} in ${kind === 'configmap' ? 'ConfigMap' : 'Secret'} ${ns}/${ref.name}`)
+  }
+  return data.get(ref.key)
+}
+
+export function fieldValue(pod: KubeObject, path: string, src: EnvSources): string {
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path)
+  if (m) return (pod.metadata[m[1] as 'labels' | 'annotations'] as Record<string, string> | undefined)?.[m[2]!] ?? ''
+  switch (path) {
+    case 'metadata.name': return pod.metadata.name ?? ''
+    case 'metadata.namespace': return pod.metadata.namespace ?? ''
+    case 'metadata.uid': return pod.metadata.uid ?? ''
+    case 'spec.nodeName': return pod.spec?.nodeName ?? ''
+    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? ''
+    case 'status.podIP': case 'status.podIPs': return src.podIP ?? ''
+    case 'status.hostIP': case 'status.hostIPs': return src.hostIP
+    default: throw new ContainerConfigError(`unsupported fieldRef fieldPath ${path}`)
+  }
+}
+
+function resourceValue(container: any, ref: any, src: EnvSources): string {
+  const [kind, res] = String(ref.resource).split('.')
+  const raw = container.resources?.[kind === 'requests' ? 'requests' : 'limits']?.[res!]
+  const fallback = res === 'cpu' ? src.allocatable.cpu : src.allocatable.memory
+  const value = raw === undefined ? (kind === 'limits' ? fallback : 0) : (parseQuantity(raw) ?? 0)
+  const divisor = parseQuantity(ref.divisor ?? '1') || 1
+  return String(Math.ceil(value / divisor))
+}
+
+function entryValue(pod: KubeObject, container: any, e: any, env: Map<string, string>, src: EnvSources): string | undefined {
+  const ns = pod.metadata.namespace ?? 'default'
+  const vf = e.valueFrom
+  if (!vf) return expandVars(String(e.value ?? ''), env)
+  if (vf.configMapKeyRef) return keyRef('configmap', vf.configMapKeyRef, ns, src)
+  if (vf.secretKeyRef) return keyRef('secret', vf.secretKeyRef, ns, src)
+  if (vf.fieldRef) return fieldValue(pod, vf.fieldRef.fieldPath, src)
+  if (vf.resourceFieldRef) return resourceValue(container, vf.resourceFieldRef, src)
+  throw new ContainerConfigError(`env ${e.name}: unsupported valueFrom`)
+}
+
+/** The container's environment, in Kubernetes' order and precedence. */
+export function resolveEnv(pod: KubeObject, container: any, src: EnvSources): Map<string, string> {
+  const env = new Map<string, string>()
+  for (const from of container.envFrom ?? []) {
+    const kind = from.configMapRef ? 'configmap' : 'secret'
+    const ref = from.configMapRef ?? from.secretRef
+    if (!ref) continue
+    const data = source(kind, ref.name, src)
+    if (!data) {
+      if (ref.optional) continue
+      throw new ContainerConfigError(`${kind} "${ref.name}" not found`)
+    }
+    for (const [k, v] of data) if (!k.includes('=')) env.set(`${from.prefix ?? ''}${k}`, v)
+  }
+  for (const e of container.env ?? []) {
+    const v = entryValue(pod, container, e, env, src)
+    if (v !== undefined) env.set(e.name, v)
+  }
+  return env
+}
+
+/** command and args with `$(VAR)` expanded from the container's environment. */
+export function expandCommand(container: any, env: ReadonlyMap<string, string>): { command?: string[]; args?: string[] } {
+  const ex = (list: unknown) => (Array.isArray(list) ? list.map((s) => expandVars(String(s), env)) : undefined)
+  return { command: ex(container.command), args: ex(container.args) }
+}

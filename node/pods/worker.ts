@@ -1,0 +1,283 @@
+// One pod sync, start to end (the effectful half of the pod sync): fetch the
+// ConfigMaps and Secrets the pod uses, set up volumes, then plan -> apply ->
+// read Docker again, a bounded number of rounds, then hand running
+// containers to the probe manager and write the status if it changed. A
+// pod with a deletionTimestamp is terminated instead, and its deletion
+// finished with gracePeriodSeconds=0.
+
+import type Dockerode from 'dockerode'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import type { KubeObject } from '../../controlplane/api/types.ts'
+import { podReferences } from '../../controlplane/apiserver/authz-graph.ts'
+import { ApiClientError, resourcePath, type ApiClient } from '../../controlplane/client/client.ts'
+import type { Logger } from '../../lib/log.ts'
+import type { NodeMetrics } from '../metrics.ts'
+import { runHandler, type ProbeManager } from '../probes.ts'
+import { buildBinds, buildContainerCreate, buildSandboxCreate, pauseImage, type VolumePath } from './container-config.ts'
+import { buildPodDns, type ClusterDns } from './dns.ts'
+import { ContainerConfigError, expandCommand, resolveEnv } from './env.ts'
+import { graceSeconds } from './facts.ts'
+import { planPodActions } from './plan.ts'
+import type { DockerRuntime } from './runtime.ts'
+import { computePodStatus, statusPatch } from './status.ts'
+import { stopContainer, terminateContainers } from './terminate.ts'
+import type { ActualContainer, BackoffConfig, PodAction, PullFailure, Waiting } from './types.ts'
+import { VolumeManager } from './volumes.ts'
+
+const pods = lookupResource('', 'v1', 'pods')!
+const configmaps = lookupResource('', 'v1', 'configmaps')!
+const secrets = lookupResource('', 'v1', 'secrets')!
+const maxRounds = 8
+
+export interface EventSink {
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void
+}
+
+export interface PodWorkerOptions {
+  nodeName: string
+  client: ApiClient
+  runtime: DockerRuntime
+  volumes: VolumeManager
+  probes: ProbeManager
+  events: EventSink
+  logger: Logger
+  metrics: NodeMetrics
+  network: string
+  hostIP: string
+  backoff: BackoffConfig
+  allocatable: { cpu: number; memory: number }
+  clusterDns?: ClusterDns
+  pauseImage?: string
+  /** Re-run the pod's sync after a delay (back-off ends, config errors). */
+  requeue(key: string, delayMs: number): void
+}
+
+interface Sources {
+  configMaps: Map<string, KubeObject | null>
+  secrets: Map<string, KubeObject | null>
+}
+
+interface SyncState {
+  pod: KubeObject
+  actual: ActualContainer[]
+  sources: Sources
+  volumes?: Map<string, VolumePath>
+  waiting: Map<string, Waiting>
+}
+
+export class PodWorker {
+  #o: PodWorkerOptions
+  /** Image pull failures by pod UID, then container name. */
+  #pulls = new Map<string, Map<string, PullFailure>>()
+  /** The newest status this agent wrote, by pod UID (the informer may lag behind). */
+  #written = new Map<string, KubeObject>()
+  /** Last phase by pod UID, for the running-pods gauge. */
+  readonly phases = new Map<string, string>()
+
+  constructor(opts: PodWorkerOptions) {
+    this.#o = opts
+  }
+
+  forget(uid: string): void {
+    this.#pulls.delete(uid)
+    this.#written.delete(uid)
+    this.phases.delete(uid)
+  }
+
+  /** The cached pod, with the newer status if this agent wrote one since. */
+  #freshest(pod: KubeObject): KubeObject {
+    const w = this.#written.get(pod.metadata.uid!)
+    if (w && Number(w.metadata.resourceVersion) > Number(pod.metadata.resourceVersion)) return { ...pod, status: w.status }
+    return pod
+  }
+
+  async sync(key: string, cached: KubeObject, actual: ActualContainer[]): Promise<void> {
+    const end = this.#o.metrics.syncDuration.startTimer()
+    try {
+      const pod = this.#freshest(cached)
+      const st: SyncState = { pod, actual, sources: { configMaps: new Map(), secrets: new Map() }, waiting: new Map() }
+      await this.#prepare(st)
+      const waits = await this.#converge(key, st)
+      for (const w of waits) if (w.type === 'wait') st.waiting.set(w.name, { reason: w.reason, message: w.message })
+      const next = waits.reduce((m, w) => (w.type === 'wait' ? Math.min(m, w.untilMs) : m), Infinity)
+      if (Number.isFinite(next)) this.#o.requeue(key, Math.max(100, next - Date.now() + 50))
+      const sandbox = st.actual.find((c) => c.role === 'sandbox' && c.state === 'running')
+      const podIP = pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip
+      const running = st.actual.filter((c) => c.role !== 'sandbox' && c.state === 'running')
+      this.#o.probes.sync(key, pod, running, podIP)
+      await this.#writeStatus(pod, st)
+    } finally {
+      end()
+    }
+  }
+
+  async #prepare(st: SyncState): Promise<void> {
+    const { pod } = st
+    try {
+      const refs = podReferences(pod)
+      const ns = pod.metadata.namespace!
+      for (const name of refs.configmaps) st.sources.configMaps.set(name, await this.#getOptional(configmaps, ns, name))
+      for (const name of refs.secrets) st.sources.secrets.set(name, await this.#getOptional(secrets, ns, name))
+      st.volumes = await this.#o.volumes.setUp(pod, st.sources)
+    } catch (e) {
+      const message = (e as Error).message
+      this.#o.events.event(pod, 'Warning', 'FailedMount', message)
+      for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) st.waiting.set(c.name, { reason: 'ContainerCreating', message })
+      this.#o.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 5_000)
+    }
+  }
+
+  async #getOptional(info: typeof configmaps, ns: string, name: string): Promise<KubeObject | null> {
+    try {
+      return await this.#o.client.get(info, ns, name)
+    } catch (e) {
+      if (e instanceof ApiClientError && e.status === 404) return null
+      throw e
+    }
+  }
+
+  /** Plan and apply until only waits are left (bounded); returns the waits. */
+  async #converge(key: string, st: SyncState): Promise<PodAction[]> {
+    const uid = st.pod.metadata.uid!
+    for (let round = 0; round < maxRounds; round++) {
+      const actions = planPodActions(st.pod, st.actual, Date.now(), {
+        backoff: this.#o.backoff,
+        volumesReady: !!st.volumes,
+        probes: (id) => this.#o.probes.view(id),
+        pulls: this.#pulls.get(uid) ?? new Map(),
+      })
+      const steps = actions.filter((a) => a.type !== 'wait')
+      if (steps.length === 0) return actions
+      for (const a of steps) await this.#apply(st, a)
+      st.actual = (await this.#o.runtime.listPod(st.pod.metadata.namespace!, st.pod.metadata.name!)).filter((c) => c.podUid === uid)
+    }
+    this.#o.requeue(key, 1_000)
+    return []
+  }
+
+  async #apply(st: SyncState, a: PodAction): Promise<void> {
+    const { pod } = st
+    if (a.type === 'removeContainer') return await this.#o.runtime.remove(a.id)
+    if (a.type === 'killContainer') {
+      const c = st.actual.find((x) => x.id === a.id)
+      if (!c) return
+      if (c.role !== 'sandbox') this.#o.events.event(pod, 'Normal', 'Killing', `Stopping container ${a.name}: ${a.reason}`)
+      const sandbox = st.actual.find((x) => x.role === 'sandbox' && x.state === 'running')
+      return await stopContainer(pod, c, a.graceSeconds, { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
+    }
+    if (a.type === 'createSandbox') return await this.#createSandbox(pod, a.attempt)
+    if (a.type === 'startContainer') return await this.#startContainer(st, a)
+  }
+
+  async #resolvConf(pod: KubeObject): Promise<{ path?: string; dns: ReturnType<typeof buildPodDns> }> {
+    const dns = buildPodDns(pod, this.#o.clusterDns)
+    const path = dns.resolvConf ? await this.#o.volumes.writeResolvConf(pod.metadata.uid!, dns.resolvConf) : undefined
+    return { path, dns }
+  }
+
+  async #createSandbox(pod: KubeObject, attempt: number): Promise<void> {
+    const image = this.#o.pauseImage ?? pauseImage
+    if (!(await this.#o.runtime.imagePresent(image))) throw new Error(`the sandbox image ${image} is missing on this node: build it with \`skiff images build\``)
+    const { path, dns } = await this.#resolvConf(pod)
+    const opts = buildSandboxCreate({ pod, nodeName: this.#o.nodeName, attempt, network: this.#o.network, dns, resolvConfPath: path, image })
+    const r = await this.#o.runtime.run(opts)
+    if (r.startError) throw new Error(`sandbox of pod ${pod.metadata.namespace}/${pod.metadata.name} failed to start: ${r.startError}`)
+  }
+
+  /** The image is there, or one pull attempt was made; false when it is still missing. */
+  async #ensureImage(st: SyncState, spec: any): Promise<boolean> {
+    const uid = st.pod.metadata.uid!
+    if (await this.#o.runtime.imagePresent(spec.image)) {
+      this.#pulls.get(uid)?.delete(spec.name)
+      return true
+    }
+    if (spec.imagePullPolicy === 'Never') {
+      st.waiting.set(spec.name, { reason: 'ErrImageNeverPull', message: `Container image "${spec.image}" is not present with pull policy of Never` })
+      return false
+    }
+    try {
+      this.#o.events.event(st.pod, 'Normal', 'Pulling', `Pulling image "${spec.image}"`)
+      await this.#o.runtime.pull(spec.image)
+      this.#pulls.get(uid)?.delete(spec.name)
+      return true
+    } catch (e) {
+      const message = (e as Error).message
+      let m = this.#pulls.get(uid)
+      if (!m) this.#pulls.set(uid, (m = new Map()))
+      m.set(spec.name, { failures: (m.get(spec.name)?.failures ?? 0) + 1, lastFailureMs: Date.now(), message })
+      st.waiting.set(spec.name, { reason: 'ErrImagePull', message })
+      this.#o.events.event(st.pod, 'Warning', 'Failed', message)
+      return false
+    }
+  }
+
+  async #startContainer(st: SyncState, a: Extract<PodAction, { type: 'startContainer' }>): Promise<void> {
+    const { pod } = st
+    const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find((c) => c.name === a.name)
+    if (!spec || !st.volumes) return
+    if (!(await this.#ensureImage(st, spec))) return
+    const sandbox = st.actual.find((c) => c.id === a.sandboxId)
+    let env: Map<string, string>
+    try {
+      env = resolveEnv(pod, spec, { ...st.sources, podIP: pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip, hostIP: this.#o.hostIP, allocatable: this.#o.allocatable })
+    } catch (e) {
+      if (!(e instanceof ContainerConfigError)) throw e
+      st.waiting.set(spec.name, { reason: 'CreateContainerConfigError', message: e.message })
+      this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${e.message}`)
+      this.#o.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 10_000)
+      return
+    }
+    const { path } = await this.#resolvConf(pod)
+    const opts: Dockerode.ContainerCreateOptions = buildContainerCreate({
+      pod, spec, nodeName: this.#o.nodeName, role: a.role, attempt: a.attempt, backoffStep: a.backoffStep, sandboxId: a.sandboxId,
+      env, ...expandCommand(spec, env), binds: buildBinds(spec, st.volumes, path),
+    })
+    const r = await this.#o.runtime.run(opts)
+    if (a.attempt > 0) this.#o.metrics.containerRestarts.inc()
+    if (r.startError) return this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${r.startError}`)
+    this.#o.events.event(pod, 'Normal', 'Started', `Started container ${spec.name}`)
+    if (spec.lifecycle?.postStart) await this.#postStart(pod, spec, r.id, sandbox?.ip)
+  }
+
+  /** Like the kubelet: a postStart hook that fails kills the container (it is then restarted per restartPolicy). */
+  async #postStart(pod: KubeObject, spec: any, id: string, podIP: string | undefined): Promise<void> {
+    const target = { podIP: pod.spec?.hostNetwork ? this.#o.hostIP : (podIP ?? '127.0.0.1'), containerId: id, ports: spec.ports ?? [] }
+    const r = await runHandler(spec.lifecycle.postStart, target, this.#o.runtime, graceSeconds(pod) * 1000 || 30_000)
+    if (r.ok) return
+    this.#o.events.event(pod, 'Warning', 'FailedPostStartHook', r.message)
+    await this.#o.runtime.stop(id, 0)
+  }
+
+  async #writeStatus(pod: KubeObject, st: SyncState): Promise<void> {
+    const status = computePodStatus(pod, st.actual, { now: Date.now(), hostIP: this.#o.hostIP, probes: (id) => this.#o.probes.view(id), waiting: st.waiting })
+    this.phases.set(pod.metadata.uid!, status.phase)
+    const patch = statusPatch(pod, status)
+    if (!patch) return
+    try {
+      const ns = pod.metadata.namespace!
+      const written = await this.#o.client.patch(pods, ns, pod.metadata.name!, { metadata: { uid: pod.metadata.uid }, status: patch }, 'application/merge-patch+json', 'status')
+      this.#written.set(pod.metadata.uid!, written)
+    } catch (e) {
+      // Gone or being deleted meanwhile: the next sync sees it.
+      if (e instanceof ApiClientError && (e.status === 404 || e.status === 409)) return
+      throw e
+    }
+  }
+
+  /** Graceful termination, then the final delete (gracePeriodSeconds=0, only this UID). */
+  async terminate(pod: KubeObject, actual: ActualContainer[]): Promise<void> {
+    const uid = pod.metadata.uid!
+    const sandbox = actual.find((c) => c.role === 'sandbox' && c.state === 'running')
+    await terminateContainers(pod, actual, graceSeconds(pod), { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
+    this.#o.probes.forget(`${pod.metadata.namespace}/${pod.metadata.name}`)
+    await this.#o.volumes.tearDown(uid)
+    this.forget(uid)
+    try {
+      const path = resourcePath(pods, pod.metadata.namespace, pod.metadata.name)
+      await this.#o.client.call('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } } })
+    } catch (e) {
+      if (e instanceof ApiClientError && (e.status === 404 || e.status === 409)) return
+      throw e
+    }
+  }
+}

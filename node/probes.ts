@@ -1,0 +1,219 @@
+// Liveness, readiness and startup probes, and the lifecycle handlers they
+// share with preStop hooks (httpGet to the pod IP, tcpSocket, exec through
+// docker exec, sleep). One timer per probe per running container, from the
+// container's start + initialDelaySeconds, every periodSeconds. The
+// thresholds are pure (observeProbe). A startup probe gates the other two;
+// a liveness or startup probe that fails for good marks the container for a
+// restart (ProbeView.kill), which the pod sync carries out under the pod's
+// restartPolicy. Any change of a container's view re-queues its pod.
+
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { connect } from 'node:net'
+import type { KubeObject } from '../controlplane/api/types.ts'
+import type { Logger } from '../lib/log.ts'
+import type { ProbeView } from './pods/types.ts'
+
+export interface HandlerTarget {
+  podIP: string
+  containerId: string
+  /** The container's spec.ports, to resolve named ports. */
+  ports: any[]
+}
+
+export interface Exec {
+  exec(id: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }>
+}
+
+export interface HandlerResult {
+  ok: boolean
+  message: string
+}
+
+export function resolvePort(port: unknown, ports: any[]): number {
+  if (typeof port === 'number') return port
+  if (typeof port === 'string' && /^\d+$/.test(port)) return Number(port)
+  const p = ports.find((x) => x.name === port)
+  if (!p) throw new Error(`port ${String(port)} is not a named port of the container`)
+  return p.containerPort
+}
+
+function httpGet(h: any, target: HandlerTarget, timeoutMs: number): Promise<HandlerResult> {
+  const port = resolvePort(h.port, target.ports)
+  const host = h.host || target.podIP
+  const headers: Record<string, string> = { 'user-agent': 'skiff-probe/1.0', accept: '*/*' }
+  for (const x of h.httpHeaders ?? []) headers[String(x.name).toLowerCase()] = String(x.value)
+  const https = String(h.scheme ?? 'HTTP').toUpperCase() === 'HTTPS'
+  const path = h.path || '/'
+  return new Promise((resolve) => {
+    const req = (https ? httpsRequest : httpRequest)({ host, port, path, method: 'GET', headers, timeout: timeoutMs, rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume()
+      const code = res.statusCode ?? 0
+      resolve({ ok: code >= 200 && code < 400, message: `HTTP probe ${host}:${port}${path}: status ${code}` })
+    })
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)))
+    req.on('error', (e) => resolve({ ok: false, message: `Get "http://${host}:${port}${path}": ${e.message}` }))
+    req.end()
+  })
+}
+
+function tcpSocket(h: any, target: HandlerTarget, timeoutMs: number): Promise<HandlerResult> {
+  const port = resolvePort(h.port, target.ports)
+  const host = h.host || target.podIP
+  return new Promise((resolve) => {
+    const sock = connect({ host, port, timeout: timeoutMs })
+    sock.on('connect', () => {
+      sock.destroy()
+      resolve({ ok: true, message: `tcp ${host}:${port} open` })
+    })
+    sock.on('timeout', () => sock.destroy(new Error(`timed out after ${timeoutMs} ms`)))
+    sock.on('error', (e) => resolve({ ok: false, message: `dial tcp ${host}:${port}: ${e.message}` }))
+  })
+}
+
+/** Run an httpGet, tcpSocket, exec or sleep handler once. */
+export async function runHandler(h: any, target: HandlerTarget, runtime: Exec, timeoutMs: number): Promise<HandlerResult> {
+  try {
+    if (h.exec) {
+      const r = await runtime.exec(target.containerId, h.exec.command ?? [], timeoutMs)
+      return { ok: r.exitCode === 0, message: r.exitCode === 0 ? 'exec succeeded' : `command exited ${r.exitCode}: ${r.output.trim()}` }
+    }
+    if (h.httpGet) return await httpGet(h.httpGet, target, timeoutMs)
+    if (h.tcpSocket) return await tcpSocket(h.tcpSocket, target, timeoutMs)
+    if (h.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(timeoutMs, (h.sleep.seconds ?? 0) * 1000)))
+      return { ok: true, message: 'slept' }
+    }
+    return { ok: false, message: 'unsupported handler (grpc is not supported)' }
+  } catch (e) {
+    return { ok: false, message: (e as Error).message }
+  }
+}
+
+export interface ProbeCounter {
+  /** undefined until a threshold was reached once. */
+  result?: boolean
+  successes: number
+  failures: number
+}
+
+/** Kubernetes' thresholds: successThreshold in a row to pass, failureThreshold in a row to fail. */
+export function observeProbe(c: ProbeCounter, ok: boolean, probe: { successThreshold?: number; failureThreshold?: number }): ProbeCounter {
+  if (ok) {
+    const successes = c.successes + 1
+    return { result: successes >= (probe.successThreshold ?? 1) ? true : c.result, successes, failures: 0 }
+  }
+  const failures = c.failures + 1
+  return { result: failures >= (probe.failureThreshold ?? 3) ? false : c.result, successes: 0, failures }
+}
+
+type Kind = 'startup' | 'liveness' | 'readiness'
+const probeField: Record<Kind, string> = { startup: 'startupProbe', liveness: 'livenessProbe', readiness: 'readinessProbe' }
+
+interface Tracked {
+  podKey: string
+  spec: any
+  target: HandlerTarget
+  counters: Record<Kind, ProbeCounter>
+  messages: Partial<Record<Kind, string>>
+  timers: NodeJS.Timeout[]
+  stopped: boolean
+}
+
+/** The view of a container from its probe counters (pure). */
+export function probeView(spec: any, counters: Record<Kind, ProbeCounter>, messages: Partial<Record<Kind, string>> = {}): ProbeView {
+  const started = !spec.startupProbe || counters.startup.result === true
+  const ready = started && (!spec.readinessProbe || counters.readiness.result === true)
+  const kill = spec.livenessProbe && counters.liveness.result === false
+    ? `Liveness probe failed: ${messages.liveness ?? ''}`.trim()
+    : spec.startupProbe && counters.startup.result === false ? `Startup probe failed: ${messages.startup ?? ''}`.trim() : undefined
+  return { started, ready, ...(kill ? { kill } : {}) }
+}
+
+export class ProbeManager {
+  #tracked = new Map<string, Tracked>()
+  #runtime: Exec
+  #log: Logger
+  #onChange: (podKey: string) => void
+
+  constructor(opts: { runtime: Exec; logger: Logger; onChange: (podKey: string) => void }) {
+    this.#runtime = opts.runtime
+    this.#log = opts.logger
+    this.#onChange = opts.onChange
+  }
+
+  view(containerId: string): ProbeView | undefined {
+    const t = this.#tracked.get(containerId)
+    return t ? probeView(t.spec, t.counters, t.messages) : undefined
+  }
+
+  /** Probe exactly these running containers of the pod (others of the pod stop being probed). */
+  sync(podKey: string, pod: KubeObject, running: Array<{ id: string; name: string; startedAt?: string }>, podIP: string | undefined): void {
+    const ids = new Set(running.map((r) => r.id))
+    for (const [id, t] of this.#tracked) if (t.podKey === podKey && !ids.has(id)) this.#untrack(id)
+    if (!podIP) return
+    const specs = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]
+    for (const r of running) {
+      if (this.#tracked.has(r.id)) continue
+      const spec = specs.find((s) => s.name === r.name)
+      if (!spec || !(spec.startupProbe || spec.livenessProbe || spec.readinessProbe)) continue
+      const t: Tracked = {
+        podKey, spec, target: { podIP, containerId: r.id, ports: spec.ports ?? [] },
+        counters: { startup: { successes: 0, failures: 0 }, liveness: { successes: 0, failures: 0 }, readiness: { successes: 0, failures: 0 } },
+        messages: {}, timers: [], stopped: false,
+      }
+      this.#tracked.set(r.id, t)
+      const startedMs = r.startedAt ? Date.parse(r.startedAt) : Date.now()
+      for (const kind of ['startup', 'liveness', 'readiness'] as const) {
+        const probe = spec[probeField[kind]]
+        if (probe) this.#schedule(t, kind, Math.max(0, startedMs + (probe.initialDelaySeconds ?? 0) * 1000 - Date.now()))
+      }
+    }
+  }
+
+  forget(podKey: string): void {
+    for (const [id, t] of this.#tracked) if (t.podKey === podKey) this.#untrack(id)
+  }
+
+  stop(): void {
+    for (const id of [...this.#tracked.keys()]) this.#untrack(id)
+  }
+
+  #untrack(id: string): void {
+    const t = this.#tracked.get(id)
+    if (!t) return
+    t.stopped = true
+    for (const timer of t.timers) clearTimeout(timer)
+    this.#tracked.delete(id)
+  }
+
+  #schedule(t: Tracked, kind: Kind, delayMs: number): void {
+    const timer = setTimeout(() => {
+      t.timers = t.timers.filter((x) => x !== timer)
+      void this.#tick(t, kind)
+    }, delayMs)
+    timer.unref()
+    t.timers.push(timer)
+  }
+
+  async #tick(t: Tracked, kind: Kind): Promise<void> {
+    if (t.stopped) return
+    const probe = t.spec[probeField[kind]]
+    const period = (probe.periodSeconds ?? 10) * 1000
+    const before = probeView(t.spec, t.counters, t.messages)
+    // The startup probe gates the others; it stops once it passed.
+    if (kind !== 'startup' && !before.started) return this.#schedule(t, kind, period)
+    const r = await runHandler(probe, t.target, this.#runtime, (probe.timeoutSeconds ?? 1) * 1000)
+    if (t.stopped) return
+    t.counters[kind] = observeProbe(t.counters[kind], r.ok, probe)
+    if (!r.ok) t.messages[kind] = r.message
+    const after = probeView(t.spec, t.counters, t.messages)
+    if (before.started !== after.started || before.ready !== after.ready || before.kill !== after.kill) {
+      this.#log.debug({ pod: t.podKey, container: t.spec.name, probe: kind, ok: r.ok, message: r.message }, 'probe result changed')
+      this.#onChange(t.podKey)
+    }
+    if (after.kill) return // the container is restarted; a new one gets new probes
+    if (kind === 'startup' && after.started) return
+    this.#schedule(t, kind, period)
+  }
+}
