@@ -79,7 +79,8 @@ export interface TestNode {
 
 export interface TestNodeOptions extends Partial<Omit<AgentOptions, 'nodeName' | 'client' | 'docker' | 'logger' | 'stateDir'>> {
   name: string
-  podCIDR: string
+  /** Set by the test as admin; leave out when the controller manager's node IPAM runs. */
+  podCIDR?: string
   clusterCIDR: string
 }
 
@@ -102,7 +103,7 @@ export async function startTestNode(t: Teardown, cluster: TestCluster & { tokens
       ...rest, nodeName: name, client, docker, logger, stateDir,
     })
   const node: TestNode = {
-    name, client, podCIDR, stateDir,
+    name, client, podCIDR: podCIDR ?? '', stateDir,
     agent: make(),
     async restart(o = {}) {
       await node.agent.stop(o)
@@ -120,9 +121,10 @@ export async function startTestNode(t: Teardown, cluster: TestCluster & { tokens
   await eventually(async () => {
     const n = await cluster.client.get(nodesInfo, undefined, name).catch(() => undefined)
     if (!n) return false
-    if (!n.spec?.podCIDR) await cluster.client.patch(nodesInfo, undefined, name, { spec: { podCIDR, podCIDRs: [podCIDR] } }, 'application/merge-patch+json')
-    return true
-  }, { timeout: 30_000, what: `node ${name} registered` })
+    if (!n.spec?.podCIDR && podCIDR) await cluster.client.patch(nodesInfo, undefined, name, { spec: { podCIDR, podCIDRs: [podCIDR] } }, 'application/merge-patch+json')
+    return !!n.spec?.podCIDR
+  }, { timeout: 30_000, what: `node ${name} registered with a podCIDR` })
   await started
+  node.podCIDR = (await cluster.client.get(nodesInfo, undefined, name)).spec.podCIDR
   return node
 }
