@@ -43,19 +43,19 @@ export function nodeIdentities(names: string[]): Array<{ user: string; groups: s
   return names.map((n) => ({ user: `system:node:${n}`, groups: [groups.nodes] }))
 }
 
-/** A /16 from 10.128-250.x.x no Docker network uses; node i gets 10.X.i.0/24. */
+/** A /16 from 10.128-240.x.x (skiff up uses 10.244) no Docker network uses; node i gets 10.X.i.0/24. */
 export async function pickClusterCIDR(): Promise<{ clusterCIDR: string; podCIDR(i: number): string }> {
   const nets = await docker.listNetworks()
   const used: string[] = []
   for (const n of nets) for (const c of n.IPAM?.Config ?? []) if (c.Subnet && !c.Subnet.includes(':')) used.push(c.Subnet)
   // Start at a place given by the process ID, so test files started together look in different places.
-  const span = 250 - 128 + 1
+  const span = 240 - 128 + 1
   let x: number | undefined
   for (let i = 0; i < span && x === undefined; i++) {
     const candidate = 128 + ((process.pid + i) % span)
     if (!used.some((s) => cidrsOverlap(s, `10.${candidate}.0.0/16`))) x = candidate
   }
-  if (x === undefined) throw new Error('no free 10.X.0.0/16 (X in 128..250) among Docker networks: remove stale skiff-* networks')
+  if (x === undefined) throw new Error('no free 10.X.0.0/16 (X in 128..240) among Docker networks: remove stale skiff-* networks')
   return { clusterCIDR: `10.${x}.0.0/16`, podCIDR: (i: number) => `10.${x}.${i}.0/24` }
 }
 

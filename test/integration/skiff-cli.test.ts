@@ -40,7 +40,7 @@ t.test('skiff up, use, down', async (t) => {
     await run(stateDir, ['down'])
     rmSync(stateDir, { recursive: true, force: true })
   })
-  const up = await run(stateDir, ['up', '--port', '0'])
+  const up = await run(stateDir, ['up', '--port', '0', '--nodes', '0'])
   t.equal(up.code, 0, up.stderr)
   t.match(up.stderr, /starting redis-server/)
   t.match(up.stdout, /Use it with kubectl/)
