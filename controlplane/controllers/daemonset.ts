@@ -18,7 +18,7 @@
 
 import { lookupResource } from '../api/resources.ts'
 import { clone, type KubeObject } from '../api/types.ts'
-import { ApiClientError, resourcePath } from '../client/client.ts'
+import { ApiClientError } from '../client/client.ts'
 import { keyFor, type Informer } from '../client/informer.ts'
 import {
   applyClaims,
@@ -37,7 +37,7 @@ import {
   type Pod,
 } from './pod-template.ts'
 import { podsInfo } from './replicaset.ts'
-import { Expectations, SyncLoop, slowStartBatch } from './workload-loop.ts'
+import { Expectations, SyncLoop, createOwnedPod, deleteOwnedPod, slowStartBatch } from './workload-loop.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
 export const daemonSetsInfo = lookupResource('apps', 'v1', 'daemonsets')!
@@ -320,30 +320,12 @@ export class DaemonSetController implements Controller {
     const ctx = this.#ctx!
     const extraLabels = { [revisionHashLabel]: templateHash(ds.spec?.template), 'pod-template-generation': String(ds.metadata.generation ?? 1) }
     const pod = buildPodFromTemplate({ template: ds.spec?.template, owner: ds, ownerInfo: daemonSetsInfo, nodeName, extraLabels, extraTolerations: daemonPodTolerations })
-    try {
-      const created = await ctx.client.create(podsInfo, ds.metadata.namespace, pod)
-      ctx.events.event(ds, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`)
-    } catch (e) {
-      this.#exp.creationObserved(key)
-      ctx.events.event(ds, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`)
-      throw e
-    }
+    await createOwnedPod(ctx, this.#exp, key, ds, pod)
   }
 
   /** Delete one pod (guarded by its uid); returns an error message, or undefined. */
   async #deletePod(key: string, ds: KubeObject, pod: Pod): Promise<string | undefined> {
-    const ctx = this.#ctx!
-    const path = resourcePath(podsInfo, pod.metadata.namespace, pod.metadata.name)
-    try {
-      await ctx.client.call('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: pod.metadata.uid } } })
-      ctx.events.event(ds, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
-      return undefined
-    } catch (e) {
-      this.#exp.deletionObserved(key, keyFor(pod))
-      if (e instanceof ApiClientError && (e.status === 404 || e.status === 409)) return undefined
-      ctx.events.event(ds, 'Warning', 'FailedDelete', `Error deleting: ${(e as Error).message}`)
-      return (e as Error).message
-    }
+    return await deleteOwnedPod(this.#ctx!, this.#exp, key, ds, pod)
   }
 }
 

@@ -11,7 +11,7 @@
 
 import { lookupResource } from '../api/resources.ts'
 import { clone, type KubeObject } from '../api/types.ts'
-import { ApiClientError, resourcePath } from '../client/client.ts'
+import { ApiClientError } from '../client/client.ts'
 import { keyFor, type Informer } from '../client/informer.ts'
 import {
   applyClaims,
@@ -29,7 +29,7 @@ import {
   selects,
   type Pod,
 } from './pod-template.ts'
-import { Expectations, SyncLoop, slowStartBatch } from './workload-loop.ts'
+import { Expectations, SyncLoop, createOwnedPod, deleteOwnedPod, slowStartBatch } from './workload-loop.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
 export const replicaSetsInfo = lookupResource('apps', 'v1', 'replicasets')!
@@ -209,31 +209,12 @@ export class ReplicaSetController implements Controller {
   async #createPod(key: string, rs: KubeObject): Promise<void> {
     const ctx = this.#ctx!
     const pod = buildPodFromTemplate({ template: rs.spec?.template, owner: rs, ownerInfo: replicaSetsInfo })
-    try {
-      const created = await ctx.client.create(podsInfo, rs.metadata.namespace, pod)
-      ctx.events.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`)
-    } catch (e) {
-      // No pod will appear for this create, so stop waiting for it.
-      this.#exp.creationObserved(key)
-      ctx.events.event(rs, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`)
-      throw e
-    }
+    await createOwnedPod(ctx, this.#exp, key, rs, pod)
   }
 
   /** Delete one pod (guarded by its uid); returns an error message, or undefined. */
   async #deletePod(key: string, rs: KubeObject, pod: Pod): Promise<string | undefined> {
-    const ctx = this.#ctx!
-    const path = resourcePath(podsInfo, pod.metadata.namespace, pod.metadata.name)
-    try {
-      await ctx.client.call('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: pod.metadata.uid } } })
-      ctx.events.event(rs, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
-      return undefined
-    } catch (e) {
-      this.#exp.deletionObserved(key, keyFor(pod))
-      if (e instanceof ApiClientError && (e.status === 404 || e.status === 409)) return undefined
-      ctx.events.event(rs, 'Warning', 'FailedDelete', `Error deleting: ${(e as Error).message}`)
-      return (e as Error).message
-    }
+    return await deleteOwnedPod(this.#ctx!, this.#exp, key, rs, pod)
   }
 }
 

@@ -10,6 +10,10 @@ import type { Informer } from '../client/informer.ts'
 import { WorkQueue } from '../client/workqueue.ts'
 import { Histogram, latencyBuckets, type Registry } from '../../lib/metrics.ts'
 import type { ControllerContext } from './types.ts'
+import { lookupResource } from '../api/resources.ts'
+import type { KubeObject } from '../api/types.ts'
+import { ApiClientError, resourcePath } from '../client/client.ts'
+import { keyFor } from '../client/informer.ts'
 
 const syncMetricName = 'skiff_workload_controller_sync_duration_seconds'
 
@@ -161,4 +165,33 @@ export async function slowStartBatch(count: number, fn: () => Promise<void>): Pr
     if (failed) return { succeeded, skipped: remaining, error: failed.reason as Error }
   }
   return { succeeded, skipped: 0 }
+}
+
+const podsResource = lookupResource('', 'v1', 'pods')!
+
+/** Create one pod for `owner`; a failed create is no longer expected (no pod will appear for it). */
+export async function createOwnedPod(ctx: ControllerContext, exp: Expectations, key: string, owner: KubeObject, pod: KubeObject): Promise<void> {
+  try {
+    const created = await ctx.client.create(podsResource, owner.metadata.namespace, pod)
+    ctx.events.event(owner, 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`)
+  } catch (e) {
+    exp.creationObserved(key)
+    ctx.events.event(owner, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`)
+    throw e
+  }
+}
+
+/** Delete one pod of `owner` (guarded by its uid); returns an error message, or undefined. */
+export async function deleteOwnedPod(ctx: ControllerContext, exp: Expectations, key: string, owner: KubeObject, pod: KubeObject): Promise<string | undefined> {
+  const path = resourcePath(podsResource, pod.metadata.namespace, pod.metadata.name)
+  try {
+    await ctx.client.call('DELETE', path, { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: pod.metadata.uid } } })
+    ctx.events.event(owner, 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`)
+    return undefined
+  } catch (e) {
+    exp.deletionObserved(key, keyFor(pod))
+    if (e instanceof ApiClientError && (e.status === 404 || e.status === 409)) return undefined
+    ctx.events.event(owner, 'Warning', 'FailedDelete', `Error deleting: ${(e as Error).message}`)
+    return (e as Error).message
+  }
 }
