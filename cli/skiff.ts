@@ -101,6 +101,7 @@ program
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
   .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
   .option('--scheduler-profile <profile>', 'default (least allocated) or bin-packing', 'default')
+  .option('--load-balancer-pool <ranges...>', 'LoadBalancer addresses (CIDRs, a-b ranges, addresses)', ['10.112.0.0/24'])
   .action(async (o) => {
     const { startServer } = await import('../controlplane/server.ts')
     const logger = createLogger({ component: 'server' })
@@ -115,6 +116,7 @@ program
         clusterCIDR: o.clusterCidr,
         nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
         podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+        loadBalancerPool: o.loadBalancerPool,
       },
       scheduler: { profile: o.schedulerProfile },
     })

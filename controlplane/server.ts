@@ -21,6 +21,7 @@ import { ControllerManager } from './controllers/manager.ts'
 import type { ControllerConfig } from './controllers/types.ts'
 import { EndpointSliceController } from './controllers/endpointslice.ts'
 import { NodeIpamController } from './controllers/node-ipam.ts'
+import { LoadBalancerController } from './controllers/loadbalancer.ts'
 import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
 import { ReplicaSetController } from './controllers/replicaset.ts'
 import { DeploymentController } from './controllers/deployment.ts'
@@ -184,6 +185,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, caPem: strin
       new DaemonSetController(),
       new EndpointSliceController(),
       new NodeIpamController(),
+      new LoadBalancerController(),
       new NodeLifecycleController(),
     ],
   })

@@ -49,6 +49,8 @@ export interface ControllerConfig {
   /** The pod network; each node gets one /24 from it as spec.podCIDR. */
   clusterCIDR: string
   nodeCIDRMaskSize: number
+  /** LoadBalancer addresses: CIDRs, a-b ranges or single IPv4 addresses (outside the service and pod ranges). */
+  loadBalancerPool?: string[]
 }
 
 export const defaultControllerConfig: ControllerConfig = {
@@ -58,6 +60,7 @@ export const defaultControllerConfig: ControllerConfig = {
   maxEndpointsPerSlice: 100,
   clusterCIDR: '10.244.0.0/16',
   nodeCIDRMaskSize: 24,
+  loadBalancerPool: ['10.112.0.0/24'],
 }
 
 export interface Controller {
