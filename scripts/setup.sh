@@ -18,10 +18,13 @@ declare -A pkgs=(
   [pebble]=pebble
   [pebble-challtestsrv]=pebble
   [nft]=nftables
+  [conntrack]=conntrack
   [dig]=bind9-dnsutils
   [ip]=iproute2
   [curl]=curl
   [file]=file
+  [dnsperf]=dnsperf
+  [dnsmasq]=dnsmasq-base
   [strip]=binutils
 )
 missing=()

@@ -1,0 +1,84 @@
+// Answers prepared ahead: the zone is encoded once per API change, per owner
+// name and query type, so answering is one Map lookup plus a header write
+// (wire.ts buildReply). Owner names are pointers to the question, which keeps
+// the client's spelling of the name (case-insensitive matching, answers in
+// the question's case) at no cost.
+
+import type { Answer } from 'dns-packet'
+import { encodeRecord, QTYPE, RCODE, wireKey, type Compiled } from './wire.ts'
+import type { Zone, ZoneName } from './zone.ts'
+
+export interface CompiledName {
+  byType: Map<number, Compiled>
+  /** The answer for any type the name lacks: NODATA, or the CNAME of an ExternalName. */
+  other: Compiled
+  any: Compiled
+}
+
+export interface CompiledZone {
+  origin: string
+  originKey: string
+  ttl: number
+  names: Map<string, CompiledName>
+  nxdomain: Compiled
+  nodata: Compiled
+  /** Number of records, for metrics and the debug output. */
+  records: number
+}
+
+const typeNumber: Record<string, number> = { A: QTYPE.A, NS: QTYPE.NS, CNAME: QTYPE.CNAME, SOA: QTYPE.SOA, PTR: QTYPE.PTR, TXT: QTYPE.TXT, AAAA: QTYPE.AAAA, SRV: QTYPE.SRV }
+
+function positive(records: Answer[], additional: Answer[]): Compiled {
+  const targets = new Set(records.filter((r) => r.type === 'SRV').map((r) => (r as any).data.target))
+  const glue = additional.filter((g) => targets.has(g.name))
+  const body = Buffer.concat([...records.map((r) => encodeRecord(r, true)), ...glue.map((g) => encodeRecord(g, false))])
+  return { rcode: RCODE.NOERROR, aa: true, an: records.length, ns: 0, ar: glue.length, body }
+}
+
+function negative(rcode: number, soa: Answer | undefined): Compiled {
+  const body = soa ? encodeRecord(soa, false) : Buffer.alloc(0)
+  return { rcode, aa: true, an: 0, ns: soa ? 1 : 0, ar: 0, body }
+}
+
+function compileName(name: string, e: ZoneName, zone: Zone, inZone: boolean): CompiledName {
+  const nodata = negative(RCODE.NOERROR, inZone ? zone.soa : undefined)
+  if (e.cname) {
+    const c = positive(e.records, [])
+    return { byType: new Map(), other: c, any: c }
+  }
+  const groups = new Map<number, Answer[]>()
+  for (const r of e.records) {
+    const t = typeNumber[r.type]
+    if (t === undefined) continue
+    groups.set(t, [...(groups.get(t) ?? []), r])
+  }
+  const byType = new Map<number, Compiled>()
+  for (const [t, rs] of groups) byType.set(t, positive(rs, e.additional))
+  // ANY: one type needs no second encoding.
+  const any = byType.size === 1 ? [...byType.values()][0]! : e.records.length ? positive(e.records, e.additional) : nodata
+  return { byType, other: nodata, any }
+}
+
+export function compileZone(zone: Zone): CompiledZone {
+  const names = new Map<string, CompiledName>()
+  let records = 0
+  const suffix = '.' + zone.origin
+  for (const [name, e] of zone.names) {
+    names.set(wireKey(name), compileName(name, e, zone, name === zone.origin || name.endsWith(suffix)))
+    records += e.records.length
+  }
+  return {
+    origin: zone.origin, originKey: wireKey(zone.origin), ttl: zone.ttl, names, records,
+    nxdomain: negative(RCODE.NXDOMAIN, zone.soa),
+    nodata: negative(RCODE.NOERROR, zone.soa),
+  }
+}
+
+/** Is a wire-form key at or under the origin (label-aligned, not just a string suffix)? */
+export function keyInZone(key: string, originKey: string): boolean {
+  if (!key.endsWith(originKey)) return false
+  const start = key.length - originKey.length
+  let pos = 0
+  while (pos < start) pos += key.charCodeAt(pos) + 1
+  return pos === start
+}

@@ -1,0 +1,22 @@
+// metrics: first in the chain, so it sees every reply (rcode from the reply
+// header) and the whole time spent, forwarding included.
+
+import type { DnsMetrics } from '../metrics.ts'
+import type { Handler, Reply } from '../types.ts'
+import { qtypeName, rcodeName } from '../wire.ts'
+
+export function metricsHandler(m: DnsMetrics): Handler {
+  return {
+    name: 'metrics',
+    serve(q, next) {
+      const start = process.hrtime.bigint()
+      const record = (r: Reply): Reply => {
+        const rcode = r && r.length >= 4 ? (rcodeName[r[3]! & 0xf] ?? 'other') : 'dropped'
+        m.query(qtypeName(q.qtype), rcode, Number(process.hrtime.bigint() - start) / 1e9)
+        return r
+      }
+      const r = next()
+      return r instanceof Promise ? r.then(record) : record(r)
+    },
+  }
+}
