@@ -24,6 +24,12 @@ import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
 import { VolumeManager } from './pods/volumes.ts'
+// --- service proxy (dataplane/service-proxy) ---
+import { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
+import { ServiceProxier } from '../dataplane/service-proxy/proxier.ts'
+import { createUserspaceBackend } from '../dataplane/service-proxy/userspace.ts'
+import type { Backend } from '../dataplane/service-proxy/types.ts'
+// --- end service proxy ---
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
@@ -51,6 +57,8 @@ export interface AgentOptions {
   pauseImage?: string
   clusterDns?: ClusterDns
   metricsRegistry?: Registry
+  /** The node's service proxy (default nftables; 'none' runs none). */
+  serviceProxy?: { backend: 'nftables' | 'userspace' | 'none' }
 }
 
 export class Agent {
@@ -64,6 +72,7 @@ export class Agent {
   #network?: NodeNetworkInfo
   #kubelet?: KubeletServer
   #pods?: PodSync
+  #proxy?: ServiceProxier
   #lastStatusMs = 0
 
   constructor(opts: AgentOptions) {
@@ -83,6 +92,11 @@ export class Agent {
     return this.#pods
   }
 
+  /** The service proxier (its debugText() is the debug table), once started. */
+  get serviceProxy(): ServiceProxier | undefined {
+    return this.#proxy
+  }
+
   async start(): Promise<void> {
     const o = this.#o
     this.#stopped = false
@@ -100,6 +114,7 @@ export class Agent {
     const { port } = await this.#kubelet.start()
     this.#facts.kubeletPort = port
     await this.#refreshStatus(true)
+    await this.#startServiceProxy(podCIDR)
     await this.#startPods()
     this.#log.info({ podCIDR, internalIP: this.#network.gateway, kubeletPort: port }, 'node agent ready')
   }
@@ -122,12 +137,31 @@ export class Agent {
     await sync.start()
   }
 
+  // --- service proxy ---
+  async #startServiceProxy(podCIDR: string): Promise<void> {
+    const o = this.#o
+    const kind = o.serviceProxy?.backend ?? 'nftables'
+    if (kind === 'none') return
+    const backend: Backend = kind === 'userspace'
+      ? createUserspaceBackend({ owner: o.nodeName, log: this.#log })
+      : new NftablesBackend({ nodeName: o.nodeName, logger: this.#log })
+    const gateway = this.#network!.gateway
+    this.#proxy = new ServiceProxier({
+      client: o.client, backend, logger: this.#log.child({ component: 'service-proxy' }), registry: this.metrics.registry,
+      node: () => ({ name: o.nodeName, addresses: [gateway], podCIDR, clusterCIDR: o.clusterCIDR }),
+    })
+    await this.#proxy.start()
+  }
+  // --- end service proxy ---
+
   /** Stop the agent. Pods keep running (adopted at the next start) unless removePods. */
   async stop(opts: { removePods?: boolean } = {}): Promise<void> {
     this.#stopped = true
     this.#heartbeat?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
     await this.#kubelet?.stop()
+    // Rules stay (established service traffic keeps flowing) unless everything goes.
+    await this.#proxy?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'service proxy cleanup failed'))
     if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })
   }
 

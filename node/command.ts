@@ -26,6 +26,11 @@ function keyValues(list: string[] | undefined, what: string): Record<string, str
   return out
 }
 
+function serviceProxyBackend(v: string): 'nftables' | 'userspace' | 'none' {
+  if (v === 'nftables' || v === 'userspace' || v === 'none') return v
+  throw new Error(`--service-proxy must be nftables, userspace or none, not ${v}`)
+}
+
 export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
@@ -37,6 +42,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--node-label <key=value...>', 'extra Node labels (ingress pools, roles)')
     .option('--capacity <key=value...>', 'override detected capacity: cpu=2,memory=4Gi,pods=110')
     .option('--heartbeat-ms <ms>', 'Lease renewal interval', '10000')
+    .option('--service-proxy <backend>', 'the node service proxy: nftables, userspace or none', 'nftables')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {
       const g = program.opts()
@@ -58,6 +64,7 @@ export function registerAgentCommand(program: Command): void {
         labels: keyValues(o.nodeLabel, '--node-label'),
         capacity: keyValues(o.capacity, '--capacity') as Partial<Capacity>,
         heartbeatMs: Number(o.heartbeatMs),
+        serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
       })
       let stopping = false
       const stop = async (sig: string) => {

@@ -1,0 +1,36 @@
+// The service-proxy table: every conformance flow traced through the table
+// buildRoutingTable makes, plus the table's own fields.
+
+import t from 'tap'
+import { buildRoutingTable, nodeViewFrom } from '../../dataplane/service-proxy/table.ts'
+import { flows, node1, service, slice, tableFor, trace } from '../conformance/service-proxy.ts'
+
+for (const f of flows) {
+  t.test(f.name, async (t) => {
+    t.same(trace(tableFor(f), f), f.want)
+  })
+}
+
+t.test('table fields', async (t) => {
+  const svc = service('web', { type: 'LoadBalancer', clusterIP: '10.96.0.20', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000, externalIPs: ['10.250.1.1'], ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30080 }] }, { loadBalancer: { ingress: [{ ip: '10.250.0.9' }, { hostname: 'x.example' }] } })
+  const table = buildRoutingTable([svc], [slice('web', [{ ip: '10.244.2.5', node: 'n2' }, { ip: '10.244.1.5', node: 'n1' }])], node1, 7)
+  t.equal(table.generation, 7)
+  t.equal(table.ports.length, 1)
+  const p = table.ports[0]!
+  t.match(p, { id: 'default/web:http', namespace: 'default', service: 'web', portName: 'http', protocol: 'TCP', clusterIP: '10.96.0.20', port: 80, nodePort: 30080, healthCheckNodePort: 31000 })
+  t.same(p.loadBalancerIPs, ['10.250.0.9'])
+  t.same(p.externalIPs, ['10.250.1.1'])
+  t.same(p.clusterEndpoints.map((e) => e.ip), ['10.244.1.5', '10.244.2.5'], 'sorted by address')
+  t.same(p.localEndpoints.map((e) => e.ip), ['10.244.1.5'])
+})
+
+t.test('a ClusterIP Service has no node port, no health check port', async (t) => {
+  const table = buildRoutingTable([service('a', { clusterIP: '10.96.0.2', ports: [{ name: '', port: 80, nodePort: 30001 }] })], [], node1, 1)
+  t.equal(table.ports[0]!.nodePort, undefined)
+  t.equal(table.ports[0]!.id, 'default/a:')
+})
+
+t.test('nodeViewFrom reads addresses and podCIDR', async (t) => {
+  const v = nodeViewFrom({ metadata: { name: 'n1' }, spec: { podCIDR: '10.1.1.0/24' }, status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '10.1.1.1' }] } } as any, '10.1.0.0/16')
+  t.same(v, { name: 'n1', addresses: ['10.1.1.1'], podCIDR: '10.1.1.0/24', clusterCIDR: '10.1.0.0/16' })
+})
