@@ -2,7 +2,7 @@
 // each with its own token (system:node:<name>), kubeconfig and state under
 // <state-dir>/agents/<name>. `up` starts them after the server; `down` stops
 // them and removes what they made on this machine (containers, the node's
-// Docker network, its DOCKER-USER rules).
+// Docker network, its DOCKER-USER rules, its nftables table).
 
 import { spawn } from 'node:child_process'
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
@@ -15,6 +15,7 @@ import type { ApiClient } from '../controlplane/client/client.ts'
 import { addToken, ensureTokens, newToken, tokenOf } from '../controlplane/server.ts'
 import { labels } from '../node/labels.ts'
 import { removeNodeNetwork } from '../node/network.ts'
+import { removeServiceProxyTable } from '../dataplane/service-proxy/nftables.ts'
 import { eventually } from '../lib/net.ts'
 import { renderKubeconfig } from './kubeconfig.ts'
 
@@ -77,5 +78,6 @@ export async function removeNodeRemnants(names: string[]): Promise<void> {
     const list = await docker.listContainers({ all: true, filters: { label: [`${labels.node}=${name}`] } })
     await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
     await removeNodeNetwork({ docker, nodeName: name })
+    await removeServiceProxyTable(name)
   }
 }

@@ -30,6 +30,8 @@ import { ServiceProxier } from '../dataplane/service-proxy/proxier.ts'
 import { createUserspaceBackend } from '../dataplane/service-proxy/userspace.ts'
 import type { Backend } from '../dataplane/service-proxy/types.ts'
 // --- end service proxy ---
+import { ClusterDns as ClusterDnsServer } from '../dataplane/dns/server.ts'
+import { defaultClusterDns } from './pods/dns.ts'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
@@ -57,6 +59,8 @@ export interface AgentOptions {
   pauseImage?: string
   clusterDns?: ClusterDns
   metricsRegistry?: Registry
+  /** Port of the node's cluster DNS on its InternalIP (default 53; 0: no DNS server). */
+  dnsPort?: number
   /** The node's service proxy (default nftables; 'none' runs none). */
   serviceProxy?: { backend: 'nftables' | 'userspace' | 'none' }
 }
@@ -71,6 +75,7 @@ export class Agent {
   #nodeUid?: string
   #network?: NodeNetworkInfo
   #kubelet?: KubeletServer
+  #dns?: ClusterDnsServer
   #pods?: PodSync
   #proxy?: ServiceProxier
   #lastStatusMs = 0
@@ -114,6 +119,7 @@ export class Agent {
     const { port } = await this.#kubelet.start()
     this.#facts.kubeletPort = port
     await this.#refreshStatus(true)
+    await this.#startDns()
     await this.#startServiceProxy(podCIDR)
     await this.#startPods()
     this.#log.info({ podCIDR, internalIP: this.#network.gateway, kubeletPort: port }, 'node agent ready')
@@ -137,6 +143,20 @@ export class Agent {
     await sync.start()
   }
 
+  /** The cluster DNS of this node on its InternalIP; the service proxy sends its pods' 10.96.0.10:53 here. */
+  async #startDns(): Promise<void> {
+    const o = this.#o
+    if (o.dnsPort === 0) return
+    const cluster = o.clusterDns ?? defaultClusterDns
+    this.#dns = new ClusterDnsServer({
+      client: o.client, logger: this.#log.child({ component: 'dns' }),
+      listen: [{ host: this.#network!.gateway, port: o.dnsPort ?? 53 }],
+      zone: cluster.clusterDomain, dnsIP: cluster.clusterDNS,
+      allowRecursion: [o.clusterCIDR], metricsRegistry: this.metrics.registry,
+    })
+    await this.#dns.start()
+  }
+
   // --- service proxy ---
   async #startServiceProxy(podCIDR: string): Promise<void> {
     const o = this.#o
@@ -148,7 +168,10 @@ export class Agent {
     const gateway = this.#network!.gateway
     this.#proxy = new ServiceProxier({
       client: o.client, backend, logger: this.#log.child({ component: 'service-proxy' }), registry: this.metrics.registry,
-      node: () => ({ name: o.nodeName, addresses: [gateway], podCIDR, clusterCIDR: o.clusterCIDR }),
+      node: () => ({
+        name: o.nodeName, addresses: [gateway], podCIDR, clusterCIDR: o.clusterCIDR,
+        ...(this.#dns ? { dns: { ip: (o.clusterDns ?? defaultClusterDns).clusterDNS, target: gateway, port: o.dnsPort ?? 53 } } : {}),
+      }),
     })
     await this.#proxy.start()
   }
@@ -160,6 +183,7 @@ export class Agent {
     this.#heartbeat?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
     await this.#kubelet?.stop()
+    await this.#dns?.stop()
     // Rules stay (established service traffic keeps flowing) unless everything goes.
     await this.#proxy?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'service proxy cleanup failed'))
     if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })

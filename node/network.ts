@@ -8,6 +8,7 @@
 
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { readdir, writeFile } from 'node:fs/promises'
 import type Dockerode from 'dockerode'
 import type { Logger } from '../lib/log.ts'
 import { firstAddress, formatCidr, parseCidr } from './cidr.ts'
@@ -120,4 +121,21 @@ export async function removeNodeNetwork(o: { docker: Dockerode; nodeName: string
       if ((e as { statusCode?: number }).statusCode !== 404) o.logger?.warn({ network: n.Name, err: (e as Error).message }, 'cannot remove the node network')
     }
   }
+}
+
+/**
+ * Hairpin mode on every port of the node bridge, so a pod reaching itself
+ * through a Service (DNAT back to its own address, decided while the frame is
+ * bridged) gets the frame back out the port it came in on (kubelet's
+ * hairpin-veth). Idempotent; called after each sandbox starts.
+ */
+export async function enableHairpin(bridge: string): Promise<void> {
+  const dir = `/sys/class/net/${bridge}/brif`
+  let ports: string[]
+  try {
+    ports = await readdir(dir)
+  } catch {
+    return // no bridge (yet): nothing to do
+  }
+  await Promise.all(ports.map((p) => writeFile(`${dir}/${p}/hairpin_mode`, '1').catch(() => undefined)))
 }

@@ -16,8 +16,8 @@
 //                   svc-N, others to loc-N, or drop without local endpoints
 //   filter-*        reject (TCP reset, ICMP port-unreachable) what is
 //                   addressed to a Service without any endpoint
-// The cluster DNS address (10.96.0.10:53) gets no rule of ours unless it is a
-// Service in the table: it belongs to dataplane/dns.
+// The cluster DNS address (10.96.0.10:53) is DNATed to the node's own DNS
+// server (NodeView.dns), before any Service rule.
 
 import { createHash } from 'node:crypto'
 import type { Endpoint, RoutingTable, ServicePort } from './types.ts'
@@ -64,8 +64,12 @@ export function renderNftables(table: RoutingTable, tableName: string): Rendered
   }
   const key = 'ip daddr . meta l4proto . th dport'
   const fromPods = node.podCIDR ? [`ip saddr ${node.podCIDR} ${key} vmap @cluster-ips`] : []
-  chain('nat-prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [...fromPods, `${key} vmap @external`])
-  chain('nat-output', 'type nat hook output priority -100; policy accept;', [`${key} vmap @host-ips`])
+  // The cluster DNS address goes to this node's DNS server (node-local DNS); the
+  // host's own queries go to whichever node's table sees them first.
+  const dns = node.dns ? `ip daddr ${node.dns.ip} meta l4proto { tcp, udp } th dport 53 dnat to ${node.dns.target}:${node.dns.port}` : undefined
+  const podDns = dns && node.podCIDR ? [`ip saddr ${node.podCIDR} ${dns}`] : []
+  chain('nat-prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [...podDns, ...fromPods, `${key} vmap @external`])
+  chain('nat-output', 'type nat hook output priority -100; policy accept;', [...(dns ? [dns] : []), `${key} vmap @host-ips`])
   chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [`meta mark & ${hex(masqMark)} == ${hex(masqMark)} meta mark set meta mark ^ ${hex(masqMark)} masquerade`])
   chain('reject-svc', undefined, ['meta l4proto tcp reject with tcp reset', 'reject'])
   const fwd = node.podCIDR ? [`ip saddr ${node.podCIDR} ${key} @no-endpoints-internal jump reject-svc`] : []

@@ -53,6 +53,8 @@ export interface NodeView {
   addresses: string[]
   podCIDR: string
   clusterCIDR: string
+  /** This node's cluster DNS server: its pods' (and the host's) queries to `ip`:53 go to `target`:`port`. */
+  dns?: { ip: string; target: string; port: number }
 }
 
 export interface RoutingTable {

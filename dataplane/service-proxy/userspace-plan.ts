@@ -51,7 +51,8 @@ export function planUserspace(table: RoutingTable): UserspacePlan {
   const ports = new Map<string, ServicePort>()
   const addresses = new Set<string>()
   const skipped: UserspacePlan['skipped'] = []
-  for (const sp of table.ports) {
+  // The node's cluster DNS first: like the nftables rule, it wins over a Service on the same address.
+  for (const sp of [...clusterDnsPorts(table.node), ...table.ports]) {
     if (sp.protocol !== 'TCP' && sp.protocol !== 'UDP') {
       skipped.push({ id: sp.id, reason: `protocol ${sp.protocol} is not supported by the userspace backend` })
       continue
@@ -80,6 +81,18 @@ export function planUserspace(table: RoutingTable): UserspacePlan {
   return { listeners: [...listeners.values()], ports, addresses: [...addresses].sort(), skipped }
 }
 
+/** NodeView.dns as two synthetic Service ports (TCP and UDP 53) towards the node's DNS server. */
+export function clusterDnsPorts(node: NodeView): ServicePort[] {
+  const dns = node.dns
+  if (!dns) return []
+  const endpoint: Endpoint = { ip: dns.target, port: dns.port, nodeName: node.name, ready: true, serving: true, terminating: false }
+  return (['UDP', 'TCP'] as const).map((protocol) => ({
+    id: `cluster-dns:${protocol}`, namespace: '', service: 'cluster-dns', portName: protocol.toLowerCase(), protocol, clusterIP: dns.ip, port: 53,
+    loadBalancerIPs: [], externalIPs: [], clusterEndpoints: [endpoint], localEndpoints: [endpoint],
+    externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', affinitySeconds: 0,
+  }))
+}
+
 export interface Source {
   ip: string
   /** The connection comes from this machine itself (a local source address). */
@@ -96,9 +109,24 @@ function inSubnet(ip: string, base: string, prefix: number): boolean {
   return b.check(ip, family)
 }
 
+/** Parsed CIDRs: route() runs per connection and the node's CIDRs rarely change. */
+const cidrCache = new Map<string, { list: BlockList; family: 'ipv4' | 'ipv6' } | null>()
+
 export function inCIDR(ip: string, cidr: string): boolean {
-  const [base, len] = cidr.split('/')
-  return !!base && !!len && inSubnet(ip, base, Number(len))
+  let c = cidrCache.get(cidr)
+  if (c === undefined) {
+    const [base, len] = cidr.split('/')
+    const family = base?.includes(':') ? 'ipv6' : 'ipv4'
+    c = null
+    if (base && len) {
+      const list = new BlockList()
+      list.addSubnet(base, Number(len), family)
+      c = { list, family }
+    }
+    if (cidrCache.size > 256) cidrCache.clear()
+    cidrCache.set(cidr, c)
+  }
+  return !!c && c.family === (ip.includes(':') ? 'ipv6' : 'ipv4') && c.list.check(ip, c.family)
 }
 
 /**
@@ -134,7 +162,7 @@ export function route(sp: ServicePort, node: NodeView, kind: ListenerKind, src: 
 export function traceUserspace(table: RoutingTable, plan: UserspacePlan, packet: { from: Source; to: { ip: string; port: number; proto: string } }): Route | { action: 'pass' } {
   const l = plan.listeners.find((x) => x.key === listenerKey(packet.to.proto, packet.to.ip, packet.to.port))
   if (l) return route(plan.ports.get(l.portId)!, table.node, l.kind, packet.from)
-  const served = table.ports.some((sp) =>
+  const served = [...clusterDnsPorts(table.node), ...table.ports].some((sp) =>
     sp.protocol === packet.to.proto &&
     ((sp.port === packet.to.port && (sp.clusterIP === packet.to.ip || sp.loadBalancerIPs.includes(packet.to.ip) || sp.externalIPs.includes(packet.to.ip))) ||
       (sp.nodePort === packet.to.port && table.node.addresses.includes(packet.to.ip))))
@@ -167,12 +195,35 @@ export interface PickerClock {
   now?: () => number
 }
 
+/** FNV-1a, 32 bits: a fast, stable string hash (not for security). */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** Highest-random-weight choice: every agent with the same endpoint set picks the same endpoint for a client. */
+function rendezvous(clientIP: string, endpoints: readonly Endpoint[]): Endpoint {
+  let best = endpoints[0]!
+  let bestScore = -1
+  for (const e of endpoints) {
+    const score = fnv1a(`${clientIP}|${endpointKey(e)}`)
+    if (score > bestScore) [best, bestScore] = [e, score]
+  }
+  return best
+}
+
 /**
  * Chooses an endpoint for a new connection or UDP session among the
- * candidates route() allows: uniformly at random, or the endpoint remembered
- * for the client IP while its affinity lasts (refreshed on every use, like
- * the `recent` match kube-proxy uses). One picker per service port, so
- * affinity spans its ClusterIP, NodePort and LoadBalancer addresses.
+ * candidates route() allows. Without affinity: uniformly at random. With
+ * ClientIP affinity: the endpoint remembered for the client while its
+ * timeout lasts (refreshed on every use, like the `recent` match kube-proxy
+ * uses), else a rendezvous hash of the client IP over the candidates.
+ * Agents on one host share a listener through reusePort and the kernel
+ * spreads one client's connections over them; each keeps its own memory, so
+ * a random first choice would split the client across endpoints, while the
+ * hash makes them agree. One picker per service port, so affinity spans its
+ * ClusterIP, NodePort and LoadBalancer addresses.
  */
 export class EndpointPicker {
   #affinitySeconds: number
@@ -210,8 +261,9 @@ export class EndpointPicker {
       }
     }
     if (usable.length === 0) return undefined
-    const ep = usable[Math.min(usable.length - 1, Math.floor(this.#random() * usable.length))]!
-    if (this.#affinitySeconds > 0) {
+    if (this.#affinitySeconds <= 0) return usable[Math.min(usable.length - 1, Math.floor(this.#random() * usable.length))]!
+    const ep = rendezvous(clientIP, usable)
+    {
       this.#affinity.set(clientIP, { endpoint: endpointKey(ep), expires: now + this.#affinitySeconds * 1000 })
       if (this.#affinity.size > 4096) this.#expire(now)
     }

@@ -32,6 +32,8 @@ export interface ProxyListener {
   close(opts: { destroy: boolean }): Promise<void>
   /** UDP: close sessions whose endpoint is no longer in the listener's set. */
   dropStale(): void
+  /** Open TCP connections (UDP: 0, its sessions end with the listener). */
+  readonly connections: number
 }
 
 /** Connect attempts per client connection: the first choice and one other (kube-proxy's userspace mode retried too). */
@@ -42,6 +44,7 @@ export class TcpListener implements ProxyListener {
   readonly #ctx: ListenerContext
   readonly #server: net.Server
   readonly #open = new Set<net.Socket>()
+  #closed = false
 
   constructor(spec: ListenerSpec, ctx: ListenerContext) {
     this.spec = spec
@@ -65,11 +68,16 @@ export class TcpListener implements ProxyListener {
   async close(opts: { destroy: boolean }): Promise<void> {
     // close() stops accepting at once; its callback would wait for every open
     // connection to end, which apply() must not do (they keep flowing).
-    this.#server.close()
+    if (!this.#closed) this.#server.close()
+    this.#closed = true
     if (opts.destroy) for (const s of this.#open) s.destroy()
   }
 
   dropStale(): void {}
+
+  get connections(): number {
+    return this.#open.size
+  }
 
   #accept(client: net.Socket): void {
     const id = this.spec.portId

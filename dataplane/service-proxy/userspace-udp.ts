@@ -124,6 +124,10 @@ export class UdpListener implements ProxyListener {
     if (oldest && this.#sessions.size >= maxSessions && lru) this.#end(lru[0])
   }
 
+  get connections(): number {
+    return 0
+  }
+
   /** Sessions currently open (for tests and the debug table). */
   get sessions(): number {
     return this.#sessions.size

@@ -26,7 +26,7 @@ import { TcpListener, type ListenerContext, type ProxyListener } from './userspa
 import { UdpListener } from './userspace-udp.ts'
 
 export interface UserspaceBackendOptions {
-  /** Owner of the service addresses on the shared interface; default: the table's node name. */
+  /** Owner of the service addresses on the shared interface, the node name (default: the table's node name). */
   owner?: string
   /** Interface carrying the service addresses (default skiff-svc0). */
   iface?: string
@@ -59,6 +59,12 @@ export class UserspaceBackend implements Backend {
   readonly #opts: UserspaceBackendOptions
   readonly #log: Logger
   readonly #listeners = new Map<string, ProxyListener>()
+  /**
+   * Closed TCP listeners whose connections are still open: their address
+   * stays until the last one ends (removing it would send the rest of the
+   * stream off the machine), and is released by the first apply after that.
+   */
+  readonly #draining = new Set<ProxyListener>()
   /** Per service port with listeners: its current data and its picker (affinity state). */
   readonly #ports = new Map<string, { sp: ServicePort; picker: EndpointPicker; live: Set<string> }>()
   #node: NodeView | undefined
@@ -145,9 +151,14 @@ export class UserspaceBackend implements Backend {
     }
     this.#node = table.node
     await this.#commit(plan, diff.keep, opened, diff.close)
-    const gone = previous.filter((a) => !plan.addresses.includes(a))
-    this.#addresses = new Set(plan.addresses)
-    await addrs.writeClaim(plan.addresses)
+    const keep = new Set(plan.addresses)
+    for (const l of this.#draining) {
+      if (l.connections === 0) this.#draining.delete(l)
+      else if (previous.includes(l.spec.ip)) keep.add(l.spec.ip)
+    }
+    const gone = previous.filter((a) => !keep.has(a))
+    this.#addresses = keep
+    await addrs.writeClaim([...keep])
     await addrs.release(gone).catch((e) => this.#log.warn({ err: e }, 'could not remove service addresses'))
     this.#last = this.#debug(table.generation, plan)
     return { rules: this.#listeners.size + this.#addresses.size }
@@ -185,14 +196,16 @@ export class UserspaceBackend implements Backend {
       this.#listeners.delete(key)
       // Open TCP connections keep flowing, like established conntrack entries.
       await l.close({ destroy: false })
+      if (l.connections > 0) this.#draining.add(l)
     }
     for (const l of this.#listeners.values()) l.dropStale()
     this.metrics.listeners.set(this.#listeners.size)
   }
 
   async #cleanup(): Promise<void> {
-    const all = [...this.#listeners.values()]
+    const all = [...this.#listeners.values(), ...this.#draining]
     this.#listeners.clear()
+    this.#draining.clear()
     this.#ports.clear()
     await Promise.all(all.map((l) => l.close({ destroy: true })))
     this.metrics.listeners.set(0)

@@ -23,6 +23,7 @@ import { computePodStatus, statusPatch } from './status.ts'
 import { stopContainer, terminateContainers } from './terminate.ts'
 import type { ActualContainer, BackoffConfig, PodAction, PullFailure, Waiting } from './types.ts'
 import { VolumeManager } from './volumes.ts'
+import { bridgeName, enableHairpin } from '../network.ts'
 
 const pods = lookupResource('', 'v1', 'pods')!
 const configmaps = lookupResource('', 'v1', 'configmaps')!
@@ -182,6 +183,7 @@ export class PodWorker {
     const opts = buildSandboxCreate({ pod, nodeName: this.#o.nodeName, attempt, network: this.#o.network, dns, resolvConfPath: path, image })
     const r = await this.#o.runtime.run(opts)
     if (r.startError) throw new Error(`sandbox of pod ${pod.metadata.namespace}/${pod.metadata.name} failed to start: ${r.startError}`)
+    await enableHairpin(bridgeName(this.#o.nodeName))
   }
 
   /** The image is there, or one pull attempt was made; false when it is still missing. */

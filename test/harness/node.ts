@@ -21,6 +21,7 @@ import { eventually } from '../../lib/net.ts'
 import { Agent, type AgentOptions } from '../../node/agent.ts'
 import { cidrsOverlap } from '../../node/cidr.ts'
 import { labels } from '../../node/labels.ts'
+import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
 import { removeNodeNetwork } from '../../node/network.ts'
 import type { TestCluster } from './cluster.ts'
 
@@ -64,6 +65,7 @@ export async function cleanupNode(name: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${labels.node}=${name}`] } })
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
   await removeNodeNetwork({ docker, nodeName: name })
+  await removeServiceProxyTable(name)
 }
 
 export interface TestNode {

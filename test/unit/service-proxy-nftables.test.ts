@@ -23,7 +23,15 @@ t.test('one transaction that replaces only our table', async (t) => {
   t.same(lines.slice(0, 3), [`add table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`])
   t.notOk(lines.some((l) => /^(add|delete|flush|table)\b/.test(l) && !l.includes(name)), 'no other table is named')
   t.ok(rules > 50, `${rules} rules`)
-  t.notMatch(script, /10\.96\.0\.10/, 'the cluster DNS address is left to dataplane/dns')
+  t.notMatch(script, /10\.96\.0\.10/, 'no DNS rule without a node DNS server')
+})
+
+t.test('the cluster DNS address goes to the node DNS server', async (t) => {
+  const table = buildRoutingTable([], [], { ...node1, dns: { ip: '10.96.0.10', target: '10.244.1.1', port: 53 } }, 1)
+  const { script } = renderNftables(table, 'skiff-dnscheck')
+  const dnat = 'ip daddr 10.96.0.10 meta l4proto { tcp, udp } th dport 53 dnat to 10.244.1.1:53'
+  t.match(script, `ip saddr ${node1.podCIDR} ${dnat}`, 'pods of this node')
+  t.match(script, new RegExp(`chain nat-output \\{[^}]*${dnat.replace(/[.{}]/g, (c) => '\\' + c)}`), 'the host')
 })
 
 t.test('the real nft accepts the script (check mode)', async (t) => {
