@@ -11,7 +11,7 @@ import type { KubeObject } from '../../controlplane/api/types.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { eventually } from '../../lib/net.ts'
 import { startTestCluster } from '../harness/cluster.ts'
-import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../harness/node.ts'
 
 const run = promisify(execFile)
 const pods = lookupResource('', 'v1', 'pods')!
@@ -26,7 +26,8 @@ t.test('service networking', async (t) => {
   const lbPool = net.clusterCIDR.replace(/\.0\.0\/16$/, '.250.0/28')
   const names = testNodeNames(2, 'svc')
   const c = await startTestCluster(t, { identities: nodeIdentities(names), controllers: { clusterCIDR: net.clusterCIDR, loadBalancerPool: [lbPool] } })
-  for (const name of names) await startTestNode(t, c, { name, clusterCIDR: net.clusterCIDR })
+  const agents: TestNode[] = []
+  for (const name of names) agents.push(await startTestNode(t, c, { name, clusterCIDR: net.clusterCIDR }))
   await c.client.create(deploys, 'default', {
     metadata: { name: 'web' },
     spec: {
@@ -36,7 +37,7 @@ t.test('service networking', async (t) => {
         metadata: { labels: { app: 'web' } },
         spec: {
           containers: [{
-            name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }],
+            name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }, { name: 'tcp-echo', containerPort: 9000 }],
             env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
             readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 },
           }],
@@ -44,7 +45,10 @@ t.test('service networking', async (t) => {
       },
     },
   })
-  const web = await c.client.create(svcs, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
+  const web = await c.client.create(svcs, 'default', {
+    metadata: { name: 'web' },
+    spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'echo', port: 7000, targetPort: 'tcp-echo' }] },
+  })
   const lb = await c.client.create(svcs, 'default', { metadata: { name: 'web-lb' }, spec: { type: 'LoadBalancer', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } })
   await eventually(async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items.filter(ready).length === 3, { timeout: 90_000, what: '3 ready web pods' })
   const client = (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items[0]!
@@ -70,6 +74,14 @@ t.test('service networking', async (t) => {
     t.equal(seen.size, 3, 'all three backends answered through http://web/, the client pod itself included (hairpin)')
   })
 
+  await t.test('a multi-port Service with named target ports reaches the right container port', async (t) => {
+    const r = await eventually(async () => {
+      const x = await c.kubectl(['exec', client.metadata.name!, '--', 'sh', '-c', `echo multi-port | nc -w 2 ${web.spec.clusterIP} 7000`], { allowFail: true })
+      return x.stdout.includes('multi-port') ? x : undefined
+    }, { timeout: 30_000, what: 'the TCP echo port through port 7000' })
+    t.match(r.stdout, 'multi-port', 'port 7000 reaches the tcp-echo container port')
+  })
+
   await t.test('dig against the cluster DNS address from the host', async (t) => {
     const { stdout } = await run('dig', ['@10.96.0.10', 'web.default.svc.cluster.local', 'A', '+short', '+time=2', '+tries=2'])
     t.equal(stdout.trim(), web.spec.clusterIP)
@@ -86,5 +98,50 @@ t.test('service networking', async (t) => {
     }, { timeout: 30_000, what: `http://${ip}/` })
     t.match(body, /"path":\s*"\/"/)
     void lb
+  })
+
+  await t.test('ExternalName -> ClusterIP -> NodePort -> ExternalName: allocations and DNS follow', async (t) => {
+    const dig = async (type: string) => (await run('dig', ['@10.96.0.10', 'flip.default.svc.cluster.local', type, '+short', '+time=2', '+tries=2'])).stdout.trim()
+    let svc = await c.client.create(svcs, 'default', { metadata: { name: 'flip' }, spec: { type: 'ExternalName', externalName: 'example.com' } })
+    t.notOk(svc.spec.clusterIP, 'ExternalName holds no ClusterIP')
+    await eventually(async () => (await dig('CNAME')) === 'example.com.', { timeout: 15_000, what: 'CNAME example.com.' })
+    svc = await c.client.update(svcs, { ...svc, spec: { type: 'ClusterIP', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http', protocol: 'TCP' }] } })
+    const ip = svc.spec.clusterIP
+    t.match(ip, /^10\./, 'a ClusterIP is allocated')
+    await eventually(async () => (await dig('A')) === ip, { timeout: 15_000, what: `A ${ip}` })
+    svc = await c.client.update(svcs, { ...svc, spec: { ...svc.spec, type: 'NodePort' } })
+    t.equal(svc.spec.clusterIP, ip, 'the ClusterIP is kept')
+    const nodePort = svc.spec.ports[0].nodePort
+    t.ok(nodePort >= 30000, `NodePort ${nodePort} allocated`)
+    svc = await c.client.update(svcs, { ...svc, spec: { type: 'ExternalName', externalName: 'example.org', ports: svc.spec.ports.map(({ nodePort: _, ...p }: any) => p) } })
+    t.notOk(svc.spec.clusterIP, 'ClusterIP released')
+    await eventually(async () => (await dig('CNAME')) === 'example.org.', { timeout: 15_000, what: 'CNAME example.org.' })
+    const reuse = await c.client.create(svcs, 'default', { metadata: { name: 'reuse' }, spec: { clusterIP: ip, type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http', nodePort }] } })
+    t.equal(reuse.spec.clusterIP, ip, 'the released ClusterIP can be taken again')
+    t.equal(reuse.spec.ports[0].nodePort, nodePort, 'the released NodePort can be taken again')
+  })
+
+  await t.test('killing a node agent keeps established service traffic; a restart resynchronises', async (t) => {
+    const { createConnection } = await import('node:net')
+    const sock = createConnection({ host: web.spec.clusterIP, port: 7000 })
+    t.teardown(() => sock.destroy())
+    let got = ''
+    sock.on('data', (d) => (got += d.toString()))
+    sock.write('before\n')
+    await eventually(() => got.includes('before'), { timeout: 10_000, what: 'echo before the restart' })
+    const node = agents[0]!
+    await node.agent.stop({ removePods: false })
+    sock.write('during\n')
+    await eventually(() => got.includes('during'), { timeout: 10_000, what: 'echo while the agent is down' })
+    const late = await c.client.create(svcs, 'default', { metadata: { name: 'late' }, spec: { selector: { app: 'web' }, ports: [{ port: 8081, targetPort: 'http' }] } })
+    await node.restart()
+    sock.write('after\n')
+    await eventually(() => got.includes('after'), { timeout: 10_000, what: 'echo after the restart' })
+    const body = await eventually(async () => {
+      const r = await run('curl', ['-s', '--max-time', '2', `http://${late.spec.clusterIP}:8081/`]).catch(() => undefined)
+      return r?.stdout.includes('"pod"') ? r.stdout : undefined
+    }, { timeout: 30_000, what: 'a Service created while the agent was down to answer' })
+    t.match(body, '"pod"', 'resynchronised')
+    t.pass('the established connection kept flowing')
   })
 })
