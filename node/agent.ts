@@ -115,7 +115,11 @@ export class Agent {
     this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log })
     this.#facts.internalIP = this.#network.gateway
     await this.#refreshStatus(true)
-    this.#kubelet = new KubeletServer({ docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, clientToken: o.kubeletClientToken, logger: o.logger })
+    this.#kubelet = new KubeletServer({
+      docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, clientToken: o.kubeletClientToken, logger: o.logger,
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
+      debug: { 'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n' },
+    })
     const { port } = await this.#kubelet.start()
     this.#facts.kubeletPort = port
     await this.#refreshStatus(true)

@@ -3,6 +3,7 @@
 //   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&...  text/plain, streamed
 //   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, v5.channel.k8s.io (or v4)
 //   GET /healthz                                  "ok", no token needed
+//   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages (token)
 // Every other request must carry `Authorization: Bearer <clientToken>` (the
 // apiserver's kubelet client token, compared in constant time) or gets 401.
 // The certificate is self-signed, made at start: the apiserver does not
@@ -29,6 +30,10 @@ export interface KubeletServerOptions {
   port: number
   clientToken: string
   logger: Logger
+  /** Prometheus text for GET /metrics (the agent's registry). */
+  metrics?: () => Promise<{ contentType: string; text: string }>
+  /** Plain-text debug pages under /debug/<name> (e.g. the service proxy's table). */
+  debug?: Record<string, () => string>
 }
 
 /** An error answered as a Kubernetes Status, which the apiserver passes on to kubectl. */
@@ -105,6 +110,16 @@ export class KubeletServer {
       }
       if (!this.#authorized(req)) throw new KubeletError(401, 'Unauthorized: the kubelet endpoint needs the apiserver\'s kubelet client token')
       if (req.method !== 'GET') throw new KubeletError(405, `${req.method} is not supported`)
+      if (url.pathname === '/metrics' && this.#opts.metrics) {
+        const m = await this.#opts.metrics()
+        res.writeHead(200, { 'Content-Type': m.contentType }).end(m.text)
+        return
+      }
+      const page = url.pathname.startsWith('/debug/') ? this.#opts.debug?.[url.pathname.slice('/debug/'.length)] : undefined
+      if (page) {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end(page())
+        return
+      }
       if (parseContainerPath(url.pathname, '/exec/')) throw new KubeletError(400, 'Upgrade request required: exec needs a WebSocket (v5.channel.k8s.io)')
       const ref = parseContainerPath(url.pathname, '/containerLogs/')
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)

@@ -121,6 +121,25 @@ t.test('service networking', async (t) => {
     t.equal(reuse.spec.ports[0].nodePort, nodePort, 'the released NodePort can be taken again')
   })
 
+  await t.test('each agent serves its metrics and the service-proxy table', async (t) => {
+    const { kubeletClientToken } = await import('../../controlplane/server.ts')
+    const { request } = await import('node:https')
+    const node = await c.client.get(lookupResource('', 'v1', 'nodes')!, undefined, names[0]!)
+    const ip = node.status.addresses.find((a: any) => a.type === 'InternalIP').address
+    const port = node.status.daemonEndpoints.kubeletEndpoint.Port
+    const get = (path: string) => new Promise<string>((resolve, reject) => {
+      const req = request({ host: ip, port, path, rejectUnauthorized: false, headers: { authorization: `Bearer ${kubeletClientToken(c.stateDir)}` } }, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve(body))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    t.match(await get('/metrics'), 'skiff_proxy_sync_duration_seconds', 'Prometheus metrics')
+    t.match(await get('/debug/service-proxy'), 'default/web', 'the current table')
+  })
+
   await t.test('killing a node agent keeps established service traffic; a restart resynchronises', async (t) => {
     const { createConnection } = await import('node:net')
     const sock = createConnection({ host: web.spec.clusterIP, port: 7000 })
