@@ -167,7 +167,7 @@ export class Agent {
     const kind = o.serviceProxy?.backend ?? 'nftables'
     if (kind === 'none') return
     const backend: Backend = kind === 'userspace'
-      ? createUserspaceBackend({ owner: o.nodeName, log: this.#log })
+      ? createUserspaceBackend({ owner: o.nodeName, log: this.#log, registry: this.metrics.registry })
       : new NftablesBackend({ nodeName: o.nodeName, logger: this.#log })
     const gateway = this.#network!.gateway
     this.#proxy = new ServiceProxier({

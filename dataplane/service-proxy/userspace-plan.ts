@@ -263,10 +263,8 @@ export class EndpointPicker {
     if (usable.length === 0) return undefined
     if (this.#affinitySeconds <= 0) return usable[Math.min(usable.length - 1, Math.floor(this.#random() * usable.length))]!
     const ep = rendezvous(clientIP, usable)
-    {
-      this.#affinity.set(clientIP, { endpoint: endpointKey(ep), expires: now + this.#affinitySeconds * 1000 })
-      if (this.#affinity.size > 4096) this.#expire(now)
-    }
+    this.#affinity.set(clientIP, { endpoint: endpointKey(ep), expires: now + this.#affinitySeconds * 1000 })
+    if (this.#affinity.size > 4096) this.#expire(now)
     return ep
   }
 
