@@ -24,6 +24,7 @@ declare -A pkgs=(
   [curl]=curl
   [file]=file
   [dnsperf]=dnsperf
+  [wrk]=wrk
   [dnsmasq]=dnsmasq-base
   [strip]=binutils
 )

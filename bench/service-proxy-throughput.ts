@@ -1,0 +1,149 @@
+// ClusterIP throughput and latency against the direct pod address, for both
+// service-proxy backends (nftables: kernel DNAT; userspace: Node.js listeners
+// on the ClusterIP). Per backend: a real one-node cluster in this process
+// (startTestCluster with controllers + startTestNode with
+// serviceProxy: { backend }), one skiff/echo:local pod, a ClusterIP Service in
+// front of it. wrk from the host, alternating direct and proxied:
+//
+//   node bench/service-proxy-throughput.ts
+//   BENCH_SECONDS=10 BENCH_ROUNDS=2 BENCH_BACKENDS=nftables,userspace node bench/service-proxy-throughput.ts
+//
+// Reference in the same run, the direct path: the same wrk load against the
+// pod's own address (podIP:8080), alternated with the proxied runs so both see
+// the same machine load. One pod only, so both paths end at the same server.
+// Needs `wrk` (Debian package wrk).
+
+import { execFile } from 'node:child_process'
+import { request } from 'node:http'
+import { promisify } from 'node:util'
+import { lookupResource } from '../controlplane/api/resources.ts'
+import type { KubeObject } from '../controlplane/api/types.ts'
+import { eventually } from '../lib/net.ts'
+import { ensureImages } from '../node/images/build.ts'
+import { startTestCluster } from '../test/harness/cluster.ts'
+import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../test/harness/node.ts'
+
+const run = promisify(execFile)
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+const backends = (process.env.BENCH_BACKENDS ?? 'nftables,userspace').split(',') as Array<'nftables' | 'userspace'>
+const pods = lookupResource('', 'v1', 'pods')!
+const svcs = lookupResource('', 'v1', 'services')!
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
+
+/** A tap-like `t` for the harness: teardown functions run last-in first-out by runTeardowns(). */
+function teardowns() {
+  const fns: Array<() => unknown> = []
+  return {
+    teardown(fn: () => unknown) { fns.push(fn) },
+    async run() {
+      while (fns.length) await Promise.resolve().then(fns.pop()!).catch((e) => log(`teardown: ${(e as Error).message}`))
+    },
+  }
+}
+
+interface WrkResult { rps: number; p50: number; p99: number; errors: number }
+
+/** wrk's duration text (`812.00us`, `1.23ms`, `2.01s`) in ms. */
+function ms(s: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s)
+  if (!m) return NaN
+  return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[m[2]!]!
+}
+
+export function parseWrk(out: string): WrkResult {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
+  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '')
+  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '')
+  const err = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const errors = non2xx + (err ? err.slice(1).reduce((a, b) => a + Number(b), 0) : 0)
+  return { rps, p50, p99, errors }
+}
+
+async function wrk(url: string, secs: number): Promise<WrkResult> {
+  const { stdout } = await run('wrk', ['-t1', '-c16', `-d${secs}s`, '--latency', url], { timeout: (secs + 30) * 1000 })
+  return parseWrk(stdout)
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(url, { timeout: 1000 }, (res) => { res.resume(); resolve(res.statusCode === 200) })
+    req.on('error', () => resolve(false))
+    req.on('timeout', () => req.destroy())
+    req.end()
+  })
+}
+
+const ready = (p: KubeObject) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+
+interface Row { backend: string; round: number; path: string; r: WrkResult }
+
+async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
+  const t = teardowns()
+  try {
+    const net = await pickClusterCIDR()
+    const [name] = testNodeNames(1, 'tp')
+    const c = await startTestCluster(t, { identities: nodeIdentities([name!]), controllers: { clusterCIDR: net.clusterCIDR } })
+    const node = await startTestNode(t, c, { name: name!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend } })
+    await c.client.create(pods, 'default', {
+      metadata: { name: 'echo', labels: { app: 'echo' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 } }],
+      },
+    })
+    const svc = await c.client.create(svcs, 'default', { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
+    const pod = await eventually(async () => {
+      const p = await c.client.get(pods, 'default', 'echo')
+      return ready(p) ? p : undefined
+    }, { timeout: 90_000, what: 'echo pod Ready' })
+    const direct = `http://${pod.status.podIP}:8080/`
+    const proxied = `http://${svc.spec.clusterIP}/`
+    await eventually(() => node.agent.serviceProxy?.table?.ports.some((p) => p.service === 'echo' && p.clusterEndpoints.length === 1), { timeout: 30_000, what: `${backend}: the Service's endpoint applied` })
+    await eventually(async () => (await httpOk(direct)) && (await httpOk(proxied)), { timeout: 30_000, what: `${direct} and ${proxied} answer` })
+    log(`${backend}: warm-up (2 s each), then ${rounds} rounds of ${seconds} s, direct ${direct} / proxied ${proxied}`)
+    await wrk(direct, 2)
+    await wrk(proxied, 2)
+    const rows: Row[] = []
+    for (let round = 1; round <= rounds; round++) {
+      rows.push({ backend, round, path: 'direct', r: await wrk(direct, seconds) })
+      rows.push({ backend, round, path: 'ClusterIP', r: await wrk(proxied, seconds) })
+    }
+    return rows
+  } finally {
+    await t.run()
+  }
+}
+
+const f1 = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(2))
+const k = (x: number) => Math.round(x).toLocaleString('en-US')
+
+async function main() {
+  await run('wrk', ['--version']).catch((e: any) => {
+    // wrk --version exits 1 after printing its version; only a missing binary is fatal.
+    if (e.code === 'ENOENT') throw new Error('wrk not found: apt-get install wrk')
+  })
+  await ensureImages({ progress: null, only: ['echo', 'pause'] })
+  const rows: Row[] = []
+  for (const b of backends) rows.push(...(await benchBackend(b)))
+  const out = [
+    `ClusterIP vs direct pod address, wrk -t1 -c16 -d${seconds}s from the host, one echo pod, alternating (requests/s; latency ms p50 / p99):`,
+    '',
+    '| backend | round | path | requests/s | p50 ms | p99 ms | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((x) => `| ${x.backend} | ${x.round} | ${x.path} | ${k(x.r.rps)} | ${f1(x.r.p50)} | ${f1(x.r.p99)} | ${x.r.errors} |`),
+    '',
+    '| backend | proxied / direct requests/s (mean of rounds) | per round | aim |',
+    '| --- | --- | --- | --- |',
+  ]
+  for (const b of backends) {
+    const mine = rows.filter((x) => x.backend === b)
+    const ratios = [...new Set(mine.map((x) => x.round))].map((r) => mine.find((x) => x.round === r && x.path === 'ClusterIP')!.r.rps / mine.find((x) => x.round === r && x.path === 'direct')!.r.rps)
+    const mean = ratios.reduce((a, x) => a + x, 0) / ratios.length
+    out.push(`| ${b} | ${mean.toFixed(2)}x | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${b === 'nftables' ? '≥ 0.95x' : '≥ 0.5x'} |`)
+  }
+  process.stdout.write(out.join('\n') + '\n')
+}
+
+await main()
