@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
+import type { KubeObject } from '../api/types.ts'
 import { StoreError, type Store } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
@@ -113,11 +114,17 @@ export class ApiServer {
     })
   }
 
+  /** Objects every cluster starts with; existing ones (maybe changed by users) are left as they are. */
   async #bootstrap(): Promise<void> {
     const nsInfo = lookupResource('', 'v1', 'namespaces')!
-    for (const name of bootstrapNamespaces) {
+    const classInfo = lookupResource('networking.k8s.io', 'v1', 'ingressclasses')!
+    const objects: Array<[typeof nsInfo, KubeObject]> = [
+      ...bootstrapNamespaces.map((name): [typeof nsInfo, KubeObject] => [nsInfo, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }]),
+      ...['internal', 'external'].map((name): [typeof nsInfo, KubeObject] => [classInfo, { metadata: { name }, spec: { controller: 'skiff.dev/ingress' } }]),
+    ]
+    for (const [info, obj] of objects) {
       try {
-        await this.registry.create(nsInfo, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } })
+        await this.registry.create(info, undefined, obj)
       } catch (e) {
         if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e
       }
