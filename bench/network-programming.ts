@@ -34,6 +34,7 @@ import type { Histogram } from '../lib/metrics.ts'
 import { eventually } from '../lib/net.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../test/harness/node.ts'
+import { log, teardowns } from './harness.ts'
 
 const run = promisify(execFile)
 const nServices = Number(process.env.BENCH_SERVICES ?? 1000)
@@ -45,7 +46,6 @@ const ns = 'bench-np'
 const svcs = lookupResource('', 'v1', 'services')!
 const slicesInfo = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
-const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 const now = () => performance.now()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -54,15 +54,6 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
 }
 
-function teardowns() {
-  const fns: Array<() => unknown> = []
-  return {
-    teardown(fn: () => unknown) { fns.push(fn) },
-    async run() {
-      while (fns.length) await Promise.resolve().then(fns.pop()!).catch((e) => log(`teardown: ${(e as Error).message}`))
-    },
-  }
-}
 
 interface Ep { ip: string; nodeName: string }
 

@@ -22,6 +22,7 @@ import { eventually } from '../lib/net.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../test/harness/node.ts'
+import { log, teardowns } from './harness.ts'
 
 const run = promisify(execFile)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -29,18 +30,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const backends = (process.env.BENCH_BACKENDS ?? 'nftables,userspace').split(',') as Array<'nftables' | 'userspace'>
 const pods = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
-const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 
-/** A tap-like `t` for the harness: teardown functions run last-in first-out by runTeardowns(). */
-function teardowns() {
-  const fns: Array<() => unknown> = []
-  return {
-    teardown(fn: () => unknown) { fns.push(fn) },
-    async run() {
-      while (fns.length) await Promise.resolve().then(fns.pop()!).catch((e) => log(`teardown: ${(e as Error).message}`))
-    },
-  }
-}
 
 interface WrkResult { rps: number; p50: number; p99: number; errors: number }
 
