@@ -6,8 +6,11 @@
 //    bound to it uses that object (like Kubernetes' Node authorizer).
 //  - ingress (skiff:ingress-controllers, user skiff:ingress:<class>): reads
 //    routing inputs, and only the Secrets that its class's Ingresses name in
-//    spec.tls (which it may also write, for ACME); writes its Ingresses'
-//    status, its own Leases and Events.
+//    spec.tls (which it may also write, for ACME; list/watch only pinned to
+//    the name), the default certificate kube-system/skiff-ingress-default-tls,
+//    its own state in kube-system Secrets/ConfigMaps named
+//    skiff-ingress-<class>-*; writes its Ingresses' status, its own Leases
+//    and Events.
 // The decision is a pure function of the request and an AuthzGraph view.
 
 import { groups, ingressUserPrefix, nodeUserPrefix, type UserInfo } from './authn.ts'
@@ -101,8 +104,15 @@ function authorizeNode(node: string, a: RequestAttributes, view: AuthzView): Dec
 function authorizeIngress(cls: string, a: RequestAttributes, view: AuthzView): Decision {
   const { verb, resource, subresource } = a
   if (resource === 'events' && (verb === 'create' || verb === 'patch')) return allow('ingress events')
+  if ((resource === 'secrets' || resource === 'configmaps') && a.namespace === 'kube-system' && a.name?.startsWith(`skiff-ingress-${cls}-`)) {
+    // The class's own state: ACME account key, challenge tokens, default certificate.
+    if (readVerbs.has(verb) || writeVerbs.has(verb)) return allow(`class ${cls} state`)
+  }
+  if (resource === 'secrets' && a.namespace === 'kube-system' && a.name === 'skiff-ingress-default-tls' && readVerbs.has(verb)) {
+    return allow('the default ingress certificate')
+  }
   if (resource === 'secrets') {
-    const ok = (verb === 'get' || writeVerbs.has(verb)) && a.namespace && a.name && view.classUsesSecret(cls, a.namespace, a.name)
+    const ok = (readVerbs.has(verb) || writeVerbs.has(verb)) && a.namespace && a.name && view.classUsesSecret(cls, a.namespace, a.name)
     return ok ? allow(`an Ingress of class ${cls} names it`) : deny(`no Ingress of class ${cls} names secret ${a.namespace}/${a.name ?? ''}`)
   }
   if (resource === 'ingresses.networking.k8s.io' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {

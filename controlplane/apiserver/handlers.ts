@@ -44,6 +44,12 @@ function attrs(p: ResourcePath, verb: Verb, extra: Partial<RequestAttributes> = 
   return { verb, resource: qualifiedResource(p.info), subresource: p.subresource, namespace: p.namespace, name: p.name, ...extra }
 }
 
+/** X for a field selector that is exactly `metadata.name=X` (or `==`), else undefined. */
+export function singleNameSelector(selector: string | null): string | undefined {
+  const m = /^metadata\.name==?([^,=!]+)$/.exec(selector ?? '')
+  return m ? m[1] : undefined
+}
+
 function isDryRun(query: URLSearchParams): boolean {
   return query.getAll('dryRun').includes('All')
 }
@@ -93,7 +99,10 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
 
 async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, watch: boolean): Promise<void> {
   const { info } = p
-  check(ctx, attrs(p, watch ? 'watch' : 'list', { name: undefined }))
+  // A list or watch pinned to one name (fieldSelector=metadata.name=X, how
+  // client-go watches a single object) is authorized as a request on that
+  // name, so roles limited to named objects can watch them.
+  check(ctx, attrs(p, watch ? 'watch' : 'list', { name: singleNameSelector(query.get('fieldSelector')) }))
   const filter = parseFilter(info, p.namespace, query)
   if (p.name) {
     filter.fields = { requirements: [...(filter.fields?.requirements ?? []), { field: 'metadata.name', op: '=', value: p.name }] }

@@ -33,6 +33,24 @@ import { parsePath } from './paths.ts'
 import { Registry } from './registry.ts'
 import type { AllocConfig } from './service-alloc.ts'
 
+
+/**
+ * The two ingress classes every cluster starts with. internal: served on the
+ * internal pool, certificates from the cluster CA, clients from private
+ * ranges only. external: served on the external pool, certificates by ACME
+ * once `skiff.dev/acme-directory` is set (skiff up --acme-directory).
+ */
+export const defaultIngressClasses: KubeObject[] = [
+  {
+    metadata: {
+      name: 'internal',
+      annotations: { 'skiff.dev/issuer': 'ca', 'skiff.dev/allow-source-ranges': '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8' },
+    },
+    spec: { controller: 'skiff.dev/ingress' },
+  },
+  { metadata: { name: 'external', annotations: { 'skiff.dev/issuer': 'acme' } }, spec: { controller: 'skiff.dev/ingress' } },
+]
+
 export interface ApiServerOptions {
   store: Store
   logger: Logger
@@ -120,7 +138,7 @@ export class ApiServer {
     const classInfo = lookupResource('networking.k8s.io', 'v1', 'ingressclasses')!
     const objects: Array<[typeof nsInfo, KubeObject]> = [
       ...bootstrapNamespaces.map((name): [typeof nsInfo, KubeObject] => [nsInfo, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }]),
-      ...['internal', 'external'].map((name): [typeof nsInfo, KubeObject] => [classInfo, { metadata: { name }, spec: { controller: 'skiff.dev/ingress' } }]),
+      ...defaultIngressClasses.map((obj): [typeof nsInfo, KubeObject] => [classInfo, obj]),
     ]
     for (const [info, obj] of objects) {
       try {

@@ -90,6 +90,19 @@ export function absolutePath(raw: string): Parsed<string> {
 }
 
 const ingress = ['Ingress'] as const
+const ingressClass = ['IngressClass'] as const
+
+export function httpsUrl(raw: string): Parsed<string> {
+  try {
+    const u = new URL(raw)
+    if (u.protocol === 'https:' && !u.username && !u.password && !u.hash) return ok(u.toString())
+  } catch {}
+  return bad('must be an https:// URL such as https://acme-v02.api.letsencrypt.org/directory')
+}
+
+export function email(raw: string): Parsed<string> {
+  return /^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/.test(raw) ? ok(raw) : bad('must be an email address such as ops@example.com')
+}
 const hour = 3_600_000
 
 export const skiffAnnotations = {
@@ -98,7 +111,12 @@ export const skiffAnnotations = {
   'skiff.dev/proxy-body-size': { kinds: ingress, description: 'largest request body accepted (0: no limit)', parse: size },
   'skiff.dev/ssl-redirect': { kinds: ingress, description: 'redirect HTTP to HTTPS when the Ingress has TLS', parse: bool },
   'skiff.dev/rewrite-target': { kinds: ingress, description: 'path the matched prefix is replaced with', parse: absolutePath },
-  'skiff.dev/allow-source-ranges': { kinds: ['Ingress', 'Service'], description: 'client CIDRs allowed in', parse: cidrList },
+  'skiff.dev/allow-source-ranges': { kinds: ['Ingress', 'IngressClass', 'Service'], description: 'client CIDRs allowed in (on an IngressClass: the default for its Ingresses)', parse: cidrList },
+  'skiff.dev/hsts-max-age': { kinds: ingress, description: 'Strict-Transport-Security max-age in seconds on HTTPS answers (0: no header)', parse: intRange(0, 63_072_000) },
+  'skiff.dev/issuer': { kinds: ingressClass, description: 'who issues certificates for the TLS hosts of the class', parse: enumOf('acme', 'ca', 'none') },
+  'skiff.dev/acme-directory': { kinds: ingressClass, description: 'ACME directory URL of the class issuer', parse: httpsUrl },
+  'skiff.dev/acme-email': { kinds: ingressClass, description: 'ACME account contact', parse: email },
+  'skiff.dev/trusted-proxies': { kinds: ingressClass, description: 'peer CIDRs whose X-Forwarded-* headers are kept', parse: cidrList },
   'skiff.dev/proxy-connect-timeout': { kinds: ingress, description: 'time to connect to an endpoint', parse: duration(1, hour) },
   'skiff.dev/proxy-read-timeout': { kinds: ingress, description: 'time between two reads from an endpoint', parse: duration(1, hour) },
   'skiff.dev/proxy-send-timeout': { kinds: ingress, description: 'time between two writes to an endpoint', parse: duration(1, hour) },
