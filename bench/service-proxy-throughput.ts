@@ -22,7 +22,7 @@ import { eventually } from '../lib/net.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../test/harness/node.ts'
-import { log, teardowns } from './harness.ts'
+import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
 
 const run = promisify(execFile)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -31,25 +31,6 @@ const backends = (process.env.BENCH_BACKENDS ?? 'nftables,userspace').split(',')
 const pods = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
 
-
-interface WrkResult { rps: number; p50: number; p99: number; errors: number }
-
-/** wrk's duration text (`812.00us`, `1.23ms`, `2.01s`) in ms. */
-function ms(s: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s)
-  if (!m) return NaN
-  return Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 } as Record<string, number>)[m[2]!]!
-}
-
-export function parseWrk(out: string): WrkResult {
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
-  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '')
-  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '')
-  const err = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
-  const errors = non2xx + (err ? err.slice(1).reduce((a, b) => a + Number(b), 0) : 0)
-  return { rps, p50, p99, errors }
-}
 
 async function wrk(url: string, secs: number): Promise<WrkResult> {
   const { stdout } = await run('wrk', ['-t1', '-c16', `-d${secs}s`, '--latency', url], { timeout: (secs + 30) * 1000 })

@@ -17,9 +17,10 @@ import { Redis } from 'ioredis'
 import { freePort, eventually } from '../lib/net.ts'
 import { adminToken } from '../controlplane/server.ts'
 import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
-import { nodeNames, prepareNodeTokens, removeNodeRemnants, startAgents, waitNodesReady, type AgentProcess } from './nodes.ts'
+import { nodeNames, planIngressPools, prepareNodeTokens, removeNodeRemnants, startAgents, waitNodesReady, type AgentProcess } from './nodes.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { ensureImages } from '../node/images/build.ts'
+import { lookupResource } from '../controlplane/api/resources.ts'
 
 export interface ClusterState {
   stateDir: string
@@ -27,6 +28,8 @@ export interface ClusterState {
   server: { pid: number; url: string }
   agents: AgentProcess[]
   clusterCIDR: string
+  /** Node name → ingress class whose controller it runs. */
+  ingressPools?: Record<string, string>
   startedAt: string
 }
 
@@ -36,6 +39,10 @@ export interface UpOptions {
   /** Node agents to start (default 3). */
   nodes?: number
   clusterCIDR?: string
+  /** Ingress nodes per class (default 2 external, 1 internal; fewer when there are fewer nodes). */
+  ingress?: { external: number; internal: number }
+  /** ACME for the external class: directory URL, contact, and a CA bundle to trust the directory's TLS. */
+  acme?: { directory: string; email?: string; caFile?: string }
 }
 
 const skiffEntry = fileURLToPath(new URL('./skiff.ts', import.meta.url))
@@ -146,7 +153,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   const wanted = opts.port ?? 6443
   const port = wanted !== 0 && (await portFree(wanted)) ? wanted : await freePort()
   if (port !== wanted && wanted !== 0) progress(`port ${wanted} is busy; the apiserver uses ${port}`)
-  prepareNodeTokens(stateDir, names)
+  const pools = planIngressPools(names, opts.ingress ?? defaultIngressPools(names.length))
+  prepareNodeTokens(stateDir, names, pools.values())
   progress(`starting skiff server on https://127.0.0.1:${port}`)
   let server
   try {
@@ -157,18 +165,48 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   }
   const caPem = readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8')
   if (names.length) progress(`starting ${names.length} node agents (${names.join(', ')})`)
-  const agents = startAgents({ stateDir, server: server.url, caPem, names, clusterCIDR })
-  const state: ClusterState = { stateDir, redis, server, agents, clusterCIDR, startedAt: new Date().toISOString() }
+  const agentArgs = opts.acme?.caFile ? ['--acme-ca-file', resolve(opts.acme.caFile)] : []
+  const agents = startAgents({ stateDir, server: server.url, caPem, names, clusterCIDR, pools, agentArgs })
+  const state: ClusterState = { stateDir, redis, server, agents, clusterCIDR, ingressPools: Object.fromEntries(pools), startedAt: new Date().toISOString() }
   writeFileSync(join(stateDir, 'state.json'), JSON.stringify(state, null, 2) + '\n')
   writeFileSync(join(stateDir, 'kubeconfig'), kubeconfigFor(stateDir, server.url), { mode: 0o600 })
   const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
   try {
+    if (opts.acme) await configureAcme(client, opts.acme)
     await waitNodesReady(client, names, progress)
   } finally {
     client.close()
   }
   progress('ready')
   return state
+}
+
+/** 2 external + 1 internal when there are 3 nodes or more; with fewer, what fits (external first). */
+export function defaultIngressPools(nodes: number): { external: number; internal: number } {
+  if (nodes >= 3) return { external: 2, internal: 1 }
+  return { external: Math.min(nodes, 1), internal: nodes >= 2 ? 1 : 0 }
+}
+
+/** Point the external class's ACME issuer at a directory (IngressClass annotations). */
+async function configureAcme(client: ApiClient, acme: NonNullable<UpOptions['acme']>): Promise<void> {
+  const classes = lookupResource('networking.k8s.io', 'v1', 'ingressclasses')!
+  const annotations: Record<string, string> = { 'skiff.dev/issuer': 'acme', 'skiff.dev/acme-directory': acme.directory }
+  if (acme.email) annotations['skiff.dev/acme-email'] = acme.email
+  await client.patch(classes, undefined, 'external', { metadata: { annotations } }, 'application/merge-patch+json')
+  progress(`external ingress class: ACME directory ${acme.directory}`)
+}
+
+/** InternalIP of each ingress node, by class: where DNS names of the class's hosts should point. */
+export async function ingressAddresses(client: ApiClient, pools: Record<string, string>): Promise<Map<string, string[]>> {
+  const nodes = await client.list(lookupResource('', 'v1', 'nodes')!)
+  const out = new Map<string, string[]>()
+  for (const n of nodes.items) {
+    const cls = pools[n.metadata.name!]
+    const ip = (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address
+    if (!cls || !ip) continue
+    out.set(cls, [...(out.get(cls) ?? []), ip].sort())
+  }
+  return out
 }
 
 async function portFree(port: number): Promise<boolean> {

@@ -32,24 +32,54 @@ export function nodeNames(count: number): string[] {
 }
 
 export const nodeUser = (name: string) => `system:node:${name}`
+export const ingressUser = (cls: string) => `skiff:ingress:${cls}`
+/** The Node label that puts a node into an ingress class's pool. */
+export const ingressPoolLabel = 'skiff.dev/ingress-pool'
+
+/**
+ * Which nodes serve which ingress class: the first `external` nodes the
+ * external class, the next `internal` ones the internal class (a node is in
+ * at most one pool: both would bind ports 80 and 443 on its address).
+ */
+export function planIngressPools(names: string[], want: { external: number; internal: number }): Map<string, string> {
+  if (want.external + want.internal > names.length) {
+    throw new Error(`${want.external} external + ${want.internal} internal ingress nodes need at least ${want.external + want.internal} nodes, not ${names.length}: raise --nodes`)
+  }
+  const pools = new Map<string, string>()
+  names.slice(0, want.external).forEach((n) => pools.set(n, 'external'))
+  names.slice(want.external, want.external + want.internal).forEach((n) => pools.set(n, 'internal'))
+  return pools
+}
 
 /** Token lines for the nodes, before the server starts (it reads the file once). */
-export function prepareNodeTokens(stateDir: string, names: string[]): void {
+export function prepareNodeTokens(stateDir: string, names: string[], ingressClasses: Iterable<string> = []): void {
   const path = ensureTokens(stateDir)
   const have = new Set(readFileSync(path, 'utf8').split('\n').map((l) => parseTokenLine(l)?.user))
   for (const n of names) {
     if (!have.has(nodeUser(n))) addToken(stateDir, { token: newToken(), user: nodeUser(n), uid: nodeUser(n), groups: ['system:nodes'] })
   }
+  // One identity per ingress class, shared by the class's nodes: the ingress role is per class.
+  for (const cls of new Set(ingressClasses)) {
+    const user = ingressUser(cls)
+    if (!have.has(user)) addToken(stateDir, { token: newToken(), user, uid: user, groups: ['skiff:ingress-controllers'] })
+  }
 }
 
-export function startAgents(o: { stateDir: string; server: string; caPem: string; names: string[]; clusterCIDR: string; labels?: (name: string) => string[] }): AgentProcess[] {
+export function startAgents(o: { stateDir: string; server: string; caPem: string; names: string[]; clusterCIDR: string; pools?: Map<string, string>; agentArgs?: string[] }): AgentProcess[] {
   return o.names.map((name) => {
     const dir = join(o.stateDir, 'agents', name)
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     writeFileSync(join(dir, 'kubeconfig'), renderKubeconfig({ server: o.server, caPem: o.caPem, token: tokenOf(o.stateDir, nodeUser(name)), name }), { mode: 0o600 })
+    const pool = o.pools?.get(name)
+    const extra: string[] = []
+    if (pool) {
+      // The agent runs the class's ingress controller under the class identity (default --ingress-kubeconfig).
+      const token = tokenOf(o.stateDir, ingressUser(pool))
+      writeFileSync(join(dir, 'ingress-kubeconfig'), renderKubeconfig({ server: o.server, caPem: o.caPem, token, name: `ingress-${pool}` }), { mode: 0o600 })
+      extra.push('--node-label', `${ingressPoolLabel}=${pool}`)
+    }
     const log = openSync(join(o.stateDir, 'logs', `agent-${name}.log`), 'a')
-    const extra = (o.labels?.(name) ?? []).flatMap((l) => ['--node-label', l])
-    const args = [skiffEntry, '--state-dir', o.stateDir, 'agent', '--node-name', name, '--cluster-cidr', o.clusterCIDR, ...extra]
+    const args = [skiffEntry, '--state-dir', o.stateDir, 'agent', '--node-name', name, '--cluster-cidr', o.clusterCIDR, ...extra, ...(o.agentArgs ?? [])]
     const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log] })
     child.unref()
     return { name, pid: child.pid! }

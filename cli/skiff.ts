@@ -10,7 +10,7 @@ import { ApiClient, ApiClientError } from '../controlplane/client/client.ts'
 import { lookupKind } from '../controlplane/api/resources.ts'
 import { createLogger } from '../lib/log.ts'
 import { applyAll } from './apply.ts'
-import { clusterRunning, down, kubeconfigFor, up } from './cluster.ts'
+import { clusterRunning, down, ingressAddresses, kubeconfigFor, up } from './cluster.ts'
 import { deleteNamed, describe, get, resolveType } from './get.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
@@ -25,6 +25,17 @@ program.option('--kubeconfig <file>', 'use this kubeconfig instead of the local 
 program.option('-n, --namespace <ns>', 'namespace')
 
 const out = (s: string) => process.stdout.write(s + '\n')
+
+/** `external=2,internal=1` → counts; both classes default to 0 when named. */
+function parsePools(raw: string): { external: number; internal: number } {
+  const pools = { external: 0, internal: 0 }
+  for (const part of raw.split(',')) {
+    const m = /^(external|internal)=(\d+)$/.exec(part.trim())
+    if (!m) throw new Error(`--ingress-nodes takes external=N,internal=N, not ${JSON.stringify(part)}`)
+    pools[m[1] as 'external' | 'internal'] = Number(m[2])
+  }
+  return pools
+}
 
 function stateDir(): string {
   return resolve(program.opts().stateDir as string)
@@ -50,14 +61,22 @@ program
   .option('--nodes <n>', 'node agents to start', '3')
   .option('--cluster-cidr <cidr>', 'the pod network (one /24 per node)', '10.244.0.0/16')
   .option('--demo', 'deploy the demo app (skiff/demo:local) once the nodes are Ready')
+  .option('--ingress-nodes <pools>', 'ingress nodes per class, e.g. external=2,internal=1 (default: that, when there are 3+ nodes)')
+  .option('--acme-directory <url>', 'ACME directory for the external ingress class (e.g. a local pebble)')
+  .option('--acme-email <email>', 'ACME account contact')
+  .option('--acme-ca-file <file>', "CA bundle to trust the ACME directory's own TLS certificate")
   .action(async (o) => {
-    const st = await up({ stateDir: stateDir(), port: Number(o.port), nodes: Number(o.nodes), clusterCIDR: o.clusterCidr })
+    const acme = o.acmeDirectory ? { directory: o.acmeDirectory as string, email: o.acmeEmail as string | undefined, caFile: o.acmeCaFile as string | undefined } : undefined
+    const st = await up({ stateDir: stateDir(), port: Number(o.port), nodes: Number(o.nodes), clusterCIDR: o.clusterCidr, ingress: o.ingressNodes ? parsePools(o.ingressNodes) : undefined, acme })
     const dir = st.stateDir
+    let addresses = new Map<string, string[]>()
     if (st.agents.length) {
       const c = new ApiClient(readKubeconfig(join(dir, 'kubeconfig')))
       await get(c, resolveType('nodes'), [], { namespace: 'default', output: 'wide' }, out)
+      addresses = await ingressAddresses(c, st.ingressPools ?? {})
       c.close()
     }
+    for (const [cls, ips] of addresses) out(`ingress ${cls}: point the DNS names of ${cls} Ingress hosts at ${ips.join(', ')} (ports 80 and 443)`)
     if (o.demo) await deployDemo(join(dir, 'kubeconfig'), out)
     out(`Skiff is running.
   apiserver:  ${st.server.url}

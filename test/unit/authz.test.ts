@@ -33,6 +33,15 @@ const cases: Array<[string, typeof admin, RequestAttributes, boolean]> = [
   ['node creates deployments', node, { verb: 'create', resource: 'deployments.apps', namespace: 'default' }, false],
   ['ingress named secret', ingress, { verb: 'get', resource: 'secrets', namespace: 'default', name: 'tls' }, true],
   ['ingress other secret', ingress, { verb: 'get', resource: 'secrets', namespace: 'default', name: 'x' }, false],
+  ['ingress watches a named secret pinned by name', ingress, { verb: 'watch', resource: 'secrets', namespace: 'default', name: 'tls' }, true],
+  ['ingress lists every secret', ingress, { verb: 'list', resource: 'secrets', namespace: 'default' }, false],
+  ['ingress class state secret', ingress, { verb: 'update', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-external-acme-account' }, true],
+  ['ingress class state configmap', ingress, { verb: 'watch', resource: 'configmaps', namespace: 'kube-system', name: 'skiff-ingress-external-acme-challenges' }, true],
+  ['ingress other class state', ingress, { verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-internal-acme-account' }, false],
+  ['ingress class-prefixed name outside kube-system', ingress, { verb: 'get', resource: 'configmaps', namespace: 'default', name: 'skiff-ingress-external-x' }, false],
+  ['ingress reads the default certificate', ingress, { verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-default-tls' }, true],
+  ['ingress may not write the default certificate', ingress, { verb: 'update', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-default-tls' }, false],
+  ['ingress deletes no class state', ingress, { verb: 'delete', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-external-acme-account' }, false],
   ['ingress own status', ingress, { verb: 'patch', resource: 'ingresses.networking.k8s.io', subresource: 'status', namespace: 'default', name: 'i', current: { spec: { ingressClassName: 'external' } } }, true],
   ['ingress other status', ingress, { verb: 'patch', resource: 'ingresses.networking.k8s.io', subresource: 'status', namespace: 'default', name: 'i', current: { spec: { ingressClassName: 'internal' } } }, false],
   ['ingress reads endpointslices', ingress, { verb: 'watch', resource: 'endpointslices.discovery.k8s.io' }, true],
@@ -40,3 +49,12 @@ const cases: Array<[string, typeof admin, RequestAttributes, boolean]> = [
 ]
 
 for (const [name, user, attrs, want] of cases) t.equal(authorize(user, attrs, view).allowed, want, name)
+
+t.test('a list or watch pinned to one name is authorized as a request on that name', async (t) => {
+  const { singleNameSelector } = await import('../../controlplane/apiserver/handlers.ts')
+  t.equal(singleNameSelector('metadata.name=tls'), 'tls')
+  t.equal(singleNameSelector('metadata.name==tls'), 'tls')
+  t.equal(singleNameSelector('metadata.name!=tls'), undefined)
+  t.equal(singleNameSelector('metadata.name=tls,metadata.namespace=x'), undefined)
+  t.equal(singleNameSelector(null), undefined)
+})

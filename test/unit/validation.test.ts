@@ -208,7 +208,7 @@ for (const c of cases) {
 
 t.test('the unknown-annotation error lists the known keys', async (t) => {
   const [cause] = run('Ingress', bad('Ingress', (o) => (o.metadata.annotations['skiff.dev/nope'] = 'x')))
-  t.match(cause.message, /supported values: "skiff.dev\/allow-source-ranges", .*"skiff.dev\/methods"/)
+  t.match(cause.message, /supported values: .*"skiff.dev\/allow-source-ranges", .*"skiff.dev\/methods"/)
 })
 
 t.test('readSkiffAnnotation returns typed values', async (t) => {
@@ -231,4 +231,16 @@ t.test('updates that keep the selector and clusterIP are valid', async (t) => {
   t.same(run('Service', bad('Service', (o) => (o.spec.clusterIP = '')), svc), [], 'empty means keep')
   t.same(run('Service', bad('Service', (o) => { o.spec.type = 'ExternalName'; o.spec.externalName = 'db.example.com'; delete o.spec.selector }), svc), [], 'to ExternalName')
   t.same(run('Pod', bad('Pod', (o) => { o.spec.containers[0].image = 'nginx:1.28'; o.spec.nodeName = 'node-1' }), valid.Pod), [], 'image change and binding')
+})
+
+t.test('IngressClass settings: issuer, ACME directory and contact, trusted proxies', async (t) => {
+  const cls = (annotations: Record<string, string>) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'c', annotations }, spec: { controller: 'skiff.dev/ingress' } })
+  const { validateSkiffAnnotations } = await import('../../controlplane/api/validation/skiff.ts')
+  t.same(validateSkiffAnnotations(cls({ 'skiff.dev/issuer': 'acme', 'skiff.dev/acme-directory': 'https://127.0.0.1:14000/dir', 'skiff.dev/acme-email': 'ops@example.com', 'skiff.dev/trusted-proxies': '10.0.0.0/8' })), [])
+  const wrong = validateSkiffAnnotations(cls({ 'skiff.dev/issuer': 'letsencrypt', 'skiff.dev/acme-directory': 'http://x/dir', 'skiff.dev/acme-email': 'ops' }))
+  t.same(wrong.map((c) => c.field).sort(), ['metadata.annotations[skiff.dev/acme-directory]', 'metadata.annotations[skiff.dev/acme-email]', 'metadata.annotations[skiff.dev/issuer]'])
+  const onIngress = validateSkiffAnnotations({ ...cls({ 'skiff.dev/issuer': 'ca' }), kind: 'Ingress' })
+  t.match(onIngress[0].message, /applies only to IngressClass/)
+  t.same(validateSkiffAnnotations({ kind: 'Ingress', metadata: { name: 'i', annotations: { 'skiff.dev/hsts-max-age': '31536000' } } }), [])
+  t.equal(validateSkiffAnnotations({ kind: 'Ingress', metadata: { name: 'i', annotations: { 'skiff.dev/hsts-max-age': '-1' } } }).length, 1)
 })
