@@ -2,8 +2,10 @@
 // waits for the controller manager to give the Node a podCIDR, sets up the
 // node's pod network on Docker, publishes the node's addresses, starts the
 // kubelet server (pods/log, exec) on the InternalIP and runs the pods bound
-// to the node (pods/sync.ts). Start order matters: the InternalIP is the
-// network's gateway, so it exists only once the network does.
+// to the node (pods/sync.ts), and, on a node of an ingress pool, that class's
+// ingress controller (started last, stopped first so it drains). Start order
+// matters: the InternalIP is the network's gateway, so it exists only once
+// the network does.
 
 import { mkdir } from 'node:fs/promises'
 import type Dockerode from 'dockerode'
@@ -32,6 +34,9 @@ import type { Backend } from '../dataplane/service-proxy/types.ts'
 // --- end service proxy ---
 import { ClusterDns as ClusterDnsServer } from '../dataplane/dns/server.ts'
 import { defaultClusterDns } from './pods/dns.ts'
+// --- ingress (dataplane/ingress) ---
+import { IngressSupervisor, ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
+// --- end ingress ---
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
@@ -63,6 +68,25 @@ export interface AgentOptions {
   dnsPort?: number
   /** The node's service proxy (default nftables; 'none' runs none). */
   serviceProxy?: { backend: 'nftables' | 'userspace' | 'none' }
+  /**
+   * The ingress controller, run when `labels` put the node in a pool
+   * (skiff.dev/ingress-pool: <class>). `client` has the class's identity
+   * (user skiff:ingress:<class>); ports default to 80/443 on the InternalIP.
+   */
+  ingress?: AgentIngressOptions
+}
+
+export interface AgentIngressOptions {
+  client: ApiClient
+  httpPort?: number
+  httpsPort?: number
+  /** Worker processes (default: one per core). */
+  workers?: number
+  /** /healthz, /readyz, /metrics on the InternalIP (default 10254; 0: a free port). */
+  statusPort?: number
+  drainMs?: number
+  /** Log level of the worker processes (access logs are 'info'); default: inherited SKIFF_LOG_LEVEL. */
+  workerLogLevel?: string
 }
 
 export class Agent {
@@ -78,6 +102,7 @@ export class Agent {
   #dns?: ClusterDnsServer
   #pods?: PodSync
   #proxy?: ServiceProxier
+  #ingress?: IngressSupervisor
   #lastStatusMs = 0
 
   constructor(opts: AgentOptions) {
@@ -95,6 +120,11 @@ export class Agent {
 
   get podSync(): PodSync | undefined {
     return this.#pods
+  }
+
+  /** The ingress supervisor, when the node is in an ingress pool (after start). */
+  get ingress(): IngressSupervisor | undefined {
+    return this.#ingress
   }
 
   /** The service proxier (its debugText() is the debug table), once started. */
@@ -118,7 +148,10 @@ export class Agent {
     this.#kubelet = new KubeletServer({
       docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, clientToken: o.kubeletClientToken, logger: o.logger,
       metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
-      debug: { 'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n' },
+      debug: {
+        'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n',
+        ingress: () => this.#ingress?.debugText() ?? 'no ingress controller on this node\n',
+      },
     })
     const { port } = await this.#kubelet.start()
     this.#facts.kubeletPort = port
@@ -126,6 +159,7 @@ export class Agent {
     await this.#startDns()
     await this.#startServiceProxy(podCIDR)
     await this.#startPods()
+    await this.#startIngress()
     this.#log.info({ podCIDR, internalIP: this.#network.gateway, kubeletPort: port }, 'node agent ready')
   }
 
@@ -181,9 +215,30 @@ export class Agent {
   }
   // --- end service proxy ---
 
+  // --- ingress ---
+  /** The ingress controller of the node's pool class, on the InternalIP; the workers proxy straight to pod IPs. */
+  async #startIngress(): Promise<void> {
+    const o = this.#o
+    const className = o.labels?.[ingressPoolLabel]
+    if (!className) return
+    if (!o.ingress) {
+      this.#log.error({ class: className }, `the node is in ingress pool ${className} but has no ingress identity (skiff:ingress:${className}); not serving it`)
+      return
+    }
+    const i = o.ingress
+    this.#ingress = new IngressSupervisor({
+      client: i.client, className, nodeName: o.nodeName, address: this.#network!.gateway, logger: this.#log,
+      httpPort: i.httpPort, httpsPort: i.httpsPort, workers: i.workers, statusPort: i.statusPort, drainMs: i.drainMs, workerLogLevel: i.workerLogLevel,
+    })
+    await this.#ingress.start()
+  }
+  // --- end ingress ---
+
   /** Stop the agent. Pods keep running (adopted at the next start) unless removePods. */
   async stop(opts: { removePods?: boolean } = {}): Promise<void> {
     this.#stopped = true
+    // First, so the ingress drains (readiness fails, in-flight requests finish) while everything else still runs.
+    await this.#ingress?.stop().catch((e) => this.#log.warn({ err: (e as Error).message }, 'ingress stop failed'))
     this.#heartbeat?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
     await this.#kubelet?.stop()

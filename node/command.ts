@@ -3,7 +3,10 @@
 // the global --state-dir (its own files go to <state-dir>/agents/<node>) and
 // --kubeconfig (the node's identity; default <state-dir>/agents/<node>/kubeconfig).
 // SIGTERM/SIGINT stop it and leave the pods running (adopted at the next
-// start), unless --remove-pods-on-exit.
+// start), unless --remove-pods-on-exit. A node labelled
+// skiff.dev/ingress-pool=<class> also runs that class's ingress controller
+// with its own identity (--ingress-kubeconfig, default
+// <state-dir>/agents/<node>/ingress-kubeconfig); SIGTERM drains it first.
 
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -13,7 +16,8 @@ import Dockerode from 'dockerode'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { createLogger } from '../lib/log.ts'
-import { Agent } from './agent.ts'
+import { Agent, type AgentIngressOptions } from './agent.ts'
+import { ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
 import type { Capacity } from './node-object.ts'
 
 function keyValues(list: string[] | undefined, what: string): Record<string, string> {
@@ -24,6 +28,17 @@ function keyValues(list: string[] | undefined, what: string): Record<string, str
     out[item.slice(0, i)] = item.slice(i + 1)
   }
   return out
+}
+
+function ingressOptions(o: Record<string, any>, labels: Record<string, string>, agentDir: string): AgentIngressOptions | undefined {
+  if (!labels[ingressPoolLabel]) return undefined
+  const file = (o.ingressKubeconfig as string | undefined) ?? join(agentDir, 'ingress-kubeconfig')
+  const num = (v: unknown) => (v === undefined ? undefined : Number(v))
+  return {
+    client: new ApiClient(readKubeconfig(file)),
+    httpPort: num(o.ingressHttpPort), httpsPort: num(o.ingressHttpsPort), workers: num(o.ingressWorkers),
+    statusPort: num(o.ingressStatusPort), drainMs: num(o.ingressDrainMs),
+  }
 }
 
 function serviceProxyBackend(v: string): 'nftables' | 'userspace' | 'none' {
@@ -43,6 +58,12 @@ export function registerAgentCommand(program: Command): void {
     .option('--capacity <key=value...>', 'override detected capacity: cpu=2,memory=4Gi,pods=110')
     .option('--heartbeat-ms <ms>', 'Lease renewal interval', '10000')
     .option('--service-proxy <backend>', 'the node service proxy: nftables, userspace or none', 'nftables')
+    .option('--ingress-kubeconfig <file>', `the ingress controller's identity when --node-label ${ingressPoolLabel}=<class> is set (default <state-dir>/agents/<node>/ingress-kubeconfig)`)
+    .option('--ingress-http-port <port>', 'ingress HTTP port on the node InternalIP (default 80)')
+    .option('--ingress-https-port <port>', 'ingress HTTPS port on the node InternalIP (default 443)')
+    .option('--ingress-workers <n>', 'ingress worker processes (default: one per core)')
+    .option('--ingress-status-port <port>', 'ingress /healthz, /readyz, /metrics port (default 10254)')
+    .option('--ingress-drain-ms <ms>', 'how long a stopping ingress keeps serving in-flight requests (default 10000)')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {
       const g = program.opts()
@@ -52,6 +73,7 @@ export function registerAgentCommand(program: Command): void {
       const kubeconfig = (g.kubeconfig as string | undefined) ?? join(agentDir, 'kubeconfig')
       const logger = createLogger({ component: 'agent' })
       const tokenFile = (o.kubeletTokenFile as string | undefined) ?? join(stateDir, 'kubelet-client.token')
+      const labels = keyValues(o.nodeLabel, '--node-label')
       const agent = new Agent({
         nodeName: node,
         client: new ApiClient(readKubeconfig(kubeconfig)),
@@ -61,10 +83,11 @@ export function registerAgentCommand(program: Command): void {
         clusterCIDR: o.clusterCidr,
         kubeletClientToken: readFileSync(tokenFile, 'utf8').trim(),
         kubeletPort: Number(o.kubeletPort),
-        labels: keyValues(o.nodeLabel, '--node-label'),
+        labels,
         capacity: keyValues(o.capacity, '--capacity') as Partial<Capacity>,
         heartbeatMs: Number(o.heartbeatMs),
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
+        ingress: ingressOptions(o, labels, agentDir),
       })
       let stopping = false
       const stop = async (sig: string) => {

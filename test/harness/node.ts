@@ -5,7 +5,10 @@
 // files running in parallel never share a network, a container name or an
 // iptables rule. Teardown removes the node's containers (by the skiff.node
 // label), its network, its DOCKER-USER rules and its state dir, also when
-// the test fails.
+// the test fails. A node labelled skiff.dev/ingress-pool=<class> also runs
+// that class's ingress controller, with the token of ingressIdentity(<class>)
+// (pass it to startTestCluster too), one worker and a free status port unless
+// the test says otherwise.
 
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,12 +16,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Dockerode from 'dockerode'
 import { lookupResource } from '../../controlplane/api/resources.ts'
-import { groups } from '../../controlplane/apiserver/authn.ts'
+import { groups, ingressUserPrefix } from '../../controlplane/apiserver/authn.ts'
 import type { ApiClient } from '../../controlplane/client/client.ts'
 import { kubeletClientToken } from '../../controlplane/server.ts'
 import { createLogger, silentLogger } from '../../lib/log.ts'
 import { eventually } from '../../lib/net.ts'
-import { Agent, type AgentOptions } from '../../node/agent.ts'
+import { Agent, type AgentIngressOptions, type AgentOptions } from '../../node/agent.ts'
+import { ingressPoolLabel } from '../../dataplane/ingress/supervisor.ts'
 import { cidrsOverlap } from '../../node/cidr.ts'
 import { labels } from '../../node/labels.ts'
 import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
@@ -42,6 +46,11 @@ export function testNodeNames(count: number, prefix = 'n'): string[] {
 /** Identities to pass to startTestCluster({ identities }) so each node has a token. */
 export function nodeIdentities(names: string[]): Array<{ user: string; groups: string[] }> {
   return names.map((n) => ({ user: `system:node:${n}`, groups: [groups.nodes] }))
+}
+
+/** The identity of class `className`'s ingress controllers, for startTestCluster({ identities }). */
+export function ingressIdentity(className: string): { user: string; groups: string[] } {
+  return { user: `${ingressUserPrefix}${className}`, groups: [groups.ingress] }
 }
 
 /** A /16 from 10.128-240.x.x (skiff up uses 10.244) no Docker network uses; node i gets 10.X.i.0/24. */
@@ -79,8 +88,10 @@ export interface TestNode {
   restart(opts?: { removePods?: boolean }): Promise<void>
 }
 
-export interface TestNodeOptions extends Partial<Omit<AgentOptions, 'nodeName' | 'client' | 'docker' | 'logger' | 'stateDir'>> {
+export interface TestNodeOptions extends Partial<Omit<AgentOptions, 'nodeName' | 'client' | 'docker' | 'logger' | 'stateDir' | 'ingress'>> {
   name: string
+  /** Ingress settings for a node in a pool (labels skiff.dev/ingress-pool); the client defaults to the class's identity token. */
+  ingress?: Partial<AgentIngressOptions>
   /** Set by the test as admin; leave out when the controller manager's node IPAM runs. */
   podCIDR?: string
   clusterCIDR: string
@@ -95,14 +106,15 @@ export async function startTestNode(t: Teardown, cluster: TestCluster & { tokens
   const token = cluster.tokens.get(`system:node:${opts.name}`)
   if (!token) throw new Error(`no token for node ${opts.name}: pass nodeIdentities([...]) to startTestCluster`)
   const client = cluster.clientFor(token)
+  const { name, podCIDR, ingress: ingressGiven, ...rest } = opts
+  const ingress = ingressOptions(cluster, { name, labels: rest.labels, given: ingressGiven })
   const stateDir = await mkdtemp(join(tmpdir(), `skiff-node-${opts.name}-`))
   const logger = process.env.SKIFF_TEST_LOG ? createLogger({ level: process.env.SKIFF_TEST_LOG, destination: 2 }) : silentLogger()
-  const { name, podCIDR, ...rest } = opts
   const make = () =>
     new Agent({
       heartbeatMs: 2_000, kubeletPort: 0, podResyncMs: 5_000,
       kubeletClientToken: kubeletClientToken(cluster.stateDir),
-      ...rest, nodeName: name, client, docker, logger, stateDir,
+      ...rest, nodeName: name, client, docker, logger, stateDir, ingress,
     })
   const node: TestNode = {
     name, client, podCIDR: podCIDR ?? '', stateDir,
@@ -129,4 +141,21 @@ export async function startTestNode(t: Teardown, cluster: TestCluster & { tokens
   await started
   node.podCIDR = (await cluster.client.get(nodesInfo, undefined, name)).spec.podCIDR
   return node
+}
+
+/** The ingress settings of a pool node: its class's token (required), one worker, a free status port, a short drain, quiet workers unless SKIFF_TEST_LOG. */
+function ingressOptions(
+  cluster: TestCluster & { tokens: Map<string, string> },
+  opts: { name: string; labels?: Record<string, string>; given?: Partial<AgentIngressOptions> },
+): AgentIngressOptions | undefined {
+  const className = opts.labels?.[ingressPoolLabel]
+  if (!className) return undefined
+  const given = opts.given ?? {}
+  let client = given.client
+  if (!client) {
+    const token = cluster.tokens.get(`${ingressUserPrefix}${className}`)
+    if (!token) throw new Error(`node ${opts.name} is in ingress pool ${className}: pass ingressIdentity('${className}') to startTestCluster`)
+    client = cluster.clientFor(token)
+  }
+  return { workers: 1, statusPort: 0, drainMs: 2_000, workerLogLevel: process.env.SKIFF_TEST_LOG ?? 'silent', ...given, client }
 }
