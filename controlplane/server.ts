@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadOrCreateCA, issueServingCert } from '../certs/ca.ts'
+import { loadOrCreateCA, issueServingCert, type ClusterCA } from '../certs/ca.ts'
 import { RedisStore } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
@@ -26,6 +26,7 @@ import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
 import { ReplicaSetController } from './controllers/replicaset.ts'
 import { DeploymentController } from './controllers/deployment.ts'
 import { DaemonSetController } from './controllers/daemonset.ts'
+import { IngressCertsController } from './controllers/ingress-certs.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -152,7 +153,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     await store.stop()
     throw e
   }
-  const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca.certPem, host)
+  const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca, host)
   await manager?.manager.start()
   return {
     apiserver,
@@ -170,7 +171,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 }
 
 /** The scheduler and controllers, run in this process under a leader Lease, talking to our own apiserver. */
-function controllerManager(cfg: ServerConfig, apiserver: ApiServer, caPem: string, host: string) {
+function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterCA, host: string) {
+  const caPem = ca.certPem
   const selfURL = /^(0\.0\.0\.0|::)$/.test(host) ? `https://127.0.0.1:${new URL(apiserver.url).port}` : apiserver.url
   const client = new ApiClient({ server: selfURL, caPem, token: tokenOf(cfg.stateDir, controllerManagerUser) })
   const manager = new ControllerManager({
@@ -187,6 +189,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, caPem: strin
       new NodeIpamController(),
       new LoadBalancerController(),
       new NodeLifecycleController(),
+      new IngressCertsController({ ca }),
     ],
   })
   return { manager, client }
