@@ -190,6 +190,22 @@ program
   })
 
 program
+  .command('route')
+  .description('explain where a request would go: which Ingress, rule, Service and endpoints, and why')
+  .argument('<method>', 'HTTP method, e.g. GET')
+  .argument('<url>', 'the request URL, e.g. http://shop.example.com/cart?x=1')
+  .option('--class <name>', 'only this ingress class (default: every skiff.dev/ingress class)')
+  .action(async (method: string, url: string, o) => {
+    const { explainRequest } = await import('./route.ts')
+    const { client: c } = await client()
+    try {
+      for (const line of await explainRequest(c, { method, url, className: o.class })) out(line)
+    } finally {
+      c.close()
+    }
+  })
+
+program
   .command('delete')
   .description('delete objects by type and name, or those in manifests (-f)')
   .argument('[type]')

@@ -36,6 +36,8 @@ import { ClusterDns as ClusterDnsServer } from '../dataplane/dns/server.ts'
 import { defaultClusterDns } from './pods/dns.ts'
 // --- ingress (dataplane/ingress) ---
 import { IngressSupervisor, ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
+import { acmeSupervisorHook } from '../dataplane/ingress/acme.ts'
+import { ApiEventRecorder } from '../controlplane/controllers/informers.ts'
 // --- end ingress ---
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
@@ -87,6 +89,12 @@ export interface AgentIngressOptions {
   drainMs?: number
   /** Log level of the worker processes (access logs are 'info'); default: inherited SKIFF_LOG_LEVEL. */
   workerLogLevel?: string
+  /**
+   * ACME for the class (used only when its IngressClass says skiff.dev/issuer: acme
+   * and names a directory): extra trust for the directory's own TLS, and how
+   * often certificates are re-checked for renewal (default 10 min).
+   */
+  acme?: { caBundlePem?: string; renewCheckMs?: number; challengeDelayMs?: number; backoffBaseMs?: number }
 }
 
 export class Agent {
@@ -229,6 +237,7 @@ export class Agent {
     this.#ingress = new IngressSupervisor({
       client: i.client, className, nodeName: o.nodeName, address: this.#network!.gateway, logger: this.#log,
       httpPort: i.httpPort, httpsPort: i.httpsPort, workers: i.workers, statusPort: i.statusPort, drainMs: i.drainMs, workerLogLevel: i.workerLogLevel,
+      acme: acmeSupervisorHook({ ...i.acme, events: new ApiEventRecorder({ client: i.client, logger: this.#log, component: `skiff-ingress-${className}` }) }),
     })
     await this.#ingress.start()
   }

@@ -38,6 +38,7 @@ function ingressOptions(o: Record<string, any>, labels: Record<string, string>, 
     client: new ApiClient(readKubeconfig(file)),
     httpPort: num(o.ingressHttpPort), httpsPort: num(o.ingressHttpsPort), workers: num(o.ingressWorkers),
     statusPort: num(o.ingressStatusPort), drainMs: num(o.ingressDrainMs),
+    acme: { caBundlePem: o.acmeCaFile ? readFileSync(o.acmeCaFile as string, 'utf8') : undefined, renewCheckMs: num(o.acmeRenewCheckMs) },
   }
 }
 
@@ -63,6 +64,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--ingress-https-port <port>', 'ingress HTTPS port on the node InternalIP (default 443)')
     .option('--ingress-workers <n>', 'ingress worker processes (default: one per core)')
     .option('--ingress-status-port <port>', 'ingress /healthz, /readyz, /metrics port (default 10254)')
+    .option('--acme-ca-file <file>', "PEM bundle to trust the ACME directory's own TLS certificate (a private CA such as pebble)")
+    .option('--acme-renew-check-ms <ms>', 'how often ACME certificates are checked for renewal (default 600000)')
     .option('--ingress-drain-ms <ms>', 'how long a stopping ingress keeps serving in-flight requests (default 10000)')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {

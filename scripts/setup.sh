@@ -57,7 +57,8 @@ fi
 # Docker: the engine must run for pods (issue 3 onwards). Start dockerd if it is not answering.
 if command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
   say "starting dockerd (log: /var/log/skiff-dockerd.log)"
-  nohup dockerd >/var/log/skiff-dockerd.log 2>&1 &
+  # Its own session, so it outlives the shell (and process group) that started it.
+  setsid nohup dockerd >/var/log/skiff-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || die "dockerd did not start; see /var/log/skiff-dockerd.log"
 fi
