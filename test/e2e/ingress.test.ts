@@ -12,7 +12,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { request } from 'node:http'
 import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +24,7 @@ import { parseWrk } from '../../bench/harness.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../harness/node.ts'
 import { startPebble } from '../harness/pebble.ts'
+import { httpRequest } from '../harness/http.ts'
 
 const run = promisify(execFile)
 const deploys = lookupResource('apps', 'v1', 'deployments')!
@@ -35,25 +35,7 @@ const classes = lookupResource('networking.k8s.io', 'v1', 'ingressclasses')!
 const secrets = lookupResource('', 'v1', 'secrets')!
 const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
 
-interface Answer { status: number; body: string; headers: Record<string, any>; json?: any }
-
-function http1(o: { ip: string; host: string; path?: string; method?: string; port?: number }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: o.ip, port: o.port ?? 80, path: o.path ?? '/', method: o.method ?? 'GET', headers: { host: o.host }, timeout: 10_000, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => {
-        let json: any
-        try { json = JSON.parse(body) } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, body, headers: res.headers, json })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const http1 = httpRequest
 
 /** The certificate a node serves for a server name (or none), and whether it verifies against `ca`. */
 function servedCert(ip: string, servername: string | undefined, ca?: string): Promise<{ cert: X509Certificate; authorized: boolean }> {

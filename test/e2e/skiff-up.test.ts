@@ -1,6 +1,8 @@
-// `skiff up --nodes 2 --demo` as a user runs it (what `npm start` does, on
-// its own pod network): the nodes become Ready, the demo runs on them and
-// answers, and `skiff down` leaves no process, container, network or rule.
+// `skiff up --nodes 3 --demo` as a user runs it (what `npm start` does, on
+// its own pod network): the nodes become Ready, two external ingress nodes
+// and one internal one are printed with their addresses, the demo runs and
+// answers on its pod IP and through the external ingress nodes, and
+// `skiff down` leaves no process, container, network or rule.
 
 import t from 'tap'
 import { spawn, execFileSync } from 'node:child_process'
@@ -25,20 +27,23 @@ function run(stateDir: string, args: string[]): Promise<{ code: number; stdout: 
   })
 }
 
-t.test('skiff up --nodes 2 --demo, then down', async (t) => {
+t.test('skiff up --nodes 3 --demo, then down', async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'skiff-up-nodes-'))
   t.teardown(async () => {
     await run(stateDir, ['down'])
     rmSync(stateDir, { recursive: true, force: true })
   })
   const { clusterCIDR } = await pickClusterCIDR()
-  const up = await run(stateDir, ['up', '--port', '0', '--nodes', '2', '--cluster-cidr', clusterCIDR, '--demo'])
+  const up = await run(stateDir, ['up', '--port', '0', '--nodes', '3', '--cluster-cidr', clusterCIDR, '--demo'])
   t.equal(up.code, 0, up.stderr)
   t.match(up.stderr, /node node-1 is Ready/)
   t.match(up.stdout, /node-1\s+Ready/)
   t.match(up.stdout, /The demo runs:/)
   const st = readState(stateDir)!
-  t.equal(st.agents.length, 2)
+  t.equal(st.agents.length, 3)
+  const ext = /^ingress external: point the DNS names of external Ingress hosts at (\S+), (\S+) \(ports 80 and 443\)$/m.exec(up.stdout)
+  const int = /^ingress internal: point the DNS names of internal Ingress hosts at (\S+) \(ports 80 and 443\)$/m.exec(up.stdout)
+  t.ok(ext && int, `two external and one internal ingress address printed:\n${up.stdout}`)
 
   const cache = mkdtempSync(join(tmpdir(), 'skiff-up-kubectl-'))
   t.teardown(() => rmSync(cache, { recursive: true, force: true }))
@@ -49,6 +54,14 @@ t.test('skiff up --nodes 2 --demo, then down', async (t) => {
   const ip = rows[0]!.trim().split(/\s+/)[5]!
   const page = execFileSync('curl', ['-s', '--max-time', '5', `http://${ip}:8080/`]).toString()
   t.match(page, /demo/i, 'the demo page answers on its pod IP')
+  for (const addr of [ext?.[1], ext?.[2]]) {
+    const viaIngress = execFileSync('curl', ['-s', '--fail', '--retry', '15', '--retry-all-errors', '--retry-delay', '1', '--max-time', '5', '-H', 'Host: demo.skiff.test', `http://${addr}/`]).toString()
+    t.match(viaIngress, /demo/i, `the demo answers through the external ingress node ${addr}`)
+  }
+  const internal = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '-H', 'Host: demo.skiff.test', `http://${int?.[1]}/`]).toString()
+  t.equal(internal, '404', 'the external demo Ingress is not served on the internal node')
+  const route = await run(stateDir, ['route', 'GET', 'http://demo.skiff.test/'])
+  t.match(route.stdout, /result: demo\/demo rule 0 path 0 \(Prefix \/\) -> demo\/service demo port http/, 'skiff route explains the demo route')
 
   const down = await run(stateDir, ['down'])
   t.equal(down.code, 0)

@@ -7,7 +7,7 @@
 // while the other external node keeps serving.
 
 import t from 'tap'
-import { request } from 'node:http'
+import { httpRequest } from '../harness/http.ts'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
@@ -21,26 +21,8 @@ const slices = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
 const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
 const events = lookupResource('', 'v1', 'events')!
 
-interface Answer { status: number; body: string; json?: any }
-
 /** One HTTP/1.1 request (no keep-alive) to a node address the test created. */
-function get(ip: string, port: number, host: string, path = '/'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port, path, headers: { host }, timeout: 10_000, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => {
-        let json: any
-        try { json = JSON.parse(body) } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, body, json })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
+const get = (ip: string, port: number, host: string, path = '/') => httpRequest({ ip, port, host, path })
 
 function ingress(name: string, className: string, host: string): KubeObject {
   return {
