@@ -2,6 +2,8 @@
 // workers, nginx and haproxy, all on loopback in the same run, and the
 // direct path (wrk straight at the upstream) as the ceiling. The upstream is
 // an nginx `return 200` so it is never the bottleneck of one proxy hop.
+// A bare Node.js proxy (bench/bare-proxy.ts, one process per core) is the
+// floor: the Node.js HTTP stack alone, without Skiff's routing and checks.
 // Access logs are off everywhere (Skiff's workers at log level warn).
 // Each proxy keeps upstream connections alive (nginx `keepalive`, haproxy
 // `http-reuse always`, Skiff's per-endpoint agents) and routes by Host + path.
@@ -16,6 +18,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { eventually, freePort } from '../lib/net.ts'
 import { silentLogger } from '../lib/log.ts'
@@ -96,7 +99,9 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-ingress-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   try {
-    const [up, ng, hp, sk, skHttps] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
+    const [up, ng, hp, sk, skHttps, bare] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()])
+    const bareProxy = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url))
+    for (let i = 0; i < availableParallelism(); i++) daemon(t, process.execPath, [bareProxy, String(up), String(bare)])
     daemon(t, 'nginx', ['-c', await nginxConf(dir, 'upstream', `server { listen 127.0.0.1:${up}; keepalive_requests 100000; location / { return 200 "ok\\n"; } }`)])
     daemon(t, 'nginx', ['-c', await nginxConf(dir, 'proxy', `upstream up { server 127.0.0.1:${up}; keepalive 64; }
   server { listen 127.0.0.1:${ng}; server_name ${host}; keepalive_requests 100000;
@@ -125,7 +130,7 @@ backend be
     await pool.start()
     pool.apply(snapshot(up))
     await pool.waitForGeneration(1, 10_000)
-    const targets: Array<[string, number]> = [['direct (upstream)', up], ['skiff ingress', sk], ['nginx', ng], ['haproxy', hp]]
+    const targets: Array<[string, number]> = [['direct (upstream)', up], ['skiff ingress', sk], ['bare Node.js proxy', bare], ['nginx', ng], ['haproxy', hp]]
     for (const [, port] of targets) await listening(port)
     for (const [, port] of targets) await run('wrk', ['-t1', '-c4', '-d2s', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/`]) // warm-up
     const rows: Array<{ name: string; r: WrkResult }> = []
