@@ -121,6 +121,8 @@ function authorizeIngress(cls: string, a: RequestAttributes, view: AuthzView): D
     return deny(`ingress ${a.namespace}/${a.name} is not of class ${cls}`)
   }
   if (resource === 'leases.coordination.k8s.io') {
+    // Listing and watching kube-system Leases shows which ingress nodes serve (presence Leases); writes stay per name.
+    if ((verb === 'list' || verb === 'watch') && a.namespace === 'kube-system' && !a.name) return allow('ingress presence leases')
     if (a.name?.startsWith(`ingress-${cls}-`) && (readVerbs.has(verb) || writeVerbs.has(verb) || verb === 'delete')) return allow('own lease')
     return deny(`ingress class ${cls} may only use Leases named ingress-${cls}-*`)
   }

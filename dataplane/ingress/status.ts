@@ -57,6 +57,8 @@ export interface StatusInputs {
   broken: BrokenIngress[]
   /** Event keys emitted in the previous rounds. */
   emitted: Set<string>
+  /** Addresses whose controller serves (presence Leases); when given, only pool nodes among them are published. */
+  serving?: ReadonlySet<string>
   /** RFC 3339, for lastTransitionTime. */
   now: string
   /** false when the apiserver drops status.conditions: only the addresses are written. */
@@ -118,7 +120,7 @@ export function acceptedCondition(problems: Problem[], current: any[] | undefine
 }
 
 export function planIngressStatus(input: StatusInputs): StatusPlan {
-  const ips = poolAddresses(input.nodes, input.className)
+  const ips = poolAddresses(input.nodes, input.className).filter((ip) => !input.serving || input.serving.has(ip))
   const problems = problemsByIngress(input.conflicts, input.broken)
   const updates: StatusPlan['updates'] = []
   const events: PlannedEvent[] = []

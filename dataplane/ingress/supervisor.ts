@@ -27,6 +27,7 @@ import { WorkerPool } from './pool.ts'
 import { compileRouteTable, ingressKey } from './routes.ts'
 import { buildSnapshot, challengesConfigMapName, classIngresses, defaultCertificateSecret, isDefaultClass, namedSecrets } from './snapshot-build.ts'
 import type { IngressSnapshot } from './snapshot.ts'
+import { PresencePublisher, presenceNamespace, presentAddresses } from './presence.ts'
 import { applyIngressStatus, dumpRoutes, planIngressStatus, sameJson, type Compiled } from './status.ts'
 
 export { ingressPoolLabel } from './snapshot-build.ts'
@@ -39,6 +40,7 @@ const info = {
   nodes: lookupResource('', 'v1', 'nodes')!,
   secrets: lookupResource('', 'v1', 'secrets')!,
   configmaps: lookupResource('', 'v1', 'configmaps')!,
+  leases: lookupResource('coordination.k8s.io', 'v1', 'leases')!,
 }
 
 /** What the supervisor needs of the worker pool (pool.ts WorkerPool). */
@@ -108,7 +110,11 @@ export interface IngressSupervisorOptions {
 export class IngressSupervisor {
   #o: IngressSupervisorOptions
   #log: Logger
-  #inf: Record<'classes' | 'ingresses' | 'services' | 'slices' | 'nodes' | 'defaultCert' | 'challenges', Informer>
+  #inf: Record<'classes' | 'ingresses' | 'services' | 'slices' | 'nodes' | 'defaultCert' | 'challenges' | 'leases', Informer>
+  #presence: PresencePublisher
+  /** When this process last saw each presence Lease change (freshness by local observation). */
+  #leaseSeen = new Map<string, number>()
+  #expiryTimer?: NodeJS.Timeout
   #secretInformers = new Map<string, Informer>()
   #pool?: IngressPool
   #server?: Server
@@ -139,7 +145,12 @@ export class IngressSupervisor {
       classes: inf('classes'), ingresses: inf('ingresses'), services: inf('services'), slices: inf('slices'), nodes: inf('nodes'),
       defaultCert: inf('secrets', { namespace: defaultCertificateSecret.namespace, fieldSelector: `metadata.name=${defaultCertificateSecret.name}` }),
       challenges: inf('configmaps', { namespace: 'kube-system', fieldSelector: `metadata.name=${challengesConfigMapName(opts.className)}` }),
+      leases: inf('leases', { namespace: presenceNamespace }),
     }
+    this.#presence = new PresencePublisher({
+      client: opts.client, className: opts.className, nodeName: opts.nodeName, logger: this.#log,
+      state: () => ({ address: opts.address, ready: this.ready, generation: this.#pool?.appliedGeneration ?? 0 }),
+    })
     this.#recorder = new ApiEventRecorder({ client: opts.client, logger: this.#log, component: `skiff-ingress-${opts.className}` })
     this.#elector = new LeaderElector({
       client: opts.client, logger: this.#log, name: `ingress-${opts.className}-status`, namespace: 'kube-system',
@@ -189,10 +200,16 @@ export class IngressSupervisor {
     const o = this.#o
     await this.#startStatusServer()
     for (const [name, inf] of Object.entries(this.#inf)) {
+      if (name === 'leases') continue
       const what = name === 'nodes' ? 'status' : 'both'
       const mark = () => this.#schedule(what)
       inf.addHandlers({ onAdd: mark, onUpdate: (a, b) => a !== b && mark(), onDelete: mark })
     }
+    const seen = (l: KubeObject) => {
+      this.#leaseSeen.set(l.metadata.name!, Date.now())
+      this.#schedule('status')
+    }
+    this.#inf.leases.addHandlers({ onAdd: seen, onUpdate: (a, b) => a !== b && seen(b), onDelete: (l) => (this.#leaseSeen.delete(l.metadata.name!), this.#schedule('status')) })
     await Promise.all(Object.values(this.#inf).map((i) => i.start()))
     // Certificates before the first snapshot, so the workers do not start without them (bounded: a 403 retries forever).
     await this.#syncSecretInformers(5_000)
@@ -204,6 +221,7 @@ export class IngressSupervisor {
     this.#syncSnapshot()
     this.#firstGeneration = this.#generation
     await pool.waitForGeneration(this.#firstGeneration, 30_000)
+    this.#presence.start()
     this.#elector.start()
     await o.acme?.start(this.#acmeContext())
     this.#log.info({ address: o.address, http: config.httpPort, https: config.httpsPort, workers, statusPort: this.#statusPort, generation: this.#generation }, 'ingress controller ready')
@@ -214,6 +232,9 @@ export class IngressSupervisor {
     if (!this.#running || this.#draining) return
     this.#draining = true
     this.#log.info({ drainMs: this.#o.drainMs ?? 10_000 }, 'draining')
+    // Out of the published addresses first: as the leader, write status without this node before letting go.
+    await this.#presence.withdraw()
+    if (this.#elector.isLeader) await this.#syncStatus({ withdrawing: true }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'final status write failed'))
     const elector = this.#elector.stop()
     await Promise.resolve(this.#o.acme?.stop()).catch((e) => this.#log.warn({ err: (e as Error).message }, 'acme stop failed'))
     if (this.#pool) {
@@ -228,6 +249,8 @@ export class IngressSupervisor {
     await this.#statusLoop
     this.#running = false
     clearTimeout(this.#timer)
+    clearTimeout(this.#expiryTimer)
+    await this.#presence.withdraw()
     await this.#elector.stop()
     await this.#pool?.stop()
     for (const inf of [...Object.values(this.#inf), ...this.#secretInformers.values()]) inf.stop()
@@ -345,12 +368,21 @@ export class IngressSupervisor {
   }
 
   /** The elected supervisor writes every class Ingress's addresses and conditions, and Events for new problems. */
-  async #syncStatus(): Promise<void> {
+  async #syncStatus(o: { withdrawing?: boolean } = {}): Promise<void> {
     this.#dirty.status = false
     const c = this.#compiled
-    if (!c || !this.#elector.isLeader || this.#draining) return
+    if (!c || !this.#elector.isLeader || (this.#draining && !o.withdrawing)) return
     const mine = this.#classIngresses()
+    const present = presentAddresses({ className: this.#o.className, leases: this.#inf.leases.list(), observedAtMs: (n) => this.#leaseSeen.get(n), nowMs: Date.now() })
+    if (o.withdrawing) present.addresses.delete(this.#o.address)
+    // Look again when the first presence Lease would expire unrenewed (a dead controller).
+    clearTimeout(this.#expiryTimer)
+    if (present.nextExpiryMs !== undefined && !o.withdrawing) {
+      this.#expiryTimer = setTimeout(() => this.#schedule('status'), Math.max(0, present.nextExpiryMs - Date.now()) + 50)
+      this.#expiryTimer.unref()
+    }
     const plan = planIngressStatus({
+      serving: present.addresses,
       className: this.#o.className, ingresses: mine, nodes: this.#inf.nodes.list(),
       conflicts: c.conflicts, broken: c.broken, emitted: this.#emitted, now: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     })

@@ -12,6 +12,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { connect as netConnect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +37,19 @@ const secrets = lookupResource('', 'v1', 'secrets')!
 const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
 
 const http1 = httpRequest
+
+/** Bytes as written (no client-side normalisation), the whole answer as text. */
+function rawHttp(ip: string, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host: ip, port: 80 }, () => sock.write(text))
+    let out = ''
+    sock.setEncoding('utf8')
+    sock.on('data', (d) => (out += d))
+    sock.on('end', () => resolve(out))
+    sock.on('error', reject)
+    sock.setTimeout(10_000, () => sock.destroy(new Error('raw request timed out')))
+  })
+}
 
 /** The certificate a node serves for a server name (or none), and whether it verifies against `ca`. */
 function servedCert(ip: string, servername: string | undefined, ca?: string): Promise<{ cert: X509Certificate; authorized: boolean }> {
@@ -156,6 +170,22 @@ t.test('ingress end to end', async (t) => {
     t.match(explained.stdout, /result: default\/items-write rule 0 path 0 \(Prefix \/items\) -> default\/service api port http/, 'skiff route names the Ingress, rule and Service')
     t.match(explained.stdout, /endpoints \(round-robin\): \d+\.\d+\.\d+\.\d+:8080 \(api-/, 'skiff route lists the endpoints')
     t.match(explained.stdout, new RegExp(`served on ${[ext1, ext2].sort().join(', ').replaceAll('.', '\\.')}`), 'and where the class is served')
+  })
+
+  await t.test('a denied /admin is never reached through another spelling of the path', async (t) => {
+    // /admin is only open to 192.0.2.0/24 (not this host); everything else goes to web, which echoes the path it got.
+    await c.client.create(ingresses, 'default', ing('site', { cls: 'external', host: 'site.test' }))
+    await c.client.create(ingresses, 'default', { ...ing('site-admin', { cls: 'external', host: 'site.test', path: '/admin', annotations: { 'skiff.dev/allow-source-ranges': '192.0.2.0/24' } }) })
+    await eventually(async () => (await http1({ ip: ext1, host: 'site.test', path: '/admin' })).status === 403, { timeout: 30_000, what: '/admin denied' })
+    for (const p of ['/admin', '/public/../admin', '/%61dmin', '//admin', '/./admin/', '/public/%2e%2e/admin']) {
+      const r = await rawHttp(ext1, `GET ${p} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n`)
+      t.match(r, /^HTTP\/1\.1 403 /, `${p} is denied like /admin`)
+      t.notMatch(r, /"path":"\/admin/, `${p} never reached a backend as /admin`)
+    }
+    const other = await rawHttp(ext1, 'GET /public/x HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n')
+    t.match(other, /"path":"\/public\/x"/, 'other paths reach web, with the path as normalised')
+    const bad = await rawHttp(ext1, 'GET /%2e%2e%2fadmin HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n')
+    t.match(bad, /^HTTP\/1\.1 400 /, 'an encoded slash is a 400')
   })
 
   await t.test('TLS on the internal class: certificates from the cluster CA per host, default certificate for unknown SNI, 308 from HTTP', async (t) => {

@@ -131,6 +131,10 @@ t.test('ingress supervisors on external and internal pool nodes', async (t) => {
     const other = await get(ext2, 80, 'ext.test')
     t.equal(other.status, 200, 'the other external node serves during the drain')
     t.equal((await inFlight).status, 200, 'the in-flight request finishes')
+    // Withdrawn from the published addresses while it drains, not 40 s later when its Node turns NotReady.
+    const lbIps = async () => ((await c.client.get(ingresses, 'default', 'ext')).status?.loadBalancer?.ingress ?? []).map((x: any) => x.ip)
+    await eventually(async () => JSON.stringify(await lbIps()) === JSON.stringify([ext2]), { timeout: 10_000, what: `status.loadBalancer without the stopping ${ext1}` })
+    t.same(await lbIps(), [ext2], 'status.loadBalancer drops the stopping controller')
     await stopping
     await t.rejects(get(ext1, 80, 'ext.test'), 'the stopped node no longer listens')
     t.equal((await get(ext2, 80, 'ext.test')).status, 200, 'the other external node still serves')
