@@ -53,6 +53,8 @@ interface Attempt {
   endpoint: Endpoint
   end: () => void
   readTimeoutMs: number
+  /** Idle limit while the request (body) is being written upstream; 0: the read timeout covers it. */
+  sendTimeoutMs: number
   proxyReq?: http.ClientRequest
   responded: boolean
   timedOut: boolean
@@ -114,10 +116,20 @@ export function createIngressProxy(deps: ProxyDeps) {
   function onProxyReq(proxyReq: http.ClientRequest, a: Attempt | undefined): void {
     if (!a) return
     a.proxyReq = proxyReq
-    proxyReq.setTimeout(a.readTimeoutMs, () => {
+    // Like nginx's proxy_send_timeout / proxy_read_timeout: the idle limit between two
+    // writes while the request goes up, then between two reads until the answer is in.
+    const expire = (what: string) => () => {
       a.timedOut = true
-      proxyReq.destroy(Object.assign(new Error('upstream read timeout'), { code: 'ETIMEDOUT' }))
-    })
+      proxyReq.destroy(Object.assign(new Error(`upstream ${what} timeout`), { code: 'ETIMEDOUT' }))
+    }
+    if (a.sendTimeoutMs > 0) {
+      proxyReq.setTimeout(a.sendTimeoutMs, expire('send'))
+      proxyReq.once('finish', () => {
+        proxyReq.setTimeout(0)
+        proxyReq.removeAllListeners('timeout')
+        proxyReq.setTimeout(a.readTimeoutMs, expire('read'))
+      })
+    } else proxyReq.setTimeout(a.readTimeoutMs, expire('read'))
   }
 
   function finish(req: Tagged, res: http.ServerResponse): void {
@@ -207,7 +219,7 @@ export function createIngressProxy(deps: ProxyDeps) {
       const ep = pick.endpoint
       tried.push(ep.id)
       rec.upstream = ep.id
-      const a: Attempt = { endpoint: ep, end: deps.balancer.begin(ep.id), readTimeoutMs: f.opts.readTimeoutMs, responded: false, timedOut: false }
+      const a: Attempt = { endpoint: ep, end: deps.balancer.begin(ep.id), readTimeoutMs: f.opts.readTimeoutMs, sendTimeoutMs: f.opts.sendTimeoutMs, responded: false, timedOut: false }
       if (pick.setAffinity) a.setCookie = `${affinityCookie}=${pick.setAffinity}; Path=/; HttpOnly`
       req[kAttempt] = a
       const opts = { target: new URL(`http://${ep.id}`), agent: agents.get(ep.id), toProxy: true, prependPath: false, connectTimeout: f.opts.connectTimeoutMs, buffer: tried.length > 1 ? emptyBody() : body }
@@ -281,6 +293,10 @@ export function createIngressProxy(deps: ProxyDeps) {
     if (m.kind === 'method-not-allowed') return fail(405, 'method not allowed\n')
     const ing = state.ingresses.get(m.ingress)!
     if (ing.allow && !inRanges(ing.allow, req.socket.remoteAddress ?? '')) return fail(403, 'forbidden\n')
+    if (scheme === 'http' && wantsSslRedirect(ing.options, host)) {
+      const location = `https://${(req.headers.host ?? host).toLowerCase().replace(/:\d+$/, '')}${norm.path}${norm.search}`
+      return void socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    }
     const backend = state.backends.get(backendKey(m.namespace, m.backend))!
     if (!backend.ok) return fail(503, `${backend.reason}\n`)
     const pick = deps.balancer.pick({ backend: backend.key, endpoints: backend.endpoints, policy: ing.options.loadBalance, affinity: cookieValue(req, affinityCookie) })
@@ -289,7 +305,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     req[kRecord] = { start: performance.now(), host: m.kind === 'route' ? m.host || '*' : '_default', path: norm.path, upstream: pick.endpoint.id, ingress: m.ingress, requestId: '', bytes: 0, tooLarge: false }
     prepareHeaders(req, { scheme, state, host: req.headers.host ?? '' })
     req.url = path + norm.search
-    const a: Attempt = { endpoint: pick.endpoint, end: deps.balancer.begin(pick.endpoint.id), readTimeoutMs: 0, responded: true, timedOut: false }
+    const a: Attempt = { endpoint: pick.endpoint, end: deps.balancer.begin(pick.endpoint.id), readTimeoutMs: 0, sendTimeoutMs: 0, responded: true, timedOut: false }
     a.onUpgrade = () => {
       websockets.add(socket)
       deps.metrics.websockets.inc(cls)

@@ -259,6 +259,70 @@ t.test('body size limit (proxy-body-size 1k)', async (t) => {
   t.equal(ok.json.body, 500)
 })
 
+t.test('cookie affinity: a client with the cookie stays on its endpoint', async (t) => {
+  pool.apply(snapshot(++gen, { extra: [ing('sticky', [rule('sticky.test', path('Prefix', '/', 'web'))], { annotations: { 'skiff.dev/load-balance': 'cookie' } })] }))
+  await pool.waitForGeneration(gen, 30_000)
+  const first = await get('sticky.test', '/')
+  const cookie = String([first.headers['set-cookie'] ?? []].flat()[0] ?? '').split(';')[0]!
+  t.match(cookie, /^SKIFF_AFFINITY=./, 'the first answer sets the affinity cookie')
+  const names = new Set<string>()
+  for (let i = 0; i < 10; i++) names.add((await get('sticky.test', `/${i}`, { headers: { cookie } })).json.name)
+  t.same([...names], [first.json.name], 'ten requests with the cookie reach the same endpoint')
+  const spread = new Set<string>()
+  for (let i = 0; i < 20 && spread.size < 2; i++) spread.add((await get('sticky.test', `/n${i}`)).json.name)
+  t.equal(spread.size, 2, 'clients without the cookie are spread over both endpoints')
+})
+
+t.test('timeouts: a slow answer is a 504 after the read timeout; a stalled upload after the send timeout', async (t) => {
+  // An upstream that accepts and never reads: the request body backs up until the send timeout fires.
+  const stalled = new Set<net.Socket>()
+  const stall = net.createServer((sock) => {
+    stalled.add(sock)
+    sock.pause()
+  })
+  await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => {
+    for (const sock of stalled) sock.destroy()
+    stall.close(() => r())
+  }))
+  const stallEp = { ip: '127.0.0.1', port: (stall.address() as net.AddressInfo).port }
+  pool.apply(snapshot(++gen, {
+    eps: { 'default/stall': [ep(stallEp)] },
+    extra: [
+      ing('slowread', [rule('slowread.test', path('Prefix', '/', 's1'))], { annotations: { 'skiff.dev/proxy-read-timeout': '300ms' } }),
+      ing('stalled', [rule('stalled.test', path('Prefix', '/', 'stall'))], { annotations: { 'skiff.dev/proxy-send-timeout': '500ms', 'skiff.dev/proxy-read-timeout': '60s', 'skiff.dev/proxy-body-size': '0' } }),
+    ],
+  }))
+  await pool.waitForGeneration(gen, 30_000)
+  t.equal((await get('slowread.test', '/x?delay=2000')).status, 504, 'read timeout: 504')
+  t.equal((await get('slowread.test', '/x?delay=10')).status, 200, 'a quick answer is fine')
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: httpPort, path: '/upload', method: 'POST', headers: { host: 'stalled.test', 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
+      res.resume()
+      resolve(res.statusCode!)
+      req.destroy()
+    })
+    req.on('error', (e) => (req.destroyed ? undefined : reject(e)))
+    const chunk = Buffer.alloc(64 * 1024, 120)
+    let sent = 0
+    const pump = (): void => {
+      while (sent < 1024 && !req.destroyed) {
+        sent++
+        if (!req.write(chunk)) return void req.once('drain', pump)
+      }
+      if (!req.destroyed) req.end()
+    }
+    pump()
+  })
+  t.equal(status, 504, 'send timeout: 504 while the upstream stops reading the body')
+})
+
+t.test('a WebSocket upgrade over HTTP to a TLS host is redirected', async (t) => {
+  const out = await raw('GET /chat?x=1 HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+  t.match(out, /^HTTP\/1\.1 308 /, '308')
+  t.match(out, /\r\nLocation: https:\/\/a\.test\/chat\?x=1\r\n/, 'to the same path on https')
+})
+
 t.test('rewrite-target', async (t) => {
   t.equal((await get('rw.test', '/app/x/y?q=1')).json.url, '/x/y?q=1')
   t.equal((await get('rw.test', '/app')).json.url, '/')
