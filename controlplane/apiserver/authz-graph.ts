@@ -73,8 +73,9 @@ export class AuthzGraph implements AuthzView {
     return undefined
   }
 
+  /** As the ingress controllers decide it (routes.ts ingressInClass): an empty class name counts as none. */
   ingressClassOf(ing: { metadata?: any; spec?: any }): string | undefined {
-    return ing.spec?.ingressClassName ?? ing.metadata?.annotations?.['kubernetes.io/ingress.class'] ?? this.defaultClass()
+    return ing.spec?.ingressClassName || ing.metadata?.annotations?.['kubernetes.io/ingress.class'] || this.defaultClass()
   }
 
   classUsesSecret(cls: string, namespace: string, name: string): boolean {
