@@ -77,7 +77,11 @@ program
       c.close()
     }
     for (const [cls, ips] of addresses) out(`ingress ${cls}: point the DNS names of ${cls} Ingress hosts at ${ips.join(', ')} (ports 80 and 443)`)
-    if (o.demo) await deployDemo(join(dir, 'kubeconfig'), out)
+    if (o.demo) {
+      await deployDemo(join(dir, 'kubeconfig'), out)
+      const ext = addresses.get('external')?.[0]
+      if (ext) out(`Through the external ingress: curl -H 'Host: demo.skiff.test' http://${ext}/   (explain it: npm run skiff -- route GET http://demo.skiff.test/)`)
+    }
     out(`Skiff is running.
   apiserver:  ${st.server.url}
   state:      ${dir} (logs in ${join(dir, 'logs')})
