@@ -17,7 +17,7 @@ import { Redis } from 'ioredis'
 import { freePort, eventually } from '../lib/net.ts'
 import { adminToken } from '../controlplane/server.ts'
 import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
-import { nodeNames, planIngressPools, prepareNodeTokens, removeNodeRemnants, startAgents, waitNodesReady, type AgentProcess } from './nodes.ts'
+import { nodeNames, planIngressPools, prepareNodeTokens, removeNodeRemnants, startAgents, waitIngressServing, waitNodesReady, type AgentProcess } from './nodes.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { lookupResource } from '../controlplane/api/resources.ts'
@@ -174,6 +174,7 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   try {
     if (opts.acme) await configureAcme(client, opts.acme)
     await waitNodesReady(client, names, progress)
+    if (pools.size) await waitIngressServing(client, pools, progress)
   } finally {
     client.close()
   }

@@ -17,6 +17,7 @@ import { labels } from '../node/labels.ts'
 import { removeNodeNetwork } from '../node/network.ts'
 import { removeServiceProxyTable } from '../dataplane/service-proxy/nftables.ts'
 import { eventually } from '../lib/net.ts'
+import { presenceAnnotations, presenceLeaseName, presenceNamespace } from '../dataplane/ingress/presence.ts'
 import { renderKubeconfig } from './kubeconfig.ts'
 
 export interface AgentProcess {
@@ -86,8 +87,28 @@ export function startAgents(o: { stateDir: string; server: string; caPem: string
   })
 }
 
+/** Ready, with its pod network (podCIDR) and its address (InternalIP, the network's gateway) in place. */
 function isReady(node: any): boolean {
-  return (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True') && !!node.spec?.podCIDR
+  const ready = (node.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+  const ip = (node.status?.addresses ?? []).some((a: any) => a.type === 'InternalIP' && a.address)
+  return ready && !!node.spec?.podCIDR && ip
+}
+
+/** Until every ingress node's controller serves (its presence Lease says ready). */
+export async function waitIngressServing(client: ApiClient, pools: Map<string, string>, progress: (s: string) => void, timeoutMs = 90_000): Promise<void> {
+  const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
+  const reported = new Set<string>()
+  await eventually(async () => {
+    const items = (await client.list(leases, presenceNamespace)).items
+    for (const [node, cls] of pools) {
+      const l = items.find((x) => x.metadata.name === presenceLeaseName(cls, node))
+      if (l?.metadata.annotations?.[presenceAnnotations.ready] === 'true' && !reported.has(node)) {
+        reported.add(node)
+        progress(`ingress ${cls} serves on ${node} (${l.metadata.annotations[presenceAnnotations.address]})`)
+      }
+    }
+    return reported.size === pools.size
+  }, { timeout: timeoutMs, interval: 500, what: `the ingress controllers of ${[...pools.keys()].join(', ')} (see .skiff/logs/agent-*.log)` })
 }
 
 export async function waitNodesReady(client: ApiClient, names: string[], progress: (s: string) => void, timeoutMs = 120_000): Promise<void> {
