@@ -45,6 +45,30 @@ t.test('api errors', async (t) => {
     t.equal(badName.body.details.causes[0].field, 'metadata.name')
   })
 
+  await t.test('skiff.dev settings are checked at apply time: kubectl apply of a bad one fails with its field, nothing stored', async (t) => {
+    const manifest = (annotations: Record<string, string>) => JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'typed', namespace: 'default', annotations },
+      spec: { ingressClassName: 'external', rules: [{ host: 'typed.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] },
+    })
+    for (const [key, value, says] of [
+      ['skiff.dev/methods', 'GET,FETCH', /"FETCH" is not an HTTP method/],
+      ['skiff.dev/load-balance', 'random', /supported values: "round-robin", "least-request", "cookie"/],
+      ['skiff.dev/proxy-body-size', 'lots', /must be a size/],
+      ['skiff.dev/proxy-read-timeout', '5 minutes', /must be a duration/],
+      ['skiff.dev/issuer', 'acme', /applies only to IngressClass/],
+      ['skiff.dev/nope', 'x', /Unsupported value: "skiff.dev\/nope"/],
+    ] as const) {
+      const r = await c.kubectl(['apply', '-f', '-'], { stdin: manifest({ [key]: value }), allowFail: true })
+      t.not(r.code, 0, `${key}: ${value} is refused`)
+      t.match(r.stderr, `metadata.annotations[${key}]`, `${key}: the error names the field`)
+      t.match(r.stderr, says, `${key}: and says why`)
+    }
+    const ings = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+    t.equal((await c.client.request('GET', resourcePath(ings, 'default', 'typed'))).status, 404, 'nothing stored')
+    const ok = await c.kubectl(['apply', '-f', '-'], { stdin: manifest({ 'skiff.dev/methods': 'GET,HEAD', 'skiff.dev/proxy-read-timeout': '90s' }) })
+    t.equal(ok.code, 0, 'valid settings apply')
+  })
+
   await t.test('a 9 MiB body is 413', async (t) => {
     const big = { metadata: { name: 'big' }, data: { blob: 'x'.repeat(9 * 1024 * 1024) } }
     const res = await c.client.request('POST', resourcePath(cms, 'default'), { body: big }).catch((e) => ({ status: -1, body: String(e) }))
