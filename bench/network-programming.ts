@@ -14,20 +14,26 @@
 // kernel, not packets. A node counts as done when the table its proxier
 // applied last (ServiceProxier.table, set after `nft -f` exits 0) has the
 // change; it is polled every millisecond. The last change is also checked
-// with `nft list chain` on every node.
+// with `nft list chain` on every node. Also reported: when each node's
+// proxier received the EndpointSlice event (delivery vs apply), the event-loop
+// delay of the one process, and per node the syncs by kind (partial / full /
+// none) with the time spent in model+plan (JavaScript) and in nft.
 //
 // Reference in the same run: `nft -f` applying the same full ruleset (the
 // node's rendered table, under another table name) from a file, the floor of
-// any full-table sync.
+// any full-table sync; and, on that table, a partial transaction (one
+// endpoint added / removed), the floor of a partial sync.
 
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
-import { nftTableName, renderNftables } from '../dataplane/service-proxy/nftables-render.ts'
+import type { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
+import { buildNftModel, nftTableName, planNftSync, renderNftables, serviceChainName } from '../dataplane/service-proxy/nftables-render.ts'
 import { triggerTimeAnnotation } from '../dataplane/service-proxy/proxier.ts'
 import { buildRoutingTable } from '../dataplane/service-proxy/table.ts'
 import type { Histogram } from '../lib/metrics.ts'
@@ -144,9 +150,16 @@ async function main() {
     await sleep(3000)
 
     const proxiers = nodes.map((n) => n.agent.serviceProxy!)
+    const modes = () => proxiers.map((p) => ({ ...(p.backend as NftablesBackend).syncs, ...(p.backend as NftablesBackend).totals }))
+    const modesBefore = modes()
     const before = await Promise.all(proxiers.map(async (p) => ({ prog: await snap(p.metrics.programmingLatency), sync: await snap(p.metrics.syncDuration) })))
     const lat: number[] = []
+    const delivered: number[] = []
     const ack: number[] = []
+    // Everything (apiserver, both agents, this loop) shares one event loop: a long block delays every node at once.
+    const loop = monitorEventLoopDelay({ resolution: 10 })
+    const loopAll = monitorEventLoopDelay({ resolution: 10 })
+    loopAll.enable()
     let last = 0
     for (let k = 0; k < nChanges; k++) {
       const svc = (k * 97) % nServices
@@ -158,29 +171,44 @@ async function main() {
       epsOf.set(svc, eps)
       const want = new Set(eps.map((e) => e.ip))
       const body = sliceBody(svc, eps)
+      loop.reset(); loop.enable()
       const t0 = now()
       const written = c.client.patch(slicesInfo, ns, `s${svc}-1`, { metadata: { annotations: body.metadata.annotations }, endpoints: body.endpoints }, 'application/merge-patch+json')
       written.then(() => ack.push(now() - t0), () => undefined)
       const done = new Map<string, number>()
+      const seen = new Map<string, number>()
       const deadline = t0 + 30_000
       while (done.size < nodes.length && now() < deadline) {
-        for (const n of nodes) if (!done.has(n.name) && hasEndpoints(n, svc, want)) done.set(n.name, now() - t0)
+        for (const n of nodes) {
+          const at = n.agent.serviceProxy!.lastSliceEventAt
+          if (!seen.has(n.name) && at > t0) seen.set(n.name, at - t0)
+          if (!done.has(n.name) && hasEndpoints(n, svc, want)) done.set(n.name, now() - t0)
+        }
         if (done.size < nodes.length) await sleep(1)
       }
       slices.set(svc, await written)
       if (done.size < nodes.length) throw new Error(`change ${k} (s${svc}) not applied on every node within 30 s`)
       lat.push(Math.max(...done.values()))
+      delivered.push(Math.max(...seen.values()))
+      loop.disable()
+      if (lat.at(-1)! > 1000) {
+        log(`  longest event-loop block during change ${k + 1}: ${(loop.max / 1e6).toFixed(0)} ms`)
+        const last = (n: string) => (nodes.find((x) => x.name === n)!.agent.serviceProxy!.backend as NftablesBackend).lastSync
+        log(`change ${k + 1} (s${svc}) took ${lat.at(-1)!.toFixed(0)} ms: ${[...done].map(([n, ms]) => `${n} ${ms.toFixed(0)} (slice event after ${seen.get(n)?.toFixed(0)} ms; last sync ${last(n)?.mode}: model+plan ${last(n)?.planMs.toFixed(0)} ms, nft ${last(n)?.nftMs.toFixed(0)} ms)`).join(', ')}`)
+      }
       if ((k + 1) % 5 === 0) log(`change ${k + 1}/${nChanges}: ${Math.max(...done.values()).toFixed(0)} ms`)
       await sleep(gapMs)
     }
+    loopAll.disable()
+    const modesAfter = modes()
     const after = await Promise.all(proxiers.map(async (p) => ({ prog: await snap(p.metrics.programmingLatency), sync: await snap(p.metrics.syncDuration) })))
 
     // The kernel has it: the last change's chooser chain on every node has the right endpoint count.
     for (const n of nodes) {
-      const idx = n.agent.serviceProxy!.table!.ports.findIndex((p) => p.id === `${ns}/s${last}:http`)
-      const { stdout } = await run('nft', ['list', 'chain', 'ip', nftTableName(n.name), `svc-${idx}`])
+      const chain = serviceChainName(n.agent.serviceProxy!.table!.ports.find((p) => p.id === `${ns}/s${last}:http`)!)
+      const { stdout } = await run('nft', ['list', 'chain', 'ip', nftTableName(n.name), chain])
       const k = Number(/numgen random mod (\d+)/.exec(stdout)?.[1] ?? (/goto ep-/.test(stdout) ? 1 : 0))
-      if (k !== epsOf.get(last)!.length) throw new Error(`node ${n.name}: kernel chain svc-${idx} has ${k} endpoints, want ${epsOf.get(last)!.length}`)
+      if (k !== epsOf.get(last)!.length) throw new Error(`node ${n.name}: kernel chain ${chain} has ${k} endpoints, want ${epsOf.get(last)!.length}`)
     }
 
     // Reference and breakdown at full size, from node 1's table.
@@ -195,12 +223,35 @@ async function main() {
     writeFileSync(file, script)
     const createMs = await timeNft(file)
     const replaceMs = [await timeNft(file), await timeNft(file), await timeNft(file)]
+    // A partial transaction at this size, on the reference table: one endpoint added to one Service, then removed again.
+    b0 = now()
+    const model = buildNftModel(table)
+    const modelMs = now() - b0
+    const sp = table.ports[0]!
+    const grown = { ...table, ports: [{ ...sp, clusterEndpoints: [...sp.clusterEndpoints, { ip: sp.clusterEndpoints[0]!.ip.replace(/\.\d+$/, '.254'), port: 8080, ready: true, serving: true, terminating: false }] }, ...table.ports.slice(1)] }
+    // What a sync does: the model with the fragments of the previous one (the backend's cache), then the plan.
+    const cache = { fragments: new Map() }
+    const cached = buildNftModel(table, cache)
+    b0 = now()
+    const grownModel = buildNftModel(grown, cache)
+    const warmMs = now() - b0
+    b0 = now()
+    const up = planNftSync({ prev: cached, next: grownModel, tableName: refTable, mode: 'partial' })
+    const planMs = now() - b0
+    const down = planNftSync({ prev: grownModel, next: cached, tableName: refTable, mode: 'partial' })
+    const partialMs: number[] = []
+    for (let i = 0; i < 3; i++) for (const plan of [up, down]) {
+      writeFileSync(file, plan.script)
+      partialMs.push(await timeNft(file))
+    }
 
     const f = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1))
     const mean = (a: Snap, b: Snap) => ((b.sum - a.sum) / Math.max(1, b.count - a.count)) * 1000
     const rows = nodes.map((n, i) => {
       const a = before[i]!; const b = after[i]!
-      return `| ${n.name} | ${b.sync.count - a.sync.count} | ${f(mean(a.sync, b.sync))} | ${b.prog.count - a.prog.count} | ≤ ${bucketPct(a.prog, b.prog, 50) * 1000} / ≤ ${bucketPct(a.prog, b.prog, 99) * 1000} |`
+      const m0 = modesBefore[i]!; const m1 = modesAfter[i]!
+      const nSync = Math.max(1, b.sync.count - a.sync.count)
+      return `| ${n.name} | ${b.sync.count - a.sync.count} (${m1.partial - m0.partial} / ${m1.full - m0.full} / ${m1.none - m0.none}) | ${f(mean(a.sync, b.sync))} | ${f((m1.planMs - m0.planMs) / nSync)} / ${f((m1.nftMs - m0.nftMs) / nSync)} | ${b.prog.count - a.prog.count} | ≤ ${bucketPct(a.prog, b.prog, 50) * 1000} / ≤ ${bucketPct(a.prog, b.prog, 99) * 1000} |`
     })
     process.stdout.write(`Network programming, nftables backend, ${nNodes} nodes, ${nServices} Services, ${total} endpoints (${rules} rules + map elements per node); ${nChanges} EndpointSlice changes (one endpoint added or removed), ${gapMs} ms apart.
 Measured: rules in the kernel (the proxier's nft -f transaction has returned), not traffic: the endpoints are fake addresses without pods.
@@ -208,12 +259,15 @@ Measured: rules in the kernel (the proxier's nft -f transaction has returned), n
 | measure | p50 ms | p99 ms | max ms |
 | --- | --- | --- | --- |
 | API write → applied on every node | ${f(pct(lat, 50))} | ${f(pct(lat, 99))} | ${f(Math.max(...lat))} |
+| API write → the EndpointSlice event reached every node's proxier | ${f(pct(delivered, 50))} | ${f(pct(delivered, 99))} | ${f(Math.max(...delivered))} |
 | API write → write acknowledged | ${f(pct(ack, 50))} | ${f(pct(ack, 99))} | ${f(Math.max(...ack))} |
+
+Event-loop delay of the one process during the changes (apiserver + every agent + this loop): p99 ${f(loopAll.percentile(99) / 1e6)} ms, max ${f(loopAll.max / 1e6)} ms.
 
 Proxier metrics during the changes (skiff_proxy_sync_duration_seconds, skiff_proxy_network_programming_duration_seconds; percentiles are histogram bucket bounds):
 
-| node | syncs | mean full sync ms | programming samples | programming p50 / p99 ms |
-| --- | --- | --- | --- | --- |
+| node | syncs (partial / full / none) | mean sync ms | of which model+plan / nft ms | programming samples | programming p50 / p99 ms |
+| --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 
 Full sync at this size, taken apart (node 1's table, ${(script.length / 1024).toFixed(0)} KiB script):
@@ -221,9 +275,13 @@ Full sync at this size, taken apart (node 1's table, ${(script.length / 1024).to
 | step | ms |
 | --- | --- |
 | buildRoutingTable (pure) | ${f(buildMs)} |
-| renderNftables (pure) | ${f(renderMs)} |
+| renderNftables (pure, model + full script) | ${f(renderMs)} |
+| buildNftModel, from nothing (pure) | ${f(modelMs)} |
+| buildNftModel, one endpoint added, unchanged ports from the cache (what a sync does) | ${f(warmMs)} |
+| planNftSync, one endpoint added (pure) | ${f(planMs)} |
 | reference: nft -f <file>, new table | ${f(createMs)} |
-| reference: nft -f <file>, replacing the table (what every sync does), median of 3 | ${f(pct(replaceMs, 50))} |
+| reference: nft -f <file>, replacing the table (the full sync), median of 3 | ${f(pct(replaceMs, 50))} |
+| nft -f <file>, partial transaction (${up.ops} commands: one endpoint added or removed), median of 6 | ${f(pct(partialMs, 50))} |
 
 Loading ${nServices} Services + slices until every node had them: ${loadS.toFixed(1)} s.
 `)

@@ -72,6 +72,7 @@ export class ServiceProxier {
   #generation = 0
   #stopped = true
   #pendingChanges: number[] = []
+  #lastSliceEventAt = 0
   #current?: RoutingTable
   #health: HealthChecks
 
@@ -84,6 +85,7 @@ export class ServiceProxier {
     const mark = () => this.#markDirty()
     this.#services.addHandlers({ onAdd: mark, onUpdate: mark, onDelete: mark })
     const sliceChanged = (s: KubeObject) => {
+      this.#lastSliceEventAt = performance.now()
       const t = Date.parse(s.metadata.annotations?.[triggerTimeAnnotation] ?? '')
       this.#pendingChanges.push(Number.isFinite(t) ? t : Date.now())
       this.#markDirty()
@@ -113,6 +115,16 @@ export class ServiceProxier {
     for (let i = 0; this.#syncing && i < 100; i++) await new Promise((r) => setTimeout(r, 20))
     await this.#health.close()
     if (opts.cleanup) await this.#o.backend.cleanup()
+  }
+
+  /** performance.now() when the last EndpointSlice event arrived (the benchmark splits delivery from apply with it). */
+  get lastSliceEventAt(): number {
+    return this.#lastSliceEventAt
+  }
+
+  /** The backend this proxier applies to (benchmarks read the nftables backend's sync counts). */
+  get backend(): Backend {
+    return this.#o.backend
   }
 
   /** The last applied table (undefined before the first apply). */
