@@ -214,7 +214,25 @@ export class Registry {
     return planServiceAllocations(this.alloc, svc, old, { ips: new Set(), ports })
   }
 
+  /**
+   * Without a resourceVersion precondition a concurrent write (a status
+   * update, a controller's patch) is no reason to fail: read again and retry,
+   * as Kubernetes' GuaranteedUpdate does. With one, the 409 is the answer.
+   */
   async delete(info: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<KubeObject> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#deleteOnce(info, ns, name, opts)
+      } catch (e) {
+        // A UID precondition is checked again on each attempt (a mismatch fails every time).
+        const pinned = !!opts.preconditions?.resourceVersion
+        if (!pinned && attempt < 10 && e instanceof ApiError && e.reason === 'Conflict') continue
+        throw e
+      }
+    }
+  }
+
+  async #deleteOnce(info: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions): Promise<KubeObject> {
     const obj = await this.get(info, ns, name)
     const pre = opts.preconditions
     if (pre?.uid && pre.uid !== obj.metadata.uid) {

@@ -69,6 +69,35 @@ t.test('api errors', async (t) => {
     t.equal(ok.code, 0, 'valid settings apply')
   })
 
+  await t.test('a delete without preconditions wins over a concurrent write; a stale resourceVersion precondition is 409', async (t) => {
+    // Make the race certain: the reads of the DELETE (the handler's and the registry's) are each followed by another client's write.
+    const registry = c.server.apiserver.registry
+    const cm = await c.client.create(cms, 'default', { metadata: { name: 'busy' }, data: { n: '0' } })
+    const realGet = registry.get.bind(registry)
+    let raced = 0
+    let writing = false
+    registry.get = async (info, ns, name) => {
+      const obj = await realGet(info, ns, name)
+      if (name === 'busy' && !writing && raced < 2) {
+        raced++
+        writing = true
+        await c.client.patch(cms, 'default', 'busy', { data: { n: String(raced) } }, 'application/merge-patch+json').finally(() => (writing = false))
+      }
+      return obj
+    }
+    t.teardown(() => void (registry.get = realGet))
+    const res = await c.client.request('DELETE', resourcePath(cms, 'default', cm.metadata.name!))
+    registry.get = realGet
+    t.equal(raced, 2, 'writes landed between the reads and the delete')
+    t.equal(res.status, 200, 'the delete read again and succeeded')
+    t.equal((await c.client.request('GET', resourcePath(cms, 'default', 'busy'))).status, 404, 'the object is gone')
+    const pinned = await c.client.create(cms, 'default', { metadata: { name: 'pinned' }, data: { v: '1' } })
+    await c.client.patch(cms, 'default', 'pinned', { data: { v: '2' } }, 'application/merge-patch+json')
+    const stale = await c.client.request('DELETE', resourcePath(cms, 'default', 'pinned'), { body: { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: pinned.metadata.resourceVersion } } })
+    t.equal(stale.status, 409, 'a stale resourceVersion precondition is a Conflict')
+    t.equal((await c.client.request('GET', resourcePath(cms, 'default', 'pinned'))).status, 200, 'and deletes nothing')
+  })
+
   await t.test('a 9 MiB body is 413', async (t) => {
     const big = { metadata: { name: 'big' }, data: { blob: 'x'.repeat(9 * 1024 * 1024) } }
     const res = await c.client.request('POST', resourcePath(cms, 'default'), { body: big }).catch((e) => ({ status: -1, body: String(e) }))
