@@ -170,6 +170,11 @@ t.test('ingress end to end', async (t) => {
     t.match(explained.stdout, /result: default\/items-write rule 0 path 0 \(Prefix \/items\) -> default\/service api port http/, 'skiff route names the Ingress, rule and Service')
     t.match(explained.stdout, /endpoints \(round-robin\): \d+\.\d+\.\d+\.\d+:8080 \(api-/, 'skiff route lists the endpoints')
     t.match(explained.stdout, new RegExp(`served on ${[ext1, ext2].sort().join(', ').replaceAll('.', '\\.')}`), 'and where the class is served')
+    const listed = await eventually(async () => {
+      const r = await c.kubectl(['get', 'ingress', 'items-read', 'items-write'], { allowFail: true })
+      return r.stdout.split('\n').filter((l) => l.includes([ext1, ext2].sort().join(','))).length === 2 ? r.stdout : undefined
+    }, { timeout: 30_000, what: 'kubectl get ingress showing both external addresses' })
+    t.match(listed, /items-read\s+external\s+methods\.test\s+/, 'kubectl shows the class and host, and the addresses of the external pool')
   })
 
   await t.test('a denied /admin is never reached through another spelling of the path', async (t) => {
