@@ -15,7 +15,6 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { request } from 'node:http'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,6 +23,7 @@ import { eventually, freePort } from '../lib/net.ts'
 import { silentLogger } from '../lib/log.ts'
 import { WorkerPool } from '../dataplane/ingress/pool.ts'
 import type { IngressSnapshot } from '../dataplane/ingress/snapshot.ts'
+import { httpRequest } from '../test/harness/http.ts'
 import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
 
 const run = promisify(execFile)
@@ -46,19 +46,9 @@ function daemon(t: ReturnType<typeof teardowns>, cmd: string, args: string[]): C
   return p
 }
 
-function status(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host } }, (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
-    })
-    req.on('error', () => resolve(0))
-    req.end()
-  })
-}
-
 async function listening(port: number): Promise<void> {
-  await eventually(async () => (await status(port)) === 200, { timeout: 15_000, what: `port ${port} answering 200 for Host ${host}` })
+  const status = () => httpRequest({ ip: '127.0.0.1', port, host }).then((r) => r.status, () => 0)
+  await eventually(async () => (await status()) === 200, { timeout: 15_000, what: `port ${port} answering 200 for Host ${host}` })
 }
 
 async function nginxConf(dir: string, name: string, body: string): Promise<string> {

@@ -21,6 +21,7 @@ import { nodeNames, planIngressPools, prepareNodeTokens, removeNodeRemnants, sta
 import { ApiClient } from '../controlplane/client/client.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { lookupResource } from '../controlplane/api/resources.ts'
+import { internalIP } from '../dataplane/ingress/status.ts'
 
 export interface ClusterState {
   stateDir: string
@@ -203,7 +204,7 @@ export async function ingressAddresses(client: ApiClient, pools: Record<string, 
   const out = new Map<string, string[]>()
   for (const n of nodes.items) {
     const cls = pools[n.metadata.name!]
-    const ip = (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address
+    const ip = internalIP(n)
     if (!cls || !ip) continue
     out.set(cls, [...(out.get(cls) ?? []), ip].sort())
   }

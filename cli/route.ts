@@ -12,6 +12,7 @@ import { compileState, type RuntimeState } from '../dataplane/ingress/state.ts'
 import { explainRoute, matchRoute, requestHost } from '../dataplane/ingress/routes.ts'
 import { normalizePath } from '../dataplane/ingress/paths.ts'
 import { wantsSslRedirect } from '../dataplane/ingress/options.ts'
+import { internalIP } from '../dataplane/ingress/status.ts'
 import { httpMethods } from '../controlplane/api/validation/skiff.ts'
 
 const res = {
@@ -83,7 +84,7 @@ export async function explainRequest(client: ApiClient, args: RouteRequestArgs):
 function poolOf(nodes: KubeObject[], className: string): string[] {
   return nodes
     .filter((n) => n.metadata.labels?.[ingressPoolLabel] === className)
-    .map((n) => (n.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address)
+    .map(internalIP)
     .filter((a): a is string => !!a)
     .sort()
 }

@@ -18,6 +18,7 @@
 
 import { issueServingCert, type ClusterCA } from '../../certs/ca.ts'
 import { buildCertTargets, buildTlsSecret, planCertificate, type CertTarget } from '../../certs/issue.ts'
+import { isDefaultIngressClass } from '../../dataplane/ingress/routes.ts'
 import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
 import { readSkiffAnnotation } from '../api/validation/skiff.ts'
@@ -33,7 +34,6 @@ const secretsInfo = lookupResource('', 'v1', 'secrets')!
 export const defaultCertSecret = { namespace: 'kube-system', name: 'skiff-ingress-default-tls' }
 export const defaultCertCommonName = 'Skiff Ingress Default Certificate'
 export const defaultCertHost = 'ingress.local'
-const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class'
 /** Re-check at least this often, so a renewal is never missed for long (timers drift; caches resync). */
 const maxRecheckMs = 3_600_000
 
@@ -97,7 +97,7 @@ export class IngressCertsController implements Controller {
     const ingresses = this.#ingresses!.list()
     return classes
       .filter((c) => readSkiffAnnotation(c, 'skiff.dev/issuer') === 'ca')
-      .flatMap((c) => buildCertTargets(ingresses, { className: c.metadata.name!, isDefaultClass: c.metadata.annotations?.[defaultClassAnnotation] === 'true' }))
+      .flatMap((c) => buildCertTargets(ingresses, { className: c.metadata.name!, isDefaultClass: isDefaultIngressClass(c) }))
   }
 
   async #sync(): Promise<void> {

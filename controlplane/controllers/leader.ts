@@ -72,7 +72,8 @@ export function planLeaseWrite(opts: { current: LeaseRecord | undefined; identit
   }
 }
 
-function recordOf(lease: KubeObject): LeaseRecord {
+/** A Lease's spec as a LeaseRecord, with Kubernetes' defaults for missing fields. */
+export function recordOf(lease: KubeObject): LeaseRecord {
   const s = lease.spec ?? {}
   return {
     holderIdentity: s.holderIdentity ?? '',

@@ -9,7 +9,7 @@ import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { ApiClientError, type ApiClient } from '../../controlplane/client/client.ts'
 import type { Logger } from '../../lib/log.ts'
-import { microTime, planLeaseWrite, type LeaseRecord } from '../../controlplane/controllers/leader.ts'
+import { microTime, planLeaseWrite, recordOf, type LeaseRecord } from '../../controlplane/controllers/leader.ts'
 
 const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 /** On the per-certificate Lease: the shared backoff (not skiff.dev/: those are validated user settings). */
@@ -38,8 +38,7 @@ export class AcmeLeases {
     } catch (e) {
       if (!(e instanceof ApiClientError && e.status === 404)) throw e
     }
-    const s = lease?.spec
-    const current: LeaseRecord | undefined = s ? { holderIdentity: s.holderIdentity ?? '', leaseDurationSeconds: s.leaseDurationSeconds ?? 15, acquireTime: s.acquireTime, renewTime: s.renewTime, leaseTransitions: s.leaseTransitions ?? 0 } : undefined
+    const current: LeaseRecord | undefined = lease?.spec ? recordOf(lease) : undefined
     const now = Date.now()
     const backoffUntil = Date.parse(lease?.metadata.annotations?.[leaseAnnotations.retryAfter] ?? '')
     if (backoffUntil > now) return { backoffUntil, failures: Number(lease?.metadata.annotations?.[leaseAnnotations.failures] ?? 0) }

@@ -26,6 +26,7 @@
 
 import acme from 'acme-client'
 import { buildCertTargets, buildTlsSecret, backoffMs, planCertificate, shortHash, type CertTarget } from '../../certs/issue.ts'
+import { isDefaultIngressClass } from './routes.ts'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
@@ -36,7 +37,6 @@ import { AcmeLeases, delay, errorText, leaseAnnotations, probeDirectory, trustFo
 
 const secretsInfo = lookupResource('', 'v1', 'secrets')!
 const configMapsInfo = lookupResource('', 'v1', 'configmaps')!
-const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class'
 
 export interface AcmeIssuerOptions {
   /** The class identity (skiff:ingress:<class>). */
@@ -125,7 +125,7 @@ export class AcmeIssuer {
     const directoryUrl = readSkiffAnnotation(ingressClass, 'skiff.dev/acme-directory')
     const active = readSkiffAnnotation(ingressClass, 'skiff.dev/issuer') === 'acme' && directoryUrl !== undefined
     this.#config = active ? { directoryUrl, email: readSkiffAnnotation(ingressClass, 'skiff.dev/acme-email') } : undefined
-    this.#targets = active ? buildCertTargets(ingresses, { className: this.#o.className, isDefaultClass: ingressClass.metadata.annotations?.[defaultClassAnnotation] === 'true' }) : []
+    this.#targets = active ? buildCertTargets(ingresses, { className: this.#o.className, isDefaultClass: isDefaultIngressClass(ingressClass) }) : []
     const keys = new Set(this.#targets.map(keyOf))
     for (const k of this.#state.keys()) if (!keys.has(k)) this.#state.delete(k)
     if (!this.#stopped) this.#schedule(0)

@@ -75,6 +75,12 @@ export type Match =
   | { kind: 'not-found' }
 
 export const legacyClassAnnotation = 'kubernetes.io/ingress.class'
+export const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class'
+
+/** An IngressClass is the default one when it says so (ingressclass.kubernetes.io/is-default-class: "true"). */
+export function isDefaultIngressClass(cls: KubeObject | undefined): boolean {
+  return cls?.metadata?.annotations?.[defaultClassAnnotation] === 'true'
+}
 
 /** ingressClassName first, then the legacy annotation; an Ingress with neither belongs to the default class. */
 export function ingressInClass(ing: KubeObject, opts: CompileOptions): boolean {

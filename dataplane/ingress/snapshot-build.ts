@@ -5,12 +5,11 @@
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
-import { byAge, ingressInClass, ingressKey } from './routes.ts'
+import { byAge, ingressInClass, ingressKey, isDefaultIngressClass } from './routes.ts'
 import type { CertificateInfo, ClassSettings, EndpointInfo, IngressSnapshot, ServiceInfo } from './snapshot.ts'
 
 /** The Node label that puts a node into a class's ingress pool: `skiff.dev/ingress-pool: external`. */
 export const ingressPoolLabel = 'skiff.dev/ingress-pool'
-export const defaultClassAnnotation = 'ingressclass.kubernetes.io/is-default-class'
 export const serviceNameLabel = 'kubernetes.io/service-name'
 /** The certificate for unknown SNI, issued from the cluster CA. */
 export const defaultCertificateSecret = { namespace: 'kube-system', name: 'skiff-ingress-default-tls' }
@@ -34,10 +33,9 @@ export interface SnapshotInputs {
   challenges?: Record<string, string>
 }
 
-/** The class is the default one when its IngressClass says so (ingressclass.kubernetes.io/is-default-class: "true"). */
+/** Whether the IngressClass named `className` is the default class. */
 export function isDefaultClass(ingressClasses: KubeObject[], className: string): boolean {
-  const cls = ingressClasses.find((c) => c.metadata?.name === className)
-  return cls?.metadata?.annotations?.[defaultClassAnnotation] === 'true'
+  return isDefaultIngressClass(ingressClasses.find((c) => c.metadata?.name === className))
 }
 
 /** The class's Ingresses, oldest first. */

@@ -71,7 +71,7 @@ export interface IngressSnapshot {
 /** Messages from the supervisor to a worker (child_process IPC, serialization 'advanced'). */
 export type ToWorker =
   | { type: 'snapshot'; snapshot: IngressSnapshot }
-  /** Fail readiness, stop accepting, finish in-flight requests, close idle keep-alives, exit when idle or after drainMs. */
+  /** Stop accepting, finish in-flight requests, close idle keep-alives, exit when idle or after drainMs (readiness is the supervisor's). */
   | { type: 'drain'; drainMs: number }
   /** Reply with { type: 'metrics', id, metrics } (prom-client getMetricsAsJSON()). */
   | { type: 'metrics'; id: number }

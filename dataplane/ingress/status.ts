@@ -65,6 +65,12 @@ export interface StatusInputs {
   writeConditions?: boolean
 }
 
+/** A Node's InternalIP (its network's gateway), if it has one yet. */
+export function internalIP(node: KubeObject): string | undefined {
+  const a = (node.status?.addresses ?? []).find((x: any) => x?.type === 'InternalIP' && typeof x.address === 'string')
+  return a?.address
+}
+
 /** InternalIPs of the Ready Nodes of the class's pool, sorted numerically. */
 export function poolAddresses(nodes: KubeObject[], className: string): string[] {
   const ips = new Set<string>()
@@ -72,7 +78,8 @@ export function poolAddresses(nodes: KubeObject[], className: string): string[] 
     if (n.metadata?.labels?.[ingressPoolLabel] !== className || n.metadata?.deletionTimestamp) continue
     const ready = (n.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True')
     if (!ready) continue
-    for (const a of n.status?.addresses ?? []) if (a?.type === 'InternalIP' && typeof a.address === 'string') ips.add(a.address)
+    const ip = internalIP(n)
+    if (ip) ips.add(ip)
   }
   return [...ips].sort(compareIPs)
 }
