@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { readdir, writeFile } from 'node:fs/promises'
 import type Dockerode from 'dockerode'
 import type { Logger } from '../lib/log.ts'
-import { firstAddress, formatCidr, parseCidr } from './cidr.ts'
+import { firstAddress, formatCidr, parseCidr } from '../lib/ipv4.ts'
 import { labels, networkName } from './labels.ts'
 
 export const ruleChain = 'DOCKER-USER'

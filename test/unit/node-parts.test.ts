@@ -4,7 +4,7 @@
 
 import t from 'tap'
 import type Dockerode from 'dockerode'
-import { cidrContains, cidrsOverlap, firstAddress, parseCidr, formatCidr } from '../../node/cidr.ts'
+import { cidrContains, cidrsOverlap, firstAddress, parseCidr, formatCidr } from '../../lib/ipv4.ts'
 import { microTime } from '../../node/heartbeat.ts'
 import { bridgeName, planIptablesRules, rulesToDelete } from '../../node/network.ts'
 import { buildNodeStatus, detectCapacity, nodeLabels, nodeStatusStale } from '../../node/node-object.ts'

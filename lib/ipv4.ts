@@ -1,5 +1,5 @@
-// IPv4 CIDR arithmetic for the pod network (the node's podCIDR and the
-// cluster CIDR). IPv6 is not supported by the node network yet.
+// IPv4 addresses and CIDRs: the one home for this arithmetic (pod network,
+// node addresses, LAN ranges). IPv6 is not supported yet.
 
 export interface Cidr {
   base: number // network address as an unsigned 32-bit number
