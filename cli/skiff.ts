@@ -10,7 +10,7 @@ import { ApiClient, ApiClientError } from '../controlplane/client/client.ts'
 import { lookupKind } from '../controlplane/api/resources.ts'
 import { createLogger } from '../lib/log.ts'
 import { applyAll } from './apply.ts'
-import { clusterRunning, down, ingressAddresses, kubeconfigFor, up } from './cluster.ts'
+import { clusterRunning, down, hostAction, ingressAddresses, kubeconfigFor, stop, up } from './cluster.ts'
 import { deleteNamed, describe, get, resolveType } from './get.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
@@ -54,20 +54,45 @@ async function client(): Promise<{ client: ApiClient; namespace: string }> {
   return { client: new ApiClient(cfg), namespace: g.namespace ?? 'default' }
 }
 
+/** A whole number within bounds, or a clear error naming the flag (never NaN). */
+function intFlag(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw)
+  if (!/^\d+$/.test(String(raw).trim()) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}`)
+  return n
+}
+
 program
   .command('up')
-  .description('start a local cluster in the background (Redis and a server); returns when it is ready')
-  .option('--port <port>', 'apiserver port', '6443')
-  .option('--nodes <n>', 'node agents to start', '3')
+  .description('start (or resume) a local cluster in the background: simulated hosts, Redis, the server; returns when it is ready')
+  .option('--port <port>', 'apiserver port (0: any free port)', '6443')
+  .option('--nodes <n>', 'simulated hosts (network namespace + dockerd + agent each)', '3')
   .option('--cluster-cidr <cidr>', 'the pod network (one /24 per node)', '10.244.0.0/16')
+  .option('--pod-network <mode>', 'host-gw (routes via each host) or vxlan (an overlay)', 'host-gw')
+  .option('--lan-cidr <cidr>', 'the /24 the simulated hosts share (default: a free 172.31.X.0/24)')
   .option('--demo', 'deploy the demo app (skiff/demo:local) once the nodes are Ready')
   .option('--ingress-nodes <pools>', 'ingress nodes per class, e.g. external=2,internal=1 (default: that, when there are 3+ nodes)')
   .option('--acme-directory <url>', 'ACME directory for the external ingress class (e.g. a local pebble)')
   .option('--acme-email <email>', 'ACME account contact')
   .option('--acme-ca-file <file>', "CA bundle to trust the ACME directory's own TLS certificate")
+  .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
+  .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
+  .option('--heartbeat-ms <ms>', "agents' Lease renewal interval", '4000')
   .action(async (o) => {
-    const acme = o.acmeDirectory ? { directory: o.acmeDirectory as string, email: o.acmeEmail as string | undefined, caFile: o.acmeCaFile as string | undefined } : undefined
-    const st = await up({ stateDir: stateDir(), port: Number(o.port), nodes: Number(o.nodes), clusterCIDR: o.clusterCidr, ingress: o.ingressNodes ? parsePools(o.ingressNodes) : undefined, acme })
+    const acme = o.acmeDirectory ? { directory: o.acmeDirectory as string, email: o.acmeEmail as string | undefined, caFile: o.acmeCaFile ? resolve(o.acmeCaFile as string) : undefined } : undefined
+    if (o.podNetwork !== 'host-gw' && o.podNetwork !== 'vxlan') throw new Error(`--pod-network must be host-gw or vxlan, not ${JSON.stringify(o.podNetwork)}`)
+    const given = (name: string) => program.commands.find((c) => c.name() === 'up')!.getOptionValueSource(name) === 'cli'
+    const st = await up({
+      stateDir: stateDir(), port: intFlag('--port', o.port, 0, 65535),
+      nodes: given('nodes') ? intFlag('--nodes', o.nodes, 0, 80) : undefined,
+      clusterCIDR: given('clusterCidr') ? o.clusterCidr : undefined,
+      podNetwork: given('podNetwork') ? o.podNetwork : undefined,
+      lanCIDR: o.lanCidr, ingress: o.ingressNodes ? parsePools(o.ingressNodes) : undefined, acme,
+      timers: {
+        nodeMonitorGracePeriodS: intFlag('--node-monitor-grace-period', o.nodeMonitorGracePeriod, 1, 3600),
+        podEvictionTimeoutS: intFlag('--pod-eviction-timeout', o.podEvictionTimeout, 0, 3600),
+        heartbeatMs: intFlag('--heartbeat-ms', o.heartbeatMs, 200, 60_000),
+      },
+    })
     const dir = st.stateDir
     let addresses = new Map<string, string[]>()
     if (st.agents.length) {
@@ -84,6 +109,7 @@ program
     }
     out(`Skiff is running.
   apiserver:  ${st.server.url}
+  hosts:      ${st.spec.hosts.map((h) => `${h.name} ${h.ip}`).join(', ') || 'none'} on ${st.spec.lan.cidr} (pod network ${st.spec.podNetwork})
   state:      ${dir} (logs in ${join(dir, 'logs')})
   kubeconfig: ${join(dir, 'kubeconfig')}
 
@@ -92,12 +118,38 @@ Use it with kubectl:
   kubectl get namespaces
 or with skiff:
   npm run skiff -- get namespaces
-Stop it with: npm run skiff -- down`)
+Stop it with: npm run skiff -- stop (keeps everything; skiff up resumes it), or remove it with: npm run skiff -- down`)
+  })
+
+program
+  .command('stop')
+  .description('stop every process of the local cluster (supervisor, Redis, server, Engines, agents); the state stays, skiff up resumes it')
+  .action(async () => {
+    await stop({ stateDir: stateDir() })
+  })
+
+program
+  .command('host')
+  .description('simulate a machine dying or coming back: skiff host kill node-2, skiff host start node-2')
+  .argument('<action>', 'kill or start')
+  .argument('<node>', 'the simulated host (node name)')
+  .action(async (action: string, node: string) => {
+    if (action !== 'kill' && action !== 'start') throw new Error(`skiff host takes kill or start, not ${JSON.stringify(action)}`)
+    await hostAction(stateDir(), node, action)
+    out(`host ${node}: ${action === 'kill' ? 'killed (its agent, Engine and containers; its LAN leg is down)' : 'started'}`)
+  })
+
+program
+  .command('supervise', { hidden: true })
+  .description('the background supervisor of a local cluster (started by skiff up)')
+  .action(async () => {
+    const { Supervisor } = await import('./supervisor.ts')
+    await new Supervisor(stateDir()).run()
   })
 
 program
   .command('down')
-  .description('stop the local cluster and remove everything it created')
+  .description('stop the local cluster and remove everything it created: processes, hosts, the LAN, containers and the state')
   .action(async () => {
     await down({ stateDir: stateDir() })
   })

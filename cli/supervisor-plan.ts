@@ -1,0 +1,85 @@
+// The processes of a local cluster, as data (pure): what the supervisor runs,
+// with which arguments, in which namespace, logging where. Order matters only
+// at start (redis, server, then each host's dockerd before its agent); after
+// that each process is restarted on its own when it dies.
+
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
+import { names } from './cluster-spec.ts'
+import { dockerdArgs } from './simhost.ts'
+
+export const skiffEntry = fileURLToPath(new URL('./skiff.ts', import.meta.url))
+
+export interface ChildSpec {
+  /** redis, server, dockerd/<host>, agent/<host>. */
+  name: string
+  cmd: string
+  args: string[]
+  env?: Record<string, string>
+  /** Network namespace (a simulated host) to run in. */
+  netns?: string
+  log: string
+  /** A string of its command line: a pid whose command line lacks it is not this child any more. */
+  needle: string
+  host?: string
+  /** How long a graceful stop may take before SIGKILL. */
+  stopGraceMs: number
+  /** Leftovers of a previous run to SIGKILL before (re)starting it: command lines containing this. */
+  stale?: string
+}
+
+export const ingressPoolLabel = 'skiff.dev/ingress-pool'
+
+export function redisChild(stateDir: string): ChildSpec {
+  const conf = join(stateDir, 'redis', 'redis.conf')
+  return { name: 'redis', cmd: 'redis-server', args: [conf], log: join(stateDir, 'logs', 'redis.log'), needle: conf, stopGraceMs: 10_000 }
+}
+
+export function serverChild(s: ClusterSpec, stateDir: string, node = process.execPath): ChildSpec {
+  return {
+    name: 'server',
+    cmd: node,
+    args: [
+      skiffEntry, '--state-dir', stateDir, 'server',
+      '--host', s.lan.hostIP, '--port', String(s.apiPort), '--san', s.lan.hostIP,
+      '--redis-port', String(s.redisPort), '--redis-password-file', join(stateDir, 'redis', 'password'),
+      '--cluster-cidr', s.clusterCIDR, '--load-balancer-pool', s.loadBalancerPool,
+      '--node-monitor-grace-period', String(s.timers.nodeMonitorGracePeriodS), '--pod-eviction-timeout', String(s.timers.podEvictionTimeoutS),
+    ],
+    log: join(stateDir, 'logs', 'server.log'),
+    needle: `${stateDir} server`,
+    stopGraceMs: 15_000,
+  }
+}
+
+export function dockerdChild(s: ClusterSpec, h: HostSpec, stateDir: string): ChildSpec {
+  return {
+    name: `dockerd/${h.name}`, cmd: 'dockerd', args: dockerdArgs(s, h, stateDir), netns: names.netns(s, h), host: h.name,
+    log: join(stateDir, 'logs', `dockerd-${h.name}.log`), needle: names.dockerSock(s, h), stopGraceMs: 30_000,
+    // A dockerd killed outright can leave its containerd behind, which a new dockerd then waits on in vain.
+    stale: `containerd --config ${names.execRoot(s, h)}/containerd/containerd.toml`,
+  }
+}
+
+/** The agent of a host: the same `skiff agent` a real machine runs, with the host's own state folder and Engine. */
+export function agentChild(s: ClusterSpec, h: HostSpec, stateDir: string, extraArgs: string[] = [], node = process.execPath): ChildSpec {
+  const root = names.hostRoot(stateDir, h)
+  return {
+    name: `agent/${h.name}`,
+    cmd: node,
+    args: [
+      skiffEntry, '--state-dir', root, 'agent', '--node-name', h.name, '--cluster-cidr', s.clusterCIDR,
+      '--heartbeat-ms', String(s.timers.heartbeatMs),
+      ...(h.pool ? ['--node-label', `${ingressPoolLabel}=${h.pool}`] : []),
+      ...(s.acme?.caFile ? ['--acme-ca-file', s.acme.caFile] : []),
+      ...extraArgs,
+    ],
+    env: { DOCKER_HOST: `unix://${names.dockerSock(s, h)}` },
+    netns: names.netns(s, h),
+    host: h.name,
+    log: join(stateDir, 'logs', `agent-${h.name}.log`),
+    needle: `${root} agent`,
+    stopGraceMs: 20_000,
+  }
+}
