@@ -1,7 +1,8 @@
 // Authorization: deny by default. Three roles, decided from the user's groups:
 //  - admin (system:masters): everything.
 //  - node (system:nodes, user system:node:<name>): reads what an agent and
-//    its data plane need, writes only its own Node and Lease, the status of
+//    its data plane need (the node Leases of kube-node-lease included: the
+//    LoadBalancer speaker), writes only its own Node and Lease, the status of
 //    pods bound to it, and Events; reads a Secret or ConfigMap only when a pod
 //    bound to it uses that object (like Kubernetes' Node authorizer).
 //  - ingress (skiff:ingress-controllers, user skiff:ingress:<class>): reads
@@ -87,7 +88,9 @@ function authorizeNode(node: string, a: RequestAttributes, view: AuthzView): Dec
   }
   if (resource === 'leases.coordination.k8s.io') {
     if (a.namespace === 'kube-node-lease' && a.name === node && (readVerbs.has(verb) || writeVerbs.has(verb))) return allow('own lease')
-    return deny(`node ${node} may only use its own Lease kube-node-lease/${node}`)
+    // The LoadBalancer speaker judges its peers' liveness from their heartbeats (dataplane/lb-speaker).
+    if (a.namespace === 'kube-node-lease' && readVerbs.has(verb)) return allow('node heartbeats are readable by nodes')
+    return deny(`node ${node} may only read Leases in kube-node-lease and write its own, kube-node-lease/${node}`)
   }
   if (resource === 'pods' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {
     if (boundTo(a.current, node)) return allow('pod bound to this node')
