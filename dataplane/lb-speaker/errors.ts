@@ -1,0 +1,23 @@
+// Errors of the LoadBalancer speaker, each with a stable code
+// (SKIFF_ERR_LBSPEAKER_<WHAT>) for logs and callers.
+
+export const speakerErrorCodes = {
+  Options: 'SKIFF_ERR_LBSPEAKER_OPTIONS',
+  Interface: 'SKIFF_ERR_LBSPEAKER_INTERFACE',
+  Command: 'SKIFF_ERR_LBSPEAKER_COMMAND',
+  State: 'SKIFF_ERR_LBSPEAKER_STATE',
+} as const
+
+export type SpeakerErrorReason = keyof typeof speakerErrorCodes
+
+export class SpeakerError extends Error {
+  readonly reason: SpeakerErrorReason
+  readonly code: string
+
+  constructor(reason: SpeakerErrorReason, message: string, options?: { cause?: unknown }) {
+    super(`${speakerErrorCodes[reason]}: ${message}`, options)
+    this.name = 'SpeakerError'
+    this.reason = reason
+    this.code = speakerErrorCodes[reason]
+  }
+}
