@@ -20,9 +20,19 @@ export function renderKubeconfig(c: { server: string; caPem: string; token: stri
 }
 
 export function readKubeconfig(path: string): ClientConfig & { namespace?: string } {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new Error(`cannot read kubeconfig ${path}: ${(e as Error).message}`)
+  }
+  return parseKubeconfigText(text, path)
+}
+
+export function parseKubeconfigText(text: string, path = 'kubeconfig'): ClientConfig & { namespace?: string } {
   let doc: any
   try {
-    doc = parse(readFileSync(path, 'utf8'))
+    doc = parse(text)
   } catch (e) {
     throw new Error(`cannot read kubeconfig ${path}: ${(e as Error).message}`)
   }

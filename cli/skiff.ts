@@ -3,7 +3,8 @@
 // lifecycle: `up`, `down`, `kubeconfig`. Objects: `apply`, `get`,
 // `describe`, `delete`. Errors print one line with what to do next and exit 1.
 
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { join, resolve } from 'node:path'
 import { Command, Option } from 'commander'
 import { ApiClient, ApiClientError } from '../controlplane/client/client.ts'
@@ -12,7 +13,7 @@ import { createLogger } from '../lib/log.ts'
 import { applyAll } from './apply.ts'
 import { clusterRunning, down, hostAction, ingressAddresses, kubeconfigFor, stop, up } from './cluster.ts'
 import { deleteNamed, describe, get, resolveType } from './get.ts'
-import { readKubeconfig } from './kubeconfig.ts'
+import { parseKubeconfigText, readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
 import { registerImagesCommand } from './images.ts'
 import { registerAgentCommand } from '../node/command.ts'
@@ -48,10 +49,19 @@ async function client(): Promise<{ client: ApiClient; namespace: string }> {
     const cfg = readKubeconfig(kc)
     return { client: new ApiClient(cfg), namespace: g.namespace ?? cfg.namespace ?? 'default' }
   }
-  const st = await clusterRunning(stateDir())
-  if (!st) throw new Error(`no running cluster in ${stateDir()}: start one with \`skiff up\` (or npm start), or pass --kubeconfig`)
-  const cfg = readKubeconfig(join(stateDir(), 'kubeconfig'))
-  return { client: new ApiClient(cfg), namespace: g.namespace ?? 'default' }
+  return { client: new ApiClient(await localKubeconfig()), namespace: g.namespace ?? 'default' }
+}
+
+/** The admin kubeconfig of the cluster in --state-dir: one `skiff up` runs, or a `skiff server` of this machine. */
+async function localKubeconfig(): Promise<ReturnType<typeof readKubeconfig>> {
+  const dir = stateDir()
+  if (await clusterRunning(dir)) return readKubeconfig(join(dir, 'kubeconfig'))
+  const server = join(dir, 'server.json')
+  if (existsSync(server) && existsSync(join(dir, 'tokens.csv'))) {
+    const { url } = JSON.parse(readFileSync(server, 'utf8')) as { url: string }
+    return parseKubeconfigText(kubeconfigFor(dir, url))
+  }
+  throw new Error(`no running cluster in ${dir}: start one with \`skiff up\` (or npm start), or pass --kubeconfig`)
 }
 
 /** A whole number within bounds, or a clear error naming the flag (never NaN). */
@@ -159,14 +169,18 @@ program
   .description('print the admin kubeconfig of the local cluster (works with the real kubectl)')
   .action(async () => {
     const st = await clusterRunning(stateDir())
-    if (!st) throw new Error(`no running cluster in ${stateDir()}: start one with \`skiff up\``)
-    process.stdout.write(kubeconfigFor(stateDir(), st.server.url))
+    const server = join(stateDir(), 'server.json')
+    if (st) process.stdout.write(kubeconfigFor(stateDir(), st.server.url))
+    else if (existsSync(server)) process.stdout.write(kubeconfigFor(stateDir(), (JSON.parse(readFileSync(server, 'utf8')) as { url: string }).url))
+    else throw new Error(`no cluster in ${stateDir()}: start one with \`skiff up\`, or run this on the machine of \`skiff server\` with its --state-dir`)
   })
 
 program
   .command('server')
-  .description('run the control plane (apiserver on Redis) in the foreground')
-  .option('--host <addr>', 'listen address', '127.0.0.1')
+  .description('run the control plane (apiserver on Redis, scheduler, controllers) in the foreground')
+  .option('--bind-address <addr>', 'listen address', '0.0.0.0')
+  .addOption(new Option('--host <addr>', 'old name of --bind-address').hideHelp())
+  .option('--advertise-address <addr>', "the address agents and kubeconfigs use (default: this machine's primary address); the serving certificate names it")
   .option('--port <port>', 'listen port', '6443')
   .option('--redis-host <host>', 'Redis host', '127.0.0.1')
   .option('--redis-port <port>', 'Redis port', '6379')
@@ -177,24 +191,44 @@ program
   .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
   .option('--scheduler-profile <profile>', 'default (least allocated) or bin-packing', 'default')
   .option('--load-balancer-pool <ranges...>', 'LoadBalancer addresses (CIDRs, a-b ranges, addresses)', ['10.112.0.0/24'])
+  .option('--install', 'write and enable a systemd unit running this command (restart on failure, start at boot), then exit')
+  .option('--systemd-dir <dir>', 'where --install writes the unit', '/etc/systemd/system')
   .action(async (o) => {
+    if (o.install) {
+      const { installUnit, withoutInstallFlags } = await import('./install.ts')
+      const argv = withoutInstallFlags(process.argv.slice(2))
+      const msg = await installUnit({
+        name: 'skiff-server', description: 'Skiff server (apiserver, scheduler, controllers)', systemdDir: o.systemdDir,
+        execStart: [process.execPath, fileURLToPath(new URL('./skiff.ts', import.meta.url)), '--state-dir', stateDir(), ...argv.filter((a, i, all) => a !== '--state-dir' && all[i - 1] !== '--state-dir')],
+        workingDirectory: process.cwd(), after: ['redis-server.service'], stopTimeoutS: 30,
+      })
+      out(msg)
+      return
+    }
     const { startServer } = await import('../controlplane/server.ts')
+    const { primaryAddress } = await import('../lib/host-address.ts')
     const logger = createLogger({ component: 'server' })
+    const bind = (o.host as string | undefined) ?? (o.bindAddress as string)
+    const advertise = (o.advertiseAddress as string | undefined) ?? (bind !== '0.0.0.0' ? bind : (await primaryAddress()) ?? '127.0.0.1')
     const running = await startServer({
       stateDir: stateDir(),
-      redis: { host: o.redisHost, port: Number(o.redisPort), password: readFileSync(o.redisPasswordFile, 'utf8').trim() },
-      host: o.host,
-      port: Number(o.port),
-      sans: o.san,
+      redis: { host: o.redisHost, port: intFlag('--redis-port', o.redisPort, 1, 65535), password: readFileSync(o.redisPasswordFile, 'utf8').trim() },
+      host: bind,
+      port: intFlag('--port', o.port, 0, 65535),
+      sans: [advertise, ...((o.san as string[] | undefined) ?? [])],
       logger,
       controllers: {
         clusterCIDR: o.clusterCidr,
-        nodeMonitorGracePeriodMs: Number(o.nodeMonitorGracePeriod) * 1000,
-        podEvictionTimeoutMs: Number(o.podEvictionTimeout) * 1000,
+        nodeMonitorGracePeriodMs: intFlag('--node-monitor-grace-period', o.nodeMonitorGracePeriod, 1, 3600) * 1000,
+        podEvictionTimeoutMs: intFlag('--pod-eviction-timeout', o.podEvictionTimeout, 0, 3600) * 1000,
         loadBalancerPool: o.loadBalancerPool,
       },
       scheduler: { profile: o.schedulerProfile },
     })
+    // Where this server is reached: `skiff kubeconfig` and `skiff token create` read it on this machine.
+    const url = `https://${advertise}:${new URL(running.url).port}`
+    writeFileSync(join(stateDir(), 'server.json'), JSON.stringify({ url, pid: process.pid }, null, 2) + '\n')
+    logger.info({ url, bind }, 'server ready')
     const stop = async (sig: string) => {
       logger.info({ signal: sig }, 'stopping')
       await running.stop()

@@ -42,7 +42,7 @@ export function serverChild(s: ClusterSpec, stateDir: string, node = process.exe
     cmd: node,
     args: [
       skiffEntry, '--state-dir', stateDir, 'server',
-      '--host', s.lan.hostIP, '--port', String(s.apiPort), '--san', s.lan.hostIP,
+      '--bind-address', s.lan.hostIP, '--advertise-address', s.lan.hostIP, '--port', String(s.apiPort),
       '--redis-port', String(s.redisPort), '--redis-password-file', join(stateDir, 'redis', 'password'),
       '--cluster-cidr', s.clusterCIDR, '--load-balancer-pool', s.loadBalancerPool,
       '--node-monitor-grace-period', String(s.timers.nodeMonitorGracePeriodS), '--pod-eviction-timeout', String(s.timers.podEvictionTimeoutS),
