@@ -105,6 +105,15 @@ export function email(raw: string): Parsed<string> {
 }
 const hour = 3_600_000
 
+/** A unicast MAC in lower case, as `ip` prints it (a VTEP MAC; node/pod-network). */
+export function unicastMac(raw: string): Parsed<string> {
+  return /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(raw) && (parseInt(raw.slice(0, 2), 16) & 1) === 0 && raw !== '00:00:00:00:00:00'
+    ? ok(raw)
+    : bad('must be a unicast MAC address in lower case such as 0a:58:0a:f4:01:01')
+}
+
+const node = ['Node'] as const
+
 export const skiffAnnotations = {
   'skiff.dev/methods': { kinds: ingress, description: 'HTTP methods the routes accept', parse: methodList },
   'skiff.dev/load-balance': { kinds: ingress, description: 'how requests are spread over endpoints', parse: enumOf('round-robin', 'least-request', 'cookie') },
@@ -120,6 +129,8 @@ export const skiffAnnotations = {
   'skiff.dev/proxy-connect-timeout': { kinds: ingress, description: 'time to connect to an endpoint', parse: duration(1, hour) },
   'skiff.dev/proxy-read-timeout': { kinds: ingress, description: 'time between two reads from an endpoint', parse: duration(1, hour) },
   'skiff.dev/proxy-send-timeout': { kinds: ingress, description: 'time between two writes to an endpoint', parse: duration(1, hour) },
+  'skiff.dev/pod-network': { kinds: node, description: 'the pod network mode the node agent runs (published by the agent)', parse: enumOf('host-gw', 'vxlan') },
+  'skiff.dev/vtep-mac': { kinds: node, description: "the MAC of the node's VXLAN device (published by the agent in vxlan mode)", parse: unicastMac },
 } as const satisfies Record<string, SkiffAnnotation<any>>
 
 export type SkiffAnnotationKey = keyof typeof skiffAnnotations
