@@ -69,7 +69,11 @@ export interface NodeNetworkOptions {
   podCIDR: string
   clusterCIDR: string
   logger: Logger
+  /** The pods' MTU (com.docker.network.driver.mtu), as the pod network asks (node/pod-network: the underlay's, less 50 for vxlan); default: Docker's. */
+  mtu?: number
 }
+
+export const mtuOption = 'com.docker.network.driver.mtu'
 
 /** Create (or adopt) the node network and its rules. Idempotent. */
 export async function ensureNodeNetwork(o: NodeNetworkOptions): Promise<NodeNetworkInfo> {
@@ -77,18 +81,30 @@ export async function ensureNodeNetwork(o: NodeNetworkOptions): Promise<NodeNetw
   const info: NodeNetworkInfo = { name: networkName(o.nodeName), subnet, gateway: firstAddress(subnet), bridge: bridgeName(o.nodeName) }
   const existing = await inspectNetwork(o.docker, info.name)
   const current = existing?.IPAM?.Config?.[0]?.Subnet
-  if (existing && current !== subnet) {
-    if (Object.keys(existing.Containers ?? {}).length) throw new Error(`network ${info.name} has subnet ${current}, not the node's podCIDR ${subnet}, and containers still use it`)
-    o.logger.info({ network: info.name, from: current, to: subnet }, 'podCIDR changed: recreating the node network')
+  const inUse = Object.keys(existing?.Containers ?? {}).length > 0
+  let recreate = !!existing && current !== subnet
+  if (recreate && inUse) throw new Error(`network ${info.name} has subnet ${current}, not the node's podCIDR ${subnet}, and containers still use it`)
+  const mtuNow = existing?.Options?.[mtuOption]
+  if (existing && !recreate && o.mtu !== undefined && mtuNow !== String(o.mtu)) {
+    // A running pod keeps the MTU it has; the network is made again once no pod uses it.
+    if (inUse) o.logger.warn({ network: info.name, from: mtuNow ?? 'default', to: o.mtu }, 'the pod network needs another MTU, but pods still use the node network; they keep the old one until they are recreated')
+    else recreate = true
+  }
+  if (recreate) {
+    o.logger.info({ network: info.name, subnet: [current, subnet], mtu: [mtuNow, o.mtu] }, 'podCIDR or MTU changed: recreating the node network')
     await o.docker.getNetwork(info.name).remove()
   }
-  if (!existing || current !== subnet) {
+  if (!existing || recreate) {
     await o.docker.createNetwork({
       Name: info.name,
       Driver: 'bridge',
       CheckDuplicate: true,
       IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: info.gateway }] },
-      Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false', 'com.docker.network.bridge.name': info.bridge },
+      Options: {
+        'com.docker.network.bridge.enable_ip_masquerade': 'false',
+        'com.docker.network.bridge.name': info.bridge,
+        ...(o.mtu !== undefined ? { [mtuOption]: String(o.mtu) } : {}),
+      },
       Labels: { [labels.node]: o.nodeName },
     })
   }
