@@ -115,7 +115,7 @@ backend be
   server up 127.0.0.1:${up}
 `)
     daemon(t, 'haproxy', ['-f', hcfg, '-db'])
-    const pool = new WorkerPool({ config: { className: 'external', address: '127.0.0.1', httpPort: sk, httpsPort: skHttps, nodeName: 'bench' }, workers: availableParallelism(), logger: silentLogger(), logLevel: 'warn' })
+    const pool = new WorkerPool({ config: { className: 'external', addresses: ['127.0.0.1'], httpPort: sk, httpsPort: skHttps, nodeName: 'bench' }, workers: availableParallelism(), logger: silentLogger(), logLevel: 'warn' })
     t.teardown(() => pool.stop())
     await pool.start()
     pool.apply(snapshot(up))

@@ -89,8 +89,8 @@ export type FromWorker =
 /** How a worker process is started: passed as JSON in argv[2] of worker.ts. */
 export interface WorkerConfig {
   className: string
-  /** Address to bind (the node's InternalIP; 127.0.0.x in tests). */
-  address: string
+  /** Addresses to bind (the node's InternalIP and ExternalIP; 127.0.0.x in tests). */
+  addresses: string[]
   httpPort: number
   httpsPort: number
   /** 0-based index of this worker, for logs. */

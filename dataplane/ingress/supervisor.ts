@@ -54,7 +54,7 @@ export interface IngressPool {
   stop(): Promise<void>
 }
 
-export interface PoolConfig { className: string; address: string; httpPort: number; httpsPort: number; nodeName: string }
+export interface PoolConfig { className: string; addresses: string[]; httpPort: number; httpsPort: number; nodeName: string }
 
 /**
  * The seam for the ACME engine (certs/, issue 5 point 7): started after the
@@ -88,6 +88,8 @@ export interface IngressSupervisorOptions {
   nodeName: string
   /** The node's InternalIP: workers and the status server bind here. */
   address: string
+  /** The node's ExternalIP, if it has one: workers bind here too, and it is the address published in Ingress status. */
+  externalAddress?: string
   httpPort?: number
   httpsPort?: number
   /** Worker processes (default: one per core). */
@@ -149,7 +151,7 @@ export class IngressSupervisor {
     }
     this.#presence = new PresencePublisher({
       client: opts.client, className: opts.className, nodeName: opts.nodeName, logger: this.#log,
-      state: () => ({ address: opts.address, ready: this.ready, generation: this.#pool?.appliedGeneration ?? 0 }),
+      state: () => ({ address: opts.externalAddress ?? opts.address, ready: this.ready, generation: this.#pool?.appliedGeneration ?? 0 }),
     })
     this.#recorder = new ApiEventRecorder({ client: opts.client, logger: this.#log, component: `skiff-ingress-${opts.className}` })
     this.#elector = new LeaderElector({
@@ -213,7 +215,7 @@ export class IngressSupervisor {
     await Promise.all(Object.values(this.#inf).map((i) => i.start()))
     // Certificates before the first snapshot, so the workers do not start without them (bounded: a 403 retries forever).
     await this.#syncSecretInformers(5_000)
-    const config: PoolConfig = { className: o.className, address: o.address, httpPort: o.httpPort ?? 80, httpsPort: o.httpsPort ?? 443, nodeName: o.nodeName }
+    const config: PoolConfig = { className: o.className, addresses: [o.address, ...(o.externalAddress ? [o.externalAddress] : [])], httpPort: o.httpPort ?? 80, httpsPort: o.httpsPort ?? 443, nodeName: o.nodeName }
     const workers = o.workers ?? availableParallelism()
     const pool = o.createPool ? o.createPool({ config, workers, logger: this.#log }) : new WorkerPool({ config, workers, logger: this.#log, logLevel: o.workerLogLevel })
     this.#pool = pool
@@ -224,7 +226,7 @@ export class IngressSupervisor {
     this.#presence.start()
     this.#elector.start()
     await o.acme?.start(this.#acmeContext())
-    this.#log.info({ address: o.address, http: config.httpPort, https: config.httpsPort, workers, statusPort: this.#statusPort, generation: this.#generation }, 'ingress controller ready')
+    this.#log.info({ addresses: config.addresses, http: config.httpPort, https: config.httpsPort, workers, statusPort: this.#statusPort, generation: this.#generation }, 'ingress controller ready')
   }
 
   /** Fail readiness at once, drain the workers (routes stay current meanwhile), then stop watching. */
@@ -265,7 +267,7 @@ export class IngressSupervisor {
   /** The compiled table of the last snapshot, for /debug/ingress. */
   debugText(): string {
     const c = this.#compiled
-    const head = `class ${this.#o.className} on ${this.#o.nodeName} (${this.#o.address}) generation ${this.#generation} applied ${this.#pool?.appliedGeneration ?? 0} ${this.ready ? 'ready' : 'not ready'}${this.isLeader ? ', status leader' : ''}\n`
+    const head = `class ${this.#o.className} on ${this.#o.nodeName} (${[this.#o.address, this.#o.externalAddress].filter(Boolean).join(', ')}) generation ${this.#generation} applied ${this.#pool?.appliedGeneration ?? 0} ${this.ready ? 'ready' : 'not ready'}${this.isLeader ? ', status leader' : ''}\n`
     return c ? head + dumpRoutes(c) : head + 'no snapshot yet\n'
   }
 
@@ -374,7 +376,7 @@ export class IngressSupervisor {
     if (!c || !this.#elector.isLeader || (this.#draining && !o.withdrawing)) return
     const mine = this.#classIngresses()
     const present = presentAddresses({ className: this.#o.className, leases: this.#inf.leases.list(), observedAtMs: (n) => this.#leaseSeen.get(n), nowMs: Date.now() })
-    if (o.withdrawing) present.addresses.delete(this.#o.address)
+    if (o.withdrawing) present.addresses.delete(this.#o.externalAddress ?? this.#o.address)
     // Look again when the first presence Lease would expire unrenewed (a dead controller).
     clearTimeout(this.#expiryTimer)
     if (present.nextExpiryMs !== undefined && !o.withdrawing) {

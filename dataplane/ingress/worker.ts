@@ -1,5 +1,6 @@
 // Entry of one ingress worker process (forked by WorkerPool). It serves HTTP
-// and HTTPS on the configured address with SO_REUSEPORT, so N workers share
+// and HTTPS on each configured address (the node's InternalIP and ExternalIP)
+// with SO_REUSEPORT, so N workers share
 // the ports and the kernel spreads connections. Each snapshot from the
 // supervisor is compiled (state.ts) and swapped in with one assignment;
 // nothing restarts, open connections and WebSockets stay. Until the first
@@ -35,18 +36,25 @@ const send = (msg: FromWorker): void => {
 
 const proxy = createIngressProxy({ state: () => state, balancer: new Balancer(), metrics, accessLog, className: config.className, draining: () => draining })
 const certs = new CertStore({ logger, fallback: fallbackCertificate() })
-const httpServer = http.createServer(serverOptions, (req, res) => proxy.handleRequest(req, res, 'http'))
-const httpsServer = createTlsServer({ store: certs, server: serverOptions })
-httpsServer.on('request', (req, res) => proxy.handleRequest(req, res, 'https'))
-httpServer.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'))
-httpsServer.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'))
-for (const s of [httpServer, httpsServer] as (http.Server | https.Server)[]) {
-  s.keepAliveTimeout = 60_000
-  s.on('connection', (socket) => {
-    metrics.activeConnections.inc(cls)
-    socket.once('close', () => metrics.activeConnections.dec(cls))
-  })
+/** One HTTP and one HTTPS server per address, all with the same handlers and certificates. */
+function serversFor(): { http: http.Server; https: https.Server } {
+  const h = http.createServer(serverOptions, (req, res) => proxy.handleRequest(req, res, 'http'))
+  const hs = createTlsServer({ store: certs, server: serverOptions })
+  hs.on('request', (req, res) => proxy.handleRequest(req, res, 'https'))
+  h.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'))
+  hs.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'))
+  for (const s of [h, hs] as (http.Server | https.Server)[]) {
+    s.keepAliveTimeout = 60_000
+    s.on('connection', (socket) => {
+      metrics.activeConnections.inc(cls)
+      socket.once('close', () => metrics.activeConnections.dec(cls))
+    })
+  }
+  return { http: h, https: hs }
 }
+const listeners = config.addresses.map((address) => ({ address, ...serversFor() }))
+const httpsServers = listeners.map((l) => l.https)
+const allServers: Array<http.Server | https.Server> = listeners.flatMap((l) => [l.http, l.https])
 
 function apply(snapshotMsg: Extract<ToWorker, { type: 'snapshot' }>): void {
   const snap = snapshotMsg.snapshot
@@ -58,7 +66,7 @@ function apply(snapshotMsg: Extract<ToWorker, { type: 'snapshot' }>): void {
     logger.error({ err, generation: snap.generation }, 'ingress snapshot failed to compile; keeping the previous one')
     return
   }
-  if (certs.update(next)) httpsServer.setSecureContext(certs.defaultKeyPair)
+  if (certs.update(next)) for (const hs of httpsServers) hs.setSecureContext(certs.defaultKeyPair)
   state = next
   proxy.retain(next, endpointIds(next))
   metrics.generation.set(cls, next.generation)
@@ -70,13 +78,11 @@ function drain(drainMs: number): void {
   if (draining) return
   draining = true
   logger.info({ drainMs, busy: proxy.busy() }, 'ingress worker draining')
-  httpServer.close()
-  httpsServer.close()
+  for (const srv of allServers) srv.close()
   const deadline = setTimeout(() => exit('drain time is up'), drainMs)
   deadline.unref()
   const tick = setInterval(() => {
-    httpServer.closeIdleConnections()
-    httpsServer.closeIdleConnections()
+    for (const srv of allServers) srv.closeIdleConnections()
     if (proxy.busy() === 0) exit('idle')
   }, 50)
   tick.unref()
@@ -84,8 +90,7 @@ function drain(drainMs: number): void {
 
 function exit(why: string): void {
   logger.info({ why }, 'ingress worker exiting')
-  httpServer.closeAllConnections()
-  httpsServer.closeAllConnections()
+  for (const srv of allServers) srv.closeAllConnections()
   for (const ws of proxy.websockets) ws.destroy()
   proxy.close()
   logger.flush(() => accessLog.flush(() => process.exit(0)))
@@ -101,10 +106,10 @@ process.on('SIGTERM', () => drain(sigtermDrainMs))
 // Orphaned (the supervisor died): do not hold the ports forever.
 process.on('disconnect', () => drain(sigtermDrainMs))
 
-function listen(server: http.Server | https.Server, port: number): Promise<void> {
+function listen(server: http.Server | https.Server, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host: config.address, port, reusePort: true }, () => {
+    server.listen({ host: address, port, reusePort: true }, () => {
       server.off('error', reject)
       resolve()
     })
@@ -112,12 +117,14 @@ function listen(server: http.Server | https.Server, port: number): Promise<void>
 }
 
 try {
-  await listen(httpServer, config.httpPort)
-  await listen(httpsServer, config.httpsPort)
-  logger.info({ address: config.address, httpPort: config.httpPort, httpsPort: config.httpsPort }, 'ingress worker listening')
+  for (const l of listeners) {
+    await listen(l.http, l.address, config.httpPort)
+    await listen(l.https, l.address, config.httpsPort)
+  }
+  logger.info({ addresses: config.addresses, httpPort: config.httpPort, httpsPort: config.httpsPort }, 'ingress worker listening')
   send({ type: 'listening', pid: process.pid })
 } catch (err: any) {
-  const message = `${err?.code ?? 'ERROR'}: cannot listen on ${config.address} (http ${config.httpPort}, https ${config.httpsPort}): ${err?.message ?? err}`
+  const message = `${err?.code ?? 'ERROR'}: cannot listen on ${config.addresses.join(', ')} (http ${config.httpPort}, https ${config.httpsPort}): ${err?.message ?? err}`
   logger.error({ err }, message)
   send({ type: 'fatal', message })
   logger.flush(() => process.exit(1))

@@ -118,7 +118,7 @@ function snapshot(generation: number, o: { extra?: any[]; eps?: Record<string, E
 
 const httpPort = await freePort('127.0.0.1')
 const httpsPort = await freePort('127.0.0.1')
-const pool = new WorkerPool({ config: { className: 'external', address: '127.0.0.1', httpPort, httpsPort, nodeName: 'n1' }, workers: 2, logger: silentLogger(), logLevel: 'warn' })
+const pool = new WorkerPool({ config: { className: 'external', addresses: ['127.0.0.1', '127.0.0.2'], httpPort, httpsPort, nodeName: 'n1' }, workers: 2, logger: silentLogger(), logLevel: 'warn' })
 t.teardown(() => pool.stop())
 await pool.start()
 let gen = 1
@@ -160,6 +160,20 @@ function raw(data: string, port = httpPort): Promise<string> {
     c.setTimeout(10_000, () => c.destroy(new Error('raw request timed out')))
   })
 }
+
+t.test('every configured address serves (a node\'s InternalIP and ExternalIP)', async (t) => {
+  for (const address of ['127.0.0.1', '127.0.0.2']) {
+    const r = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: address, port: httpPort, path: '/anything', headers: { host: 'r1.test' }, agent: false }, (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    t.equal(r, 200, `r1.test answered on ${address}`)
+  }
+})
 
 t.test('Ingress matching table (networking-anchors.md)', async (t) => {
   const rows: [string, string, string][] = [
