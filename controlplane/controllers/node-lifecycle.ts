@@ -6,7 +6,10 @@
 // instead of waiting for events. A heartbeat is the local time at which the
 // Lease's renewTime was last seen to change (as Kubernetes' node controller
 // does), so a node whose clock runs ahead cannot look alive while silent; at
-// first sight the renewTime itself counts, capped at now.
+// first sight the renewTime itself counts, capped at now, but never earlier
+// than this controller's start: a control plane coming back after an outage
+// gives every node a full grace period to renew, instead of declaring all of
+// them dead at once (their pods would lose their endpoints, their routes).
 //
 // planNodeLifecycle is pure: node, its pods, last heartbeat, now -> the
 // conditions, taints, pod writes and events to make. The controller applies
@@ -132,9 +135,11 @@ export class NodeLifecycleController implements Controller {
   #podsByNode = new Map<string, Map<string, KubeObject>>()
   /** Per node: the last renewTime seen and the local time it was first seen. */
   #beats = new Map<string, { renew: string | undefined; atMs: number }>()
+  #startedMs = 0
   #timer?: NodeJS.Timeout
 
   async start(ctx: ControllerContext): Promise<void> {
+    this.#startedMs = Date.now()
     this.#ctx = ctx
     this.#queue = new WorkQueue({ name: this.name, logger: ctx.logger, workers: 2 })
     this.#nodes = ctx.informers.for(nodesInfo)
@@ -174,7 +179,7 @@ export class NodeLifecycleController implements Controller {
     const seen = this.#beats.get(name)
     if (seen && seen.renew === renew) return seen.atMs
     const renewMs = renew ? Date.parse(renew) : NaN
-    const atMs = !seen && Number.isFinite(renewMs) ? Math.min(now, renewMs) : now
+    const atMs = !seen && Number.isFinite(renewMs) ? Math.min(now, Math.max(renewMs, this.#startedMs)) : now
     this.#beats.set(name, { renew, atMs })
     return atMs
   }
