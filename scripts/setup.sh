@@ -27,6 +27,7 @@ declare -A pkgs=(
   [wrk]=wrk
   [dnsmasq]=dnsmasq-base
   [strip]=binutils
+  [arping]=iputils-arping
 )
 missing=()
 for cmd in "${!pkgs[@]}"; do
