@@ -18,6 +18,8 @@ export const podNetworkErrorCodes = {
   VtepMacConflict: 'SKIFF_ERR_PODNET_VTEP_MAC_CONFLICT',
   /** A peer publishes another pod network mode. */
   ModeMismatch: 'SKIFF_ERR_PODNET_MODE_MISMATCH',
+  /** vxlan: TCP through the overlay to a peer gets no answer (UDP 8472 blocked, or the checksum offload bug). */
+  OverlayTcp: 'SKIFF_ERR_PODNET_OVERLAY_TCP',
   /** A command (ip, bridge, nft, ethtool) failed. */
   Command: 'SKIFF_ERR_PODNET_COMMAND',
   /** The VTEP MAC file in the state dir is unreadable or holds no MAC. */

@@ -112,7 +112,8 @@ export interface PeerPlan {
 
 export interface Problem {
   node: string
-  reason: RefuseReason
+  /** overlay-unreachable: routed, but the overlay self-check gets no answer (probe.ts). */
+  reason: RefuseReason | 'overlay-unreachable'
   code: string
   message: string
 }
@@ -322,4 +323,30 @@ export function planFdbChanges(desired: FdbSpec[], actual: ActualFdb[]): { repla
     // An entry for a wanted MAC with another destination goes too: a MAC with two remotes would flood both.
     remove: actual.filter((a) => !ok(a)),
   }
+}
+
+// --- the overlay self-check (probe.ts) ---
+
+export interface OverlayCheck {
+  node: string
+  internalIP?: string
+  /** Failed probes in a row. */
+  failures: number
+  detail?: string
+}
+
+/**
+ * Peers whose overlay probe failed twice in a row: one miss is allowed,
+ * since a peer that has just joined may not have this node's entries yet.
+ */
+export function overlayProblems(checks: OverlayCheck[]): Problem[] {
+  return checks
+    .filter((c) => c.failures >= 2)
+    .sort((a, b) => a.node.localeCompare(b.node))
+    .map((c) => ({
+      node: c.node,
+      reason: 'overlay-unreachable' as const,
+      code: podNetworkErrorCodes.OverlayTcp,
+      message: `${podNetworkErrorCodes.OverlayTcp}: TCP through the overlay to node ${c.node} gets no answer (${c.detail ?? 'failed'}, ${c.failures} times in a row); let UDP ${vxlanDefaults.port} through between this host and ${c.internalIP ?? 'it'}, and if plain UDP does get through, turn TX checksum offload off (disableTxChecksumOffload, or ethtool -K ${vxlanDefaults.device} tx-checksum-ip-generic off)`,
+    }))
 }

@@ -21,9 +21,10 @@ import {
 import { createPodNetworkMetrics, type PodNetworkMetrics } from './metrics.ts'
 import { applyNftTable, deleteNftTable, listNftTable, nftSupportsRandomFully, renderNftTable } from './nft.ts'
 import {
-  nodeView, planFdbChanges, planNeighChanges, planPodNetwork, planRouteChanges, podMtu, podNetworkAnnotations, podNetworkModes, vxlanDefaults,
-  type DesiredState, type NodeView, type PeerPlan, type PodNetworkMode, type Problem,
+  nodeView, overlayProblems, planFdbChanges, planNeighChanges, planPodNetwork, planRouteChanges, podMtu, podNetworkAnnotations, podNetworkModes, vxlanDefaults,
+  type DesiredState, type NodeView, type OverlayCheck, type PeerPlan, type PodNetworkMode, type Problem,
 } from './plan.ts'
+import { tcpProbe } from './probe.ts'
 import { deleteLink, disableTxChecksumOffload, ensureVxlanDevice, loadVtepMac, type VxlanDeviceSpec } from './vxlan.ts'
 
 export interface PodNetworkOptions {
@@ -112,6 +113,11 @@ export class PodNetwork {
   #stopped = false
   #status: PodNetworkStatus
   #problemsKey = ''
+  #desired?: DesiredState
+  #commandErrors: string[] = []
+  /** vxlan: the overlay self-check per routed peer, keyed by node; `key` is what was probed (podCIDR and address). */
+  #overlay = new Map<string, OverlayCheck & { key: string; at: number }>()
+  #probing?: Promise<void>
 
   constructor(o: PodNetworkOptions) {
     validate(o)
@@ -166,6 +172,7 @@ export class PodNetwork {
     this.#stopped = true
     clearInterval(this.#timer)
     while (this.#running) await this.#running
+    await this.#probing
     if (o.cleanup) {
       await cleanupPodNetwork()
       this.#log.info('pod network removed (routes, device, table)')
@@ -193,7 +200,6 @@ export class PodNetwork {
       if (this.#vxlan) await this.#ensureDevice()
       const connected = connectedSubnets(await readAddresses(), [this.#device])
       desired = planPodNetwork({ mode: o.mode, self: { name: o.nodeName, podCIDR: o.podCIDR, nodeIP: o.nodeIP, vtepMac: this.#vxlan?.mac }, clusterCIDR: o.clusterCIDR, nodes: this.#nodes!, connected, vxlanDevice: this.#device })
-      this.#reportProblems(desired)
       await this.#apply(desired, errors)
       routes = (await readRoutes()).length
     } catch (e) {
@@ -208,16 +214,49 @@ export class PodNetwork {
     m.routes.set(routes)
     m.lastReconcile.set(Date.now() / 1000)
     m.reconcileDuration.observe((performance.now() - t0) / 1000)
-    if (desired) {
-      for (const state of ['routed', 'skipped', 'refused']) m.peers.set({ state }, desired.peers.filter((p) => p.state === state).length)
-      m.problems.reset()
-      for (const p of desired.problems) m.problems.inc({ reason: p.reason })
-    }
-    this.#status = {
-      ...this.#status, synced: true, routes, lastReconcile: new Date().toISOString(),
-      peers: desired?.peers ?? this.#status.peers, problems: desired?.problems ?? this.#status.problems,
-      errors: [...(desired?.problems ?? []).map((p) => p.message), ...errors],
-    }
+    this.#desired = desired ?? this.#desired
+    this.#commandErrors = errors
+    this.#status = { ...this.#status, synced: true, routes, lastReconcile: new Date().toISOString() }
+    this.#publish()
+    if (o.mode === 'vxlan') this.#startProbes()
+  }
+
+  /** The status, metrics and logs from the last plan, the last command errors and the overlay checks. */
+  #publish(): void {
+    const d = this.#desired
+    const problems = [...(d?.problems ?? []), ...overlayProblems([...this.#overlay.values()])]
+    this.#reportProblems(problems)
+    const m = this.metrics
+    if (d) for (const state of ['routed', 'skipped', 'refused']) m.peers.set({ state }, d.peers.filter((p) => p.state === state).length)
+    m.problems.reset()
+    for (const p of problems) m.problems.inc({ reason: p.reason })
+    this.#status = { ...this.#status, peers: d?.peers ?? [], problems, errors: [...problems.map((p) => p.message), ...this.#commandErrors] }
+  }
+
+  /**
+   * Probe the overlay to each routed peer, at most once per resync period
+   * per peer (at once when its address or podCIDR changed), in the
+   * background: a reconcile never waits for it. One SYN and its answer per
+   * peer every 10 s.
+   */
+  #startProbes(): void {
+    if (this.#probing || this.#stopped || !this.#desired) return
+    const peers = this.#desired.peers.filter((p) => p.state === 'routed')
+    for (const node of [...this.#overlay.keys()]) if (!peers.some((p) => p.node === node)) this.#overlay.delete(node)
+    const keyOf = (p: PeerPlan) => `${p.podCIDR}|${p.internalIP}`
+    const now = Date.now()
+    const every = this.#o.resyncMs ?? 10_000
+    const due = peers.filter((p) => {
+      const c = this.#overlay.get(p.node)
+      return !c || c.key !== keyOf(p) || now - c.at >= every
+    })
+    if (!due.length) return
+    this.#probing = Promise.all(due.map(async (p) => {
+      const detail = await tcpProbe(intToIp(parseCidr(p.podCIDR!).base))
+      const prev = this.#overlay.get(p.node)
+      const failures = detail ? (prev?.key === keyOf(p) ? prev.failures : 0) + 1 : 0
+      this.#overlay.set(p.node, { node: p.node, internalIP: p.internalIP, key: keyOf(p), at: now, failures, ...(detail ? { detail } : {}) })
+    })).then(() => this.#publish()).finally(() => (this.#probing = undefined))
   }
 
   /** Removals first for routes (nothing points at an entry that goes), additions in flannel's order: FDB, neighbour, route. */
@@ -249,12 +288,12 @@ export class PodNetwork {
   }
 
   /** Log each problem when the set changes (not at every resync). */
-  #reportProblems(d: DesiredState): void {
-    const key = JSON.stringify(d.problems)
+  #reportProblems(problems: Problem[]): void {
+    const key = JSON.stringify(problems.map((p) => [p.node, p.reason]))
     if (key === this.#problemsKey) return
     this.#problemsKey = key
-    for (const p of d.problems) this.#log.error({ peer: p.node, code: p.code, reason: p.reason }, p.message)
-    if (!d.problems.length) this.#log.info('no pod network problems with the other nodes')
+    for (const p of problems) this.#log.error({ peer: p.node, code: p.code, reason: p.reason }, p.message)
+    if (!problems.length) this.#log.info('no pod network problems with the other nodes')
   }
 
   async #ensureNft(): Promise<void> {
@@ -273,6 +312,11 @@ export class PodNetwork {
     if (this.#o.disableTxChecksumOffload) await disableTxChecksumOffload(v.name)
   }
 
+  #overlayText(node: string): string {
+    const c = this.#overlay.get(node)
+    return !this.#vxlan || !c ? '-' : c.failures ? `no answer x${c.failures}` : 'ok'
+  }
+
   debugText(): string {
     const s = this.#status
     const lines = [
@@ -280,8 +324,8 @@ export class PodNetwork {
       `${this.#vxlan ? `device ${this.#vxlan.name} VNI ${this.#vxlan.vni} port ${this.#vxlan.port} VTEP MAC ${this.#vxlan.mac} on ${this.#vxlan.underlay}` : 'no overlay device'}`,
       `last reconcile ${s.lastReconcile ?? 'never'}${s.synced ? '' : ' (waiting for the Node list)'}; ${s.routes} routes (proto 152)`,
       '',
-      'PEER\tSTATE\tPODCIDR\tINTERNAL-IP\tREASON',
-      ...s.peers.map((p) => [p.node, p.state, p.podCIDR ?? '-', p.internalIP ?? '-', p.reason ?? ''].join('\t')),
+      'PEER\tSTATE\tPODCIDR\tINTERNAL-IP\tOVERLAY\tREASON',
+      ...s.peers.map((p) => [p.node, p.state, p.podCIDR ?? '-', p.internalIP ?? '-', this.#overlayText(p.node), p.reason ?? ''].join('\t')),
       '',
       ...(s.errors.length ? ['errors:', ...s.errors.map((e) => `  ${e}`)] : ['no errors']),
       '',

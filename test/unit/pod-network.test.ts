@@ -12,7 +12,7 @@ import {
 } from '../../node/pod-network/kernel.ts'
 import { renderNftTable } from '../../node/pod-network/nft.ts'
 import {
-  isVtepMac, nodeView, planFdbChanges, planNeighChanges, planPodNetwork, planRouteChanges, podMtu, randomVtepMac,
+  isVtepMac, nodeView, overlayProblems, planFdbChanges, planNeighChanges, planPodNetwork, planRouteChanges, podMtu, randomVtepMac,
   type ConnectedSubnet, type DesiredState, type NodeView, type PlanInput,
 } from '../../node/pod-network/plan.ts'
 import { underlayOf } from '../../node/pod-network/pod-network.ts'
@@ -225,4 +225,12 @@ t.test('MTU, MACs and the Node annotations the API accepts', async (t) => {
   t.equal(validateSkiffAnnotations(node({ 'skiff.dev/pod-network': 'flannel' })).length, 1)
   t.equal(validateSkiffAnnotations(node({ 'skiff.dev/vtep-mac': '01:00:5e:00:00:01' })).length, 1)
   t.equal(validateSkiffAnnotations({ kind: 'Pod', metadata: { name: 'p', annotations: { 'skiff.dev/vtep-mac': '0a:58:0a:f4:01:01' } } }).length, 1, 'only on Nodes')
+})
+
+t.test('overlay self-check: a problem after two misses in a row, saying what to open or turn off', async (t) => {
+  t.same(overlayProblems([{ node: 'h2', failures: 0 }, { node: 'h3', failures: 1, detail: 'no answer in 2000 ms' }]), [], 'one miss is allowed (the peer may not have our entries yet)')
+  const p = overlayProblems([{ node: 'h3', internalIP: '192.168.50.13', failures: 2, detail: 'no answer in 2000 ms' }])
+  t.equal(p.length, 1)
+  t.equal(p[0]!.reason, 'overlay-unreachable')
+  t.match(p[0]!.message, /^SKIFF_ERR_PODNET_OVERLAY_TCP: TCP through the overlay to node h3 gets no answer \(no answer in 2000 ms, 2 times in a row\); let UDP 8472 through between this host and 192\.168\.50\.13, .*ethtool -K skiff\.1 tx-checksum-ip-generic off/)
 })
