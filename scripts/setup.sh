@@ -28,6 +28,8 @@ declare -A pkgs=(
   [dnsmasq]=dnsmasq-base
   [strip]=binutils
   [arping]=iputils-arping
+  [ethtool]=ethtool
+  [iperf3]=iperf3
 )
 missing=()
 for cmd in "${!pkgs[@]}"; do
