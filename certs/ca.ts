@@ -7,7 +7,7 @@
 // can only encode RSA public keys, so both the CA key and the serving keys are
 // RSA 2048 (see README.md).
 
-import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto'
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
@@ -36,6 +36,8 @@ export interface CertAndKey {
 export const CA_CERT_FILE = 'ca.crt'
 export const CA_KEY_FILE = 'ca.key'
 export const CA_COMMON_NAME = 'skiff-ca'
+/** The apiserver's client certificate towards kubelet servers: they accept this CN (from the cluster CA) and no other. */
+export const APISERVER_KUBELET_CLIENT_CN = 'skiff:apiserver-kubelet-client'
 const CA_YEARS = 10
 const DEFAULT_SERVING_DAYS = 365
 // Backdate notBefore so a peer whose clock is a little behind accepts a
@@ -133,13 +135,44 @@ export async function loadOrCreateCA(dir: string): Promise<ClusterCA> {
   return { certPem, keyPem, cert: forge.pki.certificateFromPem(certPem) }
 }
 
-function subjectAltNames(opts: ServingCertOptions): { type: number; value?: string; ip?: string }[] {
+function subjectAltNames(opts: { dnsNames?: string[]; ipAddresses?: string[] }): { type: number; value?: string; ip?: string }[] {
   const dns = (opts.dnsNames ?? []).map((value) => ({ type: 2, value }))
   const ips = (opts.ipAddresses ?? []).map((ip) => {
     if (!isIP(ip)) throw new Error(`issueServingCert: "${ip}" is not an IP address`)
     return { type: 7, ip }
   })
   return [...dns, ...ips]
+}
+
+/** What a leaf certificate says: who (CN, O), where (SANs) and for what (TLS server or client). */
+interface LeafOptions {
+  commonName: string
+  organization?: string
+  altNames: { type: number; value?: string; ip?: string }[]
+  usage: 'server' | 'client'
+  days?: number
+}
+
+function signLeaf(ca: ClusterCA, publicKey: forge.pki.rsa.PublicKey, opts: LeafOptions): string {
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = publicKey
+  cert.serialNumber = serialNumber()
+  validity(cert, (opts.days ?? DEFAULT_SERVING_DAYS) * DAY_MS)
+  cert.setSubject([
+    ...(opts.organization ? [{ name: 'organizationName', value: opts.organization }] : []),
+    { name: 'commonName', value: opts.commonName },
+  ])
+  cert.setIssuer(ca.cert.subject.attributes)
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    opts.usage === 'server' ? { name: 'extKeyUsage', serverAuth: true } : { name: 'extKeyUsage', clientAuth: true },
+    ...(opts.altNames.length ? [{ name: 'subjectAltName', altNames: opts.altNames }] : []),
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
+  ])
+  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create())
+  return forge.pki.certificateToPem(cert)
 }
 
 /**
@@ -151,28 +184,55 @@ export function issueServingCert(ca: ClusterCA, opts: ServingCertOptions): CertA
   const altNames = subjectAltNames(opts)
   if (altNames.length === 0) throw new Error('issueServingCert: give at least one DNS name or IP address')
   const { keyPem, publicKey } = newKeyPair()
-  const cert = forge.pki.createCertificate()
-  cert.publicKey = publicKey
-  cert.serialNumber = serialNumber()
-  validity(cert, (opts.days ?? DEFAULT_SERVING_DAYS) * DAY_MS)
-  cert.setSubject([{ name: 'commonName', value: opts.commonName }])
-  cert.setIssuer(ca.cert.subject.attributes)
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes() },
-  ])
-  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create())
-  return { certPem: forge.pki.certificateToPem(cert), keyPem }
+  return { certPem: signLeaf(ca, publicKey, { commonName: opts.commonName, altNames, usage: 'server', days: opts.days }), keyPem }
+}
+
+/**
+ * A TLS client certificate from the CA (no SANs; the server reads the CN,
+ * and O as the group): the apiserver's identity towards node agents.
+ */
+export function issueClientCert(ca: ClusterCA, opts: { commonName: string; organization?: string; days?: number }): CertAndKey {
+  const { keyPem, publicKey } = newKeyPair()
+  return { certPem: signLeaf(ca, publicKey, { ...opts, altNames: [], usage: 'client' }), keyPem }
+}
+
+/**
+ * A TLS server certificate for a key the requester holds (only its public
+ * half travels): a node agent's kubelet serving certificate. RSA only,
+ * because forge can encode no other public key.
+ */
+export function signServingCert(
+  ca: ClusterCA,
+  opts: { publicKeyPem: string; commonName: string; organization?: string; dnsNames?: string[]; ipAddresses?: string[]; days?: number },
+): string {
+  const altNames = subjectAltNames(opts)
+  if (altNames.length === 0) throw new Error('signServingCert: give at least one DNS name or IP address')
+  let key
+  try {
+    key = createPublicKey(opts.publicKeyPem)
+  } catch (e) {
+    throw new Error(`the public key is not a PEM public key: ${(e as Error).message}`)
+  }
+  if (key.asymmetricKeyType !== 'rsa') throw new Error(`the public key is ${key.asymmetricKeyType}; the cluster CA signs RSA keys only`)
+  const publicKey = forge.pki.publicKeyFromPem(key.export({ type: 'spki', format: 'pem' }).toString())
+  return signLeaf(ca, publicKey, { commonName: opts.commonName, organization: opts.organization, altNames, usage: 'server', days: opts.days })
+}
+
+/**
+ * The CA pin a join token carries: SHA-256 (hex) of the CA certificate's
+ * SubjectPublicKeyInfo in DER, as kubeadm's --discovery-token-ca-cert-hash
+ * (without its "sha256:" prefix). It survives re-encoding the PEM and
+ * re-issuing the CA with the same key.
+ */
+export function caHashOf(caPem: string): string {
+  const spki = new X509Certificate(caPem).publicKey.export({ type: 'spki', format: 'der' })
+  return createHash('sha256').update(spki).digest('hex')
 }
 
 /**
  * A self-signed TLS server certificate (no CA), for a server whose clients do
- * not verify it: a node agent's kubelet endpoint, which the apiserver reaches
- * without verification, as kube-apiserver does by default for kubelets.
+ * not verify it: the ingress fallback certificate, and tests that need a
+ * certificate the cluster does not trust.
  */
 export function selfSignedCert(opts: ServingCertOptions): CertAndKey {
   const altNames = subjectAltNames(opts)

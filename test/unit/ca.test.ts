@@ -4,13 +4,14 @@
 import t from 'tap'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { mkdtemp, rm, stat, writeFile, chmod, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { issueServingCert, loadOrCreateCA, type ClusterCA } from '../../certs/ca.ts'
+import { issueClientCert, issueServingCert, loadOrCreateCA, signServingCert, type ClusterCA } from '../../certs/ca.ts'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
 async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'skiff-ca-'))
@@ -102,6 +103,32 @@ t.test('issueServingCert rejects a certificate nobody could match', async (t) =>
   const ca = await sharedCA()
   t.throws(() => issueServingCert(ca, { commonName: 'x' }), /at least one DNS name or IP/)
   t.throws(() => issueServingCert(ca, { commonName: 'x', ipAddresses: ['localhost'] }), /not an IP address/)
+})
+
+t.test('issueClientCert: a client certificate from the CA, identified by CN and O, no SANs', async (t) => {
+  const ca = await sharedCA()
+  const { certPem, keyPem } = issueClientCert(ca, { commonName: 'skiff:apiserver-kubelet-client', organization: 'skiff:apiservers' })
+  const leaf = new X509Certificate(certPem)
+  t.equal(leaf.subject, 'O=skiff:apiservers\nCN=skiff:apiserver-kubelet-client')
+  t.same(leaf.keyUsage, [CLIENT_AUTH], 'client auth only')
+  t.equal(leaf.subjectAltName, undefined)
+  t.ok(leaf.checkIssued(new X509Certificate(ca.certPem)) && leaf.verify(new X509Certificate(ca.certPem).publicKey))
+  t.ok(leaf.checkPrivateKey(createPrivateKey(keyPem)))
+})
+
+t.test('signServingCert: the requester\'s own RSA key, exactly the SANs asked for', async (t) => {
+  const ca = await sharedCA()
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const leaf = new X509Certificate(signServingCert(ca, { publicKeyPem, commonName: 'system:node:web-1', organization: 'system:nodes', ipAddresses: ['10.0.0.5'], dnsNames: ['web-1'] }))
+  t.equal(leaf.subject, 'O=system:nodes\nCN=system:node:web-1')
+  t.equal(leaf.subjectAltName, 'DNS:web-1, IP Address:10.0.0.5')
+  t.same(leaf.keyUsage, [SERVER_AUTH])
+  t.ok(leaf.checkPrivateKey(privateKey), 'for the key the requester holds')
+  const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  t.throws(() => signServingCert(ca, { publicKeyPem: ec, commonName: 'x', ipAddresses: ['10.0.0.5'] }), /the public key is ec; the cluster CA signs RSA keys only/)
+  t.throws(() => signServingCert(ca, { publicKeyPem: 'nope', commonName: 'x', ipAddresses: ['10.0.0.5'] }), /not a PEM public key/)
+  t.throws(() => signServingCert(ca, { publicKeyPem, commonName: 'x' }), /at least one DNS name or IP/)
 })
 
 function get(port: number, opts: https.RequestOptions): Promise<{ status?: number; body: string }> {
