@@ -16,6 +16,7 @@ import { deleteNamed, describe, get, resolveType } from './get.ts'
 import { parseKubeconfigText, readKubeconfig } from './kubeconfig.ts'
 import { loadManifests, ManifestError } from './manifests.ts'
 import { registerImagesCommand } from './images.ts'
+import { registerTokenCommand } from './token.ts'
 import { registerAgentCommand } from '../node/command.ts'
 import { deployDemo } from './demo.ts'
 
@@ -319,6 +320,7 @@ program
   })
 
 registerImagesCommand(program)
+registerTokenCommand(program, client)
 registerAgentCommand(program)
 
 function explain(e: unknown): string {
