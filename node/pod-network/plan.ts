@@ -173,63 +173,64 @@ interface Candidate {
   dev?: string
 }
 
+type Verdict = { skip: SkipReason } | { refuse: [RefuseReason, string] } | { route: { dev?: string } }
+
+/** One peer on its own: skipped for now, refused (with what to fix), or routable (host-gw: through which interface). */
+function judgePeer(v: NodeView, i: PlanInput): Verdict {
+  const selfCIDR = formatCidr(parseCidr(i.self.podCIDR))
+  if (v.deleting) return { skip: 'deleting' }
+  if (!v.ready) return { skip: 'not-ready' }
+  if (!v.podCIDR) return { skip: 'no-pod-cidr' }
+  if (!v.internalIP) return { skip: 'no-internal-ip' }
+  if (!validCidr(v.podCIDR)) return { refuse: ['pod-cidr-conflict', `node ${v.name} has podCIDR ${JSON.stringify(v.podCIDR)}, which is not an IPv4 CIDR; fix the Node's spec.podCIDR`] }
+  if (!validIp(v.internalIP)) return { refuse: ['internal-ip-conflict', `node ${v.name} has InternalIP ${JSON.stringify(v.internalIP)}, which is not an IPv4 address; check its agent's --node-ip`] }
+  if (!cidrContains(i.clusterCIDR, intToIp(parseCidr(v.podCIDR).base)) || parseCidr(v.podCIDR).bits < parseCidr(i.clusterCIDR).bits) {
+    return { refuse: ['pod-cidr-conflict', `node ${v.name} has podCIDR ${v.podCIDR}, outside the cluster CIDR ${i.clusterCIDR}; every node must use the same --cluster-cidr`] }
+  }
+  if (cidrsOverlap(v.podCIDR, selfCIDR)) return { refuse: ['pod-cidr-conflict', `node ${v.name} has podCIDR ${v.podCIDR}, which overlaps this node's ${selfCIDR}; two nodes were given the same range: delete one of the Nodes so it gets a new one`] }
+  if (v.internalIP === i.self.nodeIP) return { refuse: ['internal-ip-conflict', `node ${v.name} has this node's InternalIP ${v.internalIP}; give each node its own address (--node-ip)`] }
+  if (v.mode !== undefined && v.mode !== i.mode) return { refuse: ['mode-mismatch', `node ${v.name} runs the ${v.mode} pod network and this node ${i.mode}; every node must use the same --pod-network`] }
+  if (i.mode === 'vxlan') {
+    if (!v.vtepMac) return { skip: 'no-vtep-mac' }
+    if (!isVtepMac(v.vtepMac) || v.vtepMac === i.self.vtepMac) {
+      return { refuse: ['vtep-mac-conflict', `node ${v.name} publishes VTEP MAC ${JSON.stringify(v.vtepMac)}, ${isVtepMac(v.vtepMac) ? "this node's own" : 'not a unicast MAC'}; remove vtep-mac from that agent's state dir and restart it`] }
+    }
+    return { route: {} }
+  }
+  const dev = onLinkSubnet(v.internalIP, i.connected)?.dev
+  if (dev) return { route: { dev } }
+  const nets = i.connected.map((s) => s.cidr).join(', ') || 'none'
+  return { refuse: ['not-on-link', `node ${v.name}'s InternalIP ${v.internalIP} is not in a subnet this host is directly connected to (${nets}); host-gw needs every node on one layer-2 segment: use --pod-network vxlan`] }
+}
+
 /** What the kernel should hold for these nodes. Peers are listed by name; the order of every list is stable. */
 export function planPodNetwork(i: PlanInput): DesiredState {
   const device = i.vxlanDevice ?? vxlanDefaults.device
-  const selfCIDR = formatCidr(parseCidr(i.self.podCIDR))
-  const peers: PeerPlan[] = []
-  const problems: Problem[] = []
-  const refuse = (p: PeerPlan, reason: RefuseReason, message: string) => {
-    p.state = 'refused'
-    p.reason = reason
-    p.message = `${codeOf[reason]}: ${message}`
-    problems.push({ node: p.node, reason, code: codeOf[reason], message: p.message })
+  const out: DesiredState = { routes: [], neighbours: [], fdb: [], peers: [], problems: [] }
+  const refuse = (p: PeerPlan, [reason, message]: [RefuseReason, string]) => {
+    Object.assign(p, { state: 'refused', reason, message: `${codeOf[reason]}: ${message}` })
+    out.problems.push({ node: p.node, reason, code: codeOf[reason], message: p.message! })
   }
+  // 1. Each peer on its own.
   const candidates: Candidate[] = []
   for (const v of [...i.nodes].filter((n) => n.name !== i.self.name).sort((a, b) => a.name.localeCompare(b.name))) {
     const p: PeerPlan = { node: v.name, state: 'skipped', ...(v.podCIDR ? { podCIDR: v.podCIDR } : {}), ...(v.internalIP ? { internalIP: v.internalIP } : {}) }
-    peers.push(p)
-    if (v.deleting) p.reason = 'deleting'
-    else if (!v.ready) p.reason = 'not-ready'
-    else if (!v.podCIDR) p.reason = 'no-pod-cidr'
-    else if (!v.internalIP) p.reason = 'no-internal-ip'
-    else if (!validCidr(v.podCIDR)) refuse(p, 'pod-cidr-conflict', `node ${v.name} has podCIDR ${JSON.stringify(v.podCIDR)}, which is not an IPv4 CIDR; fix the Node's spec.podCIDR`)
-    else if (!validIp(v.internalIP)) refuse(p, 'internal-ip-conflict', `node ${v.name} has InternalIP ${JSON.stringify(v.internalIP)}, which is not an IPv4 address; check its agent's --node-ip`)
-    else if (!cidrContains(i.clusterCIDR, intToIp(parseCidr(v.podCIDR).base)) || parseCidr(v.podCIDR).bits < parseCidr(i.clusterCIDR).bits) {
-      refuse(p, 'pod-cidr-conflict', `node ${v.name} has podCIDR ${v.podCIDR}, outside the cluster CIDR ${i.clusterCIDR}; every node must use the same --cluster-cidr`)
-    } else if (cidrsOverlap(v.podCIDR, selfCIDR)) refuse(p, 'pod-cidr-conflict', `node ${v.name} has podCIDR ${v.podCIDR}, which overlaps this node's ${selfCIDR}; two nodes were given the same range: delete one of the Nodes so it gets a new one`)
-    else if (v.internalIP === i.self.nodeIP) refuse(p, 'internal-ip-conflict', `node ${v.name} has this node's InternalIP ${v.internalIP}; give each node its own address (--node-ip)`)
-    else if (v.mode !== undefined && v.mode !== i.mode) refuse(p, 'mode-mismatch', `node ${v.name} runs the ${v.mode} pod network and this node ${i.mode}; every node must use the same --pod-network`)
-    else if (i.mode === 'vxlan' && !v.vtepMac) p.reason = 'no-vtep-mac'
-    else if (i.mode === 'vxlan' && (!isVtepMac(v.vtepMac!) || v.vtepMac === i.self.vtepMac)) {
-      refuse(p, 'vtep-mac-conflict', `node ${v.name} publishes VTEP MAC ${JSON.stringify(v.vtepMac)}, ${isVtepMac(v.vtepMac!) ? "this node's own" : 'not a unicast MAC'}; remove vtep-mac from that agent's state dir and restart it`)
-    } else {
-      let dev: string | undefined
-      if (i.mode === 'host-gw') {
-        dev = onLinkSubnet(v.internalIP, i.connected)?.dev
-        if (!dev) {
-          const nets = i.connected.map((s) => s.cidr).join(', ') || 'none'
-          refuse(p, 'not-on-link', `node ${v.name}'s InternalIP ${v.internalIP} is not in a subnet this host is directly connected to (${nets}); host-gw needs every node on one layer-2 segment: use --pod-network vxlan`)
-          continue
-        }
-      }
-      candidates.push({ peer: p, view: v, podCIDR: formatCidr(parseCidr(v.podCIDR)), internalIP: v.internalIP, dev })
-    }
+    out.peers.push(p)
+    const verdict = judgePeer(v, i)
+    if ('skip' in verdict) p.reason = verdict.skip
+    else if ('refuse' in verdict) refuse(p, verdict.refuse)
+    else candidates.push({ peer: p, view: v, podCIDR: formatCidr(parseCidr(v.podCIDR!)), internalIP: v.internalIP!, dev: verdict.route.dev })
   }
-  // Conflicts between peers: neither wins (the API holds an ambiguity only an operator can settle).
+  // 2. Conflicts between peers: neither wins (the API holds an ambiguity only an operator can settle).
   const bad = new Set<Candidate>()
   for (const a of candidates) {
-    for (const b of candidates) {
-      const why = a === b ? undefined : conflict(a, b, i.mode)
-      if (!why) continue
-      bad.add(a)
-      refuse(a.peer, why[0], why[1])
-      break
-    }
+    const why = candidates.map((b) => (a === b ? undefined : conflict(a, b, i.mode))).find(Boolean)
+    if (!why) continue
+    bad.add(a)
+    refuse(a.peer, why)
   }
-  const out: DesiredState = { routes: [], neighbours: [], fdb: [], peers, problems }
-  for (const c of candidates) {
-    if (bad.has(c)) continue
+  // 3. The entries: one route per peer (host-gw), or flannel's route, neighbour and FDB entry (vxlan).
+  for (const c of candidates.filter((x) => !bad.has(x))) {
     c.peer.state = 'routed'
     if (i.mode === 'host-gw') {
       out.routes.push({ dst: c.podCIDR, via: c.internalIP, dev: c.dev!, onlink: false })
