@@ -110,6 +110,7 @@ export function prepareAgents(stateDir: string, s: ClusterSpec): () => Promise<(
       writeFileSync(join(dir, 'kubeconfig'), renderKubeconfig({ server, caPem, token: tokenOf(stateDir, nodeUser(h.name)), name: h.name }), { mode: 0o600 })
       if (h.pool) writeFileSync(join(dir, 'ingress-kubeconfig'), renderKubeconfig({ server, caPem, token: tokenOf(stateDir, ingressUser(h.pool)), name: `ingress-${h.pool}` }), { mode: 0o600 })
     }
-    return () => ['--kubelet-token-file', join(stateDir, 'kubelet-client.token')]
+    // No extra arguments: each agent gets its kubelet serving certificate from the apiserver with its node identity.
+    return () => []
   }
 }

@@ -3,16 +3,20 @@
 // Everything it needs on disk lives in its state dir:
 //   pki/ca.crt, pki/ca.key            cluster CA (created on first start)
 //   pki/apiserver.crt, .key           serving certificate, re-issued at start
+//   pki/apiserver-kubelet-client.crt, .key
+//                                     the apiserver's client certificate towards
+//                                     node agents' kubelet servers (pods/log,
+//                                     pods/exec), CN skiff:apiserver-kubelet-client,
+//                                     re-issued at start
 //   encryption.key                    AES-256 key for Secrets at rest (0600)
-//   tokens.csv                        bearer tokens (token,user,uid,"groups")
-//   kubelet-client.token              the token the apiserver shows node agents'
-//                                     kubelet servers (pods/log, pods/exec) (0600)
+//   tokens.csv                        static bearer tokens (token,user,uid,"groups");
+//                                     joined nodes' credentials live in the store
 //   revision-hwm                      the store's revision high-water mark
 
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { loadOrCreateCA, issueServingCert, type ClusterCA } from '../certs/ca.ts'
+import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServingCert, type ClusterCA } from '../certs/ca.ts'
 import { RedisStore } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
@@ -27,6 +31,7 @@ import { ReplicaSetController } from './controllers/replicaset.ts'
 import { DeploymentController } from './controllers/deployment.ts'
 import { DaemonSetController } from './controllers/daemonset.ts'
 import { IngressCertsController } from './controllers/ingress-certs.ts'
+import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -91,23 +96,6 @@ export function adminToken(stateDir: string): string {
   return tokenOf(stateDir, 'admin')
 }
 
-/**
- * The apiserver's kubelet client token, created on first use (0600). `skiff up`
- * passes the same token to every agent's kubelet server.
- */
-export function kubeletClientToken(stateDir: string): string {
-  const path = join(stateDir, 'kubelet-client.token')
-  try {
-    // 'wx': a second server starting at the same moment keeps the first one's token.
-    writeFileSync(path, newToken() + '\n', { mode: 0o600, flag: 'wx' })
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-  }
-  const token = readFileSync(path, 'utf8').trim()
-  if (!token) throw new Error(`${path} is empty; remove it to have a new token made`)
-  return token
-}
-
 function encryptionKey(stateDir: string): Buffer {
   const path = join(stateDir, 'encryption.key')
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 })
@@ -129,6 +117,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   })
   writeFileSync(join(cfg.stateDir, 'pki', 'apiserver.crt'), serving.certPem)
   writeFileSync(join(cfg.stateDir, 'pki', 'apiserver.key'), serving.keyPem, { mode: 0o600 })
+  // What the apiserver shows kubelet servers; they accept this CN from this CA and nothing else.
+  const kubeletClient = issueClientCert(ca, { commonName: APISERVER_KUBELET_CLIENT_CN, days: 365 })
+  writeFileSync(join(cfg.stateDir, 'pki', 'apiserver-kubelet-client.crt'), kubeletClient.certPem)
+  writeFileSync(join(cfg.stateDir, 'pki', 'apiserver-kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 })
   const store = new RedisStore({
     redis: { host: cfg.redis.host, port: cfg.redis.port, password: cfg.redis.password },
     stateDir: cfg.stateDir,
@@ -145,7 +137,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     host,
     port: cfg.port ?? 6443,
     gcSweepIntervalMs: cfg.gcSweepIntervalMs,
-    kubeletClientToken: kubeletClientToken(cfg.stateDir),
+    ca,
+    kubeletClient,
   })
   try {
     await apiserver.start()
@@ -190,6 +183,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new LoadBalancerController(),
       new NodeLifecycleController(),
       new IngressCertsController({ ca }),
+      new BootstrapTokenCleaner(),
     ],
   })
   return { manager, client }

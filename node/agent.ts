@@ -18,6 +18,7 @@ import { parseQuantity } from '../controlplane/api/validation.ts'
 import { NodeEventRecorder } from './events.ts'
 import { Heartbeat, renewLease } from './heartbeat.ts'
 import { KubeletServer } from './kubelet-server.ts'
+import { loadOrRequestKubeletCert } from './kubelet-cert.ts'
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
 import { ensureNodeNetwork, removeNodeNetwork, type NodeNetworkInfo } from './network.ts'
 import { buildNodeStatus, detectCapacity, detectNodeInfo, nodeLabels, nodeStatusStale, type Capacity, type NodeFacts } from './node-object.ts'
@@ -52,8 +53,6 @@ export interface AgentOptions {
   stateDir: string
   /** The whole pod network (the DOCKER-USER rules accept traffic within it). */
   clusterCIDR: string
-  /** The token the apiserver presents to this node's kubelet server. */
-  kubeletClientToken: string
   /** Extra Node labels (node roles, ingress pools). */
   labels?: Record<string, string>
   heartbeatMs?: number
@@ -153,8 +152,9 @@ export class Agent {
     this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log })
     this.#facts.internalIP = this.#network.gateway
     await this.#refreshStatus(true)
+    const tls = await loadOrRequestKubeletCert({ client: o.client, stateDir: o.stateDir, nodeName: o.nodeName, ipAddresses: [this.#network.gateway], logger: this.#log })
     this.#kubelet = new KubeletServer({
-      docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, clientToken: o.kubeletClientToken, logger: o.logger,
+      docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, tls, logger: o.logger,
       metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
       debug: {
         'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n',

@@ -1,24 +1,29 @@
 // `skiff agent`: one node agent in the foreground (what `skiff up` starts per
 // node). Wired into cli/skiff.ts with registerAgentCommand(program). It uses
-// the global --state-dir (its own files go to <state-dir>/agents/<node>) and
-// --kubeconfig (the node's identity; default <state-dir>/agents/<node>/kubeconfig).
+// the global --state-dir (its own files go to <state-dir>/agents/<node>).
+// The node's identity (node/join.ts chooseNodeIdentity): the global
+// --kubeconfig if given; else <agentDir>/node.kubeconfig from an earlier join;
+// else a join now with --server and --token (from `skiff token create`);
+// else the static <agentDir>/kubeconfig that `skiff up` writes.
 // SIGTERM/SIGINT stop it and leave the pods running (adopted at the next
 // start), unless --remove-pods-on-exit. A node labelled
 // skiff.dev/ingress-pool=<class> also runs that class's ingress controller
-// with its own identity (--ingress-kubeconfig, default
-// <state-dir>/agents/<node>/ingress-kubeconfig); SIGTERM drains it first.
+// with its own identity (<agentDir>/ingress.kubeconfig from the join, else
+// --ingress-kubeconfig, default <agentDir>/ingress-kubeconfig); SIGTERM
+// drains it first.
 
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import Dockerode from 'dockerode'
-import { ApiClient } from '../controlplane/client/client.ts'
+import { ApiClient, ApiClientError, type ClientConfig } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { createLogger } from '../lib/log.ts'
 import { Agent, type AgentIngressOptions } from './agent.ts'
 import { ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
 import type { Capacity } from './node-object.ts'
+import { chooseNodeIdentity, credentialRefused, loadOrJoin, type IdentitySource } from './join.ts'
 
 function keyValues(list: string[] | undefined, what: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -30,12 +35,12 @@ function keyValues(list: string[] | undefined, what: string): Record<string, str
   return out
 }
 
-function ingressOptions(o: Record<string, any>, labels: Record<string, string>, agentDir: string): AgentIngressOptions | undefined {
+function ingressOptions(o: Record<string, any>, labels: Record<string, string>, agentDir: string, joined?: ClientConfig): AgentIngressOptions | undefined {
   if (!labels[ingressPoolLabel]) return undefined
   const file = (o.ingressKubeconfig as string | undefined) ?? join(agentDir, 'ingress-kubeconfig')
   const num = (v: unknown) => (v === undefined ? undefined : Number(v))
   return {
-    client: new ApiClient(readKubeconfig(file)),
+    client: new ApiClient(joined ?? readKubeconfig(file)),
     httpPort: num(o.ingressHttpPort), httpsPort: num(o.ingressHttpsPort), workers: num(o.ingressWorkers),
     statusPort: num(o.ingressStatusPort), drainMs: num(o.ingressDrainMs),
     acme: { caBundlePem: o.acmeCaFile ? readFileSync(o.acmeCaFile as string, 'utf8') : undefined, renewCheckMs: num(o.acmeRenewCheckMs) },
@@ -52,8 +57,9 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .description('run a node agent in the foreground: registers the Node and runs its pods on the local Docker')
     .option('--node-name <name>', 'the Node name', hostname())
+    .option('--server <url>', 'join the cluster of this apiserver (https://host:6443), with --token')
+    .option('--token <token>', 'the join token from `skiff token create` on the server (K10<CA hash>::<id>.<secret>)')
     .option('--cluster-cidr <cidr>', 'the whole pod network', '10.244.0.0/16')
-    .option('--kubelet-token-file <file>', "file with the apiserver's kubelet client token (default <state-dir>/kubelet-client.token)")
     .option('--kubelet-port <port>', 'kubelet server port on the node InternalIP', '10250')
     .option('--node-label <key=value...>', 'extra Node labels (ingress pools, roles)')
     .option('--capacity <key=value...>', 'override detected capacity: cpu=2,memory=4Gi,pods=110')
@@ -73,24 +79,32 @@ export function registerAgentCommand(program: Command): void {
       const stateDir = resolve(g.stateDir as string)
       const node = o.nodeName as string
       const agentDir = join(stateDir, 'agents', node)
-      const kubeconfig = (g.kubeconfig as string | undefined) ?? join(agentDir, 'kubeconfig')
       const logger = createLogger({ component: 'agent' })
-      const tokenFile = (o.kubeletTokenFile as string | undefined) ?? join(stateDir, 'kubelet-client.token')
       const labels = keyValues(o.nodeLabel, '--node-label')
+      const source: IdentitySource = chooseNodeIdentity({ agentDir, kubeconfig: g.kubeconfig, server: o.server, token: o.token, exists: existsSync })
+      let nodeConfig: ClientConfig
+      let ingressConfig: ClientConfig | undefined
+      if (source.kind === 'join') {
+        const id = await loadOrJoin({ agentDir, server: o.server, token: o.token, nodeName: node, labels })
+        if (id.joined) logger.info({ node, server: id.node.server }, 'joined the cluster')
+        nodeConfig = id.node
+        ingressConfig = id.ingress
+      } else {
+        nodeConfig = readKubeconfig(source.path)
+      }
       const agent = new Agent({
         nodeName: node,
-        client: new ApiClient(readKubeconfig(kubeconfig)),
+        client: new ApiClient(nodeConfig),
         docker: new Dockerode(),
         logger,
         stateDir: agentDir,
         clusterCIDR: o.clusterCidr,
-        kubeletClientToken: readFileSync(tokenFile, 'utf8').trim(),
         kubeletPort: Number(o.kubeletPort),
         labels,
         capacity: keyValues(o.capacity, '--capacity') as Partial<Capacity>,
         heartbeatMs: Number(o.heartbeatMs),
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
-        ingress: ingressOptions(o, labels, agentDir),
+        ingress: ingressOptions(o, labels, agentDir, ingressConfig),
       })
       let stopping = false
       const stop = async (sig: string) => {
@@ -102,6 +116,11 @@ export function registerAgentCommand(program: Command): void {
       }
       process.on('SIGTERM', () => void stop('SIGTERM'))
       process.on('SIGINT', () => void stop('SIGINT'))
-      await agent.start()
+      try {
+        await agent.start()
+      } catch (e) {
+        if (e instanceof ApiClientError && e.status === 401) throw credentialRefused({ nodeName: node, agentDir, source })
+        throw e
+      }
     })
 }

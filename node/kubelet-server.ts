@@ -2,21 +2,24 @@
 // `pods/log` and `pods/exec` to, on the kubelet's own paths:
 //   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&...  text/plain, streamed
 //   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, v5.channel.k8s.io (or v4)
-//   GET /healthz                                  "ok", no token needed
-//   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages (token)
-// Every other request must carry `Authorization: Bearer <clientToken>` (the
-// apiserver's kubelet client token, compared in constant time) or gets 401.
-// The certificate is self-signed, made at start: the apiserver does not
-// verify it, as kube-apiserver does not verify kubelets by default.
+//   GET /healthz                                  "ok", open
+//   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
+// TLS only, mutual: the server presents the node's serving certificate from
+// the cluster CA (node/kubelet-cert.ts) and asks every client for a
+// certificate. Every request but /healthz needs one that chains to the
+// cluster CA (else 401) with CN skiff:apiserver-kubelet-client, the
+// apiserver's (else 403): nothing but the apiserver reaches pods through the
+// kubelet, and it checks the caller's rights first. The handshake itself
+// accepts any client, so a refusal is a Status with a reason, not a TLS alert.
 
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer, type Server } from 'node:https'
-import { isIP, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { TLSSocket } from 'node:tls'
 import type Dockerode from 'dockerode'
 import { WebSocketServer } from 'ws'
-import { selfSignedCert } from '../certs/ca.ts'
+import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
 import { parseExecOptions, pickProtocol, runExec } from './kubelet-exec.ts'
@@ -28,7 +31,8 @@ export interface KubeletServerOptions {
   host: string
   /** 0 picks a free port; start() returns the one it got. */
   port: number
-  clientToken: string
+  /** The serving certificate and key (from the cluster CA), and the CA that clients' certificates must chain to. */
+  tls: { certPem: string; keyPem: string; caPem: string }
   logger: Logger
   /** Prometheus text for GET /metrics (the agent's registry). */
   metrics?: () => Promise<{ contentType: string; text: string }>
@@ -45,34 +49,31 @@ class KubeletError extends Error {
   }
 }
 
-const reasons: Record<number, string> = { 400: 'BadRequest', 401: 'Unauthorized', 404: 'NotFound', 405: 'MethodNotAllowed', 500: 'InternalError' }
+const reasons: Record<number, string> = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 500: 'InternalError' }
 
 function statusBody(status: number, message: string): string {
   return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: reasons[status] ?? 'InternalError', code: status })
 }
-
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest()
 
 export class KubeletServer {
   #opts: KubeletServerOptions
   #log: Logger
   #server?: Server
   #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (offered) => pickProtocol(offered) ?? false })
-  #tokenDigest: Buffer
 
   constructor(opts: KubeletServerOptions) {
-    if (!opts.clientToken) throw new Error('KubeletServer: clientToken is required')
+    if (!opts.tls?.certPem || !opts.tls.keyPem || !opts.tls.caPem) throw new Error('KubeletServer: tls (serving certificate, key and the cluster CA) is required')
     this.#opts = opts
     this.#log = opts.logger.child({ component: 'kubelet-server' })
-    this.#tokenDigest = digest(opts.clientToken)
   }
 
   async start(): Promise<{ port: number }> {
-    const { host, nodeName } = this.#opts
-    const ips = ['127.0.0.1', ...(isIP(host) && host !== '0.0.0.0' && host !== '::' ? [host] : [])]
-    const dns = ['localhost', ...(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(nodeName) ? [nodeName] : []), ...(!isIP(host) ? [host] : [])]
-    const tls = selfSignedCert({ commonName: `skiff-kubelet-${nodeName}`, ipAddresses: [...new Set(ips)], dnsNames: [...new Set(dns)], days: 365 })
-    const server = createServer({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
+    const { host, tls } = this.#opts
+    const server = createServer(
+      // requestCert without rejectUnauthorized: the handshake lets anyone in, so /healthz stays open and a refusal can say why.
+      { key: tls.keyPem, cert: tls.certPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+      (req, res) => void this.#handle(req, res),
+    )
     server.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head))
     server.headersTimeout = 20_000
     this.#server = server
@@ -96,9 +97,20 @@ export class KubeletServer {
     })
   }
 
-  #authorized(req: IncomingMessage): boolean {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
-    return !!m && timingSafeEqual(digest(m[1]!), this.#tokenDigest)
+  /** Throws 401/403 unless the client presented the apiserver's certificate from the cluster CA. */
+  #authorize(req: IncomingMessage): void {
+    const sock = req.socket as TLSSocket
+    const cert = sock.getPeerCertificate?.()
+    const cn = cert?.subject?.CN
+    if (!cert || !cn) {
+      throw new KubeletError(401, `Unauthorized: the kubelet server of node ${this.#opts.nodeName} needs a client certificate from the cluster CA (the apiserver's, CN ${APISERVER_KUBELET_CLIENT_CN})`)
+    }
+    if (!sock.authorized) {
+      throw new KubeletError(401, `Unauthorized: the client certificate (CN ${JSON.stringify(cn)}) is not valid for this cluster: ${String(sock.authorizationError)}; only the apiserver's certificate from the cluster CA is accepted`)
+    }
+    if (cn !== APISERVER_KUBELET_CLIENT_CN) {
+      throw new KubeletError(403, `Forbidden: client certificate CN ${JSON.stringify(cn)} may not use the kubelet server of node ${this.#opts.nodeName}; only the apiserver (CN ${APISERVER_KUBELET_CLIENT_CN}) may: go through the apiserver (kubectl logs, kubectl exec)`)
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -108,7 +120,7 @@ export class KubeletServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok')
         return
       }
-      if (!this.#authorized(req)) throw new KubeletError(401, 'Unauthorized: the kubelet endpoint needs the apiserver\'s kubelet client token')
+      this.#authorize(req)
       if (req.method !== 'GET') throw new KubeletError(405, `${req.method} is not supported`)
       if (url.pathname === '/metrics' && this.#opts.metrics) {
         const m = await this.#opts.metrics()
@@ -140,7 +152,7 @@ export class KubeletServer {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://kubelet')
     try {
-      if (!this.#authorized(req)) throw new KubeletError(401, 'Unauthorized: the kubelet endpoint needs the apiserver\'s kubelet client token')
+      this.#authorize(req)
       const ref = parseContainerPath(url.pathname, '/exec/')
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
       if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new KubeletError(400, 'exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY')

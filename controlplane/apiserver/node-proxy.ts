@@ -1,9 +1,15 @@
 // pods/log and pods/exec: the apiserver checks the caller and the pod, finds
 // the node agent's kubelet endpoint in the pod's Node (InternalIP and
 // status.daemonEndpoints.kubeletEndpoint.Port), and proxies the request there
-// (`/containerLogs/...`, `/exec/...`) with the kubelet client token, without
-// verifying the agent's self-signed certificate (as kube-apiserver does for
-// kubelets by default). Proxying is http-proxy-3's, WebSocket upgrades too.
+// (`/containerLogs/...`, `/exec/...`) over mutual TLS: it presents its kubelet
+// client certificate (CN skiff:apiserver-kubelet-client) and verifies the
+// kubelet's serving certificate against the cluster CA, for the address it
+// dials (IP SAN) and for that node (CN system:node:<name>), unlike
+// kube-apiserver's default of not verifying kubelets at all. Each request
+// gets its own connection (no keep-alive, so one connection never serves two
+// callers), and a redirect from a kubelet is never followed or passed on
+// (CVE-2018-1002105, CVE-2020-8559). Proxying is http-proxy-3's, WebSocket
+// upgrades too.
 //
 // kubectl falls back to SPDY after any failed WebSocket upgrade and then
 // reports only the SPDY attempt's error. Skiff serves no SPDY, so the reason
@@ -11,6 +17,8 @@
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { createProxyServer, type ProxyServer } from 'http-proxy-3'
 import { ApiError, errorCodes, type Reason } from '../api/errors.ts'
@@ -26,8 +34,8 @@ import type { Registry } from './registry.ts'
 export interface NodeProxyOptions {
   registry: Registry
   logger: Logger
-  /** Bearer token the node agents' kubelet servers accept; without it log/exec answer 503. */
-  kubeletClientToken?: string
+  /** The apiserver's kubelet client certificate and the cluster CA that kubelets' certificates chain to; without it log/exec answer 503. */
+  kubeletClient?: { certPem: string; keyPem: string; caPem: string }
 }
 
 // A kubelet that does not answer within this time is treated as unreachable.
@@ -44,7 +52,8 @@ interface Target extends KubeletEndpoint {
   namespace: string
   pod: string
   container: string
-  token: string
+  /** A fresh agent for this request: mutual TLS, the kubelet's certificate checked for this node. */
+  agent: HttpsAgent
 }
 
 export class NodeProxy {
@@ -71,7 +80,11 @@ export class NodeProxy {
     await new Promise<void>((resolve, reject) => {
       const proxy = newProxy(this.#log)
       let answered = false
-      proxy.once('proxyReq', (proxyReq: ClientRequest) => answerDeadline(proxyReq))
+      proxy.once('proxyReq', (proxyReq: ClientRequest) => {
+        answerDeadline(proxyReq)
+        // The caller's credentials stay here: the kubelet knows the apiserver by its certificate.
+        proxyReq.removeHeader('authorization')
+      })
       proxy.once('proxyRes', (proxyRes: IncomingMessage) => {
         answered = true
         const code = proxyRes.statusCode ?? 502
@@ -84,10 +97,12 @@ export class NodeProxy {
         void readBounded(proxyRes).then((body) => reject(kubeletError(t, code, body)))
       })
       res.once('close', () => resolve())
-      proxy.web(req, res, { target: url, ignorePath: true, secure: false, changeOrigin: true, selfHandleResponse: true, headers: { authorization: `Bearer ${t.token}` } }, (err) => {
+      res.once('close', () => t.agent.destroy())
+      proxy.web(req, res, { target: url, ignorePath: true, secure: true, agent: t.agent, changeOrigin: true, selfHandleResponse: true, headers: { connection: 'close' } }, (err) => {
         if (answered) return
         answered = true
-        reject(unreachable(t, (err as Error).message))
+        t.agent.destroy()
+        reject(kubeletTransportError(t, err as Error))
       })
     })
   }
@@ -107,14 +122,25 @@ export class NodeProxy {
     const proxy = newProxy(this.#log)
     let upgraded = false
     proxy.once('open', () => (upgraded = true))
+    socket.once('close', () => t.agent.destroy())
     proxy.once('proxyReqWs', (proxyReq: ClientRequest) => {
       answerDeadline(proxyReq)
-      // A non-101 answer is relayed to kubectl as it is; remember why for the SPDY retry.
-      proxyReq.on('response', (r) => void readBounded(r).then((body) => this.#failures.put(key, kubeletError(t, r.statusCode ?? 502, body))))
+      // The caller's credentials stay here: the kubelet knows the apiserver by its certificate.
+      proxyReq.removeHeader('authorization')
+      // A non-101 answer is relayed to kubectl (this listener runs before the relay);
+      // a redirect loses its target, so nobody follows it. Remember why for the SPDY retry.
+      proxyReq.on('response', (r) => {
+        if ((r.statusCode ?? 0) >= 300 && (r.statusCode ?? 0) < 400) {
+          r.statusCode = 502
+          r.statusMessage = 'Bad Gateway'
+          delete r.headers.location
+        }
+        void readBounded(r).then((body) => this.#failures.put(key, kubeletError(t, r.statusCode ?? 502, body)))
+      })
     })
-    proxy.ws(req, socket, head, { target: url, ignorePath: true, secure: false, changeOrigin: true, headers: { authorization: `Bearer ${t.token}` } }, (err) => {
+    proxy.ws(req, socket, head, { target: url, ignorePath: true, secure: true, agent: t.agent, changeOrigin: true }, (err) => {
       if (upgraded) return
-      const e = unreachable(t, (err as Error).message)
+      const e = kubeletTransportError(t, err as Error)
       this.#failures.put(key, e)
       writeUpgradeError(socket, e)
     })
@@ -132,9 +158,13 @@ export class NodeProxy {
     if (!nodeName) throw new ApiError('BadRequest', `pod ${p.name} does not have a host assigned: it is not scheduled yet`)
     const node = await getNode(ctx.registry, nodeName)
     const endpoint = kubeletEndpoint(nodeName, node)
-    const token = this.#opts.kubeletClientToken
-    if (!token) throw new ApiError('ServiceUnavailable', 'this apiserver has no kubelet client token configured, so it cannot reach node agents')
-    return { ...endpoint, namespace, pod: p.name!, container, token }
+    const client = this.#opts.kubeletClient
+    if (!client) throw new ApiError('ServiceUnavailable', 'this apiserver has no kubelet client certificate configured, so it cannot reach node agents')
+    const agent = new HttpsAgent({
+      ca: client.caPem, cert: client.certPem, key: client.keyPem, keepAlive: false, maxCachedSessions: 0,
+      checkServerIdentity: (host, cert) => checkKubeletIdentity(nodeName, host, cert),
+    })
+    return { ...endpoint, namespace, pod: p.name!, container, agent }
   }
 }
 
@@ -191,10 +221,44 @@ function unreachable(t: KubeletEndpoint, why: string): ApiError {
   return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} is not reachable at ${hostPort(t)}: ${why}`)
 }
 
+/**
+ * The kubelet's serving certificate must name the address dialled (Node's
+ * own check) and belong to this node: CN system:node:<name>, so neither
+ * another node's certificate nor any other certificate of the cluster CA
+ * passes for it.
+ */
+export function checkKubeletIdentity(node: string, host: string, cert: PeerCertificate): Error | undefined {
+  const err = checkServerIdentity(host, cert)
+  if (err) return err
+  const cn = cert.subject?.CN
+  if (cn !== `system:node:${node}`) return new Error(`its certificate is for ${JSON.stringify(cn)}, not system:node:${node}`)
+  return undefined
+}
+
+const tlsErrorCodes = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'ERR_SSL_WRONG_VERSION_NUMBER',
+])
+
+/** A failed connection to a kubelet: a certificate the apiserver does not trust gets its own message. Pure. */
+export function kubeletTransportError(t: KubeletEndpoint, err: Error & { code?: string }): ApiError {
+  const identity = /is for ".*", not system:node:/.test(err.message)
+  if (identity || (err.code && tlsErrorCodes.has(err.code))) {
+    return new ApiError(
+      'ServiceUnavailable',
+      `the node agent for node ${t.node} at ${hostPort(t)} is not trusted: ${err.message}. Its kubelet server must use the serving certificate the cluster CA issued to system:node:${t.node} for its InternalIP; restart the agent so it requests one`,
+    )
+  }
+  return unreachable(t, err.message)
+}
+
 /** The kubelet's non-2xx answer as the error kubectl should see. */
 export function kubeletError(t: KubeletEndpoint, code: number, body: string): ApiError {
   if (code === 401 || code === 403) {
-    return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} refused the apiserver's kubelet client token (HTTP ${code}): the server and its agents must share kubelet-client.token`)
+    return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} refused the apiserver's kubelet client certificate (HTTP ${code}): the agent must trust this cluster's CA; re-join it if it belongs to another cluster`)
+  }
+  if (code >= 300 && code < 400) {
+    return new ApiError('ServiceUnavailable', `the node agent for node ${t.node} answered with a redirect (HTTP ${code}), which the apiserver does not follow`)
   }
   let status: { kind?: string; message?: string; reason?: string } | undefined
   try {

@@ -1,6 +1,8 @@
-// The apiserver: HTTPS, bearer tokens, deny-by-default authorization, the
-// Kubernetes REST surface kubectl v1.32 uses (kubectl-surface.md), and
-// /healthz, /readyz, /metrics. One module with start()/stop().
+// The apiserver: HTTPS, bearer tokens (the static file and the credentials
+// issued at join), deny-by-default authorization, the Kubernetes REST surface
+// kubectl v1.32 uses (kubectl-surface.md), /healthz, /readyz, /metrics, and
+// Skiff's node identity endpoints: /cacerts (open), /skiff/v1/join (bootstrap
+// token) and /skiff/v1/kubelet-certificate (nodes). One module with start()/stop().
 
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -12,8 +14,10 @@ import type { KubeObject } from '../api/types.ts'
 import { StoreError, type Store } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
+import type { CertAndKey, ClusterCA } from '../../certs/ca.ts'
 import { AuthzGraph } from './authz-graph.ts'
 import type { TokenAuthenticator, UserInfo } from './authn.ts'
+import { CredentialAuthenticator } from './credentials.ts'
 import {
   aggregatedContentType,
   aggregatedDiscovery,
@@ -28,6 +32,7 @@ import {
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
+import { joinPath, kubeletCertificatePath, NodeJoin } from './join.ts'
 import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
 import { parsePath } from './paths.ts'
 import { Registry } from './registry.ts'
@@ -62,8 +67,10 @@ export interface ApiServerOptions {
   /** Non-watch requests that take longer get 504 (Kubernetes' default is 60 s). */
   requestTimeoutMs?: number
   gcSweepIntervalMs?: number
-  /** Bearer token for the node agents' kubelet servers (pods/log, pods/exec). */
-  kubeletClientToken?: string
+  /** The cluster CA: served at /cacerts, signs kubelet serving certificates, verifies kubelets. */
+  ca?: ClusterCA
+  /** The apiserver's client certificate towards kubelets (CN skiff:apiserver-kubelet-client); without it log/exec answer 503. */
+  kubeletClient?: CertAndKey
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -77,6 +84,8 @@ export class ApiServer {
   #graph: AuthzGraph
   #gc: GarbageCollector
   #nodeProxy: NodeProxy
+  #credentials: CredentialAuthenticator
+  #join: NodeJoin
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -88,7 +97,10 @@ export class ApiServer {
     this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
     this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
     this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
-    this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClientToken: opts.kubeletClientToken })
+    const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
+    this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
+    this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
+    this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log })
     this.metrics = createRegistry({ defaultMetrics: true })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
     this.#latency = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'API request latency (watches excluded)', labelNames: ['verb', 'resource'], buckets: latencyBuckets, registers: [this.metrics] })
@@ -104,6 +116,7 @@ export class ApiServer {
   async start(): Promise<void> {
     await this.#bootstrap()
     await this.#graph.start()
+    await this.#credentials.start()
     this.#gc.start()
     const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head))
@@ -122,6 +135,7 @@ export class ApiServer {
   async stop(): Promise<void> {
     this.#ready = false
     this.#graph.stop()
+    this.#credentials.stop()
     await this.#gc.stop()
     const server = this.#server
     if (!server) return
@@ -160,8 +174,11 @@ export class ApiServer {
     }, this.#timeoutMs)
     try {
       if (this.#open(url.pathname, res)) return
-      const user = this.#opts.tokens.authenticate(req.headers.authorization)
+      // The one path a bootstrap token opens, and the only thing it authenticates.
+      if (url.pathname === joinPath) return await this.#join.join(req, res)
+      const user = this.#authenticate(req.headers.authorization)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
+      if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)
       const parsed = parsePath(url.pathname)
       if (parsed.type === 'resource') {
         resource = parsed.path.info.resource
@@ -193,7 +210,7 @@ export class ApiServer {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://apiserver')
     try {
-      const user = this.#opts.tokens.authenticate(req.headers.authorization)
+      const user = this.#authenticate(req.headers.authorization)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       const parsed = parsePath(url.pathname)
       const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
@@ -207,6 +224,11 @@ export class ApiServer {
       if (err.status >= 500 && err.status !== 503) this.#log.error({ err: (e as Error).message, path: url.pathname }, 'upgrade failed')
       writeUpgradeError(socket, err)
     }
+  }
+
+  /** The static token file first, then the credentials issued at join; both in memory. */
+  #authenticate(header: string | undefined): UserInfo | undefined {
+    return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header)
   }
 
   get #timeoutMs(): number {
@@ -223,8 +245,16 @@ export class ApiServer {
     }
   }
 
-  /** Endpoints open without a token: health and version (as kube-apiserver allows anonymously). */
+  /**
+   * Endpoints open without a token: health and version (as kube-apiserver
+   * allows anonymously), and the cluster CA (k3s' /cacerts), which a joining
+   * agent checks against the hash in its token before it trusts it.
+   */
   #open(path: string, res: ServerResponse): boolean {
+    if (path === '/cacerts' && this.#opts.ca) {
+      res.writeHead(200, { 'Content-Type': 'application/x-pem-file', 'Cache-Control': 'no-cache, private' }).end(this.#opts.ca.certPem)
+      return true
+    }
     if (path === '/healthz' || path === '/livez' || path === '/readyz') {
       const ok = path !== '/readyz' || this.#ready
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready')

@@ -17,11 +17,20 @@ export class StoreCache {
   #stopped = false
   #listeners: CacheListener[] = []
   #synced = false
+  #namespace?: string
+  #filter: (o: KubeObject) => boolean
 
-  constructor(opts: { store: Store; resource: string; logger: Logger }) {
+  /** namespace and filter keep only the objects a user needs (the credential Secrets, not every Secret). */
+  constructor(opts: { store: Store; resource: string; logger: Logger; namespace?: string; filter?: (o: KubeObject) => boolean }) {
     this.#store = opts.store
     this.resource = opts.resource
     this.#log = opts.logger
+    this.#namespace = opts.namespace
+    this.#filter = opts.filter ?? (() => true)
+  }
+
+  #keeps(o: KubeObject): boolean {
+    return (!this.#namespace || o.metadata.namespace === this.#namespace) && this.#filter(o)
   }
 
   onChange(fn: CacheListener): void {
@@ -45,8 +54,8 @@ export class StoreCache {
   async #relist(): Promise<void> {
     for (let attempt = 0; !this.#stopped; attempt++) {
       try {
-        const { items, revision } = await this.#store.list(this.resource)
-        const fresh = new Map(items.map((o) => [keyOf(o), o]))
+        const { items, revision } = await this.#store.list(this.resource, this.#namespace ? { namespace: this.#namespace } : undefined)
+        const fresh = new Map(items.filter((o) => this.#keeps(o)).map((o) => [keyOf(o), o]))
         for (const [k, old] of this.items) if (!fresh.has(k)) this.#emit('DELETED', old, old)
         for (const [k, o] of fresh) this.#emit(this.items.has(k) ? 'MODIFIED' : 'ADDED', o, this.items.get(k))
         this.items.clear()
@@ -70,9 +79,15 @@ export class StoreCache {
   }
 
   #apply(ev: StoreEvent): void {
-    if (ev.type === 'DELETED') this.items.delete(ev.key)
-    else this.items.set(ev.key, ev.object)
-    this.#emit(ev.type, ev.object, ev.prev)
+    const had = this.items.get(ev.key)
+    if (ev.type !== 'DELETED' && this.#keeps(ev.object)) {
+      this.items.set(ev.key, ev.object)
+      this.#emit(had ? 'MODIFIED' : 'ADDED', ev.object, had)
+    } else if (had) {
+      // Deleted, or no longer one of ours: either way it leaves the cache.
+      this.items.delete(ev.key)
+      this.#emit('DELETED', ev.type === 'DELETED' ? ev.object : had, had)
+    }
   }
 
   #emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject, prev?: KubeObject): void {

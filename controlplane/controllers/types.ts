@@ -44,6 +44,8 @@ export interface ControllerConfig {
   podEvictionTimeoutMs: number
   /** How often node lifecycle checks Lease ages: silence is the signal, so it polls (Kubernetes: 5 s). Optional so older config literals still type-check. */
   nodeMonitorPeriodMs?: number
+  /** How often expired bootstrap tokens are deleted (kubeadm's token cleaner); optional like nodeMonitorPeriodMs. */
+  tokenCleanupPeriodMs?: number
   /** Endpoints per EndpointSlice (Kubernetes' --max-endpoints-per-slice: 100). */
   maxEndpointsPerSlice?: number
   /** The pod network; each node gets one /24 from it as spec.podCIDR. */
@@ -57,6 +59,7 @@ export const defaultControllerConfig: ControllerConfig = {
   nodeMonitorGracePeriodMs: 40_000,
   podEvictionTimeoutMs: 60_000,
   nodeMonitorPeriodMs: 5_000,
+  tokenCleanupPeriodMs: 60_000,
   maxEndpointsPerSlice: 100,
   clusterCIDR: '10.244.0.0/16',
   nodeCIDRMaskSize: 24,

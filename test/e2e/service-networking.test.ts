@@ -11,7 +11,7 @@ import type { KubeObject } from '../../controlplane/api/types.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { eventually } from '../../lib/net.ts'
 import { startTestCluster } from '../harness/cluster.ts'
-import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../harness/node.ts'
+import { kubeletClientTLS, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../harness/node.ts'
 
 const run = promisify(execFile)
 const pods = lookupResource('', 'v1', 'pods')!
@@ -122,13 +122,14 @@ t.test('service networking', async (t) => {
   })
 
   await t.test('each agent serves its metrics and the service-proxy table', async (t) => {
-    const { kubeletClientToken } = await import('../../controlplane/server.ts')
     const { request } = await import('node:https')
+    const tls = await kubeletClientTLS(c)
     const node = await c.client.get(lookupResource('', 'v1', 'nodes')!, undefined, names[0]!)
     const ip = node.status.addresses.find((a: any) => a.type === 'InternalIP').address
     const port = node.status.daemonEndpoints.kubeletEndpoint.Port
     const get = (path: string) => new Promise<string>((resolve, reject) => {
-      const req = request({ host: ip, port, path, rejectUnauthorized: false, headers: { authorization: `Bearer ${kubeletClientToken(c.stateDir)}` } }, (res) => {
+      // As the apiserver calls it: its client certificate, the kubelet's certificate verified against the cluster CA.
+      const req = request({ host: ip, port, path, ...tls }, (res) => {
         let body = ''
         res.on('data', (d) => (body += d))
         res.on('end', () => resolve(body))

@@ -11,14 +11,13 @@
 // the test says otherwise.
 
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Dockerode from 'dockerode'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { groups, ingressUserPrefix } from '../../controlplane/apiserver/authn.ts'
 import type { ApiClient } from '../../controlplane/client/client.ts'
-import { kubeletClientToken } from '../../controlplane/server.ts'
 import { createLogger, silentLogger } from '../../lib/log.ts'
 import { eventually } from '../../lib/net.ts'
 import { Agent, type AgentIngressOptions, type AgentOptions } from '../../node/agent.ts'
@@ -69,6 +68,17 @@ export async function pickClusterCIDR(): Promise<{ clusterCIDR: string; podCIDR(
   return { clusterCIDR: `10.${x}.0.0/16`, podCIDR: (i: number) => `10.${x}.${i}.0/24` }
 }
 
+/**
+ * The apiserver's client certificate towards kubelet servers (written at
+ * start into the state dir's pki/), and the cluster CA: what a test needs to
+ * call a kubelet server directly, as https.request options.
+ */
+export async function kubeletClientTLS(cluster: { stateDir: string; caPem: string }): Promise<{ cert: string; key: string; ca: string }> {
+  const pki = join(cluster.stateDir, 'pki')
+  const [cert, key] = await Promise.all([readFile(join(pki, 'apiserver-kubelet-client.crt'), 'utf8'), readFile(join(pki, 'apiserver-kubelet-client.key'), 'utf8')])
+  return { cert, key, ca: cluster.caPem }
+}
+
 /** Remove everything a node agent created on this machine (containers, network, iptables rules). */
 export async function cleanupNode(name: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${labels.node}=${name}`] } })
@@ -113,7 +123,6 @@ export async function startTestNode(t: Teardown, cluster: TestCluster & { tokens
   const make = () =>
     new Agent({
       heartbeatMs: 2_000, kubeletPort: 0, podResyncMs: 5_000,
-      kubeletClientToken: kubeletClientToken(cluster.stateDir),
       ...rest, nodeName: name, client, docker, logger, stateDir, ingress,
     })
   const node: TestNode = {

@@ -1,26 +1,32 @@
 // `kubectl logs` (tail, follow, previous, timestamps) and `kubectl exec`
 // (exit codes, stdin) end to end: the real kubectl -> the real apiserver ->
-// a KubeletServer on 127.0.0.1 -> containers on the real Docker Engine. The
-// node agent is not involved: the test runs the pod's containers itself,
-// labelled as the agent labels them, and writes the Node and Pod objects.
+// (mutual TLS) a KubeletServer on 127.0.0.1 with a serving certificate the
+// apiserver issued -> containers on the real Docker Engine. The node agent is
+// not involved: the test runs the pod's containers itself, labelled as the
+// agent labels them, and writes the Node and Pod objects. The kubelet server
+// takes TLS only, and only the apiserver's client certificate; the apiserver
+// trusts only the kubelet certificate the cluster CA issued to that node.
 
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
-import { request } from 'node:https'
+import { get as plainGet } from 'node:http'
+import { request, type RequestOptions } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import Dockerode from 'dockerode'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { resourcePath } from '../../controlplane/client/client.ts'
-import { kubeletClientToken } from '../../controlplane/server.ts'
 import { groups } from '../../controlplane/apiserver/authn.ts'
+import { issueClientCert, loadOrCreateCA, selfSignedCert } from '../../certs/ca.ts'
 import { silentLogger } from '../../lib/log.ts'
 import { eventually, freePort } from '../../lib/net.ts'
+import { loadOrRequestKubeletCert } from '../../node/kubelet-cert.ts'
 import { KubeletServer } from '../../node/kubelet-server.ts'
 import { startTestCluster } from '../harness/cluster.ts'
+import { kubeletClientTLS } from '../harness/node.ts'
 
 const run = promisify(execFile)
 const nodes = lookupResource('', 'v1', 'nodes')!
@@ -79,11 +85,13 @@ async function runContainer(t: { teardown(fn: () => unknown): void }, image: str
   return container
 }
 
-function kubeletGet(port: number, path: string, token: string): Promise<number> {
+/** GET on a kubelet server over TLS with these client options (the kubelet's certificate is always verified against `ca`). */
+function kubeletGet(port: number, path: string, tls: RequestOptions): Promise<{ code: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
+    const req = request({ host: '127.0.0.1', port, path, agent: false, ...tls }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body }))
     })
     req.on('error', reject)
     req.end()
@@ -91,12 +99,16 @@ function kubeletGet(port: number, path: string, token: string): Promise<number> 
 }
 
 t.test('kubectl logs and exec through the apiserver to a kubelet server', async (t) => {
-  const c = await startTestCluster(t, { identities: [{ user: 'system:node:other', groups: [groups.nodes] }] })
   const id = randomBytes(3).toString('hex')
   const node = `logs-exec-${id}`
+  const c = await startTestCluster(t, { identities: [{ user: 'system:node:other', groups: [groups.nodes] }, { user: `system:node:${node}`, groups: [groups.nodes] }] })
   const image = await testImage()
 
-  const kubelet = new KubeletServer({ docker, nodeName: node, host: '127.0.0.1', port: 0, clientToken: kubeletClientToken(c.stateDir), logger: silentLogger() })
+  // The serving certificate as an agent gets it: its own key, signed through /skiff/v1/kubelet-certificate.
+  const kubeletDir = await mkdtemp(join(tmpdir(), 'skiff-kubelet-'))
+  t.teardown(() => rm(kubeletDir, { recursive: true, force: true }))
+  const tls = await loadOrRequestKubeletCert({ client: c.clientFor(c.tokens.get(`system:node:${node}`)!), stateDir: kubeletDir, nodeName: node, ipAddresses: ['127.0.0.1'] })
+  const kubelet = new KubeletServer({ docker, nodeName: node, host: '127.0.0.1', port: 0, tls, logger: silentLogger() })
   const { port } = await kubelet.start()
   t.teardown(() => kubelet.stop())
 
@@ -107,6 +119,13 @@ t.test('kubectl logs and exec through the apiserver to a kubelet server', async 
   }
   await makeNode(node, port)
   await makeNode(`down-${id}`, await freePort()) // registered, but no agent listens
+  // Two kubelets the apiserver must not trust: a self-signed certificate, and node's genuine one on another node's endpoint.
+  const selfSigned = new KubeletServer({ docker, nodeName: `fake-${id}`, host: '127.0.0.1', port: 0, tls: { ...selfSignedCert({ commonName: `system:node:fake-${id}`, ipAddresses: ['127.0.0.1'] }), caPem: c.caPem }, logger: silentLogger() })
+  const borrowed = new KubeletServer({ docker, nodeName: `borrowed-${id}`, host: '127.0.0.1', port: 0, tls, logger: silentLogger() })
+  t.teardown(() => selfSigned.stop())
+  t.teardown(() => borrowed.stop())
+  await makeNode(`fake-${id}`, (await selfSigned.start()).port)
+  await makeNode(`borrowed-${id}`, (await borrowed.start()).port)
   const makePod = async (name: string, nodeName: string) => {
     await c.client.create(pods, 'default', { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { nodeName, containers: [{ name: 'app', image }] } })
     await c.client.patch(pods, 'default', name, { status: { phase: 'Running' } }, 'application/merge-patch+json', 'status')
@@ -115,6 +134,8 @@ t.test('kubectl logs and exec through the apiserver to a kubelet server', async 
   await makePod('waiting', node)
   await makePod('lost', `ghost-${id}`)
   await makePod('stranded', `down-${id}`)
+  await makePod('faked', `fake-${id}`)
+  await makePod('borrowing', `borrowed-${id}`)
 
   // Attempt 0 ran and exited (the "previous" container); attempt 1 is current.
   const first = await runContainer(t, image, { node, pod: 'talker', container: 'app', attempt: 0, script: 'echo first attempt; exit 1' })
@@ -174,10 +195,41 @@ t.test('kubectl logs and exec through the apiserver to a kubelet server', async 
     t.equal(r.stdout, 'ping\npong\n')
   })
 
-  await t.test('the kubelet server wants the client token', async (t) => {
-    t.equal(await kubeletGet(port, '/containerLogs/default/talker/app', 'wrong-token'), 401)
-    t.equal(await kubeletGet(port, '/containerLogs/default/talker/app', kubeletClientToken(c.stateDir)), 200)
-    t.equal(await kubeletGet(port, '/healthz', ''), 200, '/healthz is open')
+  await t.test('the kubelet server takes TLS only, and only the apiserver\'s client certificate', async (t) => {
+    const path = '/containerLogs/default/talker/app'
+    const apiserver = await kubeletClientTLS(c)
+    t.equal((await kubeletGet(port, path, apiserver)).code, 200, 'the apiserver\'s certificate')
+    const none = await kubeletGet(port, path, { ca: c.caPem })
+    t.equal(none.code, 401, 'no client certificate')
+    t.match(none.body, 'needs a client certificate from the cluster CA')
+    const own = await kubeletGet(port, path, { ca: c.caPem, cert: tls.certPem, key: tls.keyPem })
+    t.equal(own.code, 401, 'the node\'s own serving certificate is no client certificate')
+    const ca = await loadOrCreateCA(join(c.stateDir, 'pki'))
+    const other = issueClientCert(ca, { commonName: 'system:node:other' })
+    const wrongCN = await kubeletGet(port, path, { ca: c.caPem, cert: other.certPem, key: other.keyPem })
+    t.equal(wrongCN.code, 403, 'a cluster client certificate with another CN')
+    t.match(wrongCN.body, 'only the apiserver (CN skiff:apiserver-kubelet-client) may')
+    const foreign = selfSignedCert({ commonName: 'skiff:apiserver-kubelet-client', dnsNames: ['foreign.invalid'] })
+    t.equal((await kubeletGet(port, path, { ca: c.caPem, cert: foreign.certPem, key: foreign.keyPem })).code, 401, 'the right CN from another CA')
+    t.equal((await kubeletGet(port, '/healthz', { ca: c.caPem })).code, 200, '/healthz is open')
+    const plain = await new Promise<string>((resolve) => {
+      const req = plainGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        res.resume()
+        resolve(`HTTP ${res.statusCode}`)
+      })
+      req.on('error', (e) => resolve(`error: ${e.message}`))
+    })
+    t.match(plain, /^error: /, `plain HTTP gets no answer (${plain})`)
+  })
+
+  await t.test('the apiserver trusts only the certificate the cluster CA issued to that node', async (t) => {
+    const faked = await c.kubectl(['logs', 'faked'], { allowFail: true })
+    t.not(faked.code, 0)
+    t.match(faked.stderr, `the node agent for node fake-${id} at 127.0.0.1:`)
+    t.match(faked.stderr, 'is not trusted')
+    const borrowing = await c.kubectl(['exec', 'borrowing', '--', 'true'], { allowFail: true })
+    t.not(borrowing.code, 0)
+    t.match(borrowing.stderr, `is for "system:node:${node}", not system:node:borrowed-${id}`)
   })
 
   await t.test('clear errors', async (t) => {

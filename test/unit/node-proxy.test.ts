@@ -5,7 +5,7 @@
 import t from 'tap'
 import { ApiError } from '../../controlplane/api/errors.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
-import { chooseContainer, kubeletEndpoint, kubeletError, kubeletExecPath, kubeletLogPath, RecentFailures } from '../../controlplane/apiserver/node-proxy.ts'
+import { checkKubeletIdentity, chooseContainer, kubeletEndpoint, kubeletError, kubeletExecPath, kubeletLogPath, kubeletTransportError, RecentFailures } from '../../controlplane/apiserver/node-proxy.ts'
 
 const pod = (containers: string[], init: string[] = []): KubeObject => ({
   apiVersion: 'v1',
@@ -68,13 +68,39 @@ t.test('kubeletError', async (t) => {
   const bad = kubeletError(ep, 400, status)
   t.equal(bad.status, 400)
   t.equal(bad.message, 'previous terminated container "app" in pod "web" not found')
-  const token = kubeletError(ep, 401, 'Unauthorized')
-  t.equal(token.status, 503)
-  t.match(token.message, /node n1 refused the apiserver's kubelet client token/)
+  const refused = kubeletError(ep, 401, 'Unauthorized')
+  t.equal(refused.status, 503)
+  t.match(refused.message, /node n1 refused the apiserver's kubelet client certificate \(HTTP 401\)/)
+  const redirect = kubeletError(ep, 302, '')
+  t.equal(redirect.status, 503)
+  t.match(redirect.message, 'answered with a redirect (HTTP 302), which the apiserver does not follow')
   const plain = kubeletError(ep, 404, 'not found: /x\n')
   t.equal(plain.reason, 'NotFound')
   t.equal(plain.message, 'not found: /x')
   t.equal(kubeletError(ep, 502, '').message, 'HTTP 502')
+})
+
+t.test('kubeletTransportError: an untrusted certificate says so, anything else is unreachable', async (t) => {
+  const ep = { node: 'n1', host: '10.0.0.5', port: 10250 }
+  const cases: Array<{ name: string; err: Error & { code?: string }; want: RegExp }> = [
+    { name: 'self-signed', err: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), want: /node n1 at 10\.0\.0\.5:10250 is not trusted: self-signed certificate\. .*system:node:n1/ },
+    { name: 'wrong address', err: Object.assign(new Error("IP: 10.0.0.5 is not in the cert's list: 10.0.0.6"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), want: /is not trusted: IP: 10\.0\.0\.5/ },
+    { name: 'another node', err: new Error('its certificate is for "system:node:n2", not system:node:n1'), want: /is not trusted: its certificate is for "system:node:n2"/ },
+    { name: 'refused', err: Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:10250'), { code: 'ECONNREFUSED' }), want: /node n1 is not reachable at 10\.0\.0\.5:10250: connect ECONNREFUSED/ },
+  ]
+  for (const c of cases) {
+    const e = kubeletTransportError(ep, c.err)
+    t.equal(e.status, 503, c.name)
+    t.match(e.message, c.want, c.name)
+  }
+})
+
+t.test('checkKubeletIdentity: the address must be in the certificate, and the CN must be the node', async (t) => {
+  const cert = (cn: string, san: string) => ({ subject: { CN: cn }, subjectaltname: san }) as any
+  t.equal(checkKubeletIdentity('n1', '10.0.0.5', cert('system:node:n1', 'IP Address:10.0.0.5')), undefined)
+  t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('system:node:n1', 'IP Address:10.0.0.6'))?.message, /10\.0\.0\.5/)
+  t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('system:node:n2', 'IP Address:10.0.0.5'))?.message, 'its certificate is for "system:node:n2", not system:node:n1')
+  t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('skiff-apiserver', 'IP Address:10.0.0.5'))?.message, 'not system:node:n1')
 })
 
 t.test('RecentFailures', async (t) => {
