@@ -123,7 +123,7 @@ export function planCluster(o: SpecOptions, used: string[], id = randomBytes(3).
     loadBalancerPool: `${lanAddress(lanCIDR, 200)}-${lanAddress(lanCIDR, 239)}`,
     hosts,
     ...(o.acme ? { acme: o.acme } : {}),
-    timers: { nodeMonitorGracePeriodS: 40, podEvictionTimeoutS: 60, heartbeatMs: 4_000, ...o.timers },
+    timers: { nodeMonitorGracePeriodS: 40, podEvictionTimeoutS: 60, heartbeatMs: 2_000, ...o.timers },
     createdAt: new Date().toISOString(),
   }
 }

@@ -87,7 +87,7 @@ program
   .option('--acme-ca-file <file>', "CA bundle to trust the ACME directory's own TLS certificate")
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
   .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
-  .option('--heartbeat-ms <ms>', "agents' Lease renewal interval", '4000')
+  .option('--heartbeat-ms <ms>', "agents' Lease renewal interval (LoadBalancer failover is judged from it)", '2000')
   .action(async (o) => {
     const acme = o.acmeDirectory ? { directory: o.acmeDirectory as string, email: o.acmeEmail as string | undefined, caFile: o.acmeCaFile ? resolve(o.acmeCaFile as string) : undefined } : undefined
     if (o.podNetwork !== 'host-gw' && o.podNetwork !== 'vxlan') throw new Error(`--pod-network must be host-gw or vxlan, not ${JSON.stringify(o.podNetwork)}`)

@@ -1,6 +1,6 @@
 // Steps of bringing a local cluster up that are not process management: the
 // spec file, Redis's config and password (made once, kept across restarts),
-// waiting for Redis and the apiserver, and the agents' credentials.
+// waiting for Redis and the apiserver, and the join token the hosts use.
 
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -8,11 +8,11 @@ import { request } from 'node:https'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { eventually } from '../lib/net.ts'
-import { adminToken, addToken, ensureTokens, newToken, tokenOf } from '../controlplane/server.ts'
-import { parseTokenLine } from '../controlplane/apiserver/authn.ts'
+import { adminToken } from '../controlplane/server.ts'
+import { ApiClient } from '../controlplane/client/client.ts'
+import { createToken } from './token.ts'
 import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
-import { names } from './cluster-spec.ts'
-import { renderKubeconfig } from './kubeconfig.ts'
+import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
 
 export const localImages = ['skiff/pause:local', 'skiff/echo:local', 'skiff/demo:local']
 
@@ -86,31 +86,31 @@ export function kubeconfigFor(stateDir: string, url: string): string {
   return renderKubeconfig({ server: url, caPem: readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8'), token: adminToken(stateDir) })
 }
 
-const nodeUser = (name: string) => `system:node:${name}`
-const ingressUser = (cls: string) => `skiff:ingress:${cls}`
-
 /**
- * The agents' identities. Called before the server starts (the token file is
- * read at start); the function it returns, called once the apiserver answers,
- * writes each host's kubeconfigs and gives each agent's extra arguments.
+ * The join token of this cluster's own hosts (<state-dir>/node-token, 0600,
+ * never expiring, allowed both ingress pools), made once through the API as
+ * `skiff token create` would, and usable to join real machines too (like
+ * k3s's node-token). Each agent joins with it once and keeps its own
+ * credential; a resumed cluster's agents never need it again.
  */
-export function prepareAgents(stateDir: string, s: ClusterSpec): () => Promise<(h: HostSpec) => string[]> {
-  const path = ensureTokens(stateDir)
-  const have = new Set(readFileSync(path, 'utf8').split('\n').map((l) => parseTokenLine(l)?.user))
-  for (const h of s.hosts) if (!have.has(nodeUser(h.name))) addToken(stateDir, { token: newToken(), user: nodeUser(h.name), uid: nodeUser(h.name), groups: ['system:nodes'] })
-  for (const cls of new Set(s.hosts.map((h) => h.pool).filter((p) => !!p))) {
-    if (!have.has(ingressUser(cls!))) addToken(stateDir, { token: newToken(), user: ingressUser(cls!), uid: ingressUser(cls!), groups: ['skiff:ingress-controllers'] })
+export async function ensureNodeToken(stateDir: string): Promise<string> {
+  const path = join(stateDir, 'node-token')
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
+  const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
+  try {
+    const token = await createToken(client, { ttl: '0', description: 'skiff up: the hosts of this cluster', ingressPools: 'external,internal' })
+    writeFileSync(path, token + '\n', { mode: 0o600 })
+    return token
+  } finally {
+    client.close()
   }
-  return async () => {
-    const caPem = readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8')
-    const server = apiserverURL(s)
-    for (const h of s.hosts) {
-      const dir = join(names.hostRoot(stateDir, h), 'agents', h.name)
-      mkdirSync(dir, { recursive: true, mode: 0o700 })
-      writeFileSync(join(dir, 'kubeconfig'), renderKubeconfig({ server, caPem, token: tokenOf(stateDir, nodeUser(h.name)), name: h.name }), { mode: 0o600 })
-      if (h.pool) writeFileSync(join(dir, 'ingress-kubeconfig'), renderKubeconfig({ server, caPem, token: tokenOf(stateDir, ingressUser(h.pool)), name: `ingress-${h.pool}` }), { mode: 0o600 })
-    }
-    // No extra arguments: each agent gets its kubelet serving certificate from the apiserver with its node identity.
-    return () => []
-  }
+}
+
+/** What a host's agent is told: the server, the token, its addresses and the pod network (as on a real machine). */
+export function agentJoinArgs(s: ClusterSpec, h: HostSpec, token: string): string[] {
+  return [
+    '--server', apiserverURL(s), '--token', token, '--node-ip', h.ip,
+    ...(h.externalIP ? ['--node-external-ip', h.externalIP] : []),
+    '--pod-network', s.podNetwork,
+  ]
 }

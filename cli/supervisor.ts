@@ -19,7 +19,7 @@ import { names } from './cluster-spec.ts'
 import { agentChild, dockerdChild, redisChild, serverChild, type ChildSpec } from './supervisor-plan.ts'
 import { ensureHost, ensureLan, loadImages, pidsInNetns, setHostLink, sh, shimTrees, syncHostRoutes } from './simhost.ts'
 import { killNow, pidsMatching, processMatches, stopPids } from './procs.ts'
-import { readSpec, ensureRedisConfig, waitRedis, waitApiserver, prepareAgents, localImages } from './supervisor-steps.ts'
+import { readSpec, ensureRedisConfig, waitRedis, waitApiserver, ensureNodeToken, agentJoinArgs, localImages } from './supervisor-steps.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { lookupResource } from '../controlplane/api/resources.ts'
@@ -201,12 +201,11 @@ export class Supervisor {
       this.log('starting redis-server (AOF, fsync always, password)')
       this.#startChild(redisChild(this.#stateDir))
       await waitRedis(this.#stateDir, s.redisPort)
-      const agentArgs = prepareAgents(this.#stateDir, s)
       this.log(`starting skiff server on https://${s.lan.hostIP}:${s.apiPort}`)
       this.#startChild(serverChild(s, this.#stateDir))
       await waitApiserver(this.#stateDir, s)
-      const hostArgs = await agentArgs()
-      await Promise.all(s.hosts.filter((h) => !this.#state.downHosts.includes(h.name)).map((h) => this.#startHost(h, hostArgs(h))))
+      const token = s.hosts.length ? await ensureNodeToken(this.#stateDir) : ''
+      await Promise.all(s.hosts.filter((h) => !this.#state.downHosts.includes(h.name)).map((h) => this.#startHost(h, agentJoinArgs(s, h, token))))
       this.#client = new ApiClient(readKubeconfig(join(this.#stateDir, 'kubeconfig')))
       this.#routes = setInterval(() => void this.#syncRoutes(), 2_000)
       this.#state.phase = 'running'
@@ -276,8 +275,7 @@ export class Supervisor {
     this.#state.downHosts = this.#state.downHosts.filter((x) => x !== name)
     await setHostLink(s, h, true)
     await ensureHost(s, h)
-    const args = await prepareAgents(this.#stateDir, s)()
-    await this.#startHost(h, args(h))
+    await this.#startHost(h, agentJoinArgs(s, h, await ensureNodeToken(this.#stateDir)))
     this.#save()
   }
 

@@ -1,11 +1,13 @@
 // The node agent (kubelet): registers its Node, heartbeats through a Lease,
 // waits for the controller manager to give the Node a podCIDR, sets up the
-// node's pod network on Docker, publishes the node's addresses, starts the
-// kubelet server (pods/log, exec) on the InternalIP and runs the pods bound
-// to the node (pods/sync.ts), and, on a node of an ingress pool, that class's
-// ingress controller (started last, stopped first so it drains). Start order
-// matters: the InternalIP is the network's gateway, so it exists only once
-// the network does.
+// routes to other hosts' pods (pod-network/: host-gw or vxlan) and the node's
+// pod network on Docker (its MTU comes from the former), publishes the node's
+// addresses, starts the kubelet server (pods/log, exec; mutual TLS) on the
+// InternalIP, the cluster DNS and the service proxy, runs the pods bound to
+// the node (pods/sync.ts), on a node of an ingress pool that class's ingress
+// controller (started late, stopped first so it drains), and last the
+// LoadBalancer speaker. Without a nodeIP (several agents on one Engine) the
+// network's gateway is the InternalIP, so it exists only once the network does.
 
 import { mkdir } from 'node:fs/promises'
 import type Dockerode from 'dockerode'
@@ -34,6 +36,9 @@ import { createUserspaceBackend } from '../dataplane/service-proxy/userspace.ts'
 import type { Backend } from '../dataplane/service-proxy/types.ts'
 // --- end service proxy ---
 import { ClusterDns as ClusterDnsServer } from '../dataplane/dns/server.ts'
+import { PodNetwork } from './pod-network/pod-network.ts'
+import { LoadBalancerSpeaker } from '../dataplane/lb-speaker/speaker.ts'
+import { Informer } from '../controlplane/client/informer.ts'
 import { defaultClusterDns } from './pods/dns.ts'
 // --- ingress (dataplane/ingress) ---
 import { IngressSupervisor, ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
@@ -55,6 +60,19 @@ export interface AgentOptions {
   clusterCIDR: string
   /** Extra Node labels (node roles, ingress pools). */
   labels?: Record<string, string>
+  /**
+   * The node's InternalIP: this host's address (from --node-ip or the route
+   * to the server). Without it the node network's gateway stands in: several
+   * agents sharing one Docker Engine on one machine (the in-process test
+   * harness); such nodes have no pod routes and no LoadBalancer speaker.
+   */
+  nodeIP?: string
+  /** The node's ExternalIP (--node-external-ip): NodePorts and the ingress answer there too. */
+  externalIP?: string
+  /** How pods reach pods on other hosts (default host-gw with a nodeIP, local without). */
+  podNetwork?: 'host-gw' | 'vxlan' | 'local'
+  /** Answer LoadBalancer IPs on the LAN when elected (default: on with a nodeIP). */
+  loadBalancerSpeaker?: boolean | { deadlineMs?: number }
   heartbeatMs?: number
   /** Override detected capacity (tests, simulated nodes). */
   capacity?: Partial<Capacity>
@@ -110,6 +128,9 @@ export class Agent {
   #pods?: PodSync
   #proxy?: ServiceProxier
   #ingress?: IngressSupervisor
+  #podNet?: PodNetwork
+  #nodes?: Informer
+  #speaker?: LoadBalancerSpeaker
   #lastStatusMs = 0
 
   constructor(opts: AgentOptions) {
@@ -139,6 +160,19 @@ export class Agent {
     return this.#proxy
   }
 
+  /** The InternalIP, once the agent started. */
+  get internalIP(): string | undefined {
+    return this.#facts?.internalIP
+  }
+
+  get podNetwork(): PodNetwork | undefined {
+    return this.#podNet
+  }
+
+  get speaker(): LoadBalancerSpeaker | undefined {
+    return this.#speaker
+  }
+
   async start(): Promise<void> {
     const o = this.#o
     this.#stopped = false
@@ -149,26 +183,81 @@ export class Agent {
     this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat() })
     await this.#heartbeat.start()
     const podCIDR = await this.#waitForPodCIDR()
-    this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log })
-    this.#facts.internalIP = this.#network.gateway
+    const mtu = await this.#startPodNetwork(podCIDR)
+    this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log, mtu })
+    const ip = o.nodeIP ?? this.#network.gateway
+    this.#facts.internalIP = ip
+    this.#facts.externalIP = o.externalIP
     await this.#refreshStatus(true)
-    const tls = await loadOrRequestKubeletCert({ client: o.client, stateDir: o.stateDir, nodeName: o.nodeName, ipAddresses: [this.#network.gateway], logger: this.#log })
+    const addresses = [ip, ...(o.externalIP ? [o.externalIP] : [])]
+    const tls = await loadOrRequestKubeletCert({ client: o.client, stateDir: o.stateDir, nodeName: o.nodeName, ipAddresses: addresses, logger: this.#log })
     this.#kubelet = new KubeletServer({
-      docker: o.docker, nodeName: o.nodeName, host: this.#network.gateway, port: o.kubeletPort ?? 10250, tls, logger: o.logger,
+      docker: o.docker, nodeName: o.nodeName, host: ip, port: o.kubeletPort ?? 10250, tls, logger: o.logger,
       metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
       debug: {
         'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n',
         ingress: () => this.#ingress?.debugText() ?? 'no ingress controller on this node\n',
+        'pod-network': () => this.#podNet?.debugText() ?? 'no pod routes on this node (all nodes share one Engine)\n',
+        'lb-speaker': () => this.#speaker?.debugText() ?? 'no LoadBalancer speaker on this node\n',
       },
     })
     const { port } = await this.#kubelet.start()
     this.#facts.kubeletPort = port
     await this.#refreshStatus(true)
+    await this.#followNodes()
     await this.#startDns()
     await this.#startServiceProxy(podCIDR)
     await this.#startPods()
     await this.#startIngress()
-    this.#log.info({ podCIDR, internalIP: this.#network.gateway, kubeletPort: port }, 'node agent ready')
+    await this.#startSpeaker()
+    this.#log.info({ podCIDR, internalIP: ip, externalIP: o.externalIP, podNetwork: this.#podNetworkMode, kubeletPort: port }, 'node agent ready')
+  }
+
+  get #podNetworkMode(): 'host-gw' | 'vxlan' | 'local' {
+    return this.#o.podNetwork ?? (this.#o.nodeIP ? 'host-gw' : 'local')
+  }
+
+  /** Routes to the other hosts' pods (host-gw or vxlan); returns the MTU pods must use. */
+  async #startPodNetwork(podCIDR: string): Promise<number | undefined> {
+    const o = this.#o
+    const mode = this.#podNetworkMode
+    if (mode === 'local') return undefined
+    if (!o.nodeIP) throw new Error(`SKIFF_ERR_NODE_NO_IP: --pod-network ${mode} needs the node's InternalIP (--node-ip)`)
+    this.#podNet = new PodNetwork({ mode, nodeName: o.nodeName, nodeIP: o.nodeIP, podCIDR, clusterCIDR: o.clusterCIDR, stateDir: o.stateDir, logger: this.#log.child({ component: 'pod-network' }), registry: this.metrics.registry })
+    const started = await this.#podNet.start()
+    await o.client.patch(nodesInfo, undefined, o.nodeName, { metadata: { annotations: started.annotations } }, 'application/merge-patch+json')
+    return started.mtu
+  }
+
+  /** Every Node change reaches the pod network (peers' routes follow their Ready condition). */
+  async #followNodes(): Promise<void> {
+    const net = this.#podNet
+    if (!net) return
+    const nodes = new Informer({ client: this.#o.client, info: nodesInfo, logger: this.#log, resyncMs: 30_000 })
+    let pending = false
+    const update = () => {
+      if (pending) return
+      pending = true
+      setTimeout(() => {
+        pending = false
+        void net.update(nodes.list()).catch((e) => this.#log.warn({ err: (e as Error).message }, 'pod network update failed'))
+      }, 50)
+    }
+    nodes.addHandlers({ onAdd: update, onUpdate: (a, b) => a !== b && update(), onDelete: update })
+    this.#nodes = nodes
+    await nodes.start()
+    await net.update(nodes.list())
+  }
+
+  /** The LoadBalancer speaker: answers the LoadBalancer IPs this node is elected for on its LAN interface. */
+  async #startSpeaker(): Promise<void> {
+    const o = this.#o
+    const want = o.loadBalancerSpeaker ?? !!o.nodeIP
+    if (!want || !o.nodeIP) return
+    // A peer is dead after three missed heartbeats (ours: the cluster's agents share the setting), never under 3 s.
+    const deadlineMs = (typeof want === 'object' ? want.deadlineMs : undefined) ?? Math.max(3_000, 3 * (o.heartbeatMs ?? 10_000))
+    this.#speaker = new LoadBalancerSpeaker({ client: o.client, nodeName: o.nodeName, logger: this.#log.child({ component: 'lb-speaker' }), registry: this.metrics.registry, deadlineMs })
+    await this.#speaker.start()
   }
 
   async #startPods(): Promise<void> {
@@ -180,7 +269,7 @@ export class Agent {
     sync = new PodSync({
       nodeName: o.nodeName, client: o.client, docker: o.docker, logger: this.#log, metrics: this.metrics, volumes, probes,
       events: new NodeEventRecorder({ client: o.client, logger: this.#log, nodeName: o.nodeName }),
-      network: this.#network!.name, hostIP: this.#network!.gateway,
+      network: this.#network!.name, hostIP: this.#facts!.internalIP!,
       backoff: { ...defaultBackoff, ...o.backoff },
       allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },
       clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
@@ -196,7 +285,7 @@ export class Agent {
     const cluster = o.clusterDns ?? defaultClusterDns
     this.#dns = new ClusterDnsServer({
       client: o.client, logger: this.#log.child({ component: 'dns' }),
-      listen: [{ host: this.#network!.gateway, port: o.dnsPort ?? 53 }],
+      listen: [{ host: this.#facts!.internalIP!, port: o.dnsPort ?? 53 }],
       zone: cluster.clusterDomain, dnsIP: cluster.clusterDNS,
       allowRecursion: [o.clusterCIDR], metricsRegistry: this.metrics.registry,
     })
@@ -211,12 +300,13 @@ export class Agent {
     const backend: Backend = kind === 'userspace'
       ? createUserspaceBackend({ owner: o.nodeName, log: this.#log, registry: this.metrics.registry })
       : new NftablesBackend({ nodeName: o.nodeName, logger: this.#log })
-    const gateway = this.#network!.gateway
+    const ip = this.#facts!.internalIP!
+    const addresses = [ip, ...(o.externalIP ? [o.externalIP] : [])]
     this.#proxy = new ServiceProxier({
       client: o.client, backend, logger: this.#log.child({ component: 'service-proxy' }), registry: this.metrics.registry,
       node: () => ({
-        name: o.nodeName, addresses: [gateway], podCIDR, clusterCIDR: o.clusterCIDR,
-        ...(this.#dns ? { dns: { ip: (o.clusterDns ?? defaultClusterDns).clusterDNS, target: gateway, port: o.dnsPort ?? 53 } } : {}),
+        name: o.nodeName, addresses, podCIDR, clusterCIDR: o.clusterCIDR,
+        ...(this.#dns ? { dns: { ip: (o.clusterDns ?? defaultClusterDns).clusterDNS, target: ip, port: o.dnsPort ?? 53 } } : {}),
       }),
     })
     await this.#proxy.start()
@@ -235,7 +325,7 @@ export class Agent {
     }
     const i = o.ingress
     this.#ingress = new IngressSupervisor({
-      client: i.client, className, nodeName: o.nodeName, address: this.#network!.gateway, logger: this.#log,
+      client: i.client, className, nodeName: o.nodeName, address: this.#facts!.internalIP!, externalAddress: o.externalIP, logger: this.#log,
       httpPort: i.httpPort, httpsPort: i.httpsPort, workers: i.workers, statusPort: i.statusPort, drainMs: i.drainMs, workerLogLevel: i.workerLogLevel,
       acme: acmeSupervisorHook({ ...i.acme, events: new ApiEventRecorder({ client: i.client, logger: this.#log, component: `skiff-ingress-${className}` }) }),
     })
@@ -248,12 +338,17 @@ export class Agent {
     this.#stopped = true
     // First, so the ingress drains (readiness fails, in-flight requests finish) while everything else still runs.
     await this.#ingress?.stop().catch((e) => this.#log.warn({ err: (e as Error).message }, 'ingress stop failed'))
+    // A plain stop leaves the announced addresses (they expire unless renewed); removing the node hands them over at once.
+    await this.#speaker?.stop({ withdraw: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'lb speaker stop failed'))
     this.#heartbeat?.stop()
+    this.#nodes?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
     await this.#kubelet?.stop()
     await this.#dns?.stop()
     // Rules stay (established service traffic keeps flowing) unless everything goes.
     await this.#proxy?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'service proxy cleanup failed'))
+    // Routes stay too (pods keep talking across an agent restart) unless everything goes.
+    await this.#podNet?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'pod network stop failed'))
     if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })
   }
 

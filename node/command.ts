@@ -13,6 +13,10 @@
 // drains it first.
 
 import { existsSync, readFileSync } from 'node:fs'
+import { lookup } from 'node:dns/promises'
+import { isIPv4 } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { routeSource } from '../lib/host-address.ts'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
@@ -47,6 +51,29 @@ function ingressOptions(o: Record<string, any>, labels: Record<string, string>, 
   }
 }
 
+function podNetworkMode(v: string | undefined): 'host-gw' | 'vxlan' | 'local' | undefined {
+  if (v === undefined || v === 'host-gw' || v === 'vxlan' || v === 'local') return v
+  throw new Error(`--pod-network must be host-gw, vxlan or local, not ${JSON.stringify(v)}`)
+}
+
+/** The source address of this host's route to the server (the kubelet's way to its InternalIP); undefined over loopback. */
+async function nodeIPTowards(server: string): Promise<string | undefined> {
+  const host = new URL(server).hostname.replace(/^\[|\]$/g, '')
+  const ip = isIPv4(host) ? host : (await lookup(host, { family: 4 }).catch(() => undefined))?.address
+  return ip ? await routeSource(ip) : undefined
+}
+
+async function install(stateDir: string, systemdDir: string): Promise<void> {
+  const { installUnit, withoutInstallFlags } = await import('../cli/install.ts')
+  const argv = withoutInstallFlags(process.argv.slice(2)).filter((a, i, all) => a !== '--state-dir' && all[i - 1] !== '--state-dir')
+  const msg = await installUnit({
+    name: 'skiff-agent', description: 'Skiff node agent', systemdDir,
+    execStart: [process.execPath, fileURLToPath(new URL('../cli/skiff.ts', import.meta.url)), '--state-dir', stateDir, ...argv],
+    workingDirectory: process.cwd(), after: ['docker.service'], stopTimeoutS: 30,
+  })
+  process.stdout.write(msg + '\n')
+}
+
 function serviceProxyBackend(v: string): 'nftables' | 'userspace' | 'none' {
   if (v === 'nftables' || v === 'userspace' || v === 'none') return v
   throw new Error(`--service-proxy must be nftables, userspace or none, not ${v}`)
@@ -63,7 +90,13 @@ export function registerAgentCommand(program: Command): void {
     .option('--kubelet-port <port>', 'kubelet server port on the node InternalIP', '10250')
     .option('--node-label <key=value...>', 'extra Node labels (ingress pools, roles)')
     .option('--capacity <key=value...>', 'override detected capacity: cpu=2,memory=4Gi,pods=110')
-    .option('--heartbeat-ms <ms>', 'Lease renewal interval', '10000')
+    .option('--node-ip <ip>', "the node's InternalIP (default: this host's source address towards the server)")
+    .option('--node-external-ip <ip>', "the node's ExternalIP: NodePorts and an ingress node answer there too, and Ingress status publishes it")
+    .option('--pod-network <mode>', 'how pods reach other hosts: host-gw (routes via each host, one L2 segment) or vxlan (an overlay, UDP 8472); local: all nodes on one Docker Engine')
+    .option('--no-lb-speaker', 'do not answer LoadBalancer IPs on the LAN from this node')
+    .option('--heartbeat-ms <ms>', 'Lease renewal interval (the LoadBalancer speakers judge liveness from it: a peer is dead after three missed ones)', '3000')
+    .option('--install', 'write and enable a systemd unit running this command (restart on failure, start at boot), then exit')
+    .option('--systemd-dir <dir>', 'where --install writes the unit', '/etc/systemd/system')
     .option('--service-proxy <backend>', 'the node service proxy: nftables, userspace or none', 'nftables')
     .option('--ingress-kubeconfig <file>', `the ingress controller's identity when --node-label ${ingressPoolLabel}=<class> is set (default <state-dir>/agents/<node>/ingress-kubeconfig)`)
     .option('--ingress-http-port <port>', 'ingress HTTP port on the node InternalIP (default 80)')
@@ -77,7 +110,9 @@ export function registerAgentCommand(program: Command): void {
     .action(async (o) => {
       const g = program.opts()
       const stateDir = resolve(g.stateDir as string)
+      if (o.install) return await install(stateDir, o.systemdDir as string)
       const node = o.nodeName as string
+      const podNetwork = podNetworkMode(o.podNetwork)
       const agentDir = join(stateDir, 'agents', node)
       const logger = createLogger({ component: 'agent' })
       const labels = keyValues(o.nodeLabel, '--node-label')
@@ -92,8 +127,13 @@ export function registerAgentCommand(program: Command): void {
       } else {
         nodeConfig = readKubeconfig(source.path)
       }
+      const nodeIP = (o.nodeIp as string | undefined) ?? (await nodeIPTowards(nodeConfig.server))
+      if (!nodeIP && podNetwork && podNetwork !== 'local') throw new Error(`--pod-network ${podNetwork} needs this host's address: pass --node-ip (the route to ${nodeConfig.server} goes through loopback)`)
+      if (o.nodeExternalIp && !isIPv4(o.nodeExternalIp)) throw new Error(`--node-external-ip must be an IPv4 address, not ${JSON.stringify(o.nodeExternalIp)}`)
+      if (o.nodeIp && !isIPv4(o.nodeIp)) throw new Error(`--node-ip must be an IPv4 address, not ${JSON.stringify(o.nodeIp)}`)
       const agent = new Agent({
         nodeName: node,
+        nodeIP, externalIP: o.nodeExternalIp, podNetwork, loadBalancerSpeaker: o.lbSpeaker !== false,
         client: new ApiClient(nodeConfig),
         docker: new Dockerode(),
         logger,
@@ -116,6 +156,12 @@ export function registerAgentCommand(program: Command): void {
       }
       process.on('SIGTERM', () => void stop('SIGTERM'))
       process.on('SIGINT', () => void stop('SIGINT'))
+      // `skiff down` removed the state (the cluster is gone): stop at once and change nothing more on this host.
+      setInterval(() => {
+        if (existsSync(agentDir)) return
+        logger.warn({ agentDir }, 'the agent state folder is gone (the cluster was removed): exiting without touching the host')
+        process.exit(0)
+      }, 2_000).unref()
       try {
         await agent.start()
       } catch (e) {

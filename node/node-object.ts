@@ -22,6 +22,7 @@ export interface NodeFacts {
   nodeInfo: Record<string, string>
   /** Known once the node network exists. */
   internalIP?: string
+  externalIP?: string
   kubeletPort?: number
 }
 
@@ -95,6 +96,7 @@ export function buildNodeStatus(facts: NodeFacts, existing: KubeObject | undefin
   })
   const addresses = [
     ...(facts.internalIP ? [{ type: 'InternalIP', address: facts.internalIP }] : []),
+    ...(facts.externalIP ? [{ type: 'ExternalIP', address: facts.externalIP }] : []),
     { type: 'Hostname', address: facts.nodeName },
   ]
   return {
