@@ -1,0 +1,149 @@
+// Whole clusters as a user makes them: the real `skiff up` CLI in a child
+// process (supervisor, Redis, server, simulated hosts with their own Engines
+// and agents), a fresh state folder, a cluster CIDR no other test uses, and
+// `skiff down` in t.teardown, also when the test fails. Plus a client: a
+// network namespace on the cluster's LAN that is not a node, as another
+// machine of the LAN would be.
+
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { randomBytes } from 'node:crypto'
+import { cidrsOverlap } from '../../lib/ipv4.ts'
+import { usedCIDRs } from '../../cli/simhost.ts'
+import { readSpecIfAny } from '../../cli/cluster.ts'
+import { names, type ClusterSpec, type HostSpec } from '../../cli/cluster-spec.ts'
+import { readKubeconfig } from '../../cli/kubeconfig.ts'
+import { ApiClient } from '../../controlplane/client/client.ts'
+import { runKubectl } from './cluster.ts'
+
+const exec = promisify(execFile)
+export const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** The real skiff CLI against a state folder. */
+export function runSkiff(stateDir: string, args: string[], o: { stdin?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [skiffCli, '--state-dir', stateDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 600_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, stdout, stderr })
+    })
+    child.stdin.end(o.stdin ?? '')
+  })
+}
+
+/**
+ * A cluster CIDR for a `skiff up` of a test: a 10.X.0.0/16 with X in 32..63
+ * that no address or route of this machine overlaps. (The in-process harness
+ * uses 10.128-240, the service range is 10.96/12, `npm start` uses 10.244.)
+ */
+export async function pickUpClusterCIDR(): Promise<string> {
+  const used = await usedCIDRs()
+  for (let i = 0; i < 32; i++) {
+    const x = 32 + ((process.pid + i) % 32)
+    const cidr = `10.${x}.0.0/16`
+    if (!used.some((u) => cidrsOverlap(u, cidr))) return cidr
+  }
+  throw new Error('no free 10.X.0.0/16 (X in 32..63) on this machine: run skiff down on stale test clusters')
+}
+
+export interface UpCluster {
+  stateDir: string
+  spec: ClusterSpec
+  kubeconfig: string
+  client: ApiClient
+  up: Run
+  kubectl(args: string[], o?: { stdin?: string; allowFail?: boolean; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>
+  skiff(args: string[], o?: { stdin?: string; timeoutMs?: number }): Promise<Run>
+  /** Run a command inside a simulated host's network namespace. */
+  onHost(host: string, cmd: string, args: string[], o?: { allowFail?: boolean }): Promise<{ code: number; stdout: string; stderr: string }>
+  host(name: string): HostSpec
+}
+
+/** `skiff up` with these arguments (plus a free port and cluster CIDR); `skiff down` at teardown. */
+export async function upCluster(t: Teardown, args: string[], o: { keep?: boolean } = {}): Promise<UpCluster> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'skiff-e2e-'))
+  const cache = mkdtempSync(join(tmpdir(), 'skiff-e2e-kubectl-'))
+  let client: ApiClient | undefined
+  t.teardown(async () => {
+    client?.close()
+    if (!o.keep) {
+      const d = await runSkiff(stateDir, ['down'])
+      if (d.code !== 0) process.stderr.write(`skiff down failed: ${d.stderr}\n`)
+    }
+    rmSync(stateDir, { recursive: true, force: true })
+    rmSync(cache, { recursive: true, force: true })
+  })
+  const clusterCIDR = await pickUpClusterCIDR()
+  const up = await runSkiff(stateDir, ['up', '--port', '0', '--cluster-cidr', clusterCIDR, ...args])
+  if (up.code !== 0) throw new Error(`skiff up failed (${up.code}):\n${up.stderr}\n${up.stdout}`)
+  const spec = readSpecIfAny(stateDir)!
+  const kubeconfig = join(stateDir, 'kubeconfig')
+  client = new ApiClient(readKubeconfig(kubeconfig))
+  return {
+    stateDir, spec, kubeconfig, client, up,
+    kubectl: (a, ko = {}) => runKubectl(kubeconfig, cache, a, ko),
+    skiff: (a, so) => runSkiff(stateDir, a, so),
+    onHost: async (host, cmd, a, ho = {}) => {
+      const h = spec.hosts.find((x) => x.name === host)
+      if (!h) throw new Error(`no host ${host}`)
+      return await nsExec(names.netns(spec, h), cmd, a, ho)
+    },
+    host: (name) => spec.hosts.find((x) => x.name === name)!,
+  }
+}
+
+export async function nsExec(netns: string, cmd: string, args: string[], o: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await exec('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], { timeout: o.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 })
+    return { code: 0, stdout: r.stdout, stderr: r.stderr }
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string; message: string }
+    if (!o.allowFail) throw new Error(`${cmd} ${args.join(' ')} in ${netns} failed: ${err.stderr ?? err.message}`)
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? err.message }
+  }
+}
+
+export interface LanClient {
+  netns: string
+  ip: string
+  run(cmd: string, args: string[], o?: { allowFail?: boolean; timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>
+}
+
+/** A machine on the cluster's LAN that is not a node: a namespace with one leg on the bridge, at .250. */
+export async function lanClient(t: Teardown, spec: ClusterSpec, n = 250): Promise<LanClient> {
+  const tag = randomBytes(3).toString('hex')
+  const netns = `skc-${tag}`
+  const veth = `skc${tag}`
+  const ip = spec.lan.cidr.replace(/\.0\/24$/, `.${n}`)
+  t.teardown(async () => {
+    await exec('ip', ['netns', 'del', netns]).catch(() => undefined)
+    await exec('ip', ['link', 'del', veth]).catch(() => undefined)
+  })
+  await exec('ip', ['netns', 'add', netns])
+  await exec('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
+  await exec('ip', ['link', 'set', veth, 'master', spec.lan.bridge, 'up'])
+  const run = (cmd: string, args: string[], o?: { allowFail?: boolean; timeoutMs?: number }) => nsExec(netns, cmd, args, o)
+  await run('ip', ['link', 'set', 'lo', 'up'])
+  await run('ip', ['link', 'set', 'eth0', 'up'])
+  await run('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])
+  return { netns, ip, run }
+}
