@@ -10,6 +10,7 @@
 // network's gateway is the InternalIP, so it exists only once the network does.
 
 import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type Dockerode from 'dockerode'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
@@ -256,7 +257,7 @@ export class Agent {
     if (!want || !o.nodeIP) return
     // A peer is dead after three missed heartbeats (ours: the cluster's agents share the setting), never under 3 s.
     const deadlineMs = (typeof want === 'object' ? want.deadlineMs : undefined) ?? Math.max(3_000, 3 * (o.heartbeatMs ?? 10_000))
-    this.#speaker = new LoadBalancerSpeaker({ client: o.client, nodeName: o.nodeName, logger: this.#log.child({ component: 'lb-speaker' }), registry: this.metrics.registry, deadlineMs })
+    this.#speaker = new LoadBalancerSpeaker({ client: o.client, nodeName: o.nodeName, stateDir: join(o.stateDir, 'lb-speaker'), logger: this.#log.child({ component: 'lb-speaker' }), registry: this.metrics.registry, deadlineMs })
     await this.#speaker.start()
   }
 
