@@ -21,7 +21,7 @@ import { waitIngressServing, waitNodesReady } from './nodes.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { lookupResource } from '../controlplane/api/resources.ts'
-import { internalIP } from '../dataplane/ingress/status.ts'
+import { publishedIP } from '../dataplane/ingress/status.ts'
 import { defaultIngressPools, ignoredFlags, names, planCluster, type ClusterSpec, type PodNetworkMode, type SpecOptions } from './cluster-spec.ts'
 import { processMatches, processesUsing, stopPids } from './procs.ts'
 import { readSupervisorState } from './supervisor.ts'
@@ -217,8 +217,7 @@ export async function ingressAddresses(client: ApiClient, pools: Record<string, 
   const out = new Map<string, string[]>()
   for (const n of nodes.items) {
     const cls = pools[n.metadata.name!]
-    const ext = (n.status?.addresses ?? []).find((a: any) => a.type === 'ExternalIP')?.address as string | undefined
-    const ip = ext ?? internalIP(n)
+    const ip = publishedIP(n)
     if (!cls || !ip) continue
     out.set(cls, [...(out.get(cls) ?? []), ip].sort())
   }

@@ -82,6 +82,18 @@ export class AgentPool {
       for (const list of Object.values(a.freeSockets)) for (const s of list ?? []) s.destroy()
     }
   }
+  /** Cut every connection to these endpoints, in flight too: their host is dead and will never answer. */
+  abort(ids: Iterable<string>): number {
+    let cut = 0
+    for (const id of ids) {
+      const a = this.agents.get(id)
+      if (!a) continue
+      this.agents.delete(id)
+      for (const group of [a.sockets, a.freeSockets]) for (const list of Object.values(group)) for (const s of list ?? []) (s.destroy(), cut++)
+      a.destroy()
+    }
+    return cut
+  }
   destroy(): void {
     for (const a of this.agents.values()) a.destroy()
     this.agents.clear()
@@ -90,6 +102,8 @@ export class AgentPool {
 
 export function createIngressProxy(deps: ProxyDeps) {
   const agents = new AgentPool()
+  // Endpoints whose connections the last snapshot cut (their host is not Ready): a request lost that way is retried.
+  let cutEndpoints: ReadonlySet<string> = new Set()
   const proxy = createProxyServer({})
   const websockets = new Set<Duplex>()
   const cls = { class: deps.className }
@@ -229,11 +243,13 @@ export function createIngressProxy(deps: ProxyDeps) {
         const code: string = err?.code ?? 'EUNKNOWN'
         const connectFail = connectErrors.has(code)
         const staleReset = code === 'ECONNRESET' && !!a.proxyReq?.reusedSocket && !a.responded
+        // Cut because its host died (abort below): the request never reached a live process.
+        const cutDead = cutEndpoints.has(ep.id) && !a.responded
         const reason = a.timedOut ? 'read-timeout' : connectFail ? (code === 'ECONNECT_TIMEOUT' ? 'connect-timeout' : 'connect') : code === 'ECONNRESET' ? 'reset' : 'other'
         deps.metrics.upstreamErrors.inc({ ...cls, reason })
         if (!a.responded && !a.timedOut) deps.balancer.recordFailure(ep.id, f.backend.endpoints)
         // A stale keep-alive socket may be retried on the same endpoint (a fresh socket); a refused one goes elsewhere.
-        if (retryable && tried.length < 2 && !res.headersSent && ((connectFail && f.backend.endpoints.length > 1) || staleReset)) return attempt()
+        if (retryable && tried.length < 2 && !res.headersSent && ((connectFail && f.backend.endpoints.length > 1) || staleReset || cutDead)) return attempt()
         reply(req, res, a.timedOut ? 504 : 502, a.timedOut ? 'gateway timeout\n' : `bad gateway: ${code}\n`)
       })
     }
@@ -332,6 +348,11 @@ export function createIngressProxy(deps: ProxyDeps) {
     retain(state: RuntimeState, ids: ReadonlySet<string>): void {
       agents.retain(ids)
       deps.balancer.retain(new Set(state.backends.keys()), ids)
+    },
+    /** Endpoints on dead hosts: cut their connections so requests waiting on them fail over now. */
+    abort(ids: Iterable<string>): number {
+      cutEndpoints = new Set(ids)
+      return agents.abort(cutEndpoints)
     },
     close(): void {
       agents.destroy()

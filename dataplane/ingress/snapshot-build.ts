@@ -31,6 +31,8 @@ export interface SnapshotInputs {
   /** kube-system/skiff-ingress-default-tls, when it exists. */
   defaultCertificate?: KubeObject
   challenges?: Record<string, string>
+  /** Every Node: endpoints on those that are not Ready are cut at once (unreachableNodes). */
+  nodes?: KubeObject[]
 }
 
 /** Whether the IngressClass named `className` is the default class. */
@@ -170,6 +172,12 @@ export function buildSnapshot(input: SnapshotInputs): IngressSnapshot {
     challenges: { ...(input.challenges ?? {}) },
     settings: classSettings(input.ingressClasses.find((c) => c.metadata?.name === className)),
   }
+  const hosting = new Set(Object.values(endpoints).flatMap((eps) => eps.map((e) => e.nodeName).filter((n): n is string => !!n)))
+  const unreachable = (input.nodes ?? [])
+    .filter((n) => hosting.has(n.metadata?.name ?? '') && !(n.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True'))
+    .map((n) => n.metadata.name!)
+    .sort()
+  if (unreachable.length) snapshot.unreachableNodes = unreachable
   const def = input.defaultCertificate && decodeCertificate(ingressKey(input.defaultCertificate), input.defaultCertificate)
   if (def && 'cert' in def) snapshot.defaultCertificate = def
   return snapshot

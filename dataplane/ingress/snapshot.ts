@@ -66,6 +66,13 @@ export interface IngressSnapshot {
   /** ACME HTTP-01: token → key authorization, answered at /.well-known/acme-challenge/<token>. */
   challenges: Record<string, string>
   settings: ClassSettings
+  /**
+   * Nodes hosting some of these endpoints that are not Ready (a dead host):
+   * requests in flight to their pods will never be answered, so the workers
+   * cut those connections (idempotent requests are retried on another pod)
+   * instead of letting them wait for the read timeout.
+   */
+  unreachableNodes?: string[]
 }
 
 /** Messages from the supervisor to a worker (child_process IPC, serialization 'advanced'). */

@@ -65,20 +65,29 @@ export interface StatusInputs {
   writeConditions?: boolean
 }
 
-/** A Node's InternalIP (its network's gateway), if it has one yet. */
+/** A Node's InternalIP, if it has one yet. */
 export function internalIP(node: KubeObject): string | undefined {
-  const a = (node.status?.addresses ?? []).find((x: any) => x?.type === 'InternalIP' && typeof x.address === 'string')
+  return nodeAddress(node, 'InternalIP')
+}
+
+function nodeAddress(node: KubeObject, type: 'InternalIP' | 'ExternalIP'): string | undefined {
+  const a = (node.status?.addresses ?? []).find((x: any) => x?.type === type && typeof x.address === 'string')
   return a?.address
 }
 
-/** InternalIPs of the Ready Nodes of the class's pool, sorted numerically. */
+/** The address to point DNS at for an ingress node: its ExternalIP, else its InternalIP. */
+export function publishedIP(node: KubeObject): string | undefined {
+  return nodeAddress(node, 'ExternalIP') ?? internalIP(node)
+}
+
+/** Published addresses (ExternalIP, else InternalIP) of the Ready Nodes of the class's pool, sorted numerically. */
 export function poolAddresses(nodes: KubeObject[], className: string): string[] {
   const ips = new Set<string>()
   for (const n of nodes) {
     if (n.metadata?.labels?.[ingressPoolLabel] !== className || n.metadata?.deletionTimestamp) continue
     const ready = (n.status?.conditions ?? []).some((c: any) => c?.type === 'Ready' && c?.status === 'True')
     if (!ready) continue
-    const ip = internalIP(n)
+    const ip = publishedIP(n)
     if (ip) ips.add(ip)
   }
   return [...ips].sort(compareIPs)

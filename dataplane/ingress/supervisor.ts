@@ -203,8 +203,8 @@ export class IngressSupervisor {
     await this.#startStatusServer()
     for (const [name, inf] of Object.entries(this.#inf)) {
       if (name === 'leases') continue
-      const what = name === 'nodes' ? 'status' : 'both'
-      const mark = () => this.#schedule(what)
+      // Nodes matter to both: status addresses, and endpoints on dead hosts (an unchanged snapshot is dropped).
+      const mark = () => this.#schedule('both')
       inf.addHandlers({ onAdd: mark, onUpdate: (a, b) => a !== b && mark(), onDelete: mark })
     }
     const seen = (l: KubeObject) => {
@@ -318,6 +318,7 @@ export class IngressSupervisor {
       secrets: [...this.#secretInformers.values()].flatMap((i) => i.list()),
       defaultCertificate: this.#inf.defaultCert.list()[0],
       challenges: { ...this.#inf.challenges.list()[0]?.data, ...this.#extraChallenges },
+      nodes: this.#inf.nodes.list(),
     })
     const content = JSON.stringify(snapshot)
     if (content === this.#lastContent) return

@@ -69,6 +69,10 @@ function apply(snapshotMsg: Extract<ToWorker, { type: 'snapshot' }>): void {
   if (certs.update(next)) for (const hs of httpsServers) hs.setSecureContext(certs.defaultKeyPair)
   state = next
   proxy.retain(next, endpointIds(next))
+  const dead = new Set(snap.unreachableNodes ?? [])
+  const ids = Object.values(snap.endpoints).flat().filter((e) => e.nodeName && dead.has(e.nodeName)).flatMap((e) => Object.values(e.ports).map((p) => `${e.ip}:${p}`))
+  const cut = proxy.abort(ids)
+  if (cut) logger.info({ nodes: [...dead], connections: cut }, 'cut the connections to pods of hosts that are not Ready')
   metrics.generation.set(cls, next.generation)
   for (const b of next.broken) logger.debug({ ingress: b.ingress, reason: b.message }, 'ingress left out')
   send({ type: 'applied', generation: next.generation })

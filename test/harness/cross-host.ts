@@ -14,12 +14,12 @@ export const servicesInfo = lookupResource('', 'v1', 'services')!
 
 export const isReady = (p: KubeObject) => !p.metadata.deletionTimestamp && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 
-/** An echo pod on `node` with label app=<name>. */
-export function echoPod(name: string, node: string, labels: Record<string, string> = {}): KubeObject {
+/** An echo pod on `node` (or wherever the scheduler puts it) with label app=<name>. */
+export function echoPod(name: string, node?: string, labels: Record<string, string> = {}): KubeObject {
   return {
     metadata: { name, labels: { app: name, ...labels } },
     spec: {
-      nodeName: node,
+      ...(node ? { nodeName: node } : {}),
       terminationGracePeriodSeconds: 2,
       containers: [{
         name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }],

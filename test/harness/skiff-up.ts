@@ -147,3 +147,74 @@ export async function lanClient(t: Teardown, spec: ClusterSpec, n = 250): Promis
   await run('ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0'])
   return { netns, ip, run }
 }
+
+export interface ExtraHost {
+  host: HostSpec
+  netns: string
+  agentDir: string
+  /** The agent process's exit: code and output (it may also run until teardown). */
+  agentExit: Promise<Run>
+  stop(): Promise<void>
+}
+
+/**
+ * Another machine joining a running `skiff up` cluster as a user adds one: a
+ * namespace on the cluster's LAN with its own dockerd (the local images
+ * loaded), and `skiff agent --server ... --token ...` in it. Removed at
+ * teardown (processes, mounts, namespace), also when the test fails.
+ */
+export async function joinExtraHost(t: Teardown, c: UpCluster, o: { name: string; index: number; token: string; extraArgs?: string[] }): Promise<ExtraHost> {
+  const { ensureHost, dockerdArgs, loadImages, removeHost, sh } = await import('../../cli/simhost.ts')
+  const { pidsMatching, stopPids } = await import('../../cli/procs.ts')
+  const { localImages } = await import('../../cli/supervisor-steps.ts')
+  const { mkdirSync } = await import('node:fs')
+  const spec = c.spec
+  const host: HostSpec = { name: o.name, index: o.index, ip: spec.lan.cidr.replace(/\.0\/24$/, `.${10 + o.index}`) }
+  const netns = names.netns(spec, host)
+  const root = names.hostRoot(c.stateDir, host)
+  const run = join(names.runDir(spec), host.name)
+  const stop = async () => {
+    await stopPids([...pidsMatching(`${root} agent`), ...pidsMatching(names.dockerSock(spec, host))], 20_000)
+    await stopPids(pidsMatching(names.execRoot(spec, host)), 5_000)
+    const mounts = (await sh('sh', ['-c', `grep -o ' ${root}[^ ]*' /proc/self/mountinfo || true`])).stdout.split('\n').map((s) => s.trim()).filter(Boolean)
+    for (const m of mounts.sort((a, b) => b.length - a.length)) await sh('umount', ['-l', m], { allowFail: true })
+    await removeHost(spec, host)
+    rmSync(run, { recursive: true, force: true })
+  }
+  t.teardown(stop)
+  mkdirSync(run, { recursive: true })
+  mkdirSync(join(root, 'docker'), { recursive: true })
+  await ensureHost(spec, host)
+  const dockerd = spawn('nsenter', [`--net=/run/netns/${netns}`, 'dockerd', ...dockerdArgs(spec, host, c.stateDir)], { detached: true, stdio: 'ignore' })
+  dockerd.unref()
+  const { eventually } = await import('../../lib/net.ts')
+  await eventually(async () => (await sh('docker', ['-H', `unix://${names.dockerSock(spec, host)}`, 'version'], { allowFail: true })).code === 0, { timeout: 60_000, interval: 250, what: `dockerd of ${host.name}` })
+  await loadImages(spec, host, localImages)
+  const agentExit = new Promise<Run>((resolve) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, skiffCli, '--state-dir', root, 'agent', '--node-name', host.name,
+      '--server', `https://${spec.lan.hostIP}:${spec.apiPort}`, '--token', o.token, '--cluster-cidr', spec.clusterCIDR, '--heartbeat-ms', '2000', ...(o.extraArgs ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: `unix://${names.dockerSock(spec, host)}` } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+  return { host, netns, agentDir: join(root, 'agents', host.name), agentExit, stop }
+}
+
+/** `skiff agent` joining from the LAN client's namespace, for refusals: it must exit, with its message. */
+export function tryJoin(netns: string, o: { server: string; token: string; name: string; stateDir: string }): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, process.execPath, skiffCli, '--state-dir', o.stateDir, 'agent', '--node-name', o.name, '--server', o.server, '--token', o.token], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, stdout, stderr })
+    })
+  })
+}

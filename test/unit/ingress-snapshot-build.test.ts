@@ -75,6 +75,17 @@ t.test('only the Services and endpoints the class names', async (t) => {
   t.same(s.endpoints['other/web']!.map((e) => e.ip), ['10.0.1.1'])
 })
 
+t.test('a dead host: nodes that are not Ready and host some endpoint are named, so workers cut their connections', async (t) => {
+  const node = (name: string, ready: string): KubeObject => ({ metadata: { name }, status: { conditions: [{ type: 'Ready', status: ready }] } })
+  const base = {
+    ingresses: [ing('a', { cls: 'external', svc: 'web' })],
+    services: [svc('web')],
+    endpointSlices: [slice('web', [{ addresses: ['10.0.0.1'], nodeName: 'n1' }, { addresses: ['10.0.0.2'], nodeName: 'n2', conditions: { ready: false } }])],
+  }
+  t.same(buildSnapshot(input({ ...base, nodes: [node('n1', 'True'), node('n2', 'Unknown'), node('n3', 'False')] })).unreachableNodes, ['n2'], 'n3 hosts none of these endpoints')
+  t.equal(buildSnapshot(input({ ...base, nodes: [node('n1', 'True'), node('n2', 'True')] })).unreachableNodes, undefined, 'all Ready: nothing (the snapshot stays the same)')
+})
+
 t.test('endpoint conditions default as in Kubernetes; ports by name; targetRef pod', async (t) => {
   const cases = [
     { name: 'no conditions: ready, serving, not terminating', cond: undefined, want: { ready: true, serving: true, terminating: false } },

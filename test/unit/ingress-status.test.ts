@@ -35,6 +35,8 @@ t.test('addresses: the Ready nodes of the pool, numerically sorted', async (t) =
   t.same(poolAddresses(nodes, 'external'), ['10.9.2.1', '10.9.10.1'])
   t.same(poolAddresses(nodes, 'internal'), ['10.9.1.1'])
   t.same(poolAddresses(nodes, 'other'), [])
+  const withExternal = { ...nodes[0]!, status: { ...nodes[0]!.status, addresses: [...nodes[0]!.status.addresses, { type: 'ExternalIP', address: '203.0.113.2' }] } }
+  t.same(poolAddresses([withExternal, nodes[1]!], 'external'), ['10.9.10.1', '203.0.113.2'], 'a node\'s ExternalIP is published instead of its InternalIP')
   const p = plan([ing('a')])
   t.same(p.updates, [{ ingress: 'default/a', status: { loadBalancer: { ingress: [{ ip: '10.9.2.1' }, { ip: '10.9.10.1' }] }, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'all routes are served', lastTransitionTime: now }] } }])
   t.same(p.events, [])

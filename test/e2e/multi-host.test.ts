@@ -1,0 +1,295 @@
+// Nodes are machines (issue "Nodes are machines"), end to end on one
+// machine: `skiff up` with a control plane and three simulated hosts (each a
+// network namespace on a LAN bridge with its own dockerd and agent, host-gw
+// pod routes), plus a client namespace on the same LAN that is not a node.
+// Pod to pod across hosts; from the client: NodePorts on every node address,
+// the external ingress on each external node (Host routing, TLS with SNI), a
+// LoadBalancer IP and its failover when its node dies; logs and exec on a
+// remote host and a kubelet port that refuses strangers; a fourth host that
+// joins with a token (and the tokens that must not work); and a host that
+// dies while clients keep being served, then comes back without any pod
+// running twice. The vxlan twin is pod-network-vxlan.test.ts; restarts are
+// in skiff-up.test.ts.
+
+import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadOrCreateCA, issueServingCert } from '../../certs/ca.ts'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import type { KubeObject } from '../../controlplane/api/types.ts'
+import { ApiClient, ApiClientError } from '../../controlplane/client/client.ts'
+import { readKubeconfig } from '../../cli/kubeconfig.ts'
+import { eventually } from '../../lib/net.ts'
+import { crossHostTraffic, echoPod, getFromPod, isReady, podsInfo, readyPod, servicesInfo } from '../harness/cross-host.ts'
+import { joinExtraHost, lanClient, tryJoin, upCluster } from '../harness/skiff-up.ts'
+
+const deploys = lookupResource('apps', 'v1', 'deployments')!
+const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+const secrets = lookupResource('', 'v1', 'secrets')!
+const nodesInfo = lookupResource('', 'v1', 'nodes')!
+
+function echoDeployment(name: string, replicas: number): KubeObject {
+  return {
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: echoPod(name).spec },
+    },
+  }
+}
+
+const readyOf = (n: KubeObject) => (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status
+
+t.test('nodes are machines: host-gw', async (t) => {
+  const c = await upCluster(t, ['--nodes', '3', '--node-monitor-grace-period', '8', '--pod-eviction-timeout', '4'])
+  const client = await lanClient(t, c.spec)
+  const [h1, h2, h3] = c.spec.hosts
+  const tmp = mkdtempSync(join(tmpdir(), 'skiff-e2e-mh-'))
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+  const curl = (args: string[]) => client.run('curl', ['-s', '--max-time', '3', ...args], { allowFail: true, timeoutMs: 10_000 })
+
+  await t.test('host-gw: pod to pod across hosts by pod IP and by Service DNS name, the receiver sees the sender', async (t) => {
+    const routes = await c.onHost('node-1', 'ip', ['route', 'show', 'proto', '152'])
+    for (const h of [h2!, h3!]) t.match(routes.stdout, new RegExp(`via ${h.ip.replaceAll('.', '\\.')} dev eth0`), `node-1 routes a podCIDR via ${h.name} (${h.ip})`)
+    const seen = await crossHostTraffic(c, 'node-1', 'node-2')
+    t.equal(seen.byIP.pod, 'xb')
+    t.equal(seen.byIP.clientIP, seen.a.status.podIP, 'by pod IP: the source is the sender pod')
+    t.equal(seen.byName.pod, 'xb')
+    t.equal(seen.byName.clientIP, seen.a.status.podIP, 'by name through the ClusterIP: the source is the sender pod')
+  })
+
+  // The workloads the client reaches from outside.
+  await c.client.create(deploys, 'default', echoDeployment('web', 3))
+  await c.client.create(deploys, 'default', echoDeployment('other', 2))
+  const np = await c.client.create(servicesInfo, 'default', { metadata: { name: 'web' }, spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } })
+  await c.client.create(servicesInfo, 'default', { metadata: { name: 'other' }, spec: { selector: { app: 'other' }, ports: [{ port: 80, targetPort: 8080 }] } })
+  await c.client.create(servicesInfo, 'default', { metadata: { name: 'web-lb' }, spec: { type: 'LoadBalancer', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] } })
+  const ca = await loadOrCreateCA(join(tmp, 'ca'))
+  const cert = issueServingCert(ca, { commonName: 'secure.e2e.test', dnsNames: ['secure.e2e.test'], ipAddresses: [], days: 2 })
+  writeFileSync(join(tmp, 'ca.crt'), ca.certPem)
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  await c.client.create(secrets, 'default', { metadata: { name: 'secure-tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(cert.certPem), 'tls.key': b64(cert.keyPem) } })
+  const rule = (host: string, svc: string) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: svc, port: { number: 80 } } } }] } })
+  await c.client.create(ingresses, 'default', {
+    metadata: { name: 'sites' },
+    spec: { ingressClassName: 'external', tls: [{ hosts: ['secure.e2e.test'], secretName: 'secure-tls' }], rules: [rule('web.e2e.test', 'web'), rule('other.e2e.test', 'other'), rule('secure.e2e.test', 'web')] },
+  })
+  await eventually(async () => (await c.client.list(podsInfo, 'default', { labelSelector: 'app in (web,other)' })).items.filter(isReady).length === 5, { timeout: 120_000, what: '5 ready web and other pods' })
+  const external = c.spec.hosts.filter((h) => h.pool === 'external')
+
+  await t.test('from a LAN client: a NodePort on every node address', async (t) => {
+    const port = np.spec.ports[0].nodePort
+    for (const h of c.spec.hosts) {
+      for (const ip of [h.ip, ...(h.externalIP ? [h.externalIP] : [])]) {
+        const r = await eventually(async () => {
+          const x = await curl([`http://${ip}:${port}/`])
+          return x.code === 0 && JSON.parse(x.stdout)
+        }, { timeout: 20_000, interval: 300, what: `NodePort ${ip}:${port}` })
+        t.match(r.pod, /^web-/, `${h.name} ${ip}:${port} answers`)
+      }
+    }
+  })
+
+  await t.test('from a LAN client: the external ingress on each external node (Host routing, TLS with SNI), and its status', async (t) => {
+    t.equal(external.length, 2)
+    for (const h of external) {
+      for (const [host, want] of [['web.e2e.test', /^web-/], ['other.e2e.test', /^other-/]] as const) {
+        const r = await eventually(async () => {
+          const x = await curl(['-H', `Host: ${host}`, `http://${h.externalIP}/`])
+          return x.code === 0 && x.stdout.startsWith('{') && JSON.parse(x.stdout)
+        }, { timeout: 30_000, interval: 300, what: `${host} through ${h.externalIP}` })
+        t.match(r.pod, want, `${host} through ${h.name}'s ExternalIP ${h.externalIP}`)
+      }
+      const tls = await eventually(async () => {
+        const x = await curl(['--cacert', join(tmp, 'ca.crt'), '--resolve', `secure.e2e.test:443:${h.externalIP}`, 'https://secure.e2e.test/'])
+        return x.code === 0 && JSON.parse(x.stdout)
+      }, { timeout: 30_000, interval: 500, what: `https://secure.e2e.test through ${h.externalIP}` })
+      t.match(tls.pod, /^web-/, `TLS with SNI through ${h.name}: the Secret's certificate verifies against its CA`)
+    }
+    const status = await eventually(async () => {
+      const ing = await c.client.get(ingresses, 'default', 'sites')
+      const ips = (ing.status?.loadBalancer?.ingress ?? []).map((x: any) => x.ip).sort()
+      return ips.length === 2 && ips
+    }, { timeout: 30_000, what: 'the ingress status to list two addresses' })
+    t.same(status, external.map((h) => h.externalIP).sort(), 'status.loadBalancer.ingress lists the external nodes\' ExternalIPs')
+  })
+
+  let lbIP = ''
+  await t.test('from a LAN client: a LoadBalancer IP, answered by exactly one node', async (t) => {
+    lbIP = await eventually(async () => (await c.client.get(servicesInfo, 'default', 'web-lb')).status?.loadBalancer?.ingress?.[0]?.ip, { timeout: 20_000, what: 'a LoadBalancer IP' })
+    t.ok(lbIP.startsWith(c.spec.lan.cidr.replace(/0\/24$/, '')), `${lbIP} is on the LAN`)
+    const r = await eventually(async () => {
+      const x = await curl([`http://${lbIP}/`])
+      return x.code === 0 && JSON.parse(x.stdout)
+    }, { timeout: 30_000, interval: 300, what: `http://${lbIP}/` })
+    t.match(r.pod, /^web-/)
+    const owners = await lbOwners(lbIP)
+    t.equal(owners.length, 1, `one node holds ${lbIP}: ${owners.join(', ')}`)
+  })
+
+  async function lbOwners(ip: string): Promise<string[]> {
+    const out: string[] = []
+    for (const h of c.spec.hosts) {
+      const a = await c.onHost(h.name, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'], { allowFail: true })
+      if (a.stdout.includes(` ${ip}/32`)) out.push(h.name)
+    }
+    return out
+  }
+
+  await t.test('kubectl logs and exec reach a pod on a remote host; the kubelet port refuses plain HTTP and strangers', async (t) => {
+    const logs = await eventually(async () => {
+      const r = await c.kubectl(['logs', 'xb'], { allowFail: true })
+      return r.code === 0 && r.stdout.includes('GET') && r.stdout
+    }, { timeout: 20_000, what: 'kubectl logs xb' })
+    t.match(logs, /GET/, 'logs of the pod on node-2')
+    const ex = await c.kubectl(['exec', 'xb', '--', 'sh', '-c', 'echo remote-$((6*7))'])
+    t.match(ex.stdout, 'remote-42', 'exec in the pod on node-2')
+    const plain = await client.run('curl', ['-s', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${h2!.ip}:10250/containerLogs/default/xb/echo`], { allowFail: true })
+    t.not(plain.stdout, '200', `plain HTTP to the kubelet port is refused (curl exit ${plain.code}, status ${plain.stdout || 'none'})`)
+    const stranger = await client.run('curl', ['-sk', '--max-time', '3', '-o', '/dev/null', '-w', '%{http_code}', `https://${h2!.ip}:10250/containerLogs/default/xb/echo`], { allowFail: true })
+    t.equal(stranger.stdout, '401', 'HTTPS without the apiserver\'s client certificate: 401')
+  })
+
+  await t.test('the LoadBalancer IP answers again within 15 s after the node answering for it dies', async (t) => {
+    const [owner] = await lbOwners(lbIP)
+    t.ok(owner, `${lbIP} is held by ${owner}`)
+    const killed = Date.now()
+    const kill = await c.skiff(['host', 'kill', owner!])
+    t.equal(kill.code, 0, kill.stderr)
+    let tookMs = 0
+    await eventually(async () => {
+      const x = await curl(['--max-time', '1', `http://${lbIP}/`])
+      if (x.code !== 0 || !x.stdout.includes('"pod"')) return false
+      tookMs = Date.now() - killed
+      return true
+    }, { timeout: 30_000, interval: 200, what: `${lbIP} answering again` })
+    t.ok(tookMs <= 15_000, `answered again ${tookMs} ms after ${owner} died`)
+    const now = await lbOwners(lbIP)
+    t.equal(now.length, 1)
+    t.not(now[0], owner, `now held by ${now[0]}`)
+    const start = await c.skiff(['host', 'start', owner!])
+    t.equal(start.code, 0, start.stderr)
+    await eventually(async () => readyOf(await c.client.get(nodesInfo, undefined, owner!)) === 'True', { timeout: 60_000, what: `${owner} Ready again` })
+    await eventually(async () => (await c.client.list(podsInfo, 'default', { labelSelector: 'app in (web,other)' })).items.filter(isReady).length === 5, { timeout: 120_000, what: '5 ready web and other pods again' })
+  })
+
+  await t.test('joining: a fourth host joins with a token and runs pods; bad tokens are refused; deleting the Node revokes its credential', async (t) => {
+    const made = await c.skiff(['token', 'create', '--ttl', '10m', '--description', 'e2e node-4'])
+    t.equal(made.code, 0, made.stderr)
+    const token = made.stdout.trim()
+    t.match(token, /^K10[0-9a-f]{64}::[a-z0-9]{6}\.[a-z0-9]{16}$/)
+    const server = `https://${c.spec.lan.hostIP}:${c.spec.apiPort}`
+    const x4 = await joinExtraHost(t, c, { name: 'node-4', index: 4, token })
+    await eventually(async () => readyOf(await c.client.get(nodesInfo, undefined, 'node-4')) === 'True', { timeout: 90_000, interval: 500, what: 'node-4 Ready' })
+    await c.client.create(podsInfo, 'default', echoPod('xd', 'node-4'))
+    const d = await readyPod(c.client, 'default', 'xd')
+    t.equal(d.spec.nodeName, 'node-4')
+    const r = await eventually(() => getFromPod(c, 'default', 'xa', d.status.podIP, 8080), { timeout: 30_000, interval: 500, what: 'xa (node-1) -> xd (node-4)' })
+    t.equal(r.pod, 'xd', 'a pod on node-1 reaches the pod on the new host: routes followed the join')
+
+    const refusals = mkdtempSync(join(tmpdir(), 'skiff-e2e-join-'))
+    t.teardown(() => rmSync(refusals, { recursive: true, force: true }))
+    const wrongCA = token.replace(/^K10[0-9a-f]{64}/, `K10${'0'.repeat(64)}`)
+    const bad = await tryJoin(client.netns, { server, token: wrongCA, name: 'node-5', stateDir: join(refusals, 'a') })
+    t.not(bad.code, 0, 'a token with another CA hash is refused')
+    t.match(bad.stderr, /but the token pins 0{64}/, 'and the message names both hashes')
+    const short = await c.skiff(['token', 'create', '--ttl', '1s'])
+    await new Promise((res) => setTimeout(res, 1_500))
+    const expired = await tryJoin(client.netns, { server, token: short.stdout.trim(), name: 'node-5', stateDir: join(refusals, 'b') })
+    t.not(expired.code, 0, 'an expired token is refused')
+    // "expired at T", or "unknown" when the token cleaner already removed it: either way, what to do next.
+    t.match(expired.stderr, /(expired|not valid).*skiff token create/, expired.stderr)
+    const gone = (await c.skiff(['token', 'create'])).stdout.trim()
+    t.equal((await c.skiff(['token', 'delete', gone])).code, 0)
+    const deleted = await tryJoin(client.netns, { server, token: gone, name: 'node-5', stateDir: join(refusals, 'c') })
+    t.not(deleted.code, 0, 'a deleted token is refused')
+    t.match(deleted.stderr, /skiff token create/, 'and the message says how to get a new one')
+    t.rejects(c.client.get(nodesInfo, undefined, 'node-5'), 'no node-5 was registered by any of them')
+
+    const own = new ApiClient(readKubeconfig(join(x4.agentDir, 'node.kubeconfig')))
+    t.teardown(() => own.close())
+    t.ok(await own.get(nodesInfo, undefined, 'node-4'), 'node-4\'s own credential works')
+    await c.kubectl(['delete', 'pod', 'xd', '--grace-period=1'])
+    await c.kubectl(['delete', 'node', 'node-4'])
+    const status = await eventually(async () => {
+      try {
+        await own.get(nodesInfo, undefined, 'node-4')
+        return undefined
+      } catch (e) {
+        // 404 first: the Node is gone but the garbage collector has not removed its credential yet.
+        return e instanceof ApiClientError && e.status === 401 ? e.status : undefined
+      }
+    }, { timeout: 20_000, interval: 250, what: 'node-4\'s credential refused with 401' })
+    t.equal(status, 401, 'after kubectl delete node, its credential gets 401')
+    await x4.stop()
+  })
+
+  await t.test('a host dies: NotReady, pods replaced, routes withdrawn, the ingress keeps answering through the other external node; back, no pod runs twice', async (t) => {
+    const victim = external[1]!
+    const survivor = external[0]!
+    const before = (await c.client.list(podsInfo, 'default', { labelSelector: 'app=web' })).items
+    const onVictim = before.filter((p) => p.spec.nodeName === victim.name).map((p) => p.metadata.name!)
+    const victimCIDR = (await c.client.get(nodesInfo, undefined, victim.name)).spec.podCIDR as string
+    let ok = 0
+    let slowest = 0
+    const failures: string[] = []
+    let loop = true
+    const traffic = (async () => {
+      for (let i = 0; loop && i < 600; i++) {
+        const t0 = Date.now()
+        // Requests already sent over a kept-alive connection to a pod of the dead host wait until its endpoints
+        // go (the node's grace period), then are retried on another pod: slow, not failed.
+        const x = await client.run('curl', ['-s', '--max-time', '30', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: web.e2e.test', `http://${survivor.externalIP}/`], { allowFail: true, timeoutMs: 40_000 })
+        slowest = Math.max(slowest, Date.now() - t0)
+        if (x.stdout === '200') ok++
+        else failures.push(`${x.code}/${x.stdout}`)
+        await new Promise((res) => setTimeout(res, 50))
+      }
+    })()
+    const kill = await c.skiff(['host', 'kill', victim.name])
+    t.equal(kill.code, 0, kill.stderr)
+    await eventually(async () => readyOf(await c.client.get(nodesInfo, undefined, victim.name)) !== 'True', { timeout: 60_000, interval: 500, what: `${victim.name} NotReady` })
+    t.pass(`${victim.name} is NotReady`)
+    await eventually(async () => {
+      const pods = (await c.client.list(podsInfo, 'default', { labelSelector: 'app=web' })).items.filter(isReady)
+      return pods.length === 3 && pods.every((p) => p.spec.nodeName !== victim.name)
+    }, { timeout: 120_000, interval: 500, what: 'three ready web pods, none on the dead host' })
+    t.pass(`its web pods (${onVictim.join(', ') || 'none'}) were replaced on other hosts`)
+    for (const h of c.spec.hosts.filter((x) => x.name !== victim.name)) {
+      const routes = await eventually(async () => {
+        const r = await c.onHost(h.name, 'ip', ['route', 'show', 'proto', '152'])
+        return !r.stdout.includes(victimCIDR) && r.stdout + ' '
+      }, { timeout: 30_000, interval: 500, what: `${h.name} withdrawing the route to ${victimCIDR}` })
+      t.notMatch(routes, victimCIDR, `${h.name} no longer routes ${victimCIDR}`)
+    }
+    await new Promise((res) => setTimeout(res, 2_000))
+    loop = false
+    await traffic
+    t.ok(ok > 20, `${ok} requests answered through ${survivor.name} while ${victim.name} was dead`)
+    t.same(failures, [], `none failed (the slowest took ${slowest} ms)`)
+
+    const start = await c.skiff(['host', 'start', victim.name])
+    t.equal(start.code, 0, start.stderr)
+    await eventually(async () => readyOf(await c.client.get(nodesInfo, undefined, victim.name)) === 'True', { timeout: 90_000, interval: 500, what: `${victim.name} Ready again` })
+    const back = await eventually(async () => {
+      const r = await c.onHost(survivor.name, 'ip', ['route', 'show', 'proto', '152'])
+      return r.stdout.includes(victimCIDR) && r.stdout
+    }, { timeout: 30_000, interval: 500, what: `${survivor.name} routing ${victimCIDR} again` })
+    t.match(back, victimCIDR, `${survivor.name} routes ${victimCIDR} again`)
+    // Every pod runs at most once across all Engines, and none of the replaced ones runs anywhere.
+    const running = await eventually(async () => {
+      const counts = new Map<string, number>()
+      for (const h of c.spec.hosts) {
+        const ps = await c.onHost(h.name, 'docker', ['-H', `unix:///run/skiff/${c.spec.id}/${h.name}/docker.sock`, 'ps', '--filter', 'label=skiff.container.role=app', '--format', '{{.Label "skiff.pod.name"}}'], { allowFail: true })
+        for (const name of ps.stdout.split('\n').filter(Boolean)) counts.set(name, (counts.get(name) ?? 0) + 1)
+      }
+      const stale = onVictim.filter((n) => counts.has(n))
+      return stale.length === 0 && counts
+    }, { timeout: 60_000, interval: 1_000, what: `the replaced pods' containers gone from ${victim.name}` })
+    for (const [name, n] of running) t.equal(n, 1, `${name} runs once`)
+    const pods = (await c.client.list(podsInfo, 'default', { labelSelector: 'app=web' })).items
+    t.equal(pods.filter((p) => !p.metadata.deletionTimestamp).length, 3, 'three web pods, no more')
+  })
+})
