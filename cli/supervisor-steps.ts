@@ -40,6 +40,8 @@ export function ensureRedisConfig(stateDir: string, port: number): void {
   const conf = [
     `port ${port}`, 'bind 127.0.0.1', 'protected-mode yes', `dir ${dir}`, `requirepass ${password}`,
     'appendonly yes', 'appendfsync always', 'save ""', 'daemonize no',
+    // Redis rewrites its command line; keep the config path in it, so stop and down can tell it is ours.
+    'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
   ].join('\n')
   writeFileSync(join(dir, 'redis.conf'), conf + '\n', { mode: 0o600 })
 }
