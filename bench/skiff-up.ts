@@ -71,16 +71,23 @@ for (let r = 1; r <= rounds; r++) {
     await new Promise((res) => setTimeout(res, 10_000)) // idle: start-up work done
     const spec = readSpecIfAny(dir)!
     const all = processes()
-    const perHost = spec.hosts.map((h) => treeRss(all, [names.execRoot(spec, h), names.dockerSock(spec, h), `${names.hostRoot(dir, h)} agent`]))
-    const control = treeRss(all, [`${dir} supervise`, `${dir}/redis/redis.conf`, `${dir} server`])
+    // Per host: the agent (with its ingress workers), the Engine (dockerd, containerd), the pods (shims and containers).
+    const perHost = spec.hosts.map((h) => {
+      const agent = treeRss(all, [`${names.hostRoot(dir, h)} agent`])
+      const pods = treeRss(all, [`-address ${names.execRoot(spec, h)}`])
+      const engine = treeRss(all, [names.dockerSock(spec, h)])
+      return { agent, engine, pods, all: agent + engine + pods }
+    })
+    const control = treeRss(all, [`${dir}/redis/redis.conf`, `${dir} server`]) + (all.get([...all].find(([, p]) => p.cmd.includes(`${dir} supervise`))?.[0] ?? -1)?.rssKiB ?? 0) / 1024
     const stop = await run(dir, ['stop'])
     const resume = await run(dir, ['up'])
     if (resume.code !== 0) throw new Error(`skiff up (resume) failed: ${resume.err}`)
-    rows.push(`| ${r} | ${(up.ms / 1000).toFixed(1)} s | ${(stop.ms / 1000).toFixed(1)} s | ${(resume.ms / 1000).toFixed(1)} s | ${perHost.map((m) => m.toFixed(0)).join(' / ')} MiB | ${control.toFixed(0)} MiB |`)
+    const avg = (k: 'agent' | 'engine' | 'pods' | 'all') => (perHost.reduce((a, b) => a + b[k], 0) / perHost.length).toFixed(0)
+    rows.push(`| ${r} | ${(up.ms / 1000).toFixed(1)} s | ${(stop.ms / 1000).toFixed(1)} s | ${(resume.ms / 1000).toFixed(1)} s | ${avg('all')} MiB (agent ${avg('agent')}, Engine ${avg('engine')}, pods ${avg('pods')}) | ${control.toFixed(0)} MiB |`)
     log(rows.at(-1)!)
   } finally {
     await run(dir, ['down'])
     rmSync(dir, { recursive: true, force: true })
   }
 }
-process.stdout.write(`\n| round | up (new, --demo, until ready) | stop | up (resume) | RSS per host (${nodes} hosts) | RSS control plane |\n| --- | --- | --- | --- | --- | --- |\n${rows.join('\n')}\n`)
+process.stdout.write(`\n| round | up (new, --demo, until ready) | stop | up (resume) | RSS per host, mean of ${nodes} | RSS control plane (supervisor, Redis, server) |\n| --- | --- | --- | --- | --- | --- |\n${rows.join('\n')}\n`)
