@@ -10,7 +10,7 @@
 // rule, mount or file behind.
 
 import t from 'tap'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -21,7 +21,7 @@ import { names } from '../../cli/cluster-spec.ts'
 import { processMatches, processesUsing } from '../../cli/procs.ts'
 import { readSupervisorState } from '../../cli/supervisor.ts'
 import { isReady } from '../harness/cross-host.ts'
-import { upCluster } from '../harness/skiff-up.ts'
+import { skiffCli, upCluster } from '../harness/skiff-up.ts'
 
 const exec = promisify(execFile)
 const configmaps = lookupResource('', 'v1', 'configmaps')!
@@ -135,9 +135,16 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
   })
 
   await t.test('skiff down leaves nothing behind', async (t) => {
+    // A skiff process started by hand, from another folder, with a relative --state-dir: down stops it too.
+    const parent = join(stateDir, '..')
+    const hand = spawn(process.execPath, [skiffCli, '--state-dir', stateDir.split('/').pop()!, 'get', 'pods', '-A', '-w'], { cwd: parent, stdio: 'ignore', detached: true })
+    hand.unref()
+    t.teardown(() => { if (processMatches(hand.pid, 'skiff.ts')) process.kill(hand.pid!, 'SIGKILL') })
+    await eventually(() => processesUsing([stateDir]).some((p) => p.pid === hand.pid), { timeout: 10_000, what: 'the hand-started skiff process found as one of the cluster\'s' })
     const down = await c.skiff(['down'])
     t.equal(down.code, 0, down.stderr)
     t.same(processesUsing([stateDir, names.runDir(spec)]).map((p) => p.argv.join(' ')), [], 'no process')
+    t.notOk(processMatches(hand.pid, 'skiff.ts'), 'the hand-started one is gone too')
     const netns = (await exec('ip', ['netns', 'list'])).stdout
     t.notMatch(netns, `skiff-${spec.id}-`, 'no host namespace')
     const links = (await exec('ip', ['-o', 'link'])).stdout
