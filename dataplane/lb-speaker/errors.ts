@@ -1,6 +1,8 @@
 // Errors of the LoadBalancer speaker, each with a stable code
 // (SKIFF_ERR_LBSPEAKER_<WHAT>) for logs and callers.
 
+import { CodedError } from '../../lib/errors.ts'
+
 export const speakerErrorCodes = {
   Options: 'SKIFF_ERR_LBSPEAKER_OPTIONS',
   Interface: 'SKIFF_ERR_LBSPEAKER_INTERFACE',
@@ -10,14 +12,8 @@ export const speakerErrorCodes = {
 
 export type SpeakerErrorReason = keyof typeof speakerErrorCodes
 
-export class SpeakerError extends Error {
-  readonly reason: SpeakerErrorReason
-  readonly code: string
-
+export class SpeakerError extends CodedError<SpeakerErrorReason> {
   constructor(reason: SpeakerErrorReason, message: string, options?: { cause?: unknown }) {
-    super(`${speakerErrorCodes[reason]}: ${message}`, options)
-    this.name = 'SpeakerError'
-    this.reason = reason
-    this.code = speakerErrorCodes[reason]
+    super({ name: 'SpeakerError', codes: speakerErrorCodes, reason, message, prefix: true, cause: options?.cause })
   }
 }

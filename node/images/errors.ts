@@ -1,6 +1,8 @@
 // Errors of the local image builder. Each names what is missing and what to
 // run, and carries a stable code (SKIFF_ERR_IMAGES_<WHAT>) for logs and the CLI.
 
+import { CodedError } from '../../lib/errors.ts'
+
 export const imageErrorCodes = {
   BusyboxMissing: 'SKIFF_ERR_IMAGES_BUSYBOX_MISSING',
   NodeMissing: 'SKIFF_ERR_IMAGES_NODE_MISSING',
@@ -13,14 +15,8 @@ export const imageErrorCodes = {
 
 export type ImageErrorReason = keyof typeof imageErrorCodes
 
-export class ImageBuildError extends Error {
-  readonly reason: ImageErrorReason
-  readonly code: string
-
+export class ImageBuildError extends CodedError<ImageErrorReason> {
   constructor(reason: ImageErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'ImageBuildError'
-    this.reason = reason
-    this.code = imageErrorCodes[reason]
+    super({ name: 'ImageBuildError', codes: imageErrorCodes, reason, message, prefix: false, cause: options?.cause })
   }
 }

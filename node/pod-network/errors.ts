@@ -3,6 +3,8 @@
 // a mode mismatch) are not thrown: they are reported in the status, logged
 // and counted, and the other peers keep their routes.
 
+import { CodedError } from '../../lib/errors.ts'
+
 export const podNetworkErrorCodes = {
   /** Options checked once, in the constructor. */
   InvalidOption: 'SKIFF_ERR_PODNET_INVALID_OPTION',
@@ -28,14 +30,8 @@ export const podNetworkErrorCodes = {
 
 export type PodNetworkErrorReason = keyof typeof podNetworkErrorCodes
 
-export class PodNetworkError extends Error {
-  readonly reason: PodNetworkErrorReason
-  readonly code: string
-
+export class PodNetworkError extends CodedError<PodNetworkErrorReason> {
   constructor(reason: PodNetworkErrorReason, message: string, options?: { cause?: unknown }) {
-    super(`${podNetworkErrorCodes[reason]}: ${message}`, options)
-    this.name = 'PodNetworkError'
-    this.reason = reason
-    this.code = podNetworkErrorCodes[reason]
+    super({ name: 'PodNetworkError', codes: podNetworkErrorCodes, reason, message, prefix: true, cause: options?.cause })
   }
 }
