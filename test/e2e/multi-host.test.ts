@@ -223,6 +223,11 @@ t.test('nodes are machines: host-gw', async (t) => {
       }
     }, { timeout: 20_000, interval: 250, what: 'node-4\'s credential refused with 401' })
     t.equal(status, 401, 'after kubectl delete node, its credential gets 401')
+    // Its cluster gone for good (the state folder removed, as skiff down does): the agent stops changing the host.
+    rmSync(x4.agentDir, { recursive: true, force: true })
+    const exit = await Promise.race([x4.agentExit, new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000))])
+    t.ok(exit, 'the agent exits once its state folder is gone')
+    t.match(exit?.stdout ?? '', /state folder is gone/, 'and says why')
     await x4.stop()
   })
 
