@@ -26,7 +26,7 @@ import { defaultIngressPools, ignoredFlags, names, planCluster, type ClusterSpec
 import { processMatches, processesUsing, stopPids } from './procs.ts'
 import { readSupervisorState } from './supervisor.ts'
 import { skiffEntry } from './supervisor-plan.ts'
-import { apiserverURL, kubeconfigFor, readyz, specPath, writeSpec } from './supervisor-steps.ts'
+import { apiserverURL, kubeconfigFor, readSpecIfAny, readyz, writeSpec } from './supervisor-steps.ts'
 import { removeHost, removeLan, sh, usedCIDRs } from './simhost.ts'
 
 export { kubeconfigFor, defaultIngressPools }
@@ -62,10 +62,7 @@ function progress(msg: string): void {
   process.stderr.write(`[skiff up] ${msg}\n`)
 }
 
-export function readSpecIfAny(stateDir: string): ClusterSpec | undefined {
-  const p = specPath(stateDir)
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as ClusterSpec) : undefined
-}
+export { readSpecIfAny }
 
 /** The supervisor's pid when it runs. */
 export function supervisorPid(stateDir: string): number | undefined {
@@ -175,9 +172,15 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   return readState(stateDir)!
 }
 
+/** When this command started: older supervisor messages are not shown again. */
+const startedAt = new Date().toISOString()
+
+/** A failure the supervisor reported: no point in waiting longer. */
+class Fatal extends Error {}
+
 /** Print the supervisor's progress until every process runs (or it failed). */
 async function followSupervisor(stateDir: string, spec: ClusterSpec, timeoutMs = 300_000): Promise<void> {
-  let shown = new Set<string>()
+  const shown = new Set<string>()
   await eventually(async () => {
     if (!existsSync(names.controlSock(spec))) {
       const st = readSupervisorState(stateDir)
@@ -195,12 +198,7 @@ async function followSupervisor(stateDir: string, spec: ClusterSpec, timeoutMs =
   }, { timeout: timeoutMs, interval: 300, what: `the supervisor to start every process (see ${join(stateDir, 'logs', 'supervisor.log')})` }).catch((e) => {
     throw e instanceof Fatal ? new Error(`SKIFF_ERR_UP_FAILED: ${e.message}; see ${join(stateDir, 'logs')}, then run skiff up again (or skiff down)`) : e
   })
-  shown = new Set()
 }
-
-const startedAt = new Date().toISOString()
-
-class Fatal extends Error {}
 
 /** Point the external class's ACME issuer at a directory (IngressClass annotations). */
 async function configureAcme(client: ApiClient, acme: NonNullable<UpOptions['acme']>): Promise<void> {

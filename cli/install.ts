@@ -56,14 +56,14 @@ export function renderUnit(o: UnitOptions): string {
   ].join('\n')
 }
 
-/** The command line without --install and --systemd-dir (and their values). */
+/** The command line without --install, --systemd-dir and --state-dir (and their values): the unit passes an absolute --state-dir itself. */
 export function withoutInstallFlags(argv: string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--install') continue
-    if (a === '--systemd-dir') { i++; continue }
-    if (a.startsWith('--systemd-dir=')) continue
+    if (a === '--systemd-dir' || a === '--state-dir') { i++; continue }
+    if (a.startsWith('--systemd-dir=') || a.startsWith('--state-dir=')) continue
     out.push(a)
   }
   return out

@@ -5,28 +5,15 @@
 // `ip netns exec`: it remounts /sys and hides the cgroup mounts dockerd needs).
 // Everything here is idempotent: `up` calls it on every start and resume.
 
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { readdir, readFile, readlink } from 'node:fs/promises'
-import { promisify } from 'node:util'
 import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
 import { names } from './cluster-spec.ts'
+import { sh } from '../lib/exec.ts'
 
-const exec = promisify(execFile)
 
-/** Run a command (optionally inside a host's namespace); throws with its stderr. */
-export async function sh(cmd: string, args: string[], o: { netns?: string; allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [file, argv] = o.netns ? ['nsenter', [`--net=/run/netns/${o.netns}`, cmd, ...args]] : [cmd, args]
-  try {
-    const r = await exec(file, argv, { timeout: o.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 })
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (e) {
-    const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string }
-    if (typeof err.code !== 'number') throw new Error(`cannot run ${cmd}: ${err.message} (is it installed? npm start installs what is missing)`)
-    if (o.allowFail) return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }
-    throw new Error(`${[cmd, ...args].join(' ')}${o.netns ? ` (in ${o.netns})` : ''} failed: ${(err.stderr ?? err.message).trim()}`)
-  }
-}
+export { sh }
 
 /** CIDRs this machine already uses (its addresses and routes), so a new LAN collides with none. */
 export async function usedCIDRs(): Promise<string[]> {
@@ -39,7 +26,8 @@ export async function usedCIDRs(): Promise<string[]> {
 }
 
 const linkExists = async (name: string, netns?: string) => (await sh('ip', ['link', 'show', name], { netns, allowFail: true })).code === 0
-const netnsExists = (name: string) => {
+/** Does the named network namespace exist (/run/netns/<name>)? */
+export const netnsExists = (name: string) => {
   try {
     statSync(`/run/netns/${name}`)
     return true

@@ -53,16 +53,19 @@ async function client(): Promise<{ client: ApiClient; namespace: string }> {
   return { client: new ApiClient(await localKubeconfig()), namespace: g.namespace ?? 'default' }
 }
 
-/** The admin kubeconfig of the cluster in --state-dir: one `skiff up` runs, or a `skiff server` of this machine. */
-async function localKubeconfig(): Promise<ReturnType<typeof readKubeconfig>> {
+/** The apiserver of the cluster in --state-dir: one `skiff up` runs, or a `skiff server` of this machine (server.json). */
+async function localServerURL(): Promise<string> {
   const dir = stateDir()
-  if (await clusterRunning(dir)) return readKubeconfig(join(dir, 'kubeconfig'))
+  const st = await clusterRunning(dir)
+  if (st) return st.server.url
   const server = join(dir, 'server.json')
-  if (existsSync(server) && existsSync(join(dir, 'tokens.csv'))) {
-    const { url } = JSON.parse(readFileSync(server, 'utf8')) as { url: string }
-    return parseKubeconfigText(kubeconfigFor(dir, url))
-  }
-  throw new Error(`no running cluster in ${dir}: start one with \`skiff up\` (or npm start), or pass --kubeconfig`)
+  if (existsSync(server) && existsSync(join(dir, 'tokens.csv'))) return (JSON.parse(readFileSync(server, 'utf8')) as { url: string }).url
+  throw new Error(`no running cluster in ${dir}: start one with \`skiff up\` (or npm start), run this on the machine of \`skiff server\` with its --state-dir, or pass --kubeconfig`)
+}
+
+/** The admin kubeconfig of the cluster in --state-dir. */
+async function localKubeconfig(): Promise<ReturnType<typeof readKubeconfig>> {
+  return parseKubeconfigText(kubeconfigFor(stateDir(), await localServerURL()))
 }
 
 /** A whole number within bounds, or a clear error naming the flag (never NaN). */
@@ -169,11 +172,7 @@ program
   .command('kubeconfig')
   .description('print the admin kubeconfig of the local cluster (works with the real kubectl)')
   .action(async () => {
-    const st = await clusterRunning(stateDir())
-    const server = join(stateDir(), 'server.json')
-    if (st) process.stdout.write(kubeconfigFor(stateDir(), st.server.url))
-    else if (existsSync(server)) process.stdout.write(kubeconfigFor(stateDir(), (JSON.parse(readFileSync(server, 'utf8')) as { url: string }).url))
-    else throw new Error(`no cluster in ${stateDir()}: start one with \`skiff up\`, or run this on the machine of \`skiff server\` with its --state-dir`)
+    process.stdout.write(kubeconfigFor(stateDir(), await localServerURL()))
   })
 
 program
@@ -200,7 +199,7 @@ program
       const argv = withoutInstallFlags(process.argv.slice(2))
       const msg = await installUnit({
         name: 'skiff-server', description: 'Skiff server (apiserver, scheduler, controllers)', systemdDir: o.systemdDir,
-        execStart: [process.execPath, fileURLToPath(new URL('./skiff.ts', import.meta.url)), '--state-dir', stateDir(), ...argv.filter((a, i, all) => a !== '--state-dir' && all[i - 1] !== '--state-dir')],
+        execStart: [process.execPath, fileURLToPath(new URL('./skiff.ts', import.meta.url)), '--state-dir', stateDir(), ...argv],
         workingDirectory: process.cwd(), after: ['redis-server.service'], stopTimeoutS: 30,
       })
       out(msg)

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
 import { names } from './cluster-spec.ts'
 import { dockerdArgs } from './simhost.ts'
+import { ingressPoolLabel } from '../controlplane/api/bootstrap-token.ts'
 
 export const skiffEntry = fileURLToPath(new URL('./skiff.ts', import.meta.url))
 
@@ -29,7 +30,6 @@ export interface ChildSpec {
   stale?: string
 }
 
-export const ingressPoolLabel = 'skiff.dev/ingress-pool'
 
 export function redisChild(stateDir: string): ChildSpec {
   const conf = join(stateDir, 'redis', 'redis.conf')

@@ -18,10 +18,15 @@ export const localImages = ['skiff/pause:local', 'skiff/echo:local', 'skiff/demo
 
 export const specPath = (stateDir: string) => join(stateDir, 'cluster.json')
 
-export function readSpec(stateDir: string): ClusterSpec {
+export function readSpecIfAny(stateDir: string): ClusterSpec | undefined {
   const p = specPath(stateDir)
-  if (!existsSync(p)) throw new Error(`SKIFF_ERR_UP_NO_SPEC: ${p} is missing; start the cluster with skiff up`)
-  return JSON.parse(readFileSync(p, 'utf8')) as ClusterSpec
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as ClusterSpec) : undefined
+}
+
+export function readSpec(stateDir: string): ClusterSpec {
+  const spec = readSpecIfAny(stateDir)
+  if (!spec) throw new Error(`SKIFF_ERR_UP_NO_SPEC: ${specPath(stateDir)} is missing; start the cluster with skiff up`)
+  return spec
 }
 
 export function writeSpec(stateDir: string, spec: ClusterSpec): void {

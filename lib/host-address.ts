@@ -4,14 +4,12 @@
 // primary address (the default route's), the server's default advertise
 // address. Route lookups only: nothing is sent.
 
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-
-const exec = promisify(execFile)
+import { run } from './exec.ts'
 
 async function ipJson(args: string[]): Promise<any[]> {
+  const r = await run('ip', ['-j', ...args])
   try {
-    return JSON.parse((await exec('ip', ['-j', ...args])).stdout || '[]') as any[]
+    return r.code === 0 ? (JSON.parse(r.stdout || '[]') as any[]) : []
   } catch {
     return []
   }

@@ -65,7 +65,7 @@ async function nodeIPTowards(server: string): Promise<string | undefined> {
 
 async function install(stateDir: string, systemdDir: string): Promise<void> {
   const { installUnit, withoutInstallFlags } = await import('../cli/install.ts')
-  const argv = withoutInstallFlags(process.argv.slice(2)).filter((a, i, all) => a !== '--state-dir' && all[i - 1] !== '--state-dir')
+  const argv = withoutInstallFlags(process.argv.slice(2))
   const msg = await installUnit({
     name: 'skiff-agent', description: 'Skiff node agent', systemdDir,
     execStart: [process.execPath, fileURLToPath(new URL('../cli/skiff.ts', import.meta.url)), '--state-dir', stateDir, ...argv],

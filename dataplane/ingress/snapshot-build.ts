@@ -8,8 +8,7 @@ import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
 import { byAge, ingressInClass, ingressKey, isDefaultIngressClass } from './routes.ts'
 import type { CertificateInfo, ClassSettings, EndpointInfo, IngressSnapshot, ServiceInfo } from './snapshot.ts'
 
-/** The Node label that puts a node into a class's ingress pool: `skiff.dev/ingress-pool: external`. */
-export const ingressPoolLabel = 'skiff.dev/ingress-pool'
+export { ingressPoolLabel } from '../../controlplane/api/bootstrap-token.ts'
 export const serviceNameLabel = 'kubernetes.io/service-name'
 /** The certificate for unknown SNI, issued from the cluster CA. */
 export const defaultCertificateSecret = { namespace: 'kube-system', name: 'skiff-ingress-default-tls' }

@@ -23,7 +23,10 @@
 // userspace service proxy's copies on skiff-svc0, must not be answered on
 // the LAN by every node (MetalLB's "strictARP" gotcha with kube-ipvs0).
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { inNetns, run as exec } from '../../lib/exec.ts'
+
+export { inNetns }
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../lib/log.ts'
@@ -31,39 +34,17 @@ import { SpeakerError } from './errors.ts'
 
 export const defaultStateDir = '/run/skiff/lb-speaker'
 
-/** The argv that runs `cmd args` in `netns` (or here). */
-export function inNetns(netns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
-  return netns ? ['nsenter', [`--net=/run/netns/${netns}`, cmd, ...args]] : [cmd, [...args]]
-}
-
 /** Run a command (in `netns`), resolve its stdout; a failure is SKIFF_ERR_LBSPEAKER_COMMAND with its stderr. */
-export function run(netns: string | undefined, cmd: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
-  const [file, argv] = inNetns(netns, cmd, args)
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout)
-      const where = netns ? ` (in network namespace ${netns})` : ''
-      reject(new SpeakerError('Command', `${cmd} ${args.join(' ')}${where} failed: ${(stderr || err.message).trim()}`, { cause: err }))
-    })
-  })
+export async function run(netns: string | undefined, cmd: string, args: readonly string[], timeoutMs = 10_000): Promise<string> {
+  const r = await exec(cmd, args, { netns, timeoutMs })
+  if (r.code === 0) return r.stdout
+  throw new SpeakerError('Command', `${cmd} ${args.join(' ')}${netns ? ` (in network namespace ${netns})` : ''} failed: ${r.stderr.trim()}`)
 }
 
 /** Run `ip -batch -` (in `netns`) with one command per line; -force goes on after a failed line. */
-export function runBatch(netns: string | undefined, lines: readonly string[], timeoutMs = 10_000): Promise<void> {
-  const [file, argv] = inNetns(netns, 'ip', ['-force', '-batch', '-'])
-  return new Promise((resolve, reject) => {
-    const p = spawn(file, argv, { stdio: ['pipe', 'ignore', 'pipe'] })
-    let err = ''
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs)
-    p.stderr.on('data', (d) => (err += String(d)))
-    p.on('error', (e) => reject(new SpeakerError('Command', `ip -batch: ${e.message}`, { cause: e })))
-    p.on('close', (code) => {
-      clearTimeout(timer)
-      if (code === 0) resolve()
-      else reject(new SpeakerError('Command', `ip -batch${netns ? ` (in network namespace ${netns})` : ''} failed (${code}): ${err.trim()}`))
-    })
-    p.stdin.end(lines.join('\n') + '\n')
-  })
+export async function runBatch(netns: string | undefined, lines: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const r = await exec('ip', ['-force', '-batch', '-'], { netns, timeoutMs, input: lines.join('\n') + '\n' })
+  if (r.code !== 0) throw new SpeakerError('Command', `ip -batch${netns ? ` (in network namespace ${netns})` : ''} failed (${r.code}): ${r.stderr.trim()}`)
 }
 
 interface IpAddrJson {

@@ -3,33 +3,12 @@
 // functions, table-tested) and the commands that change it. Every command
 // has a timeout; none throws for a non-zero exit except where it says so.
 
-import { spawn } from 'node:child_process'
+import { run } from '../../lib/exec.ts'
 import { formatCidr, parseCidr } from '../../lib/ipv4.ts'
 import { PodNetworkError } from './errors.ts'
 import { routeProto, type ActualFdb, type ActualNeigh, type ActualRoute, type ConnectedSubnet, type FdbSpec, type NeighSpec, type RouteSpec } from './plan.ts'
 
-export interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** Run a command with optional stdin; resolves with its exit code (127 when the command is missing). */
-export function run(cmd: string, args: string[], o: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: o.timeoutMs ?? 20_000 })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d) => (stdout += d))
-    child.stderr!.on('data', (d) => (stderr += d))
-    child.on('error', (e) => resolve({ code: 127, stdout, stderr: `cannot run ${cmd}: ${e.message}` }))
-    child.on('close', (code, signal) => resolve({ code: code ?? 128, stdout, stderr: signal ? `${stderr}${cmd} killed by ${signal} (timeout?)` : stderr }))
-    if (child.stdin) {
-      child.stdin.on('error', () => undefined)
-      child.stdin.end(o.input)
-    }
-  })
-}
+export { run, type RunResult } from '../../lib/exec.ts'
 
 const hint: Record<string, string> = { ip: 'iproute2', bridge: 'iproute2', nft: 'nftables', ethtool: 'ethtool' }
 

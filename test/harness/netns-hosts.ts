@@ -14,29 +14,14 @@
 // remove() deletes every namespace (their links, routes and tables go with
 // them). Names and the LAN range are new per run, so runs never collide.
 
-import { execFile } from 'node:child_process'
+import { sh } from '../../lib/exec.ts'
+import { netnsExists } from '../../cli/simhost.ts'
 import { randomBytes } from 'node:crypto'
-import { statSync } from 'node:fs'
 import { cidrsOverlap, intToIp, parseCidr } from '../../lib/ipv4.ts'
 import { planIptablesRules } from '../../node/network.ts'
 
-export interface Result {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** Run a command, in namespace `netns` when given; throws with stderr unless allowFail. */
-export function sh(cmd: string, args: string[], o: { netns?: string; allowFail?: boolean; timeoutMs?: number } = {}): Promise<Result> {
-  const [file, argv] = o.netns ? ['nsenter', [`--net=/run/netns/${o.netns}`, cmd, ...args]] : [cmd, args]
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: o.timeoutMs ?? 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
-      if (code !== 0 && !o.allowFail) reject(new Error(`${cmd} ${args.join(' ')}${o.netns ? ` (in ${o.netns})` : ''} failed: ${(stderr || (err as Error).message).trim()}`))
-      else resolve({ code, stdout, stderr })
-    })
-  })
-}
+export { sh }
+export type { RunResult as Result } from '../../lib/exec.ts'
 
 export interface SimPod {
   ns: string
@@ -98,14 +83,7 @@ async function freeLans(n: number, avoid: string[]): Promise<string[]> {
   return out
 }
 
-const exists = (ns: string) => {
-  try {
-    statSync(`/run/netns/${ns}`)
-    return true
-  } catch {
-    return false
-  }
-}
+const exists = netnsExists
 
 /** Build the namespaces. On any failure what was made is removed before the error is thrown. */
 export async function createSimNet(o: SimNetOptions): Promise<SimNet> {

@@ -5,13 +5,13 @@
 // network namespace on the cluster's LAN that is not a node, as another
 // machine of the LAN would be.
 
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
+import { sh } from '../../lib/exec.ts'
 import { cidrsOverlap } from '../../lib/ipv4.ts'
 import { usedCIDRs } from '../../cli/simhost.ts'
 import { readSpecIfAny } from '../../cli/cluster.ts'
@@ -20,7 +20,6 @@ import { readKubeconfig } from '../../cli/kubeconfig.ts'
 import { ApiClient } from '../../controlplane/client/client.ts'
 import { runKubectl } from './cluster.ts'
 
-const exec = promisify(execFile)
 export const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
 
 interface Teardown {
@@ -112,14 +111,7 @@ export async function upCluster(t: Teardown, args: string[], o: { keep?: boolean
 }
 
 export async function nsExec(netns: string, cmd: string, args: string[], o: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec('nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], { timeout: o.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 })
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string; message: string }
-    if (!o.allowFail) throw new Error(`${cmd} ${args.join(' ')} in ${netns} failed: ${err.stderr ?? err.message}`)
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? err.message }
-  }
+  return await sh(cmd, args, { netns, ...o })
 }
 
 export interface LanClient {
@@ -135,12 +127,12 @@ export async function lanClient(t: Teardown, spec: ClusterSpec, n = 250): Promis
   const veth = `skc${tag}`
   const ip = spec.lan.cidr.replace(/\.0\/24$/, `.${n}`)
   t.teardown(async () => {
-    await exec('ip', ['netns', 'del', netns]).catch(() => undefined)
-    await exec('ip', ['link', 'del', veth]).catch(() => undefined)
+    await sh('ip', ['netns', 'del', netns], { allowFail: true })
+    await sh('ip', ['link', 'del', veth], { allowFail: true })
   })
-  await exec('ip', ['netns', 'add', netns])
-  await exec('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
-  await exec('ip', ['link', 'set', veth, 'master', spec.lan.bridge, 'up'])
+  await sh('ip', ['netns', 'add', netns])
+  await sh('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns])
+  await sh('ip', ['link', 'set', veth, 'master', spec.lan.bridge, 'up'])
   const run = (cmd: string, args: string[], o?: { allowFail?: boolean; timeoutMs?: number }) => nsExec(netns, cmd, args, o)
   await run('ip', ['link', 'set', 'lo', 'up'])
   await run('ip', ['link', 'set', 'eth0', 'up'])
