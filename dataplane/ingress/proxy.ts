@@ -68,35 +68,41 @@ type Tagged = http.IncomingMessage & { [kAttempt]?: Attempt; [kRecord]?: Record_
 /** Keep-alive agents per endpoint, reused across snapshots; those of departed endpoints stop keeping sockets. */
 export class AgentPool {
   private readonly agents = new Map<string, http.Agent>()
+  /** Agents of departed endpoints whose requests are still in flight: a later snapshot may find their host dead (abort). */
+  private readonly departed = new Map<string, http.Agent>()
   get(id: string): http.Agent {
     let a = this.agents.get(id)
     if (!a) this.agents.set(id, (a = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 64, scheduling: 'lifo' })))
     return a
   }
   retain(ids: ReadonlySet<string>): void {
+    for (const [id, a] of this.departed) if (!Object.values(a.sockets).some((l) => l?.length)) this.departed.delete(id)
     for (const [id, a] of this.agents) {
       if (ids.has(id)) continue
       this.agents.delete(id)
       // In-flight requests finish; their sockets close instead of idling.
       ;(a as any).keepAlive = false
       for (const list of Object.values(a.freeSockets)) for (const s of list ?? []) s.destroy()
+      this.departed.set(id, a)
     }
   }
   /** Cut every connection to these endpoints, in flight too: their host is dead and will never answer. */
   abort(ids: Iterable<string>): number {
     let cut = 0
     for (const id of ids) {
-      const a = this.agents.get(id)
+      const a = this.agents.get(id) ?? this.departed.get(id)
       if (!a) continue
       this.agents.delete(id)
+      this.departed.delete(id)
       for (const group of [a.sockets, a.freeSockets]) for (const list of Object.values(group)) for (const s of list ?? []) (s.destroy(), cut++)
       a.destroy()
     }
     return cut
   }
   destroy(): void {
-    for (const a of this.agents.values()) a.destroy()
+    for (const a of [...this.agents.values(), ...this.departed.values()]) a.destroy()
     this.agents.clear()
+    this.departed.clear()
   }
 }
 
