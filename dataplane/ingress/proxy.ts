@@ -255,7 +255,9 @@ export function createIngressProxy(deps: ProxyDeps) {
         deps.metrics.upstreamErrors.inc({ ...cls, reason })
         if (!a.responded && !a.timedOut) deps.balancer.recordFailure(ep.id, f.backend.endpoints)
         // A stale keep-alive socket may be retried on the same endpoint (a fresh socket); a refused one goes elsewhere.
-        if (retryable && tried.length < 2 && !res.headersSent && ((connectFail && f.backend.endpoints.length > 1) || staleReset || cutDead)) return attempt()
+        // Nothing reached a live process: try the other endpoints (up to 3 in all), as nginx's proxy_next_upstream does for connect errors.
+        const maxTries = connectFail || cutDead ? Math.min(3, Math.max(2, f.backend.endpoints.length)) : 2
+        if (retryable && tried.length < maxTries && !res.headersSent && ((connectFail && f.backend.endpoints.length > 1) || staleReset || cutDead)) return attempt()
         reply(req, res, a.timedOut ? 504 : 502, a.timedOut ? 'gateway timeout\n' : `bad gateway: ${code}\n`)
       })
     }

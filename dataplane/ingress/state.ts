@@ -101,9 +101,10 @@ export function servicePort(svc: ServiceInfo, port: number | string): string | u
 /**
  * Backend → endpoints, never the ClusterIP. Ready endpoints; when none is
  * ready, the serving + terminating ones (as kube-proxy does), so a rollout's
- * last old pods still answer. ExternalName is not proxied (503 with a reason).
+ * last old pods still answer. Endpoints on unreachable nodes are left out
+ * while any other remains. ExternalName is not proxied (503 with a reason).
  */
-export function resolveBackend(snap: Pick<IngressSnapshot, 'services' | 'endpoints'>, namespace: string, b: Backend): ResolvedBackend {
+export function resolveBackend(snap: Pick<IngressSnapshot, 'services' | 'endpoints' | 'unreachableNodes'>, namespace: string, b: Backend): ResolvedBackend {
   const key = backendKey(namespace, b)
   const svcKey = `${namespace}/${b.service}`
   const svc = snap.services[svcKey]
@@ -111,7 +112,11 @@ export function resolveBackend(snap: Pick<IngressSnapshot, 'services' | 'endpoin
   if (svc.type === 'ExternalName') return { ok: false, key, reason: `service ${svcKey} is ExternalName (${svc.externalName ?? ''}): not supported by the ingress` }
   const portName = servicePort(svc, b.port)
   if (portName === undefined) return { ok: false, key, reason: `service ${svcKey} has no port ${b.port}` }
-  const all = (snap.endpoints[svcKey] ?? []).filter((e) => typeof e.ports[portName] === 'number')
+  const withPort = (snap.endpoints[svcKey] ?? []).filter((e) => typeof e.ports[portName] === 'number')
+  // Pods on a host that is not Ready are skipped at once (before their own conditions change), unless nothing else is left.
+  const dead = new Set(snap.unreachableNodes ?? [])
+  const live = withPort.filter((e) => !e.nodeName || !dead.has(e.nodeName))
+  const all = live.length > 0 ? live : withPort
   const ready = all.filter((e) => e.ready)
   const chosen = ready.length > 0 ? ready : all.filter((e) => e.serving && e.terminating)
   if (chosen.length === 0) return { ok: false, key, reason: `service ${svcKey} has no ready endpoints` }

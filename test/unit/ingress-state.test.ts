@@ -10,7 +10,7 @@ import type { EndpointInfo, IngressSnapshot } from '../../dataplane/ingress/snap
 
 const ep = (ip: string, o: Partial<EndpointInfo> = {}): EndpointInfo => ({ ip, ports: { http: 8080, metrics: 9090 }, ready: true, serving: true, terminating: false, ...o })
 
-const snap = (endpoints: EndpointInfo[], extra: Partial<IngressSnapshot> = {}): Pick<IngressSnapshot, 'services' | 'endpoints'> => ({
+const snap = (endpoints: EndpointInfo[], extra: Partial<IngressSnapshot> = {}): Pick<IngressSnapshot, 'services' | 'endpoints' | 'unreachableNodes'> => ({
   services: {
     'default/web': { type: 'ClusterIP', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'metrics', port: 9000, protocol: 'TCP' }] },
     'default/ext': { type: 'ExternalName', ports: [], externalName: 'example.com' },
@@ -39,6 +39,17 @@ t.test('backend resolution', async (t) => {
     if (typeof c.want === 'string') t.match(r.ok ? 'ok' : r.reason, c.want, c.name)
     else t.same(r.ok ? r.endpoints.map((e) => e.id) : r.reason, c.want, c.name)
   }
+})
+
+t.test('endpoints on a host that is not Ready are left out while others remain', async (t) => {
+  const eps = [ep('10.0.0.1', { nodeName: 'n1' }), ep('10.0.0.2', { nodeName: 'n2' })]
+  const ids = (u: string[]) => {
+    const r = resolveBackend(snap(eps, { unreachableNodes: u }), 'default', { service: 'web', port: 80 })
+    return r.ok ? r.endpoints.map((e) => e.id) : r.reason
+  }
+  t.same(ids([]), ['10.0.0.1:8080', '10.0.0.2:8080'])
+  t.same(ids(['n2']), ['10.0.0.1:8080'], 'n2 is dead: only n1\'s pod')
+  t.same(ids(['n1', 'n2']), ['10.0.0.1:8080', '10.0.0.2:8080'], 'all hosts dead: nothing better to offer, all stay')
 })
 
 const ingress = (annotations: Record<string, string>, tls?: any[]) => ({
