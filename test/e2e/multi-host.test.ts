@@ -51,7 +51,11 @@ t.test('nodes are machines: host-gw', async (t) => {
   const curl = (args: string[]) => client.run('curl', ['-s', '--max-time', '3', ...args], { allowFail: true, timeoutMs: 10_000 })
 
   await t.test('host-gw: pod to pod across hosts by pod IP and by Service DNS name, the receiver sees the sender', async (t) => {
-    const routes = await c.onHost('node-1', 'ip', ['route', 'show', 'proto', '152'])
+    // up returns once every node is Ready; node-1 routes a peer once it has seen it Ready.
+    const routes = await eventually(async () => {
+      const r = await c.onHost('node-1', 'ip', ['route', 'show', 'proto', '152'])
+      return [h2!, h3!].every((h) => r.stdout.includes(`via ${h.ip} `)) && r
+    }, { timeout: 30_000, interval: 250, what: 'node-1 routing both peers' })
     for (const h of [h2!, h3!]) t.match(routes.stdout, new RegExp(`via ${h.ip.replaceAll('.', '\\.')} dev eth0`), `node-1 routes a podCIDR via ${h.name} (${h.ip})`)
     const seen = await crossHostTraffic(c, 'node-1', 'node-2')
     t.equal(seen.byIP.pod, 'xb')
