@@ -5,10 +5,14 @@
 // A bare Node.js proxy (bench/bare-proxy.ts, one process per core) is the
 // floor: the Node.js HTTP stack alone, without Skiff's routing and checks.
 // Access logs are off everywhere (Skiff's workers at log level warn).
+// A TLS round follows: the same three proxies terminating TLS (one
+// self-signed certificate for all, wrk over keep-alive connections, so the
+// bulk cipher and the HTTP work count, not handshakes).
 // Each proxy keeps upstream connections alive (nginx `keepalive`, haproxy
 // `http-reuse always`, Skiff's per-endpoint agents) and routes by Host + path.
 //
-//   node bench/ingress.ts            (BENCH_SECONDS=10, BENCH_ROUNDS=3, BENCH_CONNECTIONS=32)
+//   node bench/ingress.ts            (BENCH_SECONDS=10, BENCH_ROUNDS=3, BENCH_CONNECTIONS=32;
+//                                     BENCH_TARGETS=skiff,bare runs only those besides the references)
 //
 // Needs wrk, nginx and haproxy (Debian packages wrk, nginx-light, haproxy).
 // Everything listens on 127.0.0.1 free ports and is stopped by its pid.
@@ -21,9 +25,9 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { eventually, freePort } from '../lib/net.ts'
 import { silentLogger } from '../lib/log.ts'
+import { selfSignedCert } from '../certs/ca.ts'
 import { WorkerPool } from '../dataplane/ingress/pool.ts'
 import type { IngressSnapshot } from '../dataplane/ingress/snapshot.ts'
-import { httpRequest } from '../test/harness/http.ts'
 import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
 
 const run = promisify(execFile)
@@ -46,9 +50,9 @@ function daemon(t: ReturnType<typeof teardowns>, cmd: string, args: string[]): C
   return p
 }
 
-async function listening(port: number): Promise<void> {
-  const status = () => httpRequest({ ip: '127.0.0.1', port, host }).then((r) => r.status, () => 0)
-  await eventually(async () => (await status()) === 200, { timeout: 15_000, what: `port ${port} answering 200 for Host ${host}` })
+async function listening(url: string): Promise<void> {
+  const status = () => run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, url]).then((r) => Number(r.stdout), () => 0)
+  await eventually(async () => (await status()) === 200, { timeout: 15_000, what: `${url} answering 200 for Host ${host}` })
 }
 
 async function nginxConf(dir: string, name: string, body: string): Promise<string> {
@@ -62,8 +66,9 @@ http { access_log off; client_body_temp_path ${dir}/${name}-body; proxy_temp_pat
   return file
 }
 
-function snapshot(upstreamPort: number): IngressSnapshot {
+function snapshot(upstreamPort: number, tls: { cert: string; key: string }): IngressSnapshot {
   return {
+    defaultCertificate: tls,
     generation: 1, className: 'external', isDefaultClass: false,
     ingresses: [{
       apiVersion: 'networking.k8s.io/v1', kind: 'Ingress',
@@ -76,8 +81,8 @@ function snapshot(upstreamPort: number): IngressSnapshot {
   }
 }
 
-async function wrk(port: number): Promise<WrkResult> {
-  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/`], { timeout: (seconds + 30) * 1000 })
+async function wrk(url: string): Promise<WrkResult> {
+  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, url], { timeout: (seconds + 30) * 1000 })
   return parseWrk(stdout)
 }
 
@@ -89,12 +94,20 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'skiff-bench-ingress-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   try {
-    const [up, ng, hp, sk, skHttps, bare] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()])
+    const [up, ng, hp, sk, skHttps, bare, bareU, ngTls, hpTls] = await Promise.all(Array.from({ length: 9 }, () => freePort()))
+    const tls = selfSignedCert({ commonName: host, dnsNames: [host] })
+    await writeFile(join(dir, 'tls.crt'), tls.certPem)
+    await writeFile(join(dir, 'tls.key'), tls.keyPem)
+    await writeFile(join(dir, 'tls.pem'), tls.certPem + tls.keyPem)
     const bareProxy = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url))
-    for (let i = 0; i < availableParallelism(); i++) daemon(t, process.execPath, [bareProxy, String(up), String(bare)])
+    for (let i = 0; i < availableParallelism(); i++) {
+      daemon(t, process.execPath, [bareProxy, String(up), String(bare), 'http'])
+      daemon(t, process.execPath, [bareProxy, String(up), String(bareU), 'undici'])
+    }
     daemon(t, 'nginx', ['-c', await nginxConf(dir, 'upstream', `server { listen 127.0.0.1:${up}; keepalive_requests 100000; location / { return 200 "ok\\n"; } }`)])
     daemon(t, 'nginx', ['-c', await nginxConf(dir, 'proxy', `upstream up { server 127.0.0.1:${up}; keepalive 64; }
-  server { listen 127.0.0.1:${ng}; server_name ${host}; keepalive_requests 100000;
+  server { listen 127.0.0.1:${ng}; listen 127.0.0.1:${ngTls} ssl; server_name ${host}; keepalive_requests 100000;
+    ssl_certificate ${dir}/tls.crt; ssl_certificate_key ${dir}/tls.key;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $remote_addr; } }`)])
     const hcfg = join(dir, 'haproxy.cfg')
@@ -108,6 +121,7 @@ defaults
   option forwardfor
 frontend fe
   bind 127.0.0.1:${hp}
+  bind 127.0.0.1:${hpTls} ssl crt ${dir}/tls.pem
   acl h hdr(host) -i ${host}
   use_backend be if h
 backend be
@@ -116,17 +130,25 @@ backend be
 `)
     daemon(t, 'haproxy', ['-f', hcfg, '-db'])
     const pool = new WorkerPool({ config: { className: 'external', addresses: ['127.0.0.1'], httpPort: sk, httpsPort: skHttps, nodeName: 'bench' }, workers: availableParallelism(), logger: silentLogger(), logLevel: 'warn' })
-    t.teardown(() => pool.stop())
+    t.teardown(() => pool.drain(2_000)) // a graceful exit, so NODE_OPTIONS=--cpu-prof writes the workers' profiles
     await pool.start()
-    pool.apply(snapshot(up))
+    pool.apply(snapshot(up, { cert: tls.certPem, key: tls.keyPem }))
     await pool.waitForGeneration(1, 10_000)
-    const targets: Array<[string, number]> = [['direct (upstream)', up], ['skiff ingress', sk], ['bare Node.js proxy', bare], ['nginx', ng], ['haproxy', hp]]
-    for (const [, port] of targets) await listening(port)
-    for (const [, port] of targets) await run('wrk', ['-t1', '-c4', '-d2s', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/`]) // warm-up
+    const only = process.env.BENCH_TARGETS?.split(',')
+    const plain = (port: number) => `http://127.0.0.1:${port}/`
+    const secure = (port: number) => `https://127.0.0.1:${port}/`
+    const all: Array<[string, string]> = [
+      ['direct (upstream)', plain(up)], ['skiff ingress', plain(sk)], ['bare Node.js proxy (http.request)', plain(bare)], ['bare Node.js proxy (undici)', plain(bareU)], ['nginx', plain(ng)], ['haproxy', plain(hp)],
+      ['TLS: skiff ingress', secure(skHttps)], ['TLS: nginx', secure(ngTls)], ['TLS: haproxy', secure(hpTls)],
+    ]
+    const references = new Set(['nginx', 'haproxy', 'TLS: nginx', 'TLS: haproxy'])
+    const targets = all.filter(([name]) => !only || references.has(name) || only.some((o) => name.includes(o)))
+    for (const [, url] of targets) await listening(url)
+    for (const [, url] of targets) await run('wrk', ['-t1', '-c4', '-d2s', '-H', `Host: ${host}`, url]) // warm-up
     const rows: Array<{ name: string; r: WrkResult }> = []
     for (let round = 1; round <= rounds; round++) {
-      for (const [name, port] of targets) {
-        const r = await wrk(port)
+      for (const [name, url] of targets) {
+        const r = await wrk(url)
         log(`round ${round} ${name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}`)
         rows.push({ name, r })
       }
@@ -136,12 +158,14 @@ backend be
       const mine = rows.filter((x) => x.name === name).map((x) => x.r)
       return { name, rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), errors: mine.reduce((a, r) => a + r.errors, 0) }
     })
-    const nginxRps = summary.find((s) => s.name === 'nginx')!.rps
-    const haproxyRps = summary.find((s) => s.name === 'haproxy')!.rps
-    process.stdout.write(`Ingress data path, wrk -t2 -c${connections} -d${seconds}s, ${rounds} rounds (medians), ${availableParallelism()} cores, all on loopback:\n\n`)
+    const rpsOf = (name: string) => summary.find((s) => s.name === name)?.rps ?? NaN
+    const load = (await run('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ')
+    process.stdout.write(`Ingress data path, wrk -t2 -c${connections} -d${seconds}s, ${rounds} rounds (medians), ${availableParallelism()} cores, all on loopback, load average after: ${load}:\n\n`)
     process.stdout.write('| path | req/s | p50 ms | p99 ms | errors | vs nginx | vs haproxy |\n| --- | --- | --- | --- | --- | --- | --- |\n')
     for (const s of summary) {
-      process.stdout.write(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(s.rps / nginxRps).toFixed(2)}x | ${(s.rps / haproxyRps).toFixed(2)}x |\n`)
+      const tlsRow = s.name.startsWith('TLS: ')
+      const [ngRps, hpRps] = tlsRow ? [rpsOf('TLS: nginx'), rpsOf('TLS: haproxy')] : [rpsOf('nginx'), rpsOf('haproxy')]
+      process.stdout.write(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(s.rps / ngRps).toFixed(2)}x | ${(s.rps / hpRps).toFixed(2)}x |\n`)
     }
   } finally {
     await t.run()

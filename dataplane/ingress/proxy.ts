@@ -1,21 +1,27 @@
 // The request handler of an ingress worker: admission (strict framing, one
 // path normalisation, ACME HTTP-01, route, method, source range, redirect,
-// body size) then forwarding with http-proxy-3 to an endpoint picked by the
-// Balancer. The path that matched is the path forwarded (req.url is replaced
-// by the normalised, possibly rewritten, origin-form target and http-proxy-3
-// is told to pass it verbatim with toProxy). The state is read once per
-// request, so a snapshot swap never mixes two generations in one request.
+// body size), shared by plain requests and WebSocket upgrades, then
+// forwarding: plain HTTP through undici (upstream.ts: a keep-alive Pool per
+// endpoint, the response written straight into the server response), and
+// WebSockets through http-proxy-3. The path that matched is the path
+// forwarded (the normalised, possibly rewritten, origin-form target). The
+// state is read once per request, so a snapshot swap never mixes two
+// generations in one request. Request headers are read once from the raw
+// list (headers.ts); `req.headers` is never built on the plain path.
 
 import http from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Transform } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { createProxyServer } from 'http-proxy-3'
+import type { Dispatcher } from 'undici'
 import { normalizePath } from './paths.ts'
-import { matchRoute, requestHost, type Match } from './routes.ts'
+import { matchRoute, requestHost } from './routes.ts'
 import { inRanges, plainIp, rewritePath, wantsSslRedirect, type IngressOptions } from './options.ts'
 import { backendKey, type Endpoint, type ResolvedBackend, type RuntimeState } from './state.ts'
 import { affinityCookie, type Balancer } from './balancer.ts'
+import { downstreamHeaders, forwardedHeaders, forwardedValues, scanHeaders, upstreamHeaders, type HeaderScan } from './headers.ts'
+import { EndpointCutError, UpstreamPool } from './upstream.ts'
 import type { WorkerMetrics } from './worker-metrics.ts'
 import type { Logger } from '../../lib/log.ts'
 
@@ -31,10 +37,10 @@ export interface ProxyDeps {
 }
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
-const connectErrors = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNECT_TIMEOUT'])
-const forwardedHeaders = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded', 'x-real-ip']
+const connectErrors = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+const resetErrors = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'])
+const timeoutErrors = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ESENDTIMEOUT'])
 const acmePrefix = '/.well-known/acme-challenge/'
-const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** What the access log and metrics record about one request. */
 interface Record_ {
@@ -48,303 +54,270 @@ interface Record_ {
   tooLarge: boolean
 }
 
-/** One upstream attempt, found again from http-proxy-3's events through the request. */
-interface Attempt {
-  endpoint: Endpoint
-  end: () => void
-  readTimeoutMs: number
-  /** Idle limit while the request (body) is being written upstream; 0: the read timeout covers it. */
-  sendTimeoutMs: number
-  proxyReq?: http.ClientRequest
-  responded: boolean
-  timedOut: boolean
-  setCookie?: string
-  onUpgrade?: () => void
-}
-const kAttempt = Symbol('skiff.attempt')
-const kRecord = Symbol('skiff.record')
-type Tagged = http.IncomingMessage & { [kAttempt]?: Attempt; [kRecord]?: Record_ }
-
-/** Keep-alive agents per endpoint, reused across snapshots; those of departed endpoints stop keeping sockets. */
-export class AgentPool {
-  private readonly agents = new Map<string, http.Agent>()
-  /** Agents of departed endpoints whose requests are still in flight: a later snapshot may find their host dead (abort). */
-  private readonly departed = new Map<string, http.Agent>()
-  get(id: string): http.Agent {
-    let a = this.agents.get(id)
-    if (!a) this.agents.set(id, (a = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 64, scheduling: 'lifo' })))
-    return a
-  }
-  retain(ids: ReadonlySet<string>): void {
-    for (const [id, a] of this.departed) if (!Object.values(a.sockets).some((l) => l?.length)) this.departed.delete(id)
-    for (const [id, a] of this.agents) {
-      if (ids.has(id)) continue
-      this.agents.delete(id)
-      // In-flight requests finish; their sockets close instead of idling.
-      ;(a as any).keepAlive = false
-      for (const list of Object.values(a.freeSockets)) for (const s of list ?? []) s.destroy()
-      this.departed.set(id, a)
-    }
-  }
-  /** Cut every connection to these endpoints, in flight too: their host is dead and will never answer. */
-  abort(ids: Iterable<string>): number {
-    let cut = 0
-    for (const id of ids) {
-      const a = this.agents.get(id) ?? this.departed.get(id)
-      if (!a) continue
-      this.agents.delete(id)
-      this.departed.delete(id)
-      for (const group of [a.sockets, a.freeSockets]) for (const list of Object.values(group)) for (const s of list ?? []) (s.destroy(), cut++)
-      a.destroy()
-    }
-    return cut
-  }
-  destroy(): void {
-    for (const a of [...this.agents.values(), ...this.departed.values()]) a.destroy()
-    this.agents.clear()
-    this.departed.clear()
-  }
-}
+/** Admission's answer: reply now, or forward to a backend. */
+type Admission =
+  | { kind: 'answer'; status: number; body: string; headers?: Record<string, string>; close?: boolean }
+  | { kind: 'forward'; backend: Extract<ResolvedBackend, { ok: true }>; opts: IngressOptions; url: string; authority: string; hsts: number }
 
 export function createIngressProxy(deps: ProxyDeps) {
-  const agents = new AgentPool()
+  const upstreams = new UpstreamPool()
   // Endpoints whose connections the last snapshot cut (their host is not Ready): a request lost that way is retried.
   let cutEndpoints: ReadonlySet<string> = new Set()
-  const proxy = createProxyServer({})
+  const wsProxy = createProxyServer({})
   const websockets = new Set<Duplex>()
   const cls = { class: deps.className }
+  const logAccess = deps.accessLog.isLevelEnabled('info')
+  // prom-client hashes a label set on every inc(); the children are kept per label set instead.
+  const requestCounters = new Map<string, { inc: () => void }>()
+  const duration = deps.metrics.duration.labels(cls)
   let active = 0
 
-  proxy.on('proxyReq', (proxyReq, req) => onProxyReq(proxyReq, (req as Tagged)[kAttempt]))
-  proxy.on('proxyReqWs', (proxyReq, req) => {
-    const a = (req as Tagged)[kAttempt]
-    proxyReq.on('upgrade', () => a?.onUpgrade?.())
-  })
-  proxy.on('proxyRes', (proxyRes, req) => {
-    const a = (req as Tagged)[kAttempt]
-    const rec = (req as Tagged)[kRecord]
-    if (a) {
-      a.responded = true
-      deps.balancer.recordSuccess(a.endpoint.id)
-      if (a.setCookie) proxyRes.headers['set-cookie'] = [...(proxyRes.headers['set-cookie'] ?? []), a.setCookie]
-    }
-    if (deps.draining()) proxyRes.headers.connection = 'close'
-    if (rec) proxyRes.on('data', (c: Buffer) => (rec.bytes += c.length))
-  })
-  proxy.on('econnreset', (_err, req) => (req as Tagged)[kAttempt]?.end())
-
-  function onProxyReq(proxyReq: http.ClientRequest, a: Attempt | undefined): void {
-    if (!a) return
-    a.proxyReq = proxyReq
-    // Like nginx's proxy_send_timeout / proxy_read_timeout: the idle limit between two
-    // writes while the request goes up, then between two reads until the answer is in.
-    const expire = (what: string) => () => {
-      a.timedOut = true
-      proxyReq.destroy(Object.assign(new Error(`upstream ${what} timeout`), { code: 'ETIMEDOUT' }))
-    }
-    if (a.sendTimeoutMs > 0) {
-      proxyReq.setTimeout(a.sendTimeoutMs, expire('send'))
-      proxyReq.once('finish', () => {
-        proxyReq.setTimeout(0)
-        proxyReq.removeAllListeners('timeout')
-        proxyReq.setTimeout(a.readTimeoutMs, expire('read'))
-      })
-    } else proxyReq.setTimeout(a.readTimeoutMs, expire('read'))
-  }
-
-  function finish(req: Tagged, res: http.ServerResponse): void {
-    const rec = req[kRecord]!
+  function finish(req: http.IncomingMessage, res: http.ServerResponse, rec: Record_): void {
     const status = res.statusCode
-    deps.metrics.requests.inc({ ...cls, host: rec.host, status: String(status), upstream: rec.upstream })
-    deps.metrics.duration.observe(cls, (performance.now() - rec.start) / 1000)
+    const key = `${rec.host}\0${status}\0${rec.upstream}`
+    let counter = requestCounters.get(key)
+    if (!counter) requestCounters.set(key, (counter = deps.metrics.requests.labels({ ...cls, host: rec.host, status: String(status), upstream: rec.upstream })))
+    counter.inc()
+    const ms = performance.now() - rec.start
+    duration.observe(ms / 1000)
+    if (!logAccess) return
     deps.accessLog.info({
-      class: deps.className, remote: plainIp(req.socket.remoteAddress), method: req.method, host: req.headers.host ?? '', path: rec.path,
-      status, bytes: rec.bytes, duration_ms: Math.round((performance.now() - rec.start) * 100) / 100, upstream: rec.upstream, ingress: rec.ingress, request_id: rec.requestId,
+      class: deps.className, remote: plainIp(req.socket.remoteAddress), method: req.method, host: scanOf(req).host ?? '', path: rec.path,
+      status, bytes: rec.bytes, duration_ms: Math.round(ms * 100) / 100, upstream: rec.upstream, ingress: rec.ingress, request_id: rec.requestId,
     })
   }
 
-  function reply(req: Tagged, res: http.ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
+  function reply(req: http.IncomingMessage, res: http.ServerResponse, rec: Record_, status: number, body: string, headers: Record<string, string> = {}): void {
     if (res.headersSent) return void res.destroy()
-    const rec = req[kRecord]
-    if (rec) rec.bytes = Buffer.byteLength(body)
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)), ...headers })
+    rec.bytes = Buffer.byteLength(body)
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(rec.bytes), ...headers })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
 
-  /** Everything before forwarding; returns the route decision or undefined when already answered. */
-  function admit(req: Tagged, res: http.ServerResponse, scheme: Scheme, state: RuntimeState) {
-    const rec = req[kRecord]!
-    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] !== undefined) return void reply(req, res, 400, 'Content-Length with Transfer-Encoding\n', { Connection: 'close' })
-    if (req.rawHeaders.filter((_, i) => i % 2 === 0 && /^content-length$/i.test(req.rawHeaders[i]!)).length > 1) return void reply(req, res, 400, 'duplicate Content-Length\n', { Connection: 'close' })
+  /** Everything before forwarding, for plain requests and upgrades alike; fills rec's host, path and ingress. */
+  function admit(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, rec: Record_): Admission {
+    const answer = (status: number, body: string, headers?: Record<string, string>, close?: boolean): Admission => ({ kind: 'answer', status, body, headers, close })
+    if (scan.transferEncoding !== undefined && scan.contentLength !== undefined) return answer(400, 'Content-Length with Transfer-Encoding\n', undefined, true)
+    if (scan.contentLengthCount > 1) return answer(400, 'duplicate Content-Length\n', undefined, true)
     const target = originForm(req)
     const norm = normalizePath(target.path)
-    if (!norm.ok) return void reply(req, res, 400, `bad request path: ${norm.reason}\n`)
+    if (!norm.ok) return answer(400, `bad request path: ${norm.reason}\n`)
     rec.path = norm.path
-    const rawHost = target.authority ?? req.headers.host ?? (scheme === 'https' ? ((req.socket as any).servername ?? '') : '')
-    const host = requestHost(rawHost)
+    const authority = target.authority ?? scan.host ?? (scheme === 'https' ? ((req.socket as any).servername ?? '') : '')
+    const host = requestHost(authority)
     if (scheme === 'http' && req.method === 'GET' && norm.path.startsWith(acmePrefix)) {
       const keyAuth = state.challenges[norm.path.slice(acmePrefix.length)]
-      return void (keyAuth === undefined ? reply(req, res, 404, 'unknown ACME challenge\n') : reply(req, res, 200, keyAuth))
+      return keyAuth === undefined ? answer(404, 'unknown ACME challenge\n') : answer(200, keyAuth)
     }
     const m = matchRoute(state.table, { host, method: req.method ?? 'GET', path: norm.path })
     rec.host = m.kind === 'route' ? m.host || '*' : m.kind === 'method-not-allowed' ? m.host || '*' : m.kind === 'default-backend' ? '_default' : '_'
-    if (m.kind === 'not-found') return void reply(req, res, 404, 'default backend - 404\n')
-    if (m.kind === 'method-not-allowed') return void reply(req, res, 405, 'method not allowed\n', { Allow: m.allow.join(', ') })
+    if (m.kind === 'not-found') return answer(404, 'default backend - 404\n')
+    if (m.kind === 'method-not-allowed') return answer(405, 'method not allowed\n', { Allow: m.allow.join(', ') })
     rec.ingress = m.ingress
     const ing = state.ingresses.get(m.ingress)!
-    if (ing.allow && !inRanges(ing.allow, req.socket.remoteAddress ?? '')) return void reply(req, res, 403, 'forbidden\n')
+    if (ing.allow && !inRanges(ing.allow, req.socket.remoteAddress ?? '')) return answer(403, 'forbidden\n')
     const opts = ing.options
     if (scheme === 'http' && wantsSslRedirect(opts, host)) {
-      const location = `https://${rawHost.toLowerCase().replace(/:\d+$/, '')}${norm.path}${norm.search}`
-      return void reply(req, res, 308, `redirect to ${location}\n`, { Location: location })
+      const location = `https://${authority.toLowerCase().replace(/:\d+$/, '')}${norm.path}${norm.search}`
+      return answer(308, `redirect to ${location}\n`, { Location: location })
     }
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (opts.bodySizeLimit > 0 && declared > opts.bodySizeLimit) return void reply(req, res, 413, 'request body too large\n', { Connection: 'close' })
-    if (scheme === 'https' && opts.hstsMaxAge > 0) res.setHeader('Strict-Transport-Security', `max-age=${opts.hstsMaxAge}`)
+    if (opts.bodySizeLimit > 0 && Number(scan.contentLength ?? 0) > opts.bodySizeLimit) return answer(413, 'request body too large\n', undefined, true)
+    const backend = state.backends.get(backendKey(m.namespace, m.backend))!
+    if (!backend.ok) return answer(503, `service unavailable: ${backend.reason}\n`)
     const path = m.kind === 'route' && opts.rewriteTarget ? rewritePath({ target: opts.rewriteTarget, matched: m.path, exact: m.pathType === 'Exact' }, norm.path) : norm.path
-    const backend = state.backends.get(backendKey(m.namespace, m.kind === 'route' ? m.backend : m.backend))!
-    return { m, opts, backend, url: path + norm.search, host: rawHost }
+    return { kind: 'forward', backend, opts, url: path + norm.search, authority, hsts: scheme === 'https' ? opts.hstsMaxAge : 0 }
   }
 
-  function handleRequest(req0: http.IncomingMessage, res: http.ServerResponse, scheme: Scheme): void {
-    const req = req0 as Tagged
-    const rec: Record_ = { start: performance.now(), host: '_', path: '', upstream: '-', ingress: '', requestId: '', bytes: 0, tooLarge: false }
-    req[kRecord] = rec
+  function newRecord(): Record_ {
+    return { start: performance.now(), host: '_', path: '', upstream: '-', ingress: '', requestId: '', bytes: 0, tooLarge: false }
+  }
+
+  function forwarding(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, authority: string) {
+    const peer = plainIp(req.socket.remoteAddress)
+    const trusted = inRanges(state.trusted, peer)
+    return { trusted, ...forwardedValues(scan, { scheme, peer, trusted, host: authority, localPort: req.socket.localPort ?? 0, newRequestId: randomUUID }) }
+  }
+
+  function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, scheme: Scheme): void {
+    const rec = newRecord()
+    const scan = scanHeaders(req.rawHeaders)
+    ;(req as Scanned)[kScan] = scan
     active++
+    const ctx: RequestContext = { req, res, rec, scan, clientGone: false }
     res.on('close', () => {
       active--
-      req[kAttempt]?.end()
-      finish(req, res)
+      ctx.clientGone = !res.writableFinished
+      if (ctx.clientGone) ctx.attempt?.controller?.abort(new Error('client closed the connection'))
+      ctx.attempt?.end()
+      finish(req, res, rec)
     })
     if (deps.draining()) res.setHeader('Connection', 'close')
     const state = deps.state()
-    if (!state) return reply(req, res, 503, 'ingress not configured yet\n')
-    const d = admit(req, res, scheme, state)
-    if (!d) return
-    if (!d.backend.ok) return reply(req, res, 503, `service unavailable: ${d.backend.reason}\n`)
-    rec.requestId = prepareHeaders(req, { scheme, state, host: d.host })
-    req.url = d.url
-    forward(req, res, { backend: d.backend, opts: d.opts })
+    if (!state) return reply(req, res, rec, 503, 'ingress not configured yet\n')
+    const d = admit(req, scan, scheme, state, rec)
+    if (d.kind === 'answer') return reply(req, res, rec, d.status, d.body, d.close ? { ...d.headers, Connection: 'close' } : d.headers)
+    if (d.hsts > 0) res.setHeader('Strict-Transport-Security', `max-age=${d.hsts}`)
+    const fw = forwarding(req, scan, scheme, state, d.authority)
+    rec.requestId = fw.requestId
+    forward(ctx, d, upstreamHeaders(req.rawHeaders, scan, fw.headers, fw.trusted))
   }
 
-  function forward(req: Tagged, res: http.ServerResponse, f: { backend: Extract<ResolvedBackend, { ok: true }>; opts: IngressOptions }): void {
-    const rec = req[kRecord]!
+  function forward(ctx: RequestContext, d: Extract<Admission, { kind: 'forward' }>, headers: string[]): void {
+    const { req, res, rec, scan } = ctx
+    const endpoints = d.backend.endpoints
     const tried: string[] = []
-    const bodyless = (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') && req.headers['transfer-encoding'] === undefined
+    const bodyless = (scan.contentLength === undefined || scan.contentLength === '0') && scan.transferEncoding === undefined
     const retryable = idempotent.has(req.method ?? '') && bodyless
-    const body = bodyless || !(f.opts.bodySizeLimit > 0) ? undefined : limitBody(req, res, f.opts.bodySizeLimit)
+    const body = bodyless ? null : requestBody(ctx, d.opts)
+    const affinity = d.opts.loadBalance === 'cookie' ? cookieValue(scan.cookie, affinityCookie) : undefined
     const attempt = (): void => {
-      const pick = deps.balancer.pick({ backend: f.backend.key, endpoints: f.backend.endpoints, policy: f.opts.loadBalance, affinity: cookieValue(req, affinityCookie), exclude: f.backend.endpoints.length > 1 ? tried : [] })
-      if (!pick) return reply(req, res, 502, 'bad gateway: no endpoint left to try\n')
+      const pick = deps.balancer.pick({ backend: d.backend.key, endpoints, policy: d.opts.loadBalance, affinity, exclude: endpoints.length > 1 ? tried : [] })
+      if (!pick) return reply(req, res, rec, 502, 'bad gateway: no endpoint left to try\n')
       const ep = pick.endpoint
       tried.push(ep.id)
       rec.upstream = ep.id
-      const a: Attempt = { endpoint: ep, end: deps.balancer.begin(ep.id), readTimeoutMs: f.opts.readTimeoutMs, sendTimeoutMs: f.opts.sendTimeoutMs, responded: false, timedOut: false }
-      if (pick.setAffinity) a.setCookie = `${affinityCookie}=${pick.setAffinity}; Path=/; HttpOnly`
-      req[kAttempt] = a
-      const opts = { target: new URL(`http://${ep.id}`), agent: agents.get(ep.id), toProxy: true, prependPath: false, connectTimeout: f.opts.connectTimeoutMs, buffer: tried.length > 1 ? emptyBody() : body }
-      proxy.web(req, res, opts, (err: any) => {
-        a.end()
-        if (rec.tooLarge) return
-        const code: string = err?.code ?? 'EUNKNOWN'
-        const connectFail = connectErrors.has(code)
-        const staleReset = code === 'ECONNRESET' && !!a.proxyReq?.reusedSocket && !a.responded
-        // Cut because its host died (abort below): the request never reached a live process.
-        const cutDead = cutEndpoints.has(ep.id) && !a.responded
-        const reason = a.timedOut ? 'read-timeout' : connectFail ? (code === 'ECONNECT_TIMEOUT' ? 'connect-timeout' : 'connect') : code === 'ECONNRESET' ? 'reset' : 'other'
-        deps.metrics.upstreamErrors.inc({ ...cls, reason })
-        if (!a.responded && !a.timedOut) deps.balancer.recordFailure(ep.id, f.backend.endpoints)
-        // A stale keep-alive socket may be retried on the same endpoint (a fresh socket); a refused one goes elsewhere.
-        // Nothing reached a live process: try the other endpoints (up to 3 in all), as nginx's proxy_next_upstream does for connect errors.
-        const maxTries = connectFail || cutDead ? Math.min(3, Math.max(2, f.backend.endpoints.length)) : 2
-        if (retryable && tried.length < maxTries && !res.headersSent && ((connectFail && f.backend.endpoints.length > 1) || staleReset || cutDead)) return attempt()
-        reply(req, res, a.timedOut ? 504 : 502, a.timedOut ? 'gateway timeout\n' : `bad gateway: ${code}\n`)
-      })
+      const a: Attempt = { endpoint: ep, end: deps.balancer.begin(ep.id), responded: false, sendTimedOut: false }
+      ctx.attempt = a
+      const setCookie = pick.setAffinity ? `${affinityCookie}=${pick.setAffinity}; Path=/; HttpOnly` : undefined
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          a.controller = c
+          if (ctx.clientGone) c.abort(new Error('client closed the connection'))
+        },
+        onResponseStart(c, status, _headers, statusMessage) {
+          if (status < 200) return
+          a.responded = true
+          deps.balancer.recordSuccess(ep.id)
+          res.writeHead(status, statusMessage || undefined, downstreamHeaders(c.rawHeaders as Buffer[], { setCookie, close: deps.draining() }))
+        },
+        onResponseData(c, chunk) {
+          rec.bytes += chunk.length
+          if (!res.write(chunk)) {
+            c.pause()
+            res.once('drain', () => c.resume())
+          }
+        },
+        onResponseEnd() {
+          a.end()
+          res.end()
+        },
+        onResponseError(_c, err) {
+          a.end()
+          failed(a, err)
+        },
+      }
+      upstreams.get(ep.id, d.opts.connectTimeoutMs).dispatch({
+        path: d.url, method: req.method as Dispatcher.HttpMethod, headers, body,
+        headersTimeout: d.opts.readTimeoutMs, bodyTimeout: d.opts.readTimeoutMs,
+      }, handler)
+    }
+    const failed = (a: Attempt, err: any): void => {
+      if (rec.tooLarge || ctx.clientGone) return
+      const code: string = a.sendTimedOut ? 'ESENDTIMEOUT' : err?.code ?? 'EUNKNOWN'
+      const connectFail = connectErrors.has(code)
+      const timedOut = timeoutErrors.has(code)
+      // Cut because its host died (UpstreamPool.abort): the request never reached a live process.
+      const cutDead = (err instanceof EndpointCutError || cutEndpoints.has(a.endpoint.id)) && !a.responded
+      const reason = timedOut ? (code === 'ESENDTIMEOUT' ? 'send-timeout' : 'read-timeout') : connectFail ? (code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect-timeout' : 'connect') : resetErrors.has(code) || cutDead ? 'reset' : 'other'
+      deps.metrics.upstreamErrors.inc({ ...cls, reason })
+      if (!a.responded && !timedOut) deps.balancer.recordFailure(a.endpoint.id, endpoints)
+      // A connection closed before any answer (a stale keep-alive socket) may be retried once; a refused one goes elsewhere.
+      // Nothing reached a live process: try the other endpoints (up to 3 in all), as nginx's proxy_next_upstream does for connect errors.
+      const maxTries = connectFail || cutDead ? Math.min(3, Math.max(2, endpoints.length)) : 2
+      const lostBeforeAnswer = !a.responded && resetErrors.has(code)
+      if (retryable && tried.length < maxTries && !res.headersSent && ((connectFail && endpoints.length > 1) || lostBeforeAnswer || cutDead)) return attempt()
+      reply(req, res, rec, timedOut ? 504 : 502, timedOut ? 'gateway timeout\n' : `bad gateway: ${code}\n`)
     }
     attempt()
   }
 
-  /** Counts a streamed (chunked) body; past the limit: 413 and the upstream request is abandoned. */
-  function limitBody(req: Tagged, res: http.ServerResponse, limit: number): Transform {
+  /**
+   * The request body on its way up: counted against the body size limit (a
+   * streamed body past it: 413, the upstream request abandoned) and watched
+   * for the send timeout (no chunk taken for that long: the upstream stopped
+   * reading; like nginx's proxy_send_timeout). undici reads this stream, not
+   * the request itself, so an abandoned upload never destroys the client's
+   * socket before its answer is written.
+   */
+  function requestBody(ctx: RequestContext, opts: IngressOptions): Transform {
+    const { req, res, rec } = ctx
+    const limit = opts.bodySizeLimit
     let total = 0
-    const rec = req[kRecord]!
-    const counter = new Transform({
+    let timer: NodeJS.Timeout | undefined
+    const arm = (): void => {
+      if (opts.sendTimeoutMs <= 0) return
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        const a = ctx.attempt
+        if (!a) return
+        a.sendTimedOut = true
+        a.controller?.abort(Object.assign(new Error('upstream send timeout'), { code: 'ESENDTIMEOUT' }))
+      }, opts.sendTimeoutMs)
+    }
+    const body = new Transform({
       transform(chunk: Buffer, _enc, cb) {
+        arm()
         total += chunk.length
-        if (total <= limit) return cb(null, chunk)
+        if (limit <= 0 || total <= limit) return cb(null, chunk)
         if (!rec.tooLarge) {
           rec.tooLarge = true
-          req[kAttempt]?.proxyReq?.destroy()
-          reply(req, res, 413, 'request body too large\n', { Connection: 'close' })
+          ctx.attempt?.controller?.abort(new Error('request body too large'))
+          reply(req, res, rec, 413, 'request body too large\n', { Connection: 'close' })
         }
         cb()
       },
+      flush(cb) {
+        clearTimeout(timer)
+        cb()
+      },
+      destroy(err, cb) {
+        clearTimeout(timer)
+        cb(err)
+      },
     })
-    return req.pipe(counter)
+    arm()
+    res.once('close', () => clearTimeout(timer))
+    return req.pipe(body)
   }
 
-  function prepareHeaders(req: Tagged, o: { scheme: Scheme; state: RuntimeState; host: string }): string {
-    const peer = plainIp(req.socket.remoteAddress)
-    const trusted = inRanges(o.state.trusted, peer)
-    const h = req.headers
-    const priorFor = trusted ? h['x-forwarded-for'] : undefined
-    if (!trusted) for (const name of forwardedHeaders) delete h[name]
-    h['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer
-    if (!trusted || !h['x-forwarded-proto']) h['x-forwarded-proto'] = o.scheme
-    if (!trusted || !h['x-forwarded-host']) h['x-forwarded-host'] = o.host
-    if (!trusted || !h['x-forwarded-port']) h['x-forwarded-port'] = String(req.socket.localPort ?? '')
-    if (!trusted || !h['x-real-ip']) h['x-real-ip'] = peer
-    const incoming = h['x-request-id']
-    const id = trusted && typeof incoming === 'string' && requestIdPattern.test(incoming) ? incoming : randomUUID()
-    h['x-request-id'] = id
-    return id
-  }
-
-  /** WebSocket (Upgrade): the same routing, method and source checks, then a piped socket pair. */
-  function handleUpgrade(req0: http.IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
-    const req = req0 as Tagged
-    const fail = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: ${text.length}\r\n\r\n${text}`)
+  /** WebSocket (Upgrade): the same admission, then a piped socket pair through http-proxy-3. */
+  function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
+    const fail = (status: number, text: string, headers: Record<string, string> = {}): void => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
     }
     socket.on('error', () => socket.destroy())
     const state = deps.state()
     if (!state || deps.draining()) return fail(503, 'unavailable\n')
-    const norm = normalizePath(originForm(req).path)
-    if (!norm.ok) return fail(400, 'bad request path\n')
-    const host = requestHost(req.headers.host ?? '')
-    const m: Match = matchRoute(state.table, { host, method: req.method ?? 'GET', path: norm.path })
-    if (m.kind === 'not-found') return fail(404, 'not found\n')
-    if (m.kind === 'method-not-allowed') return fail(405, 'method not allowed\n')
-    const ing = state.ingresses.get(m.ingress)!
-    if (ing.allow && !inRanges(ing.allow, req.socket.remoteAddress ?? '')) return fail(403, 'forbidden\n')
-    if (scheme === 'http' && wantsSslRedirect(ing.options, host)) {
-      const location = `https://${(req.headers.host ?? host).toLowerCase().replace(/:\d+$/, '')}${norm.path}${norm.search}`
-      return void socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-    }
-    const backend = state.backends.get(backendKey(m.namespace, m.backend))!
-    if (!backend.ok) return fail(503, `${backend.reason}\n`)
-    const pick = deps.balancer.pick({ backend: backend.key, endpoints: backend.endpoints, policy: ing.options.loadBalance, affinity: cookieValue(req, affinityCookie) })
+    const rec = newRecord()
+    const scan = scanHeaders(req.rawHeaders)
+    const d = admit(req, scan, scheme, state, rec)
+    if (d.kind === 'answer') return fail(d.status, d.body, d.headers)
+    const pick = deps.balancer.pick({ backend: d.backend.key, endpoints: d.backend.endpoints, policy: d.opts.loadBalance, affinity: cookieValue(scan.cookie, affinityCookie) })
     if (!pick) return fail(503, 'no endpoint\n')
-    const path = m.kind === 'route' && ing.options.rewriteTarget ? rewritePath({ target: ing.options.rewriteTarget, matched: m.path, exact: m.pathType === 'Exact' }, norm.path) : norm.path
-    req[kRecord] = { start: performance.now(), host: m.kind === 'route' ? m.host || '*' : '_default', path: norm.path, upstream: pick.endpoint.id, ingress: m.ingress, requestId: '', bytes: 0, tooLarge: false }
-    prepareHeaders(req, { scheme, state, host: req.headers.host ?? '' })
-    req.url = path + norm.search
-    const a: Attempt = { endpoint: pick.endpoint, end: deps.balancer.begin(pick.endpoint.id), readTimeoutMs: 0, sendTimeoutMs: 0, responded: true, timedOut: false }
-    a.onUpgrade = () => {
+    const fw = forwarding(req, scan, scheme, state, d.authority)
+    const h = req.headers
+    for (const name of forwardedHeaders) if (!(fw.trusted && name === 'forwarded')) delete h[name]
+    for (const [k, v] of fw.headers) h[k] = v
+    req.url = d.url
+    const end = deps.balancer.begin(pick.endpoint.id)
+    wsProxy.ws(req, socket, head, { target: new URL(`http://${pick.endpoint.id}`), toProxy: true, prependPath: false, connectTimeout: d.opts.connectTimeoutMs }, () => {
+      end()
+      deps.metrics.upstreamErrors.inc({ ...cls, reason: 'websocket' })
+    })
+    ;(req as Scanned)[kUpgraded] = () => {
       websockets.add(socket)
       deps.metrics.websockets.inc(cls)
       socket.once('close', () => {
         websockets.delete(socket)
         deps.metrics.websockets.dec(cls)
-        a.end()
+        end()
       })
     }
-    req[kAttempt] = a
-    proxy.ws(req, socket, head, { target: new URL(`http://${pick.endpoint.id}`), toProxy: true, prependPath: false, connectTimeout: ing.options.connectTimeoutMs }, () => {
-      a.end()
-      deps.metrics.upstreamErrors.inc({ ...cls, reason: 'websocket' })
-    })
   }
+  wsProxy.on('proxyReqWs', (proxyReq, req) => {
+    proxyReq.on('upgrade', () => (req as Scanned)[kUpgraded]?.())
+  })
 
   return {
     handleRequest,
@@ -354,20 +327,44 @@ export function createIngressProxy(deps: ProxyDeps) {
     websockets,
     /** After a swap: forget departed endpoints. */
     retain(state: RuntimeState, ids: ReadonlySet<string>): void {
-      agents.retain(ids)
+      upstreams.retain(ids)
       deps.balancer.retain(new Set(state.backends.keys()), ids)
     },
     /** Endpoints on dead hosts: cut their connections so requests waiting on them fail over now. */
     abort(ids: Iterable<string>): number {
       cutEndpoints = new Set(ids)
-      return agents.abort(cutEndpoints)
+      return upstreams.abort(cutEndpoints)
     },
     close(): void {
-      agents.destroy()
-      proxy.close()
+      upstreams.destroy()
+      wsProxy.close()
     },
   }
 }
+
+/** One upstream try of a plain request. */
+interface Attempt {
+  endpoint: Endpoint
+  end: () => void
+  controller?: Dispatcher.DispatchController
+  responded: boolean
+  sendTimedOut: boolean
+}
+
+interface RequestContext {
+  req: http.IncomingMessage
+  res: http.ServerResponse
+  rec: Record_
+  scan: HeaderScan
+  attempt?: Attempt
+  /** The client went away before the response was complete. */
+  clientGone: boolean
+}
+
+const kScan = Symbol('skiff.scan')
+const kUpgraded = Symbol('skiff.upgraded')
+type Scanned = http.IncomingMessage & { [kScan]?: HeaderScan; [kUpgraded]?: () => void }
+const scanOf = (req: http.IncomingMessage): HeaderScan => (req as Scanned)[kScan] ?? scanHeaders(req.rawHeaders)
 
 export type IngressProxy = ReturnType<typeof createIngressProxy>
 
@@ -380,18 +377,11 @@ export function originForm(req: http.IncomingMessage): { path: string; authority
   return { path: rest, authority: m[1]!.replace(/^.*@/, '') }
 }
 
-function cookieValue(req: http.IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie
+function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined
   for (const part of header.split(';')) {
     const i = part.indexOf('=')
     if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
   }
   return undefined
-}
-
-function emptyBody(): Transform {
-  const t = new Transform()
-  t.end()
-  return t
 }
