@@ -97,6 +97,8 @@ interface Fragment {
   external: string[]
   noEndpointsInternal: string[]
   noEndpointsExternal: string[]
+  /** `ip . ip` of every endpoint chosen through a DNAT map (no per-endpoint chain to mark hairpin traffic). */
+  hairpin: string[]
 }
 
 /**
@@ -107,26 +109,31 @@ interface Fragment {
 export interface ModelCache {
   nodeKey?: string
   fragments: Map<string, Fragment>
+  /** The content key of each ServicePort object seen (the incremental table hands unchanged ports over as the same objects). */
+  keys?: WeakMap<ServicePort, string>
 }
 
 export function buildNftModel(table: RoutingTable, cache?: ModelCache): NftModel {
   const { node } = table
   const m: NftModel = { comment: `skiff service proxy of node ${node.name}`, sets: new Map(), chains: new Map() }
-  const all: Fragment = { chains: [], sets: [], clusterIPs: [], hostIPs: [], external: [], noEndpointsInternal: [], noEndpointsExternal: [] }
+  const all = emptyFragment()
   // Maps and sets first: their content is only known after the ports, but they must render before the chains.
   for (const name of ['cluster-ips', 'host-ips', 'external']) m.sets.set(name, { kind: 'map', decl: [`type ${keyType} : verdict`] })
   for (const name of ['no-endpoints-internal', 'no-endpoints-external']) m.sets.set(name, { kind: 'set', decl: [`type ${keyType}`] })
+  m.sets.set('hairpin', { kind: 'set', decl: ['type ipv4_addr . ipv4_addr'] })
   // A port's fragment depends on the port and on the node's addresses and cluster CIDR only.
   const nodeKey = `${node.addresses.join(',')} ${node.clusterCIDR}`
   const before = cache && cache.nodeKey === nodeKey ? cache.fragments : new Map<string, Fragment>()
   const now = new Map<string, Fragment>()
+  const keys = cache ? (cache.keys ??= new WeakMap()) : undefined
   for (const sp of table.ports) {
-    const key = cache ? JSON.stringify(sp) : ''
+    let key = keys?.get(sp) ?? ''
+    if (keys && !key) keys.set(sp, (key = JSON.stringify(sp)))
     const f = before.get(key) ?? renderPort(sp, table)
     if (cache) now.set(key, f)
     for (const [name, ch] of f.chains) m.chains.set(name, ch)
     for (const [name, set] of f.sets) m.sets.set(name, set)
-    for (const k of ['clusterIPs', 'hostIPs', 'external', 'noEndpointsInternal', 'noEndpointsExternal'] as const) for (const e of f[k]) all[k].push(e)
+    for (const k of ['clusterIPs', 'hostIPs', 'external', 'noEndpointsInternal', 'noEndpointsExternal', 'hairpin'] as const) for (const e of f[k]) all[k].push(e)
   }
   if (cache) { cache.nodeKey = nodeKey; cache.fragments = now }
   m.sets.get('cluster-ips')!.elements = mapElements(all.clusterIPs)
@@ -134,6 +141,7 @@ export function buildNftModel(table: RoutingTable, cache?: ModelCache): NftModel
   m.sets.get('external')!.elements = mapElements(all.external)
   m.sets.get('no-endpoints-internal')!.elements = new Map(all.noEndpointsInternal.map((e) => [e, e]))
   m.sets.get('no-endpoints-external')!.elements = new Map(all.noEndpointsExternal.map((e) => [e, e]))
+  m.sets.get('hairpin')!.elements = new Map(all.hairpin.map((e) => [e, e]))
   baseChains(m, table)
   return m
 }
@@ -149,7 +157,11 @@ function baseChains(m: NftModel, table: RoutingTable): void {
   const podDns = dns && node.podCIDR ? [`ip saddr ${node.podCIDR} ${dns}`] : []
   chain('nat-prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [...podDns, ...fromPods, `${key} vmap @external`])
   chain('nat-output', 'type nat hook output priority -100; policy accept;', [...(dns ? [dns] : []), `${key} vmap @host-ips`])
-  chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [`meta mark & ${hex(masqMark)} == ${hex(masqMark)} meta mark set meta mark ^ ${hex(masqMark)} masquerade`])
+  chain('nat-postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
+    `meta mark & ${hex(masqMark)} == ${hex(masqMark)} meta mark set meta mark ^ ${hex(masqMark)} masquerade`,
+    // Hairpin of map-chosen endpoints: a pod DNATed back to itself (after DNAT, source = destination).
+    'ct status dnat ip saddr . ip daddr @hairpin masquerade',
+  ])
   chain('reject-svc', undefined, ['meta l4proto tcp reject with tcp reset', 'reject'])
   const fwd = node.podCIDR ? [`ip saddr ${node.podCIDR} ${key} @no-endpoints-internal jump reject-svc`] : []
   chain('filter-forward', 'type filter hook forward priority filter - 10; policy accept;', [...fwd, `${key} @no-endpoints-external jump reject-svc`])
@@ -193,8 +205,10 @@ export function renderNftables(table: RoutingTable, tableName: string): Rendered
   return { script: renderFull(m, tableName), rules: modelSize(m) }
 }
 
+const emptyFragment = (): Fragment => ({ chains: [], sets: [], clusterIPs: [], hostIPs: [], external: [], noEndpointsInternal: [], noEndpointsExternal: [], hairpin: [] })
+
 function renderPort(sp: ServicePort, table: RoutingTable): Fragment {
-  const c: Fragment = { chains: [], sets: [], clusterIPs: [], hostIPs: [], external: [], noEndpointsInternal: [], noEndpointsExternal: [] }
+  const c = emptyFragment()
   const p = proto(sp.protocol)
   if (sp.protocol === 'SCTP') return c // not supported: no rules rather than wrong ones
   const vips = [...sp.loadBalancerIPs, ...sp.externalIPs]
@@ -207,7 +221,9 @@ function renderPort(sp: ServicePort, table: RoutingTable): Fragment {
     return c
   }
   const h = servicePortHash(sp)
-  for (const e of endpointUnion(sp)) endpointChain(c, sp, h, e)
+  // Per-endpoint chains only where affinity needs them (a set per endpoint); otherwise DNAT through a map.
+  if (sp.affinitySeconds > 0) for (const e of endpointUnion(sp)) endpointChain(c, sp, h, e)
+  else c.hairpin.push(...endpointUnion(sp).map((e) => `${e.ip} . ${e.ip}`))
   chooserChain(c, sp, `svc-${h}`, h, sp.clusterEndpoints)
   const hasLocal = sp.localEndpoints.length > 0
   const needLocal = hasLocal && (sp.internalTrafficPolicy === 'Local' || sp.externalTrafficPolicy === 'Local')
@@ -234,7 +250,14 @@ function renderPort(sp: ServicePort, table: RoutingTable): Fragment {
 function chooserChain(c: Fragment, sp: ServicePort, name: string, h: string, eps: Endpoint[]): void {
   const rules: string[] = []
   const ep = (e: Endpoint) => `ep-${h}-${endpointSuffix(e)}`
-  if (sp.affinitySeconds > 0) for (const e of eps) rules.push(`ip saddr @aff-${h}-${endpointSuffix(e)} goto ${ep(e)}`)
+  if (sp.affinitySeconds === 0) {
+    const p = `meta l4proto ${proto(sp.protocol)}`
+    if (eps.length === 1) rules.push(`${p} dnat to ${eps[0]!.ip}:${eps[0]!.port}`)
+    else rules.push(`${p} dnat to numgen random mod ${eps.length} map { ${eps.map((e, k) => `${k} : ${e.ip} . ${e.port}`).join(', ')} }`)
+    c.chains.push([name, { rules }])
+    return
+  }
+  for (const e of eps) rules.push(`ip saddr @aff-${h}-${endpointSuffix(e)} goto ${ep(e)}`)
   if (eps.length === 1) rules.push(`goto ${ep(eps[0]!)}`)
   else rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((e, k) => `${k} : goto ${ep(e)}`).join(', ')} }`)
   c.chains.push([name, { rules }])

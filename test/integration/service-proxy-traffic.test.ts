@@ -83,9 +83,9 @@ for (const backend of ['nftables', 'userspace'] as const) t.test(`${backend} ser
   const nodePort = async (name: string) => (await c.client.get(services, 'default', name)).spec.ports[0].nodePort as number
 
   /** `count` HTTP requests from the client pod, in one exec; the echo JSON of each that answered. */
-  const fromPod = async (addr: string, port: number, count: number): Promise<any[]> => {
+  const fromPod = async (addr: string, port: number, count: number, from: KubeObject = client): Promise<any[]> => {
     const script = `for i in $(seq 1 ${count}); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${addr} ${port}; echo; echo '<<END>>'; done`
-    const r = await c.kubectl(['exec', client.metadata.name!, '--', 'sh', '-c', script], { allowFail: true, timeoutMs: 60_000 })
+    const r = await c.kubectl(['exec', from.metadata.name!, '--', 'sh', '-c', script], { allowFail: true, timeoutMs: 60_000 })
     return r.stdout.split('<<END>>').map((chunk) => chunk.slice(chunk.indexOf('{'), chunk.lastIndexOf('}') + 1)).filter(Boolean).map((s) => JSON.parse(s))
   }
   const endpointsReady = (svc: string, n: number) => eventually(async () => {
@@ -106,6 +106,21 @@ for (const backend of ['nftables', 'userspace'] as const) t.test(`${backend} ser
       return got.size === webPods.size ? got : undefined
     }, { timeout: 60_000, what: `every web pod answers on ${addr}` })
     t.same([...seen].sort(), [...webPods].sort())
+  })
+
+  await t.test('a backend pod reaches itself through the ClusterIP (hairpin, masqueraded) and the others with its own address', async (t) => {
+    const addr = await ip('web')
+    const self = (await podsOf('web')).find(ready)!
+    const answers = await eventually(async () => {
+      const got = await fromPod(addr, 80, 30, self)
+      return new Set(got.map((j) => j.pod)).size === webPods.size ? got : undefined
+    }, { timeout: 60_000, what: `every web pod answers ${self.metadata.name} on ${addr}` })
+    const mine = answers.filter((j) => j.pod === self.metadata.name)
+    const others = answers.filter((j) => j.pod !== self.metadata.name)
+    if (backend === 'nftables') {
+      t.ok(mine.every((j) => j.clientIP !== self.status.podIP), `hairpin is masqueraded (${mine[0]?.clientIP})`)
+      t.ok(others.every((j) => j.clientIP === self.status.podIP), 'other backends see the pod address')
+    } else t.ok(mine.length > 0, 'userspace: the pod itself answers too')
   })
 
   await t.test('the NodePort answers on every node address from the host', async (t) => {

@@ -81,7 +81,9 @@ t.test('chain names are stable: a hash of the ServicePort, the endpoint in hex',
   t.not(h, servicePortHash({ ...webPort, protocol: 'UDP' }), 'the protocol is part of the identity')
   const m = modelOf(web(['10.244.1.5', '10.244.1.6']))
   t.ok(m.chains.has(`svc-${h}`) && m.chains.has(`masq-${h}`))
-  t.ok(m.chains.has(`ep-${h}-0af40105-1f90`), 'ep-<h>-<ip hex>-<port hex>')
+  t.notOk([...m.chains.keys()].some((n) => n.startsWith('ep-')), 'no per-endpoint chain without affinity')
+  const sticky = modelOf(web(['10.244.1.5', '10.244.1.6'], { sessionAffinity: 'ClientIP' }))
+  t.ok(sticky.chains.has(`ep-${h}-0af40105-1f90`), 'with affinity: ep-<h>-<ip hex>-<port hex>')
   // A Service sorting before web appears: nothing of web or db is renamed.
   const more = web(['10.244.1.5', '10.244.1.6'])
   more.services.push(service('aaa', { clusterIP: '10.96.0.10' }))
@@ -112,25 +114,59 @@ t.test('an endpoint added touches only that Service', async (t) => {
   t.equal(plan.mode, 'partial')
   const lines = plan.script.trim().split('\n')
   t.same(lines, [
-    `add chain ip skiff-t ep-${h}-0af40106-1f90`,
-    `add rule ip skiff-t ep-${h}-0af40106-1f90 ip saddr 10.244.1.6 meta mark set meta mark | 0x4000`,
-    `add rule ip skiff-t ep-${h}-0af40106-1f90 meta l4proto tcp dnat to 10.244.1.6:8080`,
     `flush chain ip skiff-t svc-${h}`,
-    `add rule ip skiff-t svc-${h} numgen random mod 2 vmap { 0 : goto ep-${h}-0af40105-1f90, 1 : goto ep-${h}-0af40106-1f90 }`,
+    `add rule ip skiff-t svc-${h} meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.1.5 . 8080, 1 : 10.244.1.6 . 8080 }`,
+    'add element ip skiff-t hairpin { 10.244.1.6 . 10.244.1.6 }',
   ])
   t.notMatch(plan.script, servicePortHash(dbPort), 'db is not touched')
-  t.notMatch(plan.script, /element/, 'no map element changes')
 })
 
-t.test('an endpoint removed: the chooser first, then its chain goes', async (t) => {
+t.test('an endpoint removed: the chooser is re-filled, its hairpin element goes', async (t) => {
   const h = servicePortHash(webPort)
   const lines = partial(web(['10.244.1.5', '10.244.1.6']), web(['10.244.1.5'])).script.trim().split('\n')
   t.same(lines, [
+    'delete element ip skiff-t hairpin { 10.244.1.6 . 10.244.1.6 }',
     `flush chain ip skiff-t svc-${h}`,
+    `add rule ip skiff-t svc-${h} meta l4proto tcp dnat to 10.244.1.5:8080`,
+  ])
+})
+
+t.test('with ClientIP affinity: per-endpoint chains, the chooser first, then the chain goes', async (t) => {
+  const h = servicePortHash(webPort)
+  const sticky = { sessionAffinity: 'ClientIP' }
+  const lines = partial(web(['10.244.1.5', '10.244.1.6'], sticky), web(['10.244.1.5'], sticky)).script.trim().split('\n')
+  t.same(lines, [
+    `flush chain ip skiff-t svc-${h}`,
+    `add rule ip skiff-t svc-${h} ip saddr @aff-${h}-0af40105-1f90 goto ep-${h}-0af40105-1f90`,
     `add rule ip skiff-t svc-${h} goto ep-${h}-0af40105-1f90`,
     `flush chain ip skiff-t ep-${h}-0af40106-1f90`,
     `delete chain ip skiff-t ep-${h}-0af40106-1f90`,
+    `delete set ip skiff-t aff-${h}-0af40106-1f90`,
   ])
+  const m = modelOf(web(['10.244.1.5'], sticky))
+  t.same(m.chains.get(`ep-${h}-0af40105-1f90`)?.rules, [
+    'ip saddr 10.244.1.5 meta mark set meta mark | 0x4000',
+    `update @aff-${h}-0af40105-1f90 { ip saddr }`,
+    'meta l4proto tcp dnat to 10.244.1.5:8080',
+  ], 'the endpoint chain marks hairpin traffic itself')
+  t.notOk(m.sets.get('hairpin')!.elements!.has('10.244.1.5 . 10.244.1.5'), 'no hairpin element for it')
+})
+
+t.test('endpoints chosen through a DNAT map; hairpin masquerade from the set of endpoint pairs', async (t) => {
+  const h = servicePortHash(webPort)
+  const m = modelOf(web(['10.244.1.5', '10.244.1.6', '10.244.1.7']))
+  t.same(m.chains.get(`svc-${h}`)?.rules, ['meta l4proto tcp dnat to numgen random mod 3 map { 0 : 10.244.1.5 . 8080, 1 : 10.244.1.6 . 8080, 2 : 10.244.1.7 . 8080 }'])
+  t.same([...m.sets.get('hairpin')!.elements!.keys()].sort(), ['10.244.1.5 . 10.244.1.5', '10.244.1.6 . 10.244.1.6', '10.244.1.7 . 10.244.1.7', '10.244.1.9 . 10.244.1.9'])
+  t.same(m.chains.get('nat-postrouting')?.rules, [
+    'meta mark & 0x4000 == 0x4000 meta mark set meta mark ^ 0x4000 masquerade',
+    'ct status dnat ip saddr . ip daddr @hairpin masquerade',
+  ])
+  // An address shared by two Services keeps its element while either uses it.
+  const shared = web(['10.244.1.9'])
+  const lines = planNftSync({ prev: modelOf(shared), next: modelOf(web([])), tableName: 'skiff-t', mode: 'partial' }).script
+  t.notMatch(lines, /hairpin/, 'db still has 10.244.1.9')
+  const udp = buildNftModel(buildRoutingTable([service('dns', { clusterIP: '10.96.0.53', ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] })], [slice('dns', [{ ip: '10.244.1.5' }], [{ name: 'dns', port: 5353, protocol: 'UDP' }])], node1, 1))
+  t.same(udp.chains.get(`svc-${servicePortHash({ ...webPort, service: 'dns', portName: 'dns', protocol: 'UDP' })}`)?.rules, ['meta l4proto udp dnat to 10.244.1.5:5353'])
 })
 
 t.test('the last endpoint removed: map elements swap to the reject set, chains go after', async (t) => {
@@ -152,12 +188,13 @@ t.test('a Service removed deletes its chains after its map elements', async (t) 
   const after = web(['10.244.1.5'])
   after.services.pop(); after.slices.pop()
   const lines = partial(before, after).script.trim().split('\n')
-  t.same(lines.filter((l) => !l.includes(h) && !/10\.96\.0\.30|30080/.test(l)), [], 'only db is touched')
+  t.same(lines.filter((l) => !l.includes(h) && !/10\.96\.0\.30|30080|10\.244\.1\.9 /.test(l)), [], 'only db is touched')
   const lastElement = Math.max(...lines.map((l, i) => (l.includes('element') ? i : -1)))
   const firstChain = lines.findIndex((l) => / chain /.test(l))
   t.ok(lastElement >= 0 && lastElement < firstChain, 'cluster-ips, host-ips and external elements go first')
   t.match(lines.join('\n'), 'delete element ip skiff-t external { 10.244.1.1 . tcp . 30080 }')
-  t.same(lines.filter((l) => l.startsWith('delete chain')).sort(), [`delete chain ip skiff-t ep-${h}-0af40109-1f90`, `delete chain ip skiff-t masq-${h}`, `delete chain ip skiff-t svc-${h}`])
+  t.same(lines.filter((l) => l.startsWith('delete chain')).sort(), [`delete chain ip skiff-t masq-${h}`, `delete chain ip skiff-t svc-${h}`])
+  t.match(lines.join('\n'), 'delete element ip skiff-t hairpin { 10.244.1.9 . 10.244.1.9 }')
 })
 
 t.test('a changed verdict: the element is deleted and added again', async (t) => {
