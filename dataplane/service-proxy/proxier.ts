@@ -2,7 +2,8 @@
 // buildRoutingTable(Services, EndpointSlices, node). Contract:
 //  - event handlers only mark the table dirty (and note when an
 //    EndpointSlice changed, for the programming latency metric);
-//  - one sync builds the whole table and hands it to the backend;
+//  - one sync builds the whole table and hands it to the backend (built
+//    incrementally: unchanged Services keep their ports from the last sync);
 //  - bursts coalesce: at most one sync per minSyncIntervalMs (50 ms);
 //  - a periodic full resync (resyncMs, 30 s) repairs drift;
 //  - a failed apply retries with exponential backoff (200 ms .. 10 s);
@@ -15,7 +16,7 @@ import type { ApiClient } from '../../controlplane/client/client.ts'
 import { Informer } from '../../controlplane/client/informer.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry } from '../../lib/metrics.ts'
-import { buildRoutingTable, endpointKey } from './table.ts'
+import { buildRoutingTable, endpointKey, type TableCache } from './table.ts'
 import type { Backend, NodeView, RoutingTable } from './types.ts'
 
 const servicesInfo = lookupResource('', 'v1', 'services')!
@@ -74,6 +75,8 @@ export class ServiceProxier {
   #pendingChanges: number[] = []
   #lastSliceEventAt = 0
   #current?: RoutingTable
+  /** Ports of unchanged Services from the previous sync (buildRoutingTable is incremental with it). */
+  #tableCache: TableCache = { entries: new Map() }
   #health: HealthChecks
 
   constructor(opts: ProxierOptions) {
@@ -161,7 +164,7 @@ export class ServiceProxier {
     const started = performance.now()
     let retryIn = 0
     try {
-      const table = buildRoutingTable(this.#services.list(), this.#slices.list(), this.#o.node(), ++this.#generation)
+      const table = buildRoutingTable(this.#services.list(), this.#slices.list(), this.#o.node(), ++this.#generation, this.#tableCache)
       const { rules } = await this.#o.backend.apply(table)
       this.#current = table
       this.#failures = 0

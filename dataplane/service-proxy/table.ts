@@ -37,22 +37,55 @@ export function isProxied(svc: KubeObject): boolean {
   return typeof spec.clusterIP === 'string' && spec.clusterIP !== '' && spec.clusterIP !== 'None'
 }
 
-export function buildRoutingTable(services: KubeObject[], slices: KubeObject[], node: NodeView, generation: number): RoutingTable {
+/**
+ * What the previous build made, per Service: an unchanged Service (the same
+ * resourceVersion, the same slices at the same resourceVersions, the same
+ * node) keeps its ServicePort objects, so a sync after one EndpointSlice
+ * change recomputes one Service, and later stages (the nftables model cache)
+ * can recognise unchanged ports by identity.
+ */
+export interface TableCache {
+  entries: Map<string, { key: string; ports: ServicePort[] }>
+}
+
+export function buildRoutingTable(services: KubeObject[], slices: KubeObject[], node: NodeView, generation: number, cache?: TableCache): RoutingTable {
   const byService = new Map<string, KubeObject[]>()
   for (const s of slices) {
     const name = s.metadata.labels?.[serviceNameLabel]
     if (!name || (s.addressType ?? 'IPv4') !== 'IPv4') continue
     const key = `${s.metadata.namespace}/${name}`
-    byService.set(key, [...(byService.get(key) ?? []), s])
+    const list = byService.get(key)
+    if (list) list.push(s)
+    else byService.set(key, [s])
   }
   const ports: ServicePort[] = []
+  const before = cache?.entries
+  const now = new Map<string, { key: string; ports: ServicePort[] }>()
   for (const svc of services) {
     if (!isProxied(svc)) continue
-    const key = `${svc.metadata.namespace}/${svc.metadata.name}`
-    for (const sp of Array.isArray(svc.spec.ports) ? svc.spec.ports : []) ports.push(servicePort(svc, sp, byService.get(key) ?? [], node))
+    const name = `${svc.metadata.namespace}/${svc.metadata.name}`
+    const own = byService.get(name) ?? []
+    const key = cache ? contentKey(svc, own, node) : undefined
+    const hit = key !== undefined ? before!.get(name) : undefined
+    const made = hit && hit.key === key ? hit.ports : (Array.isArray(svc.spec.ports) ? svc.spec.ports : []).map((sp: any) => servicePort(svc, sp, own, node))
+    if (key !== undefined) now.set(name, { key, ports: made })
+    ports.push(...made)
   }
+  if (cache) cache.entries = now
   ports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   return { node, ports, generation }
+}
+
+/** What a Service's ports depend on, by resourceVersion; undefined (never cached) when an object has none. */
+function contentKey(svc: KubeObject, slices: KubeObject[], node: NodeView): string | undefined {
+  const rv = svc.metadata.resourceVersion
+  if (!rv) return undefined
+  const parts = [node.name, svc.metadata.uid ?? '', rv]
+  for (const s of slices) {
+    if (!s.metadata.resourceVersion) return undefined
+    parts.push(`${s.metadata.name}@${s.metadata.resourceVersion}`)
+  }
+  return parts.join(' ')
 }
 
 function servicePort(svc: KubeObject, sp: any, slices: KubeObject[], node: NodeView): ServicePort {
