@@ -134,7 +134,7 @@ export function createIngressProxy(deps: ProxyDeps) {
 
   function forwarding(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, authority: string) {
     const peer = plainIp(req.socket.remoteAddress)
-    const trusted = inRanges(state.trusted, peer)
+    const trusted = state.trusted !== undefined && inRanges(state.trusted, peer)
     return { trusted, ...forwardedValues(scan, { scheme, peer, trusted, host: authority, localPort: req.socket.localPort ?? 0, newRequestId: randomUUID }) }
   }
 

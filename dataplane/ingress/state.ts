@@ -41,7 +41,8 @@ export interface RuntimeState {
   /** By backendKey(namespace, backend). */
   backends: Map<string, ResolvedBackend>
   challenges: Record<string, string>
-  trusted: BlockList
+  /** Trusted proxies; undefined when there are none (the common case: no lookup per request). */
+  trusted: BlockList | undefined
   certificates: Record<string, CertificateInfo>
   defaultCertificate: { cert: string; key: string } | undefined
 }
@@ -73,7 +74,7 @@ export function compileState(snap: IngressSnapshot): RuntimeState {
     ingresses,
     backends,
     challenges: snap.challenges ?? {},
-    trusted: compileRanges(snap.settings.trustedProxies ?? []),
+    trusted: snap.settings.trustedProxies?.length ? compileRanges(snap.settings.trustedProxies) : undefined,
     certificates: snap.certificates ?? {},
     defaultCertificate: snap.defaultCertificate,
   }

@@ -103,6 +103,7 @@ t.test('compileState: backends, ranges, class default ranges', async (t) => {
   t.ok(inRanges(st.ingresses.get('default/i')!.allow!, '10.1.2.3'), 'class default applies')
   t.notOk(inRanges(st.ingresses.get('default/i')!.allow!, '192.168.1.1'))
   t.ok(inRanges(st.ingresses.get('default/j')!.allow!, '::ffff:192.168.1.1'), 'own ranges win; v4-mapped peers match')
-  t.ok(inRanges(st.trusted, '127.0.0.5'))
+  t.ok(st.trusted && inRanges(st.trusted, '127.0.0.5'))
+  t.equal(compileState({ ...s, settings: { trustedProxies: [] } }).trusted, undefined, 'no trusted proxies: no lookup per request')
   t.notOk(inRanges(compileRanges([]), '127.0.0.1'))
 })
