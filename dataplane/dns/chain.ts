@@ -7,23 +7,27 @@
 //   forward     upstream resolvers, with a cache
 
 import type { CompiledZone } from './compile.ts'
-import type { Forwarder } from './forward.ts'
 import { forwardHandler } from './handlers/forward.ts'
 import { kubernetesHandler } from './handlers/kubernetes.ts'
 import { metricsHandler } from './handlers/metrics.ts'
 import { readyHandler } from './handlers/ready.ts'
 import { recursionHandler } from './handlers/recursion.ts'
-import type { DnsMetrics } from './metrics.ts'
+import type { DnsCounters } from './metrics.ts'
 import type { Handler, Reply } from './types.ts'
 import { RCODE, rcodeReply, type Query } from './wire.ts'
 
+/** What the forward handler needs: forward.ts's Forwarder, or a worker's view of the main thread's (worker.ts). */
+export interface Resolver {
+  resolve(q: Query): Promise<Buffer>
+}
+
 export interface ChainDeps {
   origin: string
-  metrics: DnsMetrics
+  metrics: DnsCounters
   synced(): boolean
   zone(): CompiledZone | undefined
   allowRecursion: string[]
-  forwarder: Forwarder
+  forwarder: Resolver
 }
 
 export const plugins = ['metrics', 'ready', 'kubernetes', 'recursion', 'forward'] as const

@@ -5,7 +5,7 @@
 // the question's case) at no cost.
 
 import type { Answer } from 'dns-packet'
-import { encodeRecord, QTYPE, RCODE, wireKey, type Compiled } from './wire.ts'
+import { encodeRecord, prepareWire, QTYPE, RCODE, wireKey, type Compiled } from './wire.ts'
 import type { Zone, ZoneName } from './zone.ts'
 
 export interface CompiledName {
@@ -64,7 +64,11 @@ export function compileZone(zone: Zone): CompiledZone {
   let records = 0
   const suffix = '.' + zone.origin
   for (const [name, e] of zone.names) {
-    names.set(wireKey(name), compileName(name, e, zone, name === zone.origin || name.endsWith(suffix)))
+    const key = wireKey(name)
+    const c = compileName(name, e, zone, name === zone.origin || name.endsWith(suffix))
+    // The whole reply to a plain query, prepared once per answer (the question is the name + type + class).
+    for (const x of new Set([...c.byType.values(), c.other, c.any])) prepareWire(x, key.length + 4)
+    names.set(key, c)
     records += e.records.length
   }
   return {

@@ -97,6 +97,35 @@ export interface Compiled {
   ns: number
   ar: number
   body: Buffer
+  /**
+   * The whole reply to a plain query (no EDNS) for one owner name, prepared
+   * ahead: header (ID 0, RD clear, no OPT) + a question-sized gap + body.
+   * Only names' own answers have one (the question length is the name's).
+   */
+  wire?: Buffer
+}
+
+/** The prepared reply for an answer whose question is `questionLength` bytes; `body` becomes a view into it. */
+export function prepareWire(c: Compiled, questionLength: number): void {
+  const wire = Buffer.alloc(12 + questionLength + c.body.length)
+  wire.writeUInt16BE(FLAG_QR | (c.aa ? FLAG_AA : 0) | FLAG_RA | c.rcode, 2)
+  wire.writeUInt16BE(1, 4)
+  wire.writeUInt16BE(c.an, 6)
+  wire.writeUInt16BE(c.ns, 8)
+  wire.writeUInt16BE(c.ar, 10)
+  c.body.copy(wire, 12 + questionLength)
+  c.wire = wire
+  c.body = wire.subarray(12 + questionLength)
+}
+
+/** A Compiled read back from its prepared reply (the zone as workers receive it, zone-wire.ts). */
+export function fromWire(wire: Buffer, questionLength: number): Compiled {
+  const flags = wire.readUInt16BE(2)
+  return {
+    rcode: flags & 0xf, aa: (flags & FLAG_AA) !== 0,
+    an: wire.readUInt16BE(6), ns: wire.readUInt16BE(8), ar: wire.readUInt16BE(10),
+    body: wire.subarray(12 + questionLength), wire,
+  }
 }
 
 const optRecord: Buffer = (() => {
@@ -107,6 +136,17 @@ const optRecord: Buffer = (() => {
 
 /** Header + the client's question + precomputed sections (+ OPT), truncated for small UDP. */
 export function buildReply(q: Query, c: Compiled): Buffer {
+  const w = c.wire
+  // Plain query: the prepared reply with only the ID, RD and the question (its case) patched.
+  if (w !== undefined && !q.edns && w.length === 12 + q.question.length + c.body.length && (q.transport === 'tcp' || w.length <= 512)) {
+    const out = Buffer.allocUnsafe(w.length)
+    w.copy(out, 0)
+    out[0] = q.id >> 8
+    out[1] = q.id & 0xff
+    out[2] = out[2]! | ((q.flags & FLAG_RD) >> 8)
+    q.question.copy(out, 12)
+    return out
+  }
   const opt = q.edns ? optRecord.length : 0
   const full = 12 + q.question.length + c.body.length + opt
   const tc = q.transport === 'udp' && full > q.udpSize

@@ -1,11 +1,11 @@
 // forward: everything that reached the end of the chain goes upstream
 // (forward.ts, with its cache). Without upstreams: SERVFAIL.
 
-import type { Forwarder } from '../forward.ts'
+import type { Resolver } from '../chain.ts'
 import type { Handler } from '../types.ts'
 import { RCODE, rcodeReply } from '../wire.ts'
 
-export function forwardHandler(opts: { forwarder: Forwarder }): Handler {
+export function forwardHandler(opts: { forwarder: Resolver }): Handler {
   return {
     name: 'forward',
     serve(q) {

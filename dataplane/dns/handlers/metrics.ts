@@ -1,11 +1,11 @@
 // metrics: first in the chain, so it sees every reply (rcode from the reply
 // header) and the whole time spent, forwarding included.
 
-import type { DnsMetrics } from '../metrics.ts'
+import type { DnsCounters } from '../metrics.ts'
 import type { Handler, Reply } from '../types.ts'
 import { qtypeName, rcodeName } from '../wire.ts'
 
-export function metricsHandler(m: DnsMetrics): Handler {
+export function metricsHandler(m: DnsCounters): Handler {
   return {
     name: 'metrics',
     serve(q, next) {
