@@ -5,6 +5,8 @@
 //
 //   node bench/network-programming.ts
 //   BENCH_SERVICES=1000 BENCH_ENDPOINTS=10 BENCH_CHANGES=50 BENCH_GAP_MS=300 BENCH_NODES=2 node bench/network-programming.ts
+//   BENCH_CPU_PROFILE=/tmp/np.cpuprofile ...   (a CPU profile of the process during the changes)
+//   BENCH_DNS=0 ...   (agents without their cluster DNS server: the proxier alone in the event loop)
 //
 // A real apiserver on a real redis-server and BENCH_NODES real agents in this
 // process (nftables backend), no controller manager: the Services have no
@@ -27,6 +29,7 @@
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { Session } from 'node:inspector/promises'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -48,6 +51,9 @@ const perService = Number(process.env.BENCH_ENDPOINTS ?? 10)
 const nChanges = Number(process.env.BENCH_CHANGES ?? 50)
 const gapMs = Number(process.env.BENCH_GAP_MS ?? 300)
 const nNodes = Number(process.env.BENCH_NODES ?? 2)
+// Every agent also runs the cluster DNS server, which rebuilds its zone on each EndpointSlice change in the
+// same event loop (here: every agent's, one process). BENCH_DNS=0 starts the agents without it: the proxier alone.
+const withDns = process.env.BENCH_DNS !== '0'
 const ns = 'bench-np'
 const svcs = lookupResource('', 'v1', 'services')!
 const slicesInfo = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
@@ -124,7 +130,7 @@ async function main() {
     const names = testNodeNames(nNodes, 'np')
     const c = await startTestCluster(t, { identities: nodeIdentities(names) })
     const nodes: TestNode[] = []
-    for (const [i, name] of names.entries()) nodes.push(await startTestNode(t, c, { name, clusterCIDR: net.clusterCIDR, podCIDR: net.podCIDR(i + 1), serviceProxy: { backend: 'nftables' } }))
+    for (const [i, name] of names.entries()) nodes.push(await startTestNode(t, c, { name, clusterCIDR: net.clusterCIDR, podCIDR: net.podCIDR(i + 1), serviceProxy: { backend: 'nftables' }, ...(withDns ? {} : { dnsPort: 0 }) }))
     // Endpoint j of Service i: on node j % nNodes, an address of its /24 (.2-.251; addresses repeat across Services).
     const epsOf = new Map<number, Ep[]>()
     for (let i = 0; i < nServices; i++) {
@@ -155,12 +161,16 @@ async function main() {
     const before = await Promise.all(proxiers.map(async (p) => ({ prog: await snap(p.metrics.programmingLatency), sync: await snap(p.metrics.syncDuration) })))
     const lat: number[] = []
     const delivered: number[] = []
+    const eventToApplied: number[] = []
     const ack: number[] = []
     // Everything (apiserver, both agents, this loop) shares one event loop: a long block delays every node at once.
     const loop = monitorEventLoopDelay({ resolution: 10 })
     const loopAll = monitorEventLoopDelay({ resolution: 10 })
     loopAll.enable()
     let last = 0
+    // BENCH_CPU_PROFILE=<file>: a V8 CPU profile of the one process during the changes only.
+    const profiler = process.env.BENCH_CPU_PROFILE ? new Session() : undefined
+    if (profiler) { profiler.connect(); await profiler.post('Profiler.enable'); await profiler.post('Profiler.start') }
     for (let k = 0; k < nChanges; k++) {
       const svc = (k * 97) % nServices
       last = svc
@@ -190,6 +200,7 @@ async function main() {
       if (done.size < nodes.length) throw new Error(`change ${k} (s${svc}) not applied on every node within 30 s`)
       lat.push(Math.max(...done.values()))
       delivered.push(Math.max(...seen.values()))
+      for (const [n, ms] of done) if (seen.has(n)) eventToApplied.push(ms - seen.get(n)!)
       loop.disable()
       if (lat.at(-1)! > 1000) {
         log(`  longest event-loop block during change ${k + 1}: ${(loop.max / 1e6).toFixed(0)} ms`)
@@ -200,6 +211,11 @@ async function main() {
       await sleep(gapMs)
     }
     loopAll.disable()
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop')
+      writeFileSync(process.env.BENCH_CPU_PROFILE!, JSON.stringify(profile))
+      profiler.disconnect()
+    }
     const modesAfter = modes()
     const after = await Promise.all(proxiers.map(async (p) => ({ prog: await snap(p.metrics.programmingLatency), sync: await snap(p.metrics.syncDuration) })))
 
@@ -207,17 +223,24 @@ async function main() {
     for (const n of nodes) {
       const chain = serviceChainName(n.agent.serviceProxy!.table!.ports.find((p) => p.id === `${ns}/s${last}:http`)!)
       const { stdout } = await run('nft', ['list', 'chain', 'ip', nftTableName(n.name), chain])
-      const k = Number(/numgen random mod (\d+)/.exec(stdout)?.[1] ?? (/goto ep-/.test(stdout) ? 1 : 0))
+      const k = Number(/numgen random mod (\d+)/.exec(stdout)?.[1] ?? (/dnat to [\d.]+:\d+|goto ep-/.test(stdout) ? 1 : 0))
       if (k !== epsOf.get(last)!.length) throw new Error(`node ${n.name}: kernel chain ${chain} has ${k} endpoints, want ${epsOf.get(last)!.length}`)
     }
 
     // Reference and breakdown at full size, from node 1's table.
     const table = nodes[0]!.agent.serviceProxy!.table!
     let b0 = now()
-    buildRoutingTable(services, [...slices.values()], table.node, 1)
+    const tableCache = { entries: new Map() }
+    buildRoutingTable(services, [...slices.values()], table.node, 1, tableCache)
     const buildMs = now() - b0
+    // What a sync does: the same objects but one EndpointSlice at a new resourceVersion.
+    const changed = [...slices.values()].map((s, i) => (i === 0 ? { ...s, metadata: { ...s.metadata, resourceVersion: `${s.metadata.resourceVersion}0` } } : s))
+    b0 = now()
+    buildRoutingTable(services, changed, table.node, 2, tableCache)
+    const incMs = now() - b0
     b0 = now()
     const { script, rules } = renderNftables(table, refTable)
+    const chains = buildNftModel(table).chains.size
     const renderMs = now() - b0
     const file = join(tmp, 'ruleset.nft')
     writeFileSync(file, script)
@@ -253,13 +276,14 @@ async function main() {
       const nSync = Math.max(1, b.sync.count - a.sync.count)
       return `| ${n.name} | ${b.sync.count - a.sync.count} (${m1.partial - m0.partial} / ${m1.full - m0.full} / ${m1.none - m0.none}) | ${f(mean(a.sync, b.sync))} | ${f((m1.planMs - m0.planMs) / nSync)} / ${f((m1.nftMs - m0.nftMs) / nSync)} | ${b.prog.count - a.prog.count} | ≤ ${bucketPct(a.prog, b.prog, 50) * 1000} / ≤ ${bucketPct(a.prog, b.prog, 99) * 1000} |`
     })
-    process.stdout.write(`Network programming, nftables backend, ${nNodes} nodes, ${nServices} Services, ${total} endpoints (${rules} rules + map elements per node); ${nChanges} EndpointSlice changes (one endpoint added or removed), ${gapMs} ms apart.
+    process.stdout.write(`Network programming, nftables backend, ${nNodes} nodes (${withDns ? 'each with its cluster DNS server' : 'without their DNS servers'}), ${nServices} Services, ${total} endpoints (${rules} rules + map elements, ${chains} chains per node); ${nChanges} EndpointSlice changes (one endpoint added or removed), ${gapMs} ms apart.
 Measured: rules in the kernel (the proxier's nft -f transaction has returned), not traffic: the endpoints are fake addresses without pods.
 
 | measure | p50 ms | p99 ms | max ms |
 | --- | --- | --- | --- |
 | API write → applied on every node | ${f(pct(lat, 50))} | ${f(pct(lat, 99))} | ${f(Math.max(...lat))} |
 | API write → the EndpointSlice event reached every node's proxier | ${f(pct(delivered, 50))} | ${f(pct(delivered, 99))} | ${f(Math.max(...delivered))} |
+| one node: the EndpointSlice event → applied on that node | ${f(pct(eventToApplied, 50))} | ${f(pct(eventToApplied, 99))} | ${f(Math.max(...eventToApplied))} |
 | API write → write acknowledged | ${f(pct(ack, 50))} | ${f(pct(ack, 99))} | ${f(Math.max(...ack))} |
 
 Event-loop delay of the one process during the changes (apiserver + every agent + this loop): p99 ${f(loopAll.percentile(99) / 1e6)} ms, max ${f(loopAll.max / 1e6)} ms.
@@ -274,7 +298,8 @@ Full sync at this size, taken apart (node 1's table, ${(script.length / 1024).to
 
 | step | ms |
 | --- | --- |
-| buildRoutingTable (pure) | ${f(buildMs)} |
+| buildRoutingTable, whole (pure) | ${f(buildMs)} |
+| buildRoutingTable, incremental: one EndpointSlice changed (what a sync does) | ${f(incMs)} |
 | renderNftables (pure, model + full script) | ${f(renderMs)} |
 | buildNftModel, from nothing (pure) | ${f(modelMs)} |
 | buildNftModel, one endpoint added, unchanged ports from the cache (what a sync does) | ${f(warmMs)} |

@@ -118,6 +118,7 @@ export class ServiceProxier {
     for (let i = 0; this.#syncing && i < 100; i++) await new Promise((r) => setTimeout(r, 20))
     await this.#health.close()
     if (opts.cleanup) await this.#o.backend.cleanup()
+    else this.#o.backend.close?.()
   }
 
   /** performance.now() when the last EndpointSlice event arrived (the benchmark splits delivery from apply with it). */

@@ -71,4 +71,6 @@ export interface Backend {
   apply(table: RoutingTable): Promise<{ rules: number }>
   /** Remove everything this backend made for this node. */
   cleanup(): Promise<void>
+  /** Release processes and handles, leaving what is applied in place (the proxier stops). */
+  close?(): void
 }

@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { buildNftModel, chooseSyncMode, nftTableName, planNftSync, renderFull, renderNftables, servicePortHash } from '../../dataplane/service-proxy/nftables-render.ts'
-import { NftablesBackend, removeServiceProxyTable, runCommand, staleUdpEntries } from '../../dataplane/service-proxy/nftables.ts'
+import { NftablesBackend, NftShell, removeServiceProxyTable, runCommand, staleUdpEntries } from '../../dataplane/service-proxy/nftables.ts'
 import { buildRoutingTable } from '../../dataplane/service-proxy/table.ts'
 import { flows, node1, service, slice } from '../conformance/service-proxy.ts'
 
@@ -243,7 +243,7 @@ t.test('real partial transactions against a real table', async (t) => {
   const logger = { warn: () => undefined } as any
   const backend = new NftablesBackend({ nodeName: node, logger })
   const refBackend = new NftablesBackend({ nodeName: ref, logger })
-  t.teardown(async () => { await removeServiceProxyTable(node); await removeServiceProxyTable(ref) })
+  t.teardown(async () => { backend.close(); refBackend.close(); await removeServiceProxyTable(node); await removeServiceProxyTable(ref) })
   const steps: Array<[string, ReturnType<typeof web>]> = [
     ['first', web(['10.244.1.5', '10.244.1.6'], { sessionAffinity: 'ClientIP' })],
     ['endpoint added', web(['10.244.1.5', '10.244.1.6', '10.244.1.7'], { sessionAffinity: 'ClientIP' })],
@@ -284,4 +284,40 @@ t.test('real partial transactions against a real table', async (t) => {
   await removeServiceProxyTable(node)
   await backend.apply({ ...tableOf(web(['10.244.1.5']), ++gen), node: { ...node1, name: node } })
   t.equal(backend.lastSync?.mode, 'full')
+})
+
+t.test('NftShell: one long-lived nft -i, a transaction per line, all or nothing', async (t) => {
+  const table = `skiff-shell-${process.pid}`
+  const shell = new NftShell()
+  t.teardown(async () => { shell.close(); await runCommand('nft', ['delete', 'table', 'ip', table]) })
+  t.equal((await runCommand('nft', ['-f', '-'], `table ip ${table} {\n  set s { type ipv4_addr; }\n  chain c { }\n}\n`)).code, 0)
+  const elements = async () => (await runCommand('nft', ['list', 'set', 'ip', table, 's'])).stdout.match(/\d+\.\d+\.\d+\.\d+/g) ?? []
+  t.match(await shell.run(`add element ip ${table} s { 10.0.0.1 }\nadd rule ip ${table} c meta l4proto tcp dnat to 10.0.0.1:80\n`), { code: 0, stderr: '' })
+  t.same(await elements(), ['10.0.0.1'])
+  const bad = await shell.run(`add element ip ${table} s { 10.0.0.2 }\nadd rule ip ${table} nosuchchain accept\n`)
+  t.equal(bad.code, 1, 'a failed transaction says so')
+  t.match(bad.stderr, /Error: .*No such file or directory/)
+  t.same(await elements(), ['10.0.0.1'], 'and changed nothing')
+  // Another process changes the table: the shell sees the new chain.
+  t.equal((await runCommand('nft', ['add', 'chain', 'ip', table, 'other'])).code, 0)
+  t.match(await shell.run(`add rule ip ${table} other accept\nadd element ip ${table} s { 10.0.0.3 }`), { code: 0 })
+  // Many at once, in order: each answer belongs to its own transaction.
+  const many = await Promise.all([4, 5, 6].map((k) => shell.run(k === 5 ? `add element ip ${table} nosuchset { 10.0.0.5 }` : `add element ip ${table} s { 10.0.0.${k} }`)))
+  t.same(many.map((r) => r.code), [0, 1, 0])
+  t.same(await elements(), ['10.0.0.1', '10.0.0.3', '10.0.0.4', '10.0.0.6'])
+  // A long transaction is still one line.
+  const long = Array.from({ length: 2000 }, (_, k) => `add element ip ${table} s { 10.1.${k >> 8}.${k & 255} }`).join('\n')
+  t.equal((await shell.run(long)).code, 0)
+  t.equal((await elements()).length, 2004)
+  // The process dies: the next transaction starts a new one.
+  const pids = async () => (await runCommand('pgrep', ['-P', String(process.pid), '-x', 'nft'])).stdout.trim().split('\n').filter(Boolean)
+  const before = await pids()
+  t.equal(before.length, 1, 'one nft -i child')
+  process.kill(Number(before[0]), 'SIGKILL')
+  await new Promise((r) => setTimeout(r, 100))
+  t.match(await shell.run(`add element ip ${table} s { 10.0.0.7 }`), { code: 0 })
+  t.not((await pids())[0], before[0], 'a new process')
+  shell.close()
+  await new Promise((r) => setTimeout(r, 100))
+  t.same(await pids(), [], 'close() ends it')
 })
