@@ -2,16 +2,23 @@
 // service-proxy backends (nftables: kernel DNAT; userspace: Node.js listeners
 // on the ClusterIP). Per backend: a real one-node cluster in this process
 // (startTestCluster with controllers + startTestNode with
-// serviceProxy: { backend }), one skiff/echo:local pod, a ClusterIP Service in
+// serviceProxy: { backend }), one pod serving HTTP, a ClusterIP Service in
 // front of it. wrk from the host, alternating direct and proxied:
 //
 //   node bench/service-proxy-throughput.ts
-//   BENCH_SECONDS=10 BENCH_ROUNDS=2 BENCH_BACKENDS=nftables,userspace node bench/service-proxy-throughput.ts
+//   BENCH_SECONDS=6 BENCH_ROUNDS=5 BENCH_LARGE_KIB=1024 BENCH_BACKENDS=nftables,userspace node bench/service-proxy-throughput.ts
+//
+// The server must not be the bottleneck, or the ratio measures the server:
+// busybox httpd (in skiff/pause:local, C, a process per connection, no
+// keep-alive, so every request is a new TCP connection through the proxy)
+// serving static files, not a Node.js process. Two loads: a 20-byte page
+// (connections and requests per second) and a 1 MiB file (bytes per second
+// through the path, where a userspace proxy copies every byte).
 //
 // Reference in the same run, the direct path: the same wrk load against the
-// pod's own address (podIP:8080), alternated with the proxied runs so both see
-// the same machine load. One pod only, so both paths end at the same server.
-// Needs `wrk` (Debian package wrk).
+// pod's own address (podIP:8080), alternated with the proxied runs round by
+// round so both see the same machine load. One pod only, so both paths end at
+// the same server. Needs `wrk` (Debian package wrk).
 
 import { execFile } from 'node:child_process'
 import { request } from 'node:http'
@@ -25,8 +32,13 @@ import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '.
 import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
 
 const run = promisify(execFile)
-const seconds = Number(process.env.BENCH_SECONDS ?? 10)
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+/** The page busybox httpd serves (a small response, like most API calls). */
+const body = 'skiff-throughput-ok'
+const seconds = Number(process.env.BENCH_SECONDS ?? 6)
+const largeKiB = Number(process.env.BENCH_LARGE_KIB ?? 1024)
+/** Two loads: small responses (connection and request rate) and large ones (bytes through the path). */
+const sizes: Array<[string, string]> = [[`${body.length + 1} B`, ''], [`${largeKiB} KiB`, 'large']]
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const backends = (process.env.BENCH_BACKENDS ?? 'nftables,userspace').split(',') as Array<'nftables' | 'userspace'>
 const pods = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
@@ -48,7 +60,7 @@ function httpOk(url: string): Promise<boolean> {
 
 const ready = (p: KubeObject) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 
-interface Row { backend: string; round: number; path: string; r: WrkResult }
+interface Row { backend: string; round: number; size: string; path: string; r: WrkResult }
 
 async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
   const t = teardowns()
@@ -61,7 +73,11 @@ async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
       metadata: { name: 'echo', labels: { app: 'echo' } },
       spec: {
         terminationGracePeriodSeconds: 1,
-        containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 } }],
+        containers: [{
+          name: 'httpd', image: 'skiff/pause:local', ports: [{ name: 'http', containerPort: 8080 }],
+          command: ['sh', '-c', `mkdir -p /tmp/www && echo ${body} > /tmp/www/index.html && head -c ${largeKiB * 1024} /dev/zero > /tmp/www/large && exec busybox httpd -f -p 8080 -h /tmp/www`],
+          readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+        }],
       },
     })
     const svc = await c.client.create(svcs, 'default', { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
@@ -73,13 +89,15 @@ async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
     const proxied = `http://${svc.spec.clusterIP}/`
     await eventually(() => node.agent.serviceProxy?.table?.ports.some((p) => p.service === 'echo' && p.clusterEndpoints.length === 1), { timeout: 30_000, what: `${backend}: the Service's endpoint applied` })
     await eventually(async () => (await httpOk(direct)) && (await httpOk(proxied)), { timeout: 30_000, what: `${direct} and ${proxied} answer` })
-    log(`${backend}: warm-up (2 s each), then ${rounds} rounds of ${seconds} s, direct ${direct} / proxied ${proxied}`)
+    log(`${backend}: warm-up (2 s each), then ${rounds} rounds of ${seconds} s per size and path, direct ${direct} / proxied ${proxied}`)
     await wrk(direct, 2)
     await wrk(proxied, 2)
     const rows: Row[] = []
     for (let round = 1; round <= rounds; round++) {
-      rows.push({ backend, round, path: 'direct', r: await wrk(direct, seconds) })
-      rows.push({ backend, round, path: 'ClusterIP', r: await wrk(proxied, seconds) })
+      for (const [size, file] of sizes) {
+        rows.push({ backend, round, size, path: 'direct', r: await wrk(direct + file, seconds) })
+        rows.push({ backend, round, size, path: 'ClusterIP', r: await wrk(proxied + file, seconds) })
+      }
     }
     return rows
   } finally {
@@ -95,24 +113,27 @@ async function main() {
     // wrk --version exits 1 after printing its version; only a missing binary is fatal.
     if (e.code === 'ENOENT') throw new Error('wrk not found: apt-get install wrk')
   })
-  await ensureImages({ progress: null, only: ['echo', 'pause'] })
+  await ensureImages({ progress: null, only: ['pause'] })
+  const server = await run('busybox', ['--list']).then((r) => r.stdout.split('\n').includes('httpd'), () => false)
+  if (!server) throw new Error("the host's busybox has no httpd applet (skiff/pause:local copies it): install busybox-static")
   const rows: Row[] = []
   for (const b of backends) rows.push(...(await benchBackend(b)))
   const out = [
-    `ClusterIP vs direct pod address, wrk -t1 -c16 -d${seconds}s from the host, one echo pod, alternating (requests/s; latency ms p50 / p99):`,
+    `ClusterIP vs direct pod address, wrk -t1 -c16 -d${seconds}s from the host, one busybox httpd pod (a new connection per request), alternating (requests/s; latency ms p50 / p99):`,
     '',
-    '| backend | round | path | requests/s | p50 ms | p99 ms | errors |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map((x) => `| ${x.backend} | ${x.round} | ${x.path} | ${k(x.r.rps)} | ${f1(x.r.p50)} | ${f1(x.r.p99)} | ${x.r.errors} |`),
+    '| backend | round | response | path | requests/s | p50 ms | p99 ms | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((x) => `| ${x.backend} | ${x.round} | ${x.size} | ${x.path} | ${k(x.r.rps)} | ${f1(x.r.p50)} | ${f1(x.r.p99)} | ${x.r.errors} |`),
     '',
-    '| backend | proxied / direct requests/s (mean of rounds) | per round | aim |',
-    '| --- | --- | --- | --- |',
+    '| backend | response | proxied / direct requests/s (mean of rounds) | median | per round | aim |',
+    '| --- | --- | --- | --- | --- | --- |',
   ]
-  for (const b of backends) {
-    const mine = rows.filter((x) => x.backend === b)
+  for (const b of backends) for (const [size] of sizes) {
+    const mine = rows.filter((x) => x.backend === b && x.size === size)
     const ratios = [...new Set(mine.map((x) => x.round))].map((r) => mine.find((x) => x.round === r && x.path === 'ClusterIP')!.r.rps / mine.find((x) => x.round === r && x.path === 'direct')!.r.rps)
     const mean = ratios.reduce((a, x) => a + x, 0) / ratios.length
-    out.push(`| ${b} | ${mean.toFixed(2)}x | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${b === 'nftables' ? '≥ 0.95x' : '≥ 0.5x'} |`)
+    const median = [...ratios].sort((a, x) => a - x)[Math.floor(ratios.length / 2)]!
+    out.push(`| ${b} | ${size} | ${mean.toFixed(2)}x | ${median.toFixed(2)}x | ${ratios.map((x) => x.toFixed(2)).join(', ')} | ${b === 'nftables' ? '≥ 0.95x' : '≥ 0.5x'} |`)
   }
   process.stdout.write(out.join('\n') + '\n')
 }
