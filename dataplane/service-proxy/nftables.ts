@@ -79,10 +79,11 @@ export class NftShell {
     return next
   }
 
-  /** Stop the process (stdin closed: nft exits). */
+  /** Stop the process (between transactions: the proxier closes it only once its syncs are done). */
   close(): void {
     this.#fail('nft shell closed')
     this.#child?.stdin.end()
+    this.#child?.kill()
     this.#child = undefined
   }
 

@@ -8,6 +8,7 @@ import t from 'tap'
 import { buildNftModel, chooseSyncMode, nftTableName, planNftSync, renderFull, renderNftables, servicePortHash } from '../../dataplane/service-proxy/nftables-render.ts'
 import { NftablesBackend, NftShell, removeServiceProxyTable, runCommand, staleUdpEntries } from '../../dataplane/service-proxy/nftables.ts'
 import { buildRoutingTable } from '../../dataplane/service-proxy/table.ts'
+import { eventually } from '../../lib/net.ts'
 import { flows, node1, service, slice } from '../conformance/service-proxy.ts'
 
 /** Every conformance flow's Services in one table, each with its own ClusterIP. */
@@ -314,10 +315,9 @@ t.test('NftShell: one long-lived nft -i, a transaction per line, all or nothing'
   const before = await pids()
   t.equal(before.length, 1, 'one nft -i child')
   process.kill(Number(before[0]), 'SIGKILL')
-  await new Promise((r) => setTimeout(r, 100))
+  await eventually(async () => !(await pids()).includes(before[0]!), { timeout: 5_000, interval: 50, what: 'the killed nft gone' })
   t.match(await shell.run(`add element ip ${table} s { 10.0.0.7 }`), { code: 0 })
   t.not((await pids())[0], before[0], 'a new process')
   shell.close()
-  await new Promise((r) => setTimeout(r, 100))
-  t.same(await pids(), [], 'close() ends it')
+  t.ok(await eventually(async () => (await pids()).length === 0, { timeout: 5_000, interval: 50, what: 'nft -i gone' }), 'close() ends it')
 })
