@@ -1,6 +1,6 @@
 // Network programming latency of the nftables service proxy at 1,000 Services
 // and 10,000 endpoints: from an EndpointSlice write to the API until every
-// node's proxier has the change in the kernel (its `nft -f` transaction for a
+// node's proxier has the change in the kernel (its nft transaction for a
 // table containing the change has returned successfully).
 //
 //   node bench/network-programming.ts
@@ -14,7 +14,7 @@
 // with endpoint addresses inside the nodes' podCIDRs but no pods behind them.
 // Traffic cannot follow a fake endpoint, so this measures rules in the
 // kernel, not packets. A node counts as done when the table its proxier
-// applied last (ServiceProxier.table, set after `nft -f` exits 0) has the
+// applied last (ServiceProxier.table, set after nft committed its transaction) has the
 // change; it is polled every millisecond. The last change is also checked
 // with `nft list chain` on every node. Also reported: when each node's
 // proxier received the EndpointSlice event (delivery vs apply), the event-loop
@@ -277,7 +277,7 @@ async function main() {
       return `| ${n.name} | ${b.sync.count - a.sync.count} (${m1.partial - m0.partial} / ${m1.full - m0.full} / ${m1.none - m0.none}) | ${f(mean(a.sync, b.sync))} | ${f((m1.planMs - m0.planMs) / nSync)} / ${f((m1.nftMs - m0.nftMs) / nSync)} | ${b.prog.count - a.prog.count} | ≤ ${bucketPct(a.prog, b.prog, 50) * 1000} / ≤ ${bucketPct(a.prog, b.prog, 99) * 1000} |`
     })
     process.stdout.write(`Network programming, nftables backend, ${nNodes} nodes (${withDns ? 'each with its cluster DNS server' : 'without their DNS servers'}), ${nServices} Services, ${total} endpoints (${rules} rules + map elements, ${chains} chains per node); ${nChanges} EndpointSlice changes (one endpoint added or removed), ${gapMs} ms apart.
-Measured: rules in the kernel (the proxier's nft -f transaction has returned), not traffic: the endpoints are fake addresses without pods.
+Measured: rules in the kernel (the proxier's nft transaction has committed), not traffic: the endpoints are fake addresses without pods.
 
 | measure | p50 ms | p99 ms | max ms |
 | --- | --- | --- | --- |
