@@ -1,6 +1,7 @@
 // ClusterDns: the cluster DNS server of one node. The zone is kept current
-// by ZoneSync (push model, precompiled answers) in the calling thread; the
-// queries are answered either by worker threads (workers.ts, the default: one
+// by ZoneSync (push model, precompiled answers; informers in the calling
+// thread, the build in a builder thread when workers answer); the queries
+// are answered either by worker threads (workers.ts, the default: one
 // per core, each with its own SO_REUSEPORT UDP and TCP sockets and event
 // loop) or in this thread (`workers: 0`, tests that need `handle()` alone or
 // one thread). Names outside the cluster zone are forwarded from this thread
@@ -26,7 +27,6 @@ import { createDnsMetrics, type DnsMetrics } from './metrics.ts'
 import type { Reply } from './types.ts'
 import { parseQuery, RCODE, rcodeReply } from './wire.ts'
 import { DnsWorkers } from './workers.ts'
-import { encodeZone } from './zone-wire.ts'
 import { ZoneSync } from './zone-sync.ts'
 import type { Zone } from './zone.ts'
 
@@ -83,7 +83,9 @@ export class ClusterDns {
     const nWorkers = opts.workers ?? availableParallelism()
     this.#sync = new ZoneSync({
       client: opts.client, logger: this.#log, origin, ttl: opts.ttl ?? 5, dnsIP, metrics: this.metrics,
-      onZone: (z) => this.#workers?.setZone(encodeZone(z)),
+      // With workers the zone is built in a builder thread too, off this event loop (zone-sync.ts).
+      thread: nWorkers > 0,
+      onBlock: (block) => this.#workers?.setZone(block),
     })
     const own = [dnsIP, ...opts.listen.map((l) => l.host)]
     const upstreams = opts.upstreams ?? readUpstreams({ exclude: own })
@@ -91,7 +93,7 @@ export class ClusterDns {
     const allowRecursion = ['127.0.0.0/8', ...localAddresses(), ...(opts.allowRecursion ?? [])]
     const chain = buildChain({
       origin, metrics: this.metrics, forwarder: this.#forwarder,
-      synced: () => this.#sync.zone !== undefined,
+      synced: () => this.#sync.ready,
       zone: () => this.#sync.zone,
       allowRecursion,
     })
