@@ -145,8 +145,12 @@ export class DnsWorkers {
 
   /** Every worker's counts (fresh, or the last known when a worker does not answer within 1 s), plus those of workers that died. */
   async stats(): Promise<StatsSnapshot> {
-    const each = await Promise.all(this.#slots.map((s) => this.#readStats(s)))
-    return each.reduce(addSnapshot, addSnapshot(emptySnapshot(), this.#retired))
+    return (await this.statsEach()).reduce(addSnapshot, addSnapshot(emptySnapshot(), this.#retired))
+  }
+
+  /** Each worker's counts, in worker order (tests: the kernel spreads flows). */
+  statsEach(): Promise<StatsSnapshot[]> {
+    return Promise.all(this.#slots.map((s) => this.#readStats(s)))
   }
 
   async stop(): Promise<void> {

@@ -169,3 +169,43 @@ t.test('malformed packets never stop the server', async (t) => {
   const tcpGood = await dig(port, ['web.default.svc.cluster.local', 'A', '+tcp'])
   t.equal(tcpGood.status, 'NOERROR', 'TCP answered after bad frames')
 })
+
+t.test('worker threads: queries from many sockets reach every worker, counts add up, a port in use fails start', async (t) => {
+  const c = await startTestCluster(t)
+  await c.client.create(svcs, 'default', { metadata: { name: 'web' }, spec: { clusterIP: '10.96.7.10', ports: [{ port: 80 }] } })
+  const port = await freePort()
+  const dns = new ClusterDns({ client: c.client, logger: silentLogger(), listen: [{ host: '127.0.0.1', port }], upstreams: [], workers: 2 })
+  t.teardown(() => dns.stop())
+  await dns.start()
+  await dns.whenSynced()
+  t.equal(dns.workers?.size, 2, 'two answering threads')
+
+  // 40 client sockets (40 flows): SO_REUSEPORT spreads them over both workers.
+  const n = 40
+  const query = (id: number, name: string) => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] })
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => new Promise<Buffer>((resolve, reject) => {
+    const s = createSocket('udp4')
+    const timer = setTimeout(() => (s.close(), reject(new Error('no reply'))), 5000)
+    s.once('message', (m) => (clearTimeout(timer), s.close(), resolve(m)))
+    s.send(query(i + 1, i % 2 ? 'WEB.default.svc.cluster.local' : 'web.default.svc.cluster.local'), port, '127.0.0.1')
+  })))
+  t.ok(replies.every((r, i) => r.readUInt16BE(0) === i + 1), 'every reply carries its ID')
+  const decoded = replies.map((r) => dnsPacket.decode(r))
+  t.ok(decoded.every((d) => (d.answers?.[0] as any)?.data === '10.96.7.10'), 'every reply has the A record')
+  t.equal(decoded[1]!.questions![0]!.name, 'WEB.default.svc.cluster.local', 'the question case kept')
+  const each = await dns.workers!.statsEach()
+  t.ok(each.every((s) => s.count > 0), `both workers answered some (${each.map((s) => s.count).join(' + ')})`)
+  const text = await dns.metrics.registry.metrics()
+  const count = Number(/skiff_dns_queries_total\{type="A",rcode="NOERROR"\} (\d+)/.exec(text)?.[1])
+  t.equal(count, n, 'the registry counts the queries answered in the workers')
+  t.match(text, new RegExp(`skiff_dns_request_duration_seconds_count ${n}`), 'and their latencies')
+
+  // Another server on the same port without SO_REUSEPORT's consent: start fails and leaves no thread.
+  const blocker = createSocket('udp4')
+  const busy = await freePort()
+  await new Promise<void>((r) => blocker.bind(busy, '127.0.0.1', r))
+  t.teardown(() => blocker.close())
+  const clash = new ClusterDns({ client: c.client, logger: silentLogger(), listen: [{ host: '127.0.0.1', port: busy }], upstreams: [], workers: 2 })
+  await t.rejects(clash.start(), /EADDRINUSE/, 'a port in use rejects start()')
+  t.same(clash.workers?.threadIds, [], 'no worker thread left running')
+})
