@@ -7,6 +7,7 @@
 //
 //   node bench/service-proxy-throughput.ts
 //   BENCH_SECONDS=6 BENCH_ROUNDS=5 BENCH_LARGE_KIB=1024 BENCH_CONNECTIONS=8 BENCH_BACKENDS=nftables,userspace node bench/service-proxy-throughput.ts
+//   BENCH_CPU_PROFILE=/tmp/tp ...   (CPU profiles of the process during the rounds, /tmp/tp.<backend>.cpuprofile)
 //
 // The server must not be the bottleneck, or the ratio measures the server:
 // busybox httpd (in skiff/pause:local, C, a process per connection, no
@@ -21,6 +22,8 @@
 // the same server. Needs `wrk` (Debian package wrk).
 
 import { execFile } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { request } from 'node:http'
 import { promisify } from 'node:util'
 import { lookupResource } from '../controlplane/api/resources.ts'
@@ -98,11 +101,19 @@ async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
     await wrk(direct, 2)
     await wrk(proxied, 2)
     const rows: Row[] = []
+    // BENCH_CPU_PROFILE=<prefix>: a CPU profile of this process (apiserver, agent, a userspace proxy) during the rounds.
+    const profiler = process.env.BENCH_CPU_PROFILE ? new Session() : undefined
+    if (profiler) { profiler.connect(); await profiler.post('Profiler.enable'); await profiler.post('Profiler.start') }
     for (let round = 1; round <= rounds; round++) {
       for (const [size, file] of sizes) {
         rows.push({ backend, round, size, path: 'direct', r: await wrk(direct + file, seconds) })
         rows.push({ backend, round, size, path: 'ClusterIP', r: await wrk(proxied + file, seconds) })
       }
+    }
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop')
+      writeFileSync(`${process.env.BENCH_CPU_PROFILE}.${backend}.cpuprofile`, JSON.stringify(profile))
+      profiler.disconnect()
     }
     return rows
   } finally {
