@@ -286,6 +286,8 @@ Measured: rules in the kernel (the proxier's nft transaction has committed), not
 | one node: the EndpointSlice event → applied on that node | ${f(pct(eventToApplied, 50))} | ${f(pct(eventToApplied, 99))} | ${f(Math.max(...eventToApplied))} |
 | API write → write acknowledged | ${f(pct(ack, 50))} | ${f(pct(ack, 99))} | ${f(Math.max(...ack))} |
 
+Slowest changes (API write → applied on every node): ${[...lat].sort((a, b) => b - a).slice(0, 5).map((x) => f(x)).join(', ')} ms.
+
 Event-loop delay of the one process during the changes (apiserver + every agent + this loop): p99 ${f(loopAll.percentile(99) / 1e6)} ms, max ${f(loopAll.max / 1e6)} ms.
 
 Proxier metrics during the changes (skiff_proxy_sync_duration_seconds, skiff_proxy_network_programming_duration_seconds; percentiles are histogram bucket bounds):
