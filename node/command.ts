@@ -12,7 +12,7 @@
 // --ingress-kubeconfig, default <agentDir>/ingress-kubeconfig); SIGTERM
 // drains it first.
 
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { lookup } from 'node:dns/promises'
 import { isIPv4 } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -157,8 +157,17 @@ export function registerAgentCommand(program: Command): void {
       process.on('SIGTERM', () => void stop('SIGTERM'))
       process.on('SIGINT', () => void stop('SIGINT'))
       // `skiff down` removed the state (the cluster is gone): stop at once and change nothing more on this host.
+      // Compared by inode and birth time: the pod sync may re-create a pod's volume folder under a removed state folder
+      // before this check runs (found by a test run), and a re-created folder is not this cluster's.
+      const inode = (): string | undefined => {
+        const st = statSync(agentDir, { throwIfNoEntry: false })
+        return st && `${st.ino}:${st.birthtimeMs}` // an inode number can be reused at once; birth time is 0 where unknown
+      }
+      let known = inode()
       setInterval(() => {
-        if (existsSync(agentDir)) return
+        const now = inode()
+        if (known === undefined) known = now // made by the agent's own start
+        if (now !== undefined && now === known) return
         logger.warn({ agentDir }, 'the agent state folder is gone (the cluster was removed): exiting without touching the host')
         process.exit(0)
       }, 2_000).unref()
