@@ -72,7 +72,7 @@ export function createIngressProxy(deps: ProxyDeps) {
   const duration = deps.metrics.duration.labels(cls)
   let active = 0
 
-  function finish(req: http.IncomingMessage, res: http.ServerResponse, rec: Record_): void {
+  function finish(req: http.IncomingMessage, res: http.ServerResponse, rec: Record_, scan: HeaderScan): void {
     const status = res.statusCode
     const key = `${rec.host}\0${status}\0${rec.upstream}`
     let counter = requestCounters.get(key)
@@ -82,7 +82,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     duration.observe(ms / 1000)
     if (!logAccess) return
     deps.accessLog.info({
-      class: deps.className, remote: plainIp(req.socket.remoteAddress), method: req.method, host: scanOf(req).host ?? '', path: rec.path,
+      class: deps.className, remote: plainIp(req.socket.remoteAddress), method: req.method, host: scan.host ?? '', path: rec.path,
       status, bytes: rec.bytes, duration_ms: Math.round(ms * 100) / 100, upstream: rec.upstream, ingress: rec.ingress, request_id: rec.requestId,
     })
   }
@@ -141,7 +141,6 @@ export function createIngressProxy(deps: ProxyDeps) {
   function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, scheme: Scheme): void {
     const rec = newRecord()
     const scan = scanHeaders(req.rawHeaders)
-    ;(req as Scanned)[kScan] = scan
     active++
     const ctx: RequestContext = { req, res, rec, scan, clientGone: false }
     res.on('close', () => {
@@ -149,7 +148,7 @@ export function createIngressProxy(deps: ProxyDeps) {
       ctx.clientGone = !res.writableFinished
       if (ctx.clientGone) ctx.attempt?.controller?.abort(new Error('client closed the connection'))
       ctx.attempt?.end()
-      finish(req, res, rec)
+      finish(req, res, rec, scan)
     })
     if (deps.draining()) res.setHeader('Connection', 'close')
     const state = deps.state()
@@ -312,7 +311,7 @@ export function createIngressProxy(deps: ProxyDeps) {
       end()
       deps.metrics.upstreamErrors.inc({ ...cls, reason: 'websocket' })
     })
-    ;(req as Scanned)[kUpgraded] = () => {
+    ;(req as Upgrading)[kUpgraded] = () => {
       websockets.add(socket)
       deps.metrics.websockets.inc(cls)
       socket.once('close', () => {
@@ -323,7 +322,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     }
   }
   wsProxy.on('proxyReqWs', (proxyReq, req) => {
-    proxyReq.on('upgrade', () => (req as Scanned)[kUpgraded]?.())
+    proxyReq.on('upgrade', () => (req as Upgrading)[kUpgraded]?.())
   })
 
   return {
@@ -368,10 +367,8 @@ interface RequestContext {
   clientGone: boolean
 }
 
-const kScan = Symbol('skiff.scan')
 const kUpgraded = Symbol('skiff.upgraded')
-type Scanned = http.IncomingMessage & { [kScan]?: HeaderScan; [kUpgraded]?: () => void }
-const scanOf = (req: http.IncomingMessage): HeaderScan => (req as Scanned)[kScan] ?? scanHeaders(req.rawHeaders)
+type Upgrading = http.IncomingMessage & { [kUpgraded]?: () => void }
 
 export type IngressProxy = ReturnType<typeof createIngressProxy>
 
