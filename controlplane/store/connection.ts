@@ -11,10 +11,46 @@
 // settling them, and the auto-pipeline waiting for them stalls every later
 // command.) The guard below does the same for our own bookkeeping. Either
 // way the caller sees 'unavailable', as with any other lost request.
+//
+// Under Sentinel the same rules hold; ioredis asks the sentinels for the
+// primary on every (re)connect and checks with INFO that the server it
+// reached is a primary (role master), so after a failover it finds the new
+// one by itself. See sentinelConnectionOptions.
 
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
+import type { SentinelOptions } from './preflight.ts'
 import { StoreError } from './types.ts'
+
+/**
+ * ioredis options for the primary of a Sentinel group: `base` carries the
+ * Redis password (and username, tls, ...); its host and port are dropped.
+ * `retryAllSentinels()` tells whether to keep retrying when every sentinel is
+ * unreachable (false while starting, so start() fails instead of hanging).
+ */
+export function sentinelConnectionOptions(base: RedisOptions, s: SentinelOptions, retryAllSentinels: () => boolean): RedisOptions {
+  const { host: _host, port: _port, path: _path, ...rest } = base
+  return {
+    ...rest,
+    sentinels: s.sentinels.map((e) => ({ host: e.host, port: e.port })),
+    name: s.name,
+    sentinelPassword: s.password,
+    sentinelUsername: s.username,
+    role: 'master',
+    // A failover takes a few seconds; poll for the new primary every second at most.
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+    sentinelRetryStrategy: (times: number) => (retryAllSentinels() ? Math.min(100 * times, 1000) : null),
+    connectTimeout: base.connectTimeout ?? 3000,
+    sentinelCommandTimeout: 2000,
+    // Subscribe to +switch-master on the sentinels and drop the connection on
+    // a failover, even when the old primary is alive but partitioned (a
+    // command in flight there then fails instead of hanging).
+    failoverDetector: true,
+    // A primary demoted under us answers writes with READONLY: reconnect
+    // (through the sentinels) and fail that command, never re-send it.
+    reconnectOnError: (err: Error) => /^(READONLY|MASTERDOWN)/.test(err.message),
+  }
+}
 
 export function openConnection(base: RedisOptions, name: string, log: Logger, pipelining: boolean): Redis {
   const conn = new Redis({
@@ -77,9 +113,12 @@ export async function connect(conn: Redis, what: string): Promise<void> {
     await conn.connect()
   } catch (err) {
     conn.disconnect()
-    const { host = '127.0.0.1', port = 6379 } = conn.options
+    const { host = '127.0.0.1', port = 6379, sentinels, name } = conn.options
     const why = (cause ?? (err as Error)).message
-    throw new StoreError('unavailable', `cannot connect to Redis at ${host}:${port} (${what} connection): ${why}`)
+    const where = sentinels?.length
+      ? `the primary of ${JSON.stringify(name)} through the sentinels ${sentinels.map((e) => `${e.host}:${e.port}`).join(', ')}`
+      : `Redis at ${host}:${port}`
+    throw new StoreError('unavailable', `cannot connect to ${where} (${what} connection): ${why}`)
   } finally {
     conn.off('error', onError)
   }

@@ -6,15 +6,22 @@
 //  - revisions never go backwards: a high-water mark on local disk
 //    (revision-mark.ts) and the highest revision seen in memory are checked
 //    against the Redis counter, which is jumped ahead if Redis lost data;
-//  - encrypted resources are sealed before they leave the process (crypto.ts).
+//  - encrypted resources are sealed before they leave the process (crypto.ts);
+//  - under Sentinel (or with minReplicas > 0) a write is acknowledged only
+//    after WAIT says enough replicas have it, and watchers get an event only
+//    after the same confirmation;
+//  - a Redis or sentinel that answers without a password, or sits inside
+//    forbiddenCIDRs, is refused (preflight.ts, address-policy.ts).
 
 import { randomBytes } from 'node:crypto'
 import { setImmediate as nextTick, setTimeout as delay } from 'node:timers/promises'
 import type { Redis, RedisOptions } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import type { KubeObject } from '../api/types.ts'
-import { InflightGuard, connect, nextReady, openConnection } from './connection.ts'
+import { parseCIDRs, checkAddress, type CIDR } from './address-policy.ts'
+import { InflightGuard, connect, nextReady, openConnection, sentinelConnectionOptions } from './connection.ts'
 import { Codec } from './crypto.ts'
+import { preflight, probeRefusal, probeWithoutPassword, type SentinelOptions } from './preflight.ts'
 import { RevisionMark } from './revision-mark.ts'
 import { defineScripts, parseWriteReply, writeCommandArgs, type ScriptedRedis, type WriteArgs } from './scripts.ts'
 import {
@@ -29,9 +36,29 @@ import {
 } from './types.ts'
 import { WatchHub, revisionOf, type HubSource } from './watch-hub.ts'
 
+export type { SentinelOptions } from './preflight.ts'
+
 export interface RedisStoreOptions {
-  /** Connection options (host, port, password, ...). */
+  /**
+   * Connection options (host, port, password, ...). The password is
+   * required. Under Sentinel these are the options of the primary and the
+   * replicas (password, username, tls); host and port are not used.
+   */
   redis: RedisOptions
+  /** Reach the primary through Redis Sentinel (README.md, "Sentinel"). */
+  sentinel?: SentinelOptions
+  /**
+   * Replicas that must confirm a write (WAIT) before it is acknowledged, and
+   * an event before watchers get it. Default 1 under Sentinel, 0 otherwise.
+   */
+  minReplicas?: number
+  /** How long to wait for those confirmations; then 'unavailable' (503). Default 2000. */
+  replicaAckTimeoutMs?: number
+  /**
+   * Address ranges where Redis and the sentinels must not be (the pod and
+   * service CIDRs): the store refuses to use a Redis there.
+   */
+  forbiddenCIDRs?: string[]
   /** Prefix of every key; several clusters can share one Redis. Default 'skiff'. */
   prefix?: string
   /** Local directory for the revision high-water mark. One store per directory. */
@@ -45,6 +72,35 @@ export interface RedisStoreOptions {
   logger?: Logger
 }
 
+/**
+ * What `skiff server` is given: one Redis (host, port) or a Sentinel group,
+ * plus the replica and address rules. See storeRedisOptions.
+ */
+export interface StoreRedisConfig {
+  /** The single Redis (not used with sentinel). Default 127.0.0.1:6379. */
+  host?: string
+  port?: number
+  /** Redis's password (the primary's and the replicas' under Sentinel). */
+  password: string
+  sentinel?: SentinelOptions
+  minReplicas?: number
+  replicaAckTimeoutMs?: number
+  forbiddenCIDRs?: string[]
+}
+
+/** The RedisStoreOptions fields for a StoreRedisConfig. */
+export function storeRedisOptions(
+  cfg: StoreRedisConfig,
+): Pick<RedisStoreOptions, 'redis' | 'sentinel' | 'minReplicas' | 'replicaAckTimeoutMs' | 'forbiddenCIDRs'> {
+  return {
+    redis: cfg.sentinel ? { password: cfg.password } : { host: cfg.host ?? '127.0.0.1', port: cfg.port ?? 6379, password: cfg.password },
+    sentinel: cfg.sentinel,
+    minReplicas: cfg.minReplicas,
+    replicaAckTimeoutMs: cfg.replicaAckTimeoutMs,
+    forbiddenCIDRs: cfg.forbiddenCIDRs,
+  }
+}
+
 /** How long one XREAD blocks; bounded so a stopped store is never stuck. */
 const BLOCK_MS = 5_000
 const READ_BATCH = 1_000
@@ -53,6 +109,10 @@ export class RedisStore implements Store {
   private readonly prefix: string
   private readonly streamMaxLen: number
   private readonly redisOptions: RedisOptions
+  private readonly sentinel?: SentinelOptions
+  private readonly minReplicas: number
+  private readonly replicaAckTimeoutMs: number
+  private readonly forbidden: CIDR[]
   private readonly codec: Codec
   private readonly mark: RevisionMark
   private readonly log: Logger
@@ -70,6 +130,16 @@ export class RedisStore implements Store {
   private generation = 0
   private recovering = false
   private recoverAgain = false
+  /** Bumped when the main connection closes: a WAIT must run on the connection of its write. */
+  private mainGeneration = 0
+  /** The WAIT that will follow every write sent so far in this turn (see replicaAck). */
+  private ackBatch?: Promise<number>
+  /** start() finished: from now on keep looking for sentinels however long it takes. */
+  private started = false
+  /** Set while the connected Redis fails a check (forbidden address, no password); every call fails with it. */
+  private refusal?: string
+  /** The primary (address:port) that passed the password probe last. */
+  private checkedPeer?: string
   private resolveStopped!: () => void
   private readonly stoppedSignal = new Promise<void>((resolve) => (this.resolveStopped = resolve))
 
@@ -80,7 +150,36 @@ export class RedisStore implements Store {
     if (!Number.isSafeInteger(this.streamMaxLen) || this.streamMaxLen < 1) {
       throw new Error(`store: streamMaxLen must be a positive integer, got ${opts.streamMaxLen}`)
     }
-    this.redisOptions = opts.redis
+    if (!opts.redis.password) {
+      throw new Error(
+        'store: Redis must require a password: set `requirepass` (and `masterauth` on replicas) and pass it as redis.password',
+      )
+    }
+    if ((opts.redis as { sentinels?: unknown }).sentinels) {
+      throw new Error('store: pass Sentinel settings as the sentinel option, not inside redis')
+    }
+    if (opts.sentinel) {
+      const s = opts.sentinel
+      if (!s.sentinels?.length) throw new Error('store: sentinel.sentinels must list at least one sentinel (host and port)')
+      if (!s.name) throw new Error('store: sentinel.name (the master group name of `sentinel monitor`) is required')
+      if (!s.password) {
+        throw new Error(
+          'store: sentinel.password is required: set `requirepass` (and `sentinel sentinel-pass`) in every sentinel.conf; ' +
+            'an open sentinel can be told to hand out another Redis as the primary',
+        )
+      }
+    }
+    this.sentinel = opts.sentinel
+    this.minReplicas = opts.minReplicas ?? (opts.sentinel ? 1 : 0)
+    if (!Number.isSafeInteger(this.minReplicas) || this.minReplicas < 0) {
+      throw new Error(`store: minReplicas must be a non-negative integer, got ${opts.minReplicas}`)
+    }
+    this.replicaAckTimeoutMs = opts.replicaAckTimeoutMs ?? 2_000
+    if (!Number.isSafeInteger(this.replicaAckTimeoutMs) || this.replicaAckTimeoutMs < 1) {
+      throw new Error(`store: replicaAckTimeoutMs must be a positive integer, got ${opts.replicaAckTimeoutMs}`)
+    }
+    this.forbidden = parseCIDRs(opts.forbiddenCIDRs)
+    this.redisOptions = opts.sentinel ? sentinelConnectionOptions(opts.redis, opts.sentinel, () => this.started) : opts.redis
     this.codec = new Codec({ encryptionKey: opts.encryptionKey, encryptedResources: opts.encryptedResources ?? ['secrets'] })
     this.log = opts.logger ?? pino({ name: 'skiff-store' })
     this.mark = new RevisionMark(opts.stateDir, (err) =>
@@ -95,29 +194,51 @@ export class RedisStore implements Store {
     counter: () => `${this.prefix}:rev`,
     events: () => `${this.prefix}:events`,
     meta: () => `${this.prefix}:meta`,
+    /** A channel nobody listens to: a PUBLISH there is a write to WAIT for (see confirmSeen). */
+    sync: () => `${this.prefix}:sync`,
   }
 
   async start(): Promise<void> {
     if (this.redis || this.stopped) throw new Error('store: start() may be called once')
     await this.mark.load()
+    const topology = await preflight({
+      redis: this.sentinel ? undefined : { host: this.redisOptions.host ?? '127.0.0.1', port: this.redisOptions.port ?? 6379 },
+      sentinel: this.sentinel,
+      tls: this.redisOptions.tls,
+      ranges: this.forbidden,
+      log: this.log,
+    })
     const redis = defineScripts(openConnection(this.redisOptions, 'skiff-store', this.log, true))
     const blocking = openConnection(this.redisOptions, 'skiff-store-watch', this.log, false)
     try {
       await Promise.all([connect(redis, 'main'), connect(blocking, 'watch')])
+      this.redis = redis
+      this.blocking = blocking
+      const peers = await this.checkPeers()
+      if (peers.mismatch) throw new StoreError('unavailable', `store: ${peers.mismatch}; try again`)
+      if (peers.refusal) throw new Error(`store: refusing to start: ${peers.refusal}`)
     } catch (err) {
+      this.redis = undefined
+      this.blocking = undefined
       redis.disconnect()
       blocking.disconnect()
       throw err
     }
-    this.redis = redis
-    this.blocking = blocking
+    if (topology) {
+      this.log.info(
+        { primary: `${topology.primary.host}:${topology.primary.port}`, replicas: topology.replicas.map((r) => `${r.host}:${r.port}`), minReplicas: this.minReplicas },
+        'store: Redis under Sentinel',
+      )
+    }
     await this.checkDurability()
+    await this.checkReplicas()
     const counter = await this.reconcileEpoch(this.mark.reserved, 'start')
     this.hub = new WatchHub(this.hubSource(), this.log)
     this.hub.start(counter)
     this.watchConnection(redis, this.guard)
     this.watchConnection(blocking, this.hubGuard)
     this.ready = true
+    this.started = true
   }
 
   async stop(): Promise<void> {
@@ -206,6 +327,7 @@ export class RedisStore implements Store {
   private conn(): ScriptedRedis {
     if (this.stopped) throw new StoreError('unavailable', 'store is stopped')
     if (!this.redis) throw new Error('store: used before start()')
+    if (this.refusal) throw new StoreError('unavailable', this.refusal)
     return this.redis
   }
 
@@ -240,11 +362,85 @@ export class RedisStore implements Store {
     }
     const out = await this.retryBehind(async () => {
       w.minRev = this.maxObserved
-      const result = parseWriteReply(await this.guard.run(this.conn().skiffWrite(...writeCommandArgs(w))), w)
-      return result.kind === 'behind' ? 'behind' : result
+      const conn = this.conn()
+      const generation = this.mainGeneration
+      const sent = this.guard.run(conn.skiffWrite(...writeCommandArgs(w)))
+      // Queued right behind the write on the same connection, so it counts it.
+      const ack = this.minReplicas > 0 ? this.replicaAck(conn) : undefined
+      const result = parseWriteReply(await sent, w)
+      if (result.kind === 'behind') return 'behind'
+      if (ack) await this.confirmWrite(ack, generation, result.revision, `${resource} ${key}`)
+      return result
     })
     await this.observe(out.revision)
     return this.codec.open(resource, key, op === 'd' ? out.prev! : json, out.revision)
+  }
+
+  /**
+   * A WAIT for every command sent on the main connection so far. WAIT counts
+   * all earlier writes of its connection, so one WAIT queued after the
+   * writes of this turn of the event loop covers all of them: the first
+   * caller queues it in a microtask (behind the others' commands in the same
+   * auto-pipeline), later callers join it; a caller after that gets a new one.
+   */
+  private replicaAck(conn: ScriptedRedis): Promise<number> {
+    if (this.ackBatch) return this.ackBatch
+    const batch = new Promise<number>((resolve, reject) => {
+      queueMicrotask(() => {
+        this.ackBatch = undefined
+        try {
+          this.guard.run(conn.wait(this.minReplicas, this.replicaAckTimeoutMs)).then(resolve, reject)
+        } catch (err) {
+          reject(err)
+        }
+      })
+    })
+    batch.catch(() => {}) // each caller handles the outcome
+    this.ackBatch = batch
+    return batch
+  }
+
+  /** Acknowledge a write only when its WAIT, on its own connection, counted enough replicas. */
+  private async confirmWrite(ack: Promise<number>, generation: number, revision: number, what: string): Promise<void> {
+    let acked = -1
+    let failure = ''
+    try {
+      acked = await ack
+    } catch (err) {
+      failure = (err as Error).message
+    }
+    if (acked >= this.minReplicas && generation === this.mainGeneration) return
+    // Served or not, it may exist: a later revision must not reuse it.
+    await this.observe(revision)
+    const why = failure
+      ? `the replicas' confirmation failed (${failure})`
+      : generation !== this.mainGeneration
+        ? 'the connection was lost before the replicas confirmed it'
+        : `only ${acked} of the ${this.minReplicas} replica(s) required confirmed it within ${this.replicaAckTimeoutMs} ms`
+    throw new StoreError(
+      'unavailable',
+      `${what}: Redis applied the write (revision ${revision}) but ${why}; it may or may not have been kept ` +
+        '(a failover before a replica has it loses it): read it back before retrying',
+    )
+  }
+
+  /**
+   * Make sure everything this connection has read so far is on minReplicas
+   * replicas: a PUBLISH (a write, replicated) after the read, then WAIT for
+   * it. Watchers get only events that a failover keeps.
+   */
+  private async confirmSeen(conn: Redis, guard: InflightGuard, upTo: number): Promise<void> {
+    const published = guard.run(conn.publish(this.k.sync(), String(upTo)))
+    const acked = conn === this.redis ? this.replicaAck(this.redis) : guard.run(conn.wait(this.minReplicas, this.replicaAckTimeoutMs))
+    await published
+    const n = await acked
+    if (n < this.minReplicas) {
+      throw new StoreError(
+        'unavailable',
+        `events up to revision ${upTo} are confirmed by ${n} of the ${this.minReplicas} replica(s) required after ${this.replicaAckTimeoutMs} ms; ` +
+          'watches resume once the replicas catch up',
+      )
+    }
   }
 
   /** Run a script; when it finds the counter behind, jump it and run again. */
@@ -313,10 +509,60 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Warn when fewer replicas are connected than writes need. */
+  private async checkReplicas(): Promise<void> {
+    if (this.minReplicas === 0) return
+    let connected: number
+    try {
+      const info = String(await this.conn().info('replication'))
+      connected = Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0)
+    } catch (err) {
+      this.log.info({ err: (err as Error).message }, 'store: cannot read INFO replication')
+      return
+    }
+    if (connected < this.minReplicas) {
+      this.log.warn(
+        { connected, minReplicas: this.minReplicas },
+        'store: fewer replicas are connected to the Redis primary than each write must reach; writes answer 503 until they are back',
+      )
+    }
+  }
+
+  /**
+   * Check where the connections went: both to the same server (under
+   * Sentinel, so the hub reads the primary the writes go to), not inside
+   * forbiddenCIDRs, and a primary not checked before must refuse PING
+   * without a password.
+   */
+  private async checkPeers(): Promise<{ refusal?: string; mismatch?: string }> {
+    const peer = (c: Redis | undefined) => {
+      const s = c?.stream as { remoteAddress?: string; remotePort?: number } | undefined
+      return s?.remoteAddress ? { host: s.remoteAddress, port: s.remotePort ?? 0 } : undefined
+    }
+    const main = peer(this.redis)
+    const watch = peer(this.blocking)
+    if (!main || !watch) return {}
+    const key = (p: { host: string; port: number }) => `${p.host}:${p.port}`
+    if (this.sentinel && key(main) !== key(watch)) {
+      return { mismatch: `the store's connections reached two different primaries (${key(main)} and ${key(watch)}), a failover in progress` }
+    }
+    for (const [what, p] of [['Redis primary', main], ['Redis primary (watch connection)', watch]] as const) {
+      const refusal = checkAddress(what, p.host, this.forbidden)
+      if (refusal) return { refusal }
+    }
+    if (this.checkedPeer !== key(main)) {
+      const refusal = probeRefusal('Redis primary', main, await probeWithoutPassword(main, { tls: this.redisOptions.tls }))
+      if (refusal) return { refusal }
+      this.checkedPeer = key(main)
+    }
+    return {}
+  }
+
   /** A lost connection ends every watch; a reconnect re-checks the counter first. */
   private watchConnection(conn: Redis, guard: InflightGuard): void {
     conn.on('close', () => {
       guard.failAll('connection to Redis lost')
+      if (conn === this.redis) this.mainGeneration++
       this.generation++
       if (this.ready) this.log.warn('store: connection to Redis lost; watches end until it is back')
       this.ready = false
@@ -335,6 +581,20 @@ export class RedisStore implements Store {
     this.recovering = true
     const generation = this.generation
     try {
+      const peers = await this.checkPeers()
+      if (peers.mismatch) {
+        // Reconnecting the watch connection asks the sentinels again.
+        this.log.info(peers.mismatch)
+        this.blocking.disconnect(true)
+        return
+      }
+      if (peers.refusal) {
+        if (this.refusal !== peers.refusal) this.log.error(`store: not using this Redis: ${peers.refusal}`)
+        this.refusal = peers.refusal
+        this.hub?.failAll(new StoreError('unavailable', peers.refusal))
+        return
+      }
+      this.refusal = undefined
       await this.reconcileEpoch(this.maxObserved, 'reconnect')
       if (generation === this.generation && !this.stopped) {
         this.ready = true
@@ -357,9 +617,17 @@ export class RedisStore implements Store {
         const reply = (await this.hubGuard.run(
           this.blocking!.xread('COUNT', READ_BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.k.events(), `${rev}-0`),
         )) as [string, [string, string[]][]][] | null
-        return reply ? reply[0]![1] : null
+        const entries = reply ? reply[0]![1] : null
+        if (entries?.length && this.minReplicas > 0) {
+          await this.confirmSeen(this.blocking!, this.hubGuard, revisionOf(entries[entries.length - 1]![0]))
+        }
+        return entries
       },
-      range: (rev, count) => this.guard.run(this.conn().xrange(this.k.events(), `${rev}-0`, '+', 'COUNT', count)),
+      range: async (rev, count) => {
+        const page = await this.guard.run(this.conn().xrange(this.k.events(), `${rev}-0`, '+', 'COUNT', count))
+        if (page.length && this.minReplicas > 0) await this.confirmSeen(this.conn(), this.guard, revisionOf(page[page.length - 1]![0]))
+        return page
+      },
       floor: () => this.floor(),
       decode: (id, fields) => this.decodeEvent(id, fields),
       cover: (rev) => this.observe(rev),
