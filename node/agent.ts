@@ -19,13 +19,14 @@ import type { Logger } from '../lib/log.ts'
 import type { Registry } from '../lib/metrics.ts'
 import { parseQuantity } from '../controlplane/api/validation.ts'
 import { NodeEventRecorder } from './events.ts'
-import { Heartbeat, renewLease } from './heartbeat.ts'
+import { Heartbeat, proxyAppliedAnnotation, renewLease } from './heartbeat.ts'
 import { KubeletServer } from './kubelet-server.ts'
 import { loadOrRequestKubeletCert } from './kubelet-cert.ts'
 import { createNodeMetrics, type NodeMetrics } from './metrics.ts'
 import { ensureNodeNetwork, removeNodeNetwork, type NodeNetworkInfo } from './network.ts'
 import { buildNodeStatus, detectCapacity, detectNodeInfo, nodeLabels, nodeStatusStale, type Capacity, type NodeFacts } from './node-object.ts'
 import { ProbeManager } from './probes.ts'
+import { EndpointWithdrawal } from './endpoint-withdrawal.ts'
 import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
@@ -75,6 +76,11 @@ export interface AgentOptions {
   /** Answer LoadBalancer IPs on the LAN when elected (default: on with a nodeIP). */
   loadBalancerSpeaker?: boolean | { deadlineMs?: number }
   heartbeatMs?: number
+  /**
+   * How long a terminating pod waits, before SIGTERM, for every serving node
+   * to stop routing to it (default 10 s, within its grace period; 0: no wait).
+   */
+  endpointWithdrawalTimeoutMs?: number
   /** Override detected capacity (tests, simulated nodes). */
   capacity?: Partial<Capacity>
   /** Port of the kubelet server on the InternalIP (default 10250; 0: any free port). */
@@ -127,6 +133,7 @@ export class Agent {
   #kubelet?: KubeletServer
   #dns?: ClusterDnsServer
   #pods?: PodSync
+  #withdrawal?: EndpointWithdrawal
   #proxy?: ServiceProxier
   #ingress?: IngressSupervisor
   #podNet?: PodNetwork
@@ -181,7 +188,7 @@ export class Agent {
     const version = (await o.docker.version()).Version
     this.#facts = { nodeName: o.nodeName, capacity: detectCapacity(o.capacity), nodeInfo: detectNodeInfo(version) }
     await this.#register()
-    this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat() })
+    this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat(), kick: () => this.#renewLease() })
     await this.#heartbeat.start()
     const podCIDR = await this.#waitForPodCIDR()
     const mtu = await this.#startPodNetwork(podCIDR)
@@ -265,6 +272,10 @@ export class Agent {
     const o = this.#o
     const volumes = new VolumeManager({ stateDir: o.stateDir })
     const cap = this.#facts!.capacity
+    if (o.endpointWithdrawalTimeoutMs !== 0) {
+      this.#withdrawal = new EndpointWithdrawal({ client: o.client, logger: this.#log.child({ component: 'endpoint-withdrawal' }), timeoutMs: o.endpointWithdrawalTimeoutMs, registry: this.metrics.registry })
+      await this.#withdrawal.start()
+    }
     let sync: PodSync | undefined
     const probes = new ProbeManager({ runtime: { exec: (id, cmd, ms) => sync!.runtime.exec(id, cmd, ms) }, logger: this.#log, onChange: (key) => sync?.enqueue(key) })
     sync = new PodSync({
@@ -274,6 +285,7 @@ export class Agent {
       backoff: { ...defaultBackoff, ...o.backoff },
       allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },
       clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
+      withdrawal: this.#withdrawal,
     })
     this.#pods = sync
     await sync.start()
@@ -309,6 +321,7 @@ export class Agent {
         name: o.nodeName, addresses, podCIDR, clusterCIDR: o.clusterCIDR,
         ...(this.#dns ? { dns: { ip: (o.clusterDns ?? defaultClusterDns).clusterDNS, target: ip, port: o.dnsPort ?? 53 } } : {}),
       }),
+      onApplied: () => this.#heartbeat?.kick(),
     })
     await this.#proxy.start()
   }
@@ -344,6 +357,7 @@ export class Agent {
     this.#heartbeat?.stop()
     this.#nodes?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
+    this.#withdrawal?.stop()
     await this.#kubelet?.stop()
     await this.#dns?.stop()
     // Rules stay (established service traffic keeps flowing) unless everything goes.
@@ -369,8 +383,14 @@ export class Agent {
   }
 
   async #beat(): Promise<void> {
-    await renewLease(this.#o.client, this.#o.nodeName, this.#nodeUid)
+    await this.#renewLease()
     await this.#refreshStatus(false)
+  }
+
+  /** The node Lease, with the revision the service proxy has in effect once it has one. */
+  #renewLease(): Promise<void> {
+    const applied = this.#proxy?.appliedRevision
+    return renewLease(this.#o.client, this.#o.nodeName, this.#nodeUid, applied ? { [proxyAppliedAnnotation]: String(applied) } : {})
   }
 
   /** Write the Node status when it changed, or at least once a minute. */

@@ -74,6 +74,13 @@ async function install(stateDir: string, systemdDir: string): Promise<void> {
   process.stdout.write(msg + '\n')
 }
 
+/** A whole number within bounds, or an error naming the flag. */
+function wholeNumber(flag: string, raw: string, min: number, max: number): number {
+  const n = Number(raw)
+  if (!/^\d+$/.test(String(raw).trim()) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(raw)}`)
+  return n
+}
+
 function serviceProxyBackend(v: string): 'nftables' | 'userspace' | 'none' {
   if (v === 'nftables' || v === 'userspace' || v === 'none') return v
   throw new Error(`--service-proxy must be nftables, userspace or none, not ${v}`)
@@ -95,6 +102,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--pod-network <mode>', 'how pods reach other hosts: host-gw (routes via each host, one L2 segment) or vxlan (an overlay, UDP 8472); local: all nodes on one Docker Engine')
     .option('--no-lb-speaker', 'do not answer LoadBalancer IPs on the LAN from this node')
     .option('--heartbeat-ms <ms>', 'Lease renewal interval (the LoadBalancer speakers judge liveness from it: a peer is dead after three missed ones)', '3000')
+    .option('--endpoint-withdrawal-timeout-ms <ms>', "how long a terminating pod waits, before SIGTERM, for every serving node to stop routing to it (within its grace period; 0: don't wait)", '10000')
     .option('--install', 'write and enable a systemd unit running this command (restart on failure, start at boot), then exit')
     .option('--systemd-dir <dir>', 'where --install writes the unit', '/etc/systemd/system')
     .option('--service-proxy <backend>', 'the node service proxy: nftables, userspace or none', 'nftables')
@@ -143,6 +151,7 @@ export function registerAgentCommand(program: Command): void {
         labels,
         capacity: keyValues(o.capacity, '--capacity') as Partial<Capacity>,
         heartbeatMs: Number(o.heartbeatMs),
+        endpointWithdrawalTimeoutMs: wholeNumber('--endpoint-withdrawal-timeout-ms', o.endpointWithdrawalTimeoutMs, 0, 600_000),
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
         ingress: ingressOptions(o, labels, agentDir, ingressConfig),
       })

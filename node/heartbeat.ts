@@ -7,6 +7,8 @@ import { lookupResource } from '../controlplane/api/resources.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
 import { ApiClientError, type ApiClient } from '../controlplane/client/client.ts'
 import type { Logger } from '../lib/log.ts'
+/** The node Lease annotation carrying the revision this node's service proxy has in effect (../dataplane/applied-revision.ts). */
+export { proxyAppliedAnnotation } from '../controlplane/api/routing-applied.ts'
 
 const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 export const leaseNamespace = 'kube-node-lease'
@@ -30,51 +32,74 @@ export function buildLease(nodeName: string, nodeUid: string | undefined, now: n
   }
 }
 
-/** Create the Lease or move its renewTime to now (guarded by resourceVersion). */
-export async function renewLease(client: ApiClient, nodeName: string, nodeUid: string | undefined): Promise<void> {
-  let current: KubeObject | undefined
+
+/**
+ * Move the Lease's renewTime to now (and set `annotations`), creating the
+ * Lease when it is missing. One merge patch: no read first, and no conflict
+ * with another writer of the same Lease.
+ */
+export async function renewLease(client: ApiClient, nodeName: string, nodeUid: string | undefined, annotations: Record<string, string> = {}): Promise<void> {
+  const now = Date.now()
+  const patch = { metadata: Object.keys(annotations).length ? { annotations } : {}, spec: { holderIdentity: nodeName, leaseDurationSeconds, renewTime: microTime(now) } }
   try {
-    current = await client.get(leasesInfo, leaseNamespace, nodeName)
+    await client.patch(leasesInfo, leaseNamespace, nodeName, patch, 'application/merge-patch+json')
+    return
   } catch (e) {
     if (!(e instanceof ApiClientError && e.status === 404)) throw e
   }
-  const now = Date.now()
-  if (!current) {
-    await client.create(leasesInfo, leaseNamespace, buildLease(nodeName, nodeUid, now))
-    return
+  const lease = buildLease(nodeName, nodeUid, now)
+  if (Object.keys(annotations).length) lease.metadata.annotations = annotations
+  try {
+    await client.create(leasesInfo, leaseNamespace, lease)
+  } catch (e) {
+    // Created meanwhile (a kick and a tick crossing): renewed either way at the next beat.
+    if (!(e instanceof ApiClientError && e.status === 409)) throw e
   }
-  await client.update(leasesInfo, { ...current, spec: { ...current.spec, holderIdentity: nodeName, leaseDurationSeconds, renewTime: microTime(now) } })
 }
 
 export class Heartbeat {
   #timer?: NodeJS.Timeout
   #running = false
-  #o: { intervalMs: number; logger: Logger; beat: () => Promise<void> }
+  #again = false
+  #o: { intervalMs: number; logger: Logger; beat: () => Promise<void>; kick?: () => Promise<void> }
 
-  constructor(opts: { intervalMs: number; logger: Logger; beat: () => Promise<void> }) {
+  /** beat: the periodic work; kick: the short write kick() asks for (default: beat). */
+  constructor(opts: { intervalMs: number; logger: Logger; beat: () => Promise<void>; kick?: () => Promise<void> }) {
     this.#o = opts
   }
 
   /** Beat once now (errors propagate), then every intervalMs (errors logged). */
   async start(): Promise<void> {
     await this.#o.beat()
-    this.#timer = setInterval(() => void this.#tick(), this.#o.intervalMs)
+    this.#timer = setInterval(() => void this.#run(this.#o.beat), this.#o.intervalMs)
     this.#timer.unref()
   }
 
-  async #tick(): Promise<void> {
+  /** Write now (e.g. a new applied revision), after the write in flight if there is one. */
+  kick(): void {
+    if (!this.#timer) return
+    if (this.#running) this.#again = true
+    else void this.#run(this.#o.kick ?? this.#o.beat)
+  }
+
+  async #run(fn: () => Promise<void>): Promise<void> {
     if (this.#running) return
     this.#running = true
     try {
-      await this.#o.beat()
+      await fn()
     } catch (e) {
       this.#o.logger.warn({ err: (e as Error).message }, 'node heartbeat failed')
     } finally {
       this.#running = false
     }
+    if (this.#again && this.#timer) {
+      this.#again = false
+      void this.#run(this.#o.kick ?? this.#o.beat)
+    }
   }
 
   stop(): void {
     clearInterval(this.#timer)
+    this.#timer = undefined
   }
 }

@@ -9,7 +9,7 @@ import { configMapPrinter, eventPrinter, leasePrinter, namespacePrinter, nodePri
 import { age } from './printers/format.ts'
 import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPrinter, servicePrinter } from './printers/network.ts'
 import { ageCol, nameCol } from './printers/types.ts'
-import type { KindPrinter, Table, TableRow } from './printers/types.ts'
+import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 
 export { humanDuration } from './printers/format.ts'
@@ -23,6 +23,7 @@ export interface PrintOptions {
   now: Date
   /** Where `kubectl get -w` starts watching from. */
   resourceVersion: string
+  context?: PrintContext
 }
 
 const printers: Record<string, KindPrinter> = {
@@ -63,7 +64,7 @@ function rowObject(info: ResourceInfo, obj: KubeObject, include: IncludeObject):
 export function printTable(info: ResourceInfo, objs: readonly KubeObject[], opts: PrintOptions): Table {
   const printer = printerFor(info.kind)
   const rows = objs.map((obj): TableRow => {
-    const row: TableRow = { cells: printer.cells(obj, opts.now) }
+    const row: TableRow = { cells: printer.cells(obj, opts.now, opts.context) }
     const conditions = printer.conditions?.(obj)
     if (conditions) row.conditions = conditions
     const object = rowObject(info, obj, opts.includeObject)

@@ -2,7 +2,8 @@
 //  - admin (system:masters): everything.
 //  - node (system:nodes, user system:node:<name>): reads what an agent and
 //    its data plane need (the node Leases of kube-node-lease included: the
-//    LoadBalancer speaker), writes only its own Node and Lease, the status of
+//    LoadBalancer speaker; the kube-system Leases: ingress presence),
+//    writes only its own Node and Lease, the status of
 //    pods bound to it, and Events; reads a Secret or ConfigMap only when a pod
 //    bound to it uses that object (like Kubernetes' Node authorizer).
 //  - ingress (skiff:ingress-controllers, user skiff:ingress:<class>): reads
@@ -90,7 +91,9 @@ function authorizeNode(node: string, a: RequestAttributes, view: AuthzView): Dec
     if (a.namespace === 'kube-node-lease' && a.name === node && (readVerbs.has(verb) || writeVerbs.has(verb))) return allow('own lease')
     // The LoadBalancer speaker judges its peers' liveness from their heartbeats (dataplane/lb-speaker).
     if (a.namespace === 'kube-node-lease' && readVerbs.has(verb)) return allow('node heartbeats are readable by nodes')
-    return deny(`node ${node} may only read Leases in kube-node-lease and write its own, kube-node-lease/${node}`)
+    // A terminating pod waits until every serving ingress node routes without it (ingress presence Leases, node/endpoint-withdrawal.ts).
+    if (a.namespace === 'kube-system' && readVerbs.has(verb)) return allow('ingress presence leases are readable by nodes')
+    return deny(`node ${node} may only read Leases in kube-node-lease and kube-system and write its own, kube-node-lease/${node}`)
   }
   if (resource === 'pods' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {
     if (boundTo(a.current, node)) return allow('pod bound to this node')

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ApiError } from '../api/errors.ts'
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from '../api/patch.ts'
 import { printTable } from '../api/printers.ts'
+import type { PrintContext } from '../api/printers/types.ts'
 import { groupVersion, qualifiedResource, type ResourceInfo } from '../api/resources.ts'
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts'
 import { clone, type KubeObject } from '../api/types.ts'
@@ -26,6 +27,8 @@ export interface HandlerContext {
   watchers: (delta: number, resource: string) => void
   /** Proxies pods/log and pods/exec to node agents. */
   nodeProxy?: NodeProxy
+  /** What Table printers may know beyond the object ("applied on n/n nodes"). */
+  print?: PrintContext
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -66,32 +69,32 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   if (method === 'GET' && p.name && !watch) {
     const obj = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'get', { current: obj }))
-    return respondObject(req, res, query, info, obj, 200)
+    return respondObject(req, res, query, info, obj, 200, ctx.print)
   }
   if (method === 'GET') return await handleListOrWatch(req, res, p, query, ctx, watch)
   if (method === 'POST' && !p.name) {
     const body = decodeObject(req, await readBody(req))
     check(ctx, attrs(p, 'create', { name: body?.metadata?.name, incoming: body }))
     const created = await ctx.registry.create(info, p.namespace, body, { dryRun: isDryRun(query) })
-    return respondObject(req, res, query, info, created, 201)
+    return respondObject(req, res, query, info, created, 201, ctx.print)
   }
   if (method === 'PUT' && p.name) {
     const body = decodeObject(req, await readBody(req))
     const current = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'update', { current, incoming: body }))
     const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource })
-    return respondObject(req, res, query, info, updated, 200)
+    return respondObject(req, res, query, info, updated, 200, ctx.print)
   }
   if (method === 'PATCH' && p.name) {
     const patched = await patchWithRetry(req, p, query, ctx, await readBody(req))
-    return respondObject(req, res, query, info, patched, 200)
+    return respondObject(req, res, query, info, patched, 200, ctx.print)
   }
   if (method === 'DELETE' && p.name) {
     const current = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'delete', { current }))
     const opts = await deleteOptions(req, query)
     const gone = await ctx.registry.delete(info, p.namespace, p.name, opts)
-    return respondObject(req, res, query, info, gone, 200)
+    return respondObject(req, res, query, info, gone, 200, ctx.print)
   }
   if (method === 'DELETE') return await handleDeleteCollection(req, res, p, query, ctx)
   throw new ApiError('MethodNotAllowed', `${method} is not supported on ${req.url?.split('?')[0]}`)
@@ -118,6 +121,7 @@ async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: R
       timeoutSeconds: timeout > 0 ? timeout : undefined,
       bookmarks: query.get('allowWatchBookmarks') === 'true',
       table,
+      print: ctx.print,
     }, (d) => ctx.watchers(d, resource))
   }
   const { items, revision } = await ctx.registry.list(info, p.namespace)
@@ -125,16 +129,16 @@ async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: R
   const page = paginate(selected, revision, query)
   const meta = { resourceVersion: String(page.revision), ...(page.continueToken ? { continue: page.continueToken, remainingItemCount: page.remaining } : {}) }
   if (table) {
-    const t = printTable(info, page.page, { includeObject: table.includeObject, now: new Date(), resourceVersion: String(page.revision) }) as any
+    const t = printTable(info, page.page, { includeObject: table.includeObject, now: new Date(), resourceVersion: String(page.revision), context: ctx.print }) as any
     t.metadata = { ...t.metadata, ...meta }
     return sendJson(res, 200, t)
   }
   sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: meta, items: page.page })
 }
 
-function respondObject(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, info: ResourceInfo, obj: KubeObject, status: number): void {
+function respondObject(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, info: ResourceInfo, obj: KubeObject, status: number, context?: PrintContext): void {
   const table = wantsTable(req, query)
-  if (table) return sendJson(res, status, printTable(info, [obj], { includeObject: table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? '' }))
+  if (table) return sendJson(res, status, printTable(info, [obj], { includeObject: table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? '', context }))
   sendJson(res, status, obj)
 }
 

@@ -16,6 +16,8 @@ import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
 import type { CertAndKey, ClusterCA } from '../../certs/ca.ts'
 import { AuthzGraph } from './authz-graph.ts'
+import { RoutingStatus } from './routing-status.ts'
+import type { PrintContext } from '../api/printers/types.ts'
 import type { TokenAuthenticator, UserInfo } from './authn.ts'
 import { CredentialAuthenticator } from './credentials.ts'
 import {
@@ -82,6 +84,8 @@ export class ApiServer {
   #log: Logger
   #server?: Server
   #graph: AuthzGraph
+  #routing: RoutingStatus
+  #print: PrintContext
   #gc: GarbageCollector
   #nodeProxy: NodeProxy
   #credentials: CredentialAuthenticator
@@ -96,6 +100,8 @@ export class ApiServer {
     this.#log = opts.logger.child({ component: 'apiserver' })
     this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
     this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
+    this.#routing = new RoutingStatus({ store: opts.store, logger: this.#log })
+    this.#print = { applied: (kind, obj, now) => this.#routing.applied(kind, obj, now) }
     this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
@@ -116,6 +122,7 @@ export class ApiServer {
   async start(): Promise<void> {
     await this.#bootstrap()
     await this.#graph.start()
+    await this.#routing.start()
     await this.#credentials.start()
     this.#gc.start()
     const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
@@ -135,6 +142,7 @@ export class ApiServer {
   async stop(): Promise<void> {
     this.#ready = false
     this.#graph.stop()
+    this.#routing.stop()
     this.#credentials.stop()
     await this.#gc.stop()
     const server = this.#server
@@ -242,6 +250,7 @@ export class ApiServer {
       user,
       watchers: (d: number, resource: string) => this.#watchers.inc({ resource }, d),
       nodeProxy: this.#nodeProxy,
+      print: this.#print,
     }
   }
 

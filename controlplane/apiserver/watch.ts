@@ -9,6 +9,7 @@
 import type { ServerResponse } from 'node:http'
 import { ApiError } from '../api/errors.ts'
 import { printTable } from '../api/printers.ts'
+import type { PrintContext } from '../api/printers/types.ts'
 import { qualifiedResource, type ResourceInfo } from '../api/resources.ts'
 import type { KubeObject, WatchEventType } from '../api/types.ts'
 import type { StoreEvent } from '../store/types.ts'
@@ -24,12 +25,19 @@ export interface WatchRequest {
   timeoutSeconds?: number
   bookmarks: boolean
   table?: TableRequest
+  print?: PrintContext
   /** Extra per-object authorization (e.g. a node reading only its own objects). */
   visible?: (obj: KubeObject) => boolean
 }
 
 const maxBufferedBytes = 16 * 1024 * 1024
-const bookmarkMs = 10_000
+/**
+ * A BOOKMARK goes out at most this often, and only when the watch's progress
+ * moved past what the client last heard: informers then know within a second
+ * that they have seen everything up to a revision, which is what the data
+ * plane reports as applied (a quiet cluster sends nothing).
+ */
+const bookmarkMs = 1_000
 
 /** How a store event looks to a watcher with this filter; undefined when it does not see it. */
 export function translate(req: WatchRequest, ev: StoreEvent): WatchEventType | undefined {
@@ -67,7 +75,7 @@ export async function serveWatch(res: ServerResponse, registry: Registry, req: W
     if (res.writableLength > maxBufferedBytes) finish('slow watcher')
   }
   const render = (obj: KubeObject) =>
-    req.table ? printTable(info, [withTypeMeta(info, obj)], { includeObject: req.table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? String(last) }) : withTypeMeta(info, obj)
+    req.table ? printTable(info, [withTypeMeta(info, obj)], { includeObject: req.table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? String(last), context: req.print }) : withTypeMeta(info, obj)
   for (const o of initial) send('ADDED', render(o))
   onCount(1)
   const timers: NodeJS.Timeout[] = []
@@ -97,7 +105,15 @@ export async function serveWatch(res: ServerResponse, registry: Registry, req: W
   if (req.timeoutSeconds && req.timeoutSeconds > 0) timers.push(setTimeout(() => finish('timeout'), req.timeoutSeconds * 1000))
   if (req.bookmarks) {
     const bookmark = { kind: info.kind, apiVersion: withTypeMeta(info, { metadata: {} }).apiVersion }
-    timers.push(setInterval(() => send('BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(last) } }), bookmarkMs))
+    let told = from
+    timers.push(
+      setInterval(() => {
+        const at = Math.max(last, handle.progress())
+        if (at <= told) return
+        told = at
+        send('BOOKMARK', { ...bookmark, metadata: { resourceVersion: String(at) } })
+      }, bookmarkMs),
+    )
   }
   res.on('close', () => finish('client'))
 }

@@ -56,6 +56,15 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.#handlers.push(h)
   }
 
+  /**
+   * The revision this cache is complete up to: every change of the resource
+   * at or below it has reached the handlers (0 while listing again). Watch
+   * bookmarks move it on when other resources change.
+   */
+  get revision(): number {
+    return this.#rv ? Number(this.#rv) || 0 : 0
+  }
+
   get hasSynced(): boolean {
     return this.#synced
   }

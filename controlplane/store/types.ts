@@ -76,6 +76,12 @@ export interface WatchOptions {
 
 export interface WatchHandle {
   stop(): void
+  /**
+   * The revision up to which this watch has delivered every event it will
+   * ever deliver (events of other resources included in the count): a
+   * BOOKMARK may carry it. Moves even when nothing of this resource changes.
+   */
+  progress(): number
 }
 
 export interface ListResult {

@@ -94,7 +94,12 @@ export class WatchHub {
 
   watch(opts: WatchOptions, onEvent: (ev: StoreEvent) => void, onEnd: (err?: StoreError) => void): WatchHandle {
     const w: Watcher = { resource: opts.resource, from: opts.fromRevision, live: false, buffer: [], ended: false, onEvent, onEnd }
-    const handle = { stop: () => this.end(w, undefined, false) }
+    const handle = {
+      stop: () => this.end(w, undefined, false),
+      // Live watchers get every event as the hub dispatches it, so the hub's
+      // position is theirs; a catching-up watcher has only reached w.from.
+      progress: () => (w.live ? Math.max(w.from, this.lastRev) : w.from),
+    }
     if (this.stopped || !this.src.available()) {
       // onEnd must not run before the caller has its handle.
       queueMicrotask(() => this.end(w, new StoreError('unavailable', 'store is not connected to Redis')))

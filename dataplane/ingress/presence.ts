@@ -5,7 +5,8 @@
 // leader publishes only the addresses of fresh, ready Leases (on Ready
 // Nodes), so a stopping or dead controller leaves status.loadBalancer within
 // one renewal period instead of when its Node turns NotReady (40 s), and the
-// applied generation is there for a future "applied on n of n nodes".
+// applied revision (../applied-revision.ts) says which store revision its
+// routes reflect: "applied on n/n nodes", and the wait of terminating pods.
 //
 // Freshness is judged by when this process last saw the Lease change (like
 // client-go's leader election), not by the writer's clock.
@@ -15,6 +16,7 @@ import { lookupResource } from '../../controlplane/api/resources.ts'
 import { ApiClientError, type ApiClient } from '../../controlplane/client/client.ts'
 import { microTime } from '../../controlplane/controllers/leader.ts'
 import type { Logger } from '../../lib/log.ts'
+import { ingressAppliedAnnotation } from '../../controlplane/api/routing-applied.ts'
 
 const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 export const presenceNamespace = 'kube-system'
@@ -22,6 +24,7 @@ export const presenceAnnotations = {
   address: 'ingress.skiff.dev/address',
   ready: 'ingress.skiff.dev/ready',
   generation: 'ingress.skiff.dev/applied-generation',
+  revision: ingressAppliedAnnotation,
 } as const
 
 export const presencePrefix = (className: string): string => `ingress-${className}-node-`
@@ -31,6 +34,8 @@ export interface PresenceState {
   address: string
   ready: boolean
   generation: number
+  /** The store revision the workers route by (../applied-revision.ts); 0 before the first. */
+  appliedRevision?: number
 }
 
 /** The Lease this node writes (pure). */
@@ -45,6 +50,7 @@ export function presenceLease(o: { className: string; nodeName: string; duration
         [presenceAnnotations.address]: o.state.address,
         [presenceAnnotations.ready]: String(o.state.ready),
         [presenceAnnotations.generation]: String(o.state.generation),
+        ...(o.state.appliedRevision ? { [presenceAnnotations.revision]: String(o.state.appliedRevision) } : {}),
       },
     },
     spec: { holderIdentity: o.nodeName, leaseDurationSeconds: o.durationSeconds, renewTime: microTime(o.nowMs) },
@@ -77,6 +83,7 @@ export class PresencePublisher {
   #timer?: NodeJS.Timeout
   #writing: Promise<void> = Promise.resolve()
   #withdrawn = false
+  #queued = false
 
   constructor(o: { client: ApiClient; className: string; nodeName: string; logger: Logger; durationMs?: number; renewMs?: number; state: () => PresenceState }) {
     this.#o = { durationMs: 15_000, renewMs: 5_000, ...o }
@@ -92,7 +99,13 @@ export class PresencePublisher {
   /** Write the current state now (serialised with other writes). */
   update(): Promise<void> {
     if (this.#withdrawn) return this.#writing
-    this.#writing = this.#writing.then(() => this.#write()).catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'presence lease write failed; retrying at the next renewal'))
+    // A write not yet begun reads the state when it begins: one is enough.
+    if (this.#queued) return this.#writing
+    this.#queued = true
+    this.#writing = this.#writing.then(() => {
+      this.#queued = false
+      return this.#write()
+    }).catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'presence lease write failed; retrying at the next renewal'))
     return this.#writing
   }
 

@@ -28,6 +28,7 @@ import { compileRouteTable, ingressKey } from './routes.ts'
 import { buildSnapshot, challengesConfigMapName, classIngresses, defaultCertificateSecret, isDefaultClass, namedSecrets } from './snapshot-build.ts'
 import type { IngressSnapshot } from './snapshot.ts'
 import { PresencePublisher, presenceNamespace, presentAddresses } from './presence.ts'
+import { AppliedRevision } from '../applied-revision.ts'
 import { applyIngressStatus, dumpRoutes, planIngressStatus, sameJson, type Compiled } from './status.ts'
 
 export { ingressPoolLabel } from './snapshot-build.ts'
@@ -137,6 +138,7 @@ export class IngressSupervisor {
   #running = false
   #draining = false
   #statusPort = 0
+  #applied: AppliedRevision
 
   constructor(opts: IngressSupervisorOptions) {
     this.#o = opts
@@ -151,7 +153,14 @@ export class IngressSupervisor {
     }
     this.#presence = new PresencePublisher({
       client: opts.client, className: opts.className, nodeName: opts.nodeName, logger: this.#log,
-      state: () => ({ address: opts.externalAddress ?? opts.address, ready: this.ready, generation: this.#pool?.appliedGeneration ?? 0 }),
+      state: () => ({ address: opts.externalAddress ?? opts.address, ready: this.ready, generation: this.#pool?.appliedGeneration ?? 0, appliedRevision: this.#applied.value }),
+    })
+    // Routing inputs only: Node status changes (once a minute per node) would cost a presence write each.
+    this.#applied = new AppliedRevision({
+      sources: [this.#inf.classes, this.#inf.ingresses, this.#inf.services, this.#inf.slices],
+      idle: () => this.#running && !this.#draining && !this.#dirty.snapshot && !this.#timer && this.#generation > 0 && (this.#pool?.appliedGeneration ?? 0) >= this.#generation,
+      report: () => void this.#presence.update(),
+      pollMs: 100,
     })
     this.#recorder = new ApiEventRecorder({ client: opts.client, logger: this.#log, component: `skiff-ingress-${opts.className}` })
     this.#elector = new LeaderElector({
@@ -181,6 +190,11 @@ export class IngressSupervisor {
 
   get isLeader(): boolean {
     return this.#elector.isLeader
+  }
+
+  /** The store revision whose Ingresses, Services and EndpointSlices every worker routes by (see ../applied-revision.ts). */
+  get appliedRevision(): number {
+    return this.#applied.value
   }
 
   get ready(): boolean {
@@ -223,7 +237,9 @@ export class IngressSupervisor {
     this.#syncSnapshot()
     this.#firstGeneration = this.#generation
     await pool.waitForGeneration(this.#firstGeneration, 30_000)
+    this.#applied.poll()
     this.#presence.start()
+    this.#applied.start()
     this.#elector.start()
     await o.acme?.start(this.#acmeContext())
     this.#log.info({ addresses: config.addresses, http: config.httpPort, https: config.httpsPort, workers, statusPort: this.#statusPort, generation: this.#generation }, 'ingress controller ready')
@@ -250,6 +266,7 @@ export class IngressSupervisor {
   async #teardown(): Promise<void> {
     await this.#statusLoop
     this.#running = false
+    this.#applied.stop()
     clearTimeout(this.#timer)
     clearTimeout(this.#expiryTimer)
     await this.#presence.withdraw()

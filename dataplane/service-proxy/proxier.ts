@@ -16,6 +16,7 @@ import type { ApiClient } from '../../controlplane/client/client.ts'
 import { Informer } from '../../controlplane/client/informer.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry } from '../../lib/metrics.ts'
+import { AppliedRevision } from '../applied-revision.ts'
 import { buildRoutingTable, endpointKey, type TableCache } from './table.ts'
 import type { Backend, NodeView, RoutingTable } from './types.ts'
 
@@ -32,6 +33,8 @@ export interface ProxierOptions {
   registry?: Registry
   minSyncIntervalMs?: number
   resyncMs?: number
+  /** Called when a change of Services or EndpointSlices is in effect on this node, with the store revision applied. */
+  onApplied?: (revision: number) => void
 }
 
 export interface ProxierMetrics {
@@ -78,6 +81,7 @@ export class ServiceProxier {
   /** Ports of unchanged Services from the previous sync (buildRoutingTable is incremental with it). */
   #tableCache: TableCache = { entries: new Map() }
   #health: HealthChecks
+  #applied: AppliedRevision
 
   constructor(opts: ProxierOptions) {
     this.#o = opts
@@ -94,6 +98,16 @@ export class ServiceProxier {
       this.#markDirty()
     }
     this.#slices.addHandlers({ onAdd: sliceChanged, onUpdate: (o, n) => o !== n && sliceChanged(n), onDelete: sliceChanged })
+    this.#applied = new AppliedRevision({
+      sources: [this.#services, this.#slices],
+      idle: () => !this.#stopped && !this.#dirty && !this.#syncing && !this.#timer,
+      report: (rev) => opts.onApplied?.(rev),
+    })
+  }
+
+  /** The store revision whose Services and EndpointSlices this node's rules reflect (see ../applied-revision.ts). */
+  get appliedRevision(): number {
+    return this.#applied.value
   }
 
   /** Resolves once both informers are synced and the first table is applied (or its apply failed and retries). */
@@ -106,6 +120,7 @@ export class ServiceProxier {
     this.#resync.unref()
     this.#dirty = true
     await this.#sync()
+    this.#applied.start()
   }
 
   /** Stop syncing; rules stay in place (established traffic keeps flowing). cleanup: also remove them. */
@@ -113,6 +128,7 @@ export class ServiceProxier {
     this.#stopped = true
     clearTimeout(this.#timer)
     clearInterval(this.#resync)
+    this.#applied.stop()
     this.#services.stop()
     this.#slices.stop()
     for (let i = 0; this.#syncing && i < 100; i++) await new Promise((r) => setTimeout(r, 20))
@@ -164,6 +180,7 @@ export class ServiceProxier {
     this.#pendingChanges = []
     const started = performance.now()
     let retryIn = 0
+    const inputs = this.#applied.inputs()
     try {
       const table = buildRoutingTable(this.#services.list(), this.#slices.list(), this.#o.node(), ++this.#generation, this.#tableCache)
       const { rules } = await this.#o.backend.apply(table)
@@ -174,6 +191,7 @@ export class ServiceProxier {
       for (const t of changes) this.metrics.programmingLatency.observe(Math.max(0, now - t) / 1000)
       this.metrics.rules.set(rules)
       this.metrics.generation.set(table.generation)
+      this.#applied.applied(inputs)
     } catch (e) {
       this.metrics.failures.inc()
       this.#dirty = true

@@ -21,6 +21,7 @@ import { planPodActions } from './plan.ts'
 import type { DockerRuntime } from './runtime.ts'
 import { computePodStatus, statusPatch } from './status.ts'
 import { stopContainer, terminateContainers } from './terminate.ts'
+import type { WithdrawalResult } from '../endpoint-withdrawal.ts'
 import type { ActualContainer, BackoffConfig, PodAction, PullFailure, Waiting } from './types.ts'
 import { VolumeManager } from './volumes.ts'
 import { bridgeName, enableHairpin } from '../network.ts'
@@ -51,6 +52,8 @@ export interface PodWorkerOptions {
   pauseImage?: string
   /** Re-run the pod's sync after a delay (back-off ends, config errors). */
   requeue(key: string, delayMs: number): void
+  /** Waits, before SIGTERM, until no serving node routes to a terminating pod (../endpoint-withdrawal.ts). */
+  withdrawal?: { waitFor(pod: KubeObject, budgetMs: number): Promise<WithdrawalResult> }
 }
 
 interface Sources {
@@ -270,7 +273,21 @@ export class PodWorker {
   async terminate(pod: KubeObject, actual: ActualContainer[]): Promise<void> {
     const uid = pod.metadata.uid!
     const sandbox = actual.find((c) => c.role === 'sandbox' && c.state === 'running')
-    await terminateContainers(pod, actual, graceSeconds(pod), { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
+    let grace = graceSeconds(pod)
+    if (grace > 0 && this.#o.withdrawal && actual.some((c) => c.state === 'running' && c.role !== 'sandbox')) {
+      const w = await this.#o.withdrawal.waitFor(pod, grace * 1000)
+      // The wait is part of the grace period, as a preStop hook would be.
+      grace = Math.max(0, grace - Math.floor(w.waitedMs / 1000))
+      if (w.outcome === 'timeout') {
+        const why = w.stillListed
+          ? 'it is still listed as a ready endpoint'
+          : `not yet applied by ${w.behind!.map((a) => `${a.component} on ${a.node} (at ${a.revision})`).join(', ')}`
+        this.#o.events.event(pod, 'Warning', 'EndpointWithdrawalTimeout', `stopping the pod after waiting ${(w.waitedMs / 1000).toFixed(1)}s for its endpoints to be withdrawn (revision ${w.revision ?? '?'}): ${why}`)
+      } else if (w.outcome === 'withdrawn') {
+        this.#o.logger.debug({ pod: pod.metadata.name, waitedMs: w.waitedMs, revision: w.revision }, 'endpoints withdrawn on every serving node; stopping the pod')
+      }
+    }
+    await terminateContainers(pod, actual, grace, { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
     this.#o.probes.forget(`${pod.metadata.namespace}/${pod.metadata.name}`)
     await this.#o.volumes.tearDown(uid)
     this.forget(uid)

@@ -4,7 +4,16 @@
 import type { KubeObject } from '../types.ts'
 import { age, arr, formatLabels, listWithMore, loadBalancerAddresses, rec } from './format.ts'
 import { ageCol, col, nameCol } from './types.ts'
-import type { KindPrinter } from './types.ts'
+import type { KindPrinter, PrintContext } from './types.ts'
+
+/** Skiff's wide column: how many serving data-plane components route by the object's latest revision (issue 11). */
+function appliedCol(who: string) {
+  return col('Applied', `Serving ${who} whose routing reflects this object and its endpoints at their latest resourceVersion, of all serving ones ("n/n": done).`, { priority: 1 })
+}
+
+function applied(kind: string, obj: KubeObject, now: Date, ctx: PrintContext | undefined): string {
+  return ctx?.applied?.(kind, obj, now) ?? '<unknown>'
+}
 
 function externalIP(svc: KubeObject): string {
   const spec = rec(svc.spec)
@@ -41,11 +50,12 @@ export const servicePrinter: KindPrinter = {
     col('Port(s)', 'The list of ports that are exposed by this service.'),
     ageCol,
     col('Selector', 'Route service traffic to pods with label keys and values matching this selector.', { priority: 1 }),
+    appliedCol('node service proxies'),
   ],
-  cells(svc, now) {
+  cells(svc, now, ctx) {
     const spec = rec(svc.spec)
     const clusterIP = arr(spec.clusterIPs)[0] || spec.clusterIP || '<none>'
-    return [svc.metadata?.name ?? '', spec.type ?? 'ClusterIP', clusterIP, externalIP(svc), servicePorts(spec.ports), age(svc, now), formatLabels(spec.selector)]
+    return [svc.metadata?.name ?? '', spec.type ?? 'ClusterIP', clusterIP, externalIP(svc), servicePorts(spec.ports), age(svc, now), formatLabels(spec.selector), applied('Service', svc, now, ctx)]
   },
 }
 
@@ -111,11 +121,12 @@ export const ingressPrinter: KindPrinter = {
     col('Address', 'Address is a list containing ingress points for the load-balancer'),
     col('Ports', 'Ports of TLS configurations that open'),
     ageCol,
+    appliedCol("ingress nodes of the Ingress's class"),
   ],
-  cells(ing, now) {
+  cells(ing, now, ctx) {
     const spec = rec(ing.spec)
     const ports = arr(spec.tls).length ? '80, 443' : '80'
-    return [ing.metadata?.name ?? '', spec.ingressClassName ?? '<none>', ingressHosts(spec.rules), loadBalancerAddresses(ing.status?.loadBalancer), ports, age(ing, now)]
+    return [ing.metadata?.name ?? '', spec.ingressClassName ?? '<none>', ingressHosts(spec.rules), loadBalancerAddresses(ing.status?.loadBalancer), ports, age(ing, now), applied('Ingress', ing, now, ctx)]
   },
 }
 

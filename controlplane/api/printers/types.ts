@@ -33,10 +33,16 @@ export interface Table {
   rows: TableRow[]
 }
 
+/** What a printer may know beyond the object (the apiserver fills it). */
+export interface PrintContext {
+  /** "n/n": how many serving nodes route by this Service's or Ingress's latest revision (controlplane/api/routing-applied.ts). */
+  applied?: (kind: string, obj: KubeObject, now: Date) => string | undefined
+}
+
 export interface KindPrinter {
   columns: TableColumnDefinition[]
   /** One cell per column, in column order. */
-  cells(obj: KubeObject, now: Date): unknown[]
+  cells(obj: KubeObject, now: Date, ctx?: PrintContext): unknown[]
   /** Row conditions (kubectl uses `Completed` to recognise finished pods). */
   conditions?(obj: KubeObject): TableRowCondition[] | undefined
 }
