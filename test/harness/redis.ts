@@ -22,6 +22,13 @@ export interface StartRedisOptions {
   args?: string[]
   /** How long to wait for PING to answer. */
   readyTimeoutMs?: number
+  /** Use this password instead of a random one (e.g. one shared by a primary and its replicas). */
+  password?: string
+  /**
+   * Start from this config file (it may be empty); the arguments still apply.
+   * Without one, CONFIG REWRITE fails, which Sentinel sends on reconfiguring.
+   */
+  configFile?: string
 }
 
 export interface RedisHandle {
@@ -37,6 +44,10 @@ export interface RedisHandle {
   kill9(): Promise<void>
   /** Start again on the same port and dir; resolves once PING answers. */
   restart(): Promise<void>
+  /** SIGSTOP: the process stays alive (its sockets open) but answers nothing. */
+  pause(): void
+  /** SIGCONT after pause(). */
+  resume(): void
   /** Kill, wait for exit and remove the dir. Safe to call twice. */
   stop(): Promise<void>
 }
@@ -67,7 +78,7 @@ export function findRedisServer(): string {
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHandle> {
   const bin = findRedisServer()
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), 'skiff-redis-')))
-  const password = randomBytes(18).toString('base64url')
+  const password = opts.password ?? randomBytes(18).toString('base64url')
   const readyTimeoutMs = opts.readyTimeoutMs ?? 15_000
   let port = 0
   let child: ChildProcess | undefined
@@ -75,7 +86,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   for (let attempt = 0; !child; attempt++) {
     port = await freePort()
     try {
-      child = await launch({ bin, dir, ownDir: !opts.dir, port, password, args: opts.args ?? [], readyTimeoutMs })
+      child = await launch({ bin, dir, ownDir: !opts.dir, port, password, args: opts.args ?? [], configFile: opts.configFile, readyTimeoutMs })
     } catch (err) {
       if (!(err instanceof AddressInUse) || attempt >= 5) {
         if (!opts.dir) await rm(dir, { recursive: true, force: true })
@@ -97,8 +108,14 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
     },
     async restart() {
       await killAndWait(current)
-      current = await launch({ bin, dir, ownDir: !opts.dir, port, password, args: opts.args ?? [], readyTimeoutMs })
+      current = await launch({ bin, dir, ownDir: !opts.dir, port, password, args: opts.args ?? [], configFile: opts.configFile, readyTimeoutMs })
       handle.pid = current.pid!
+    },
+    pause() {
+      if (current.exitCode === null && current.signalCode === null) current.kill('SIGSTOP')
+    },
+    resume() {
+      if (current.exitCode === null && current.signalCode === null) current.kill('SIGCONT')
     },
     async stop() {
       if (stopped) return
@@ -120,7 +137,7 @@ export async function withRedis(
   return handle
 }
 
-class AddressInUse extends Error {}
+export class AddressInUse extends Error {}
 
 interface LaunchOptions {
   bin: string
@@ -130,11 +147,13 @@ interface LaunchOptions {
   port: number
   password: string
   args: string[]
+  configFile?: string
   readyTimeoutMs: number
 }
 
 async function launch(o: LaunchOptions): Promise<ChildProcess> {
   const args = [
+    ...(o.configFile ? [o.configFile] : []),
     '--port', String(o.port),
     '--bind', HOST,
     '--protected-mode', 'yes',
@@ -147,7 +166,27 @@ async function launch(o: LaunchOptions): Promise<ChildProcess> {
     '--logfile', '',
     ...o.args,
   ]
-  const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawnRedisProcess({ bin: o.bin, args, port: o.port, password: o.password, readyTimeoutMs: o.readyTimeoutMs, removeDir: o.ownDir ? o.dir : undefined })
+}
+
+export interface SpawnRedisOptions {
+  bin: string
+  /** The whole command line after the binary (a sentinel: [conf, '--sentinel']). */
+  args: string[]
+  port: number
+  password: string
+  readyTimeoutMs: number
+  /** Removed by the watchdog if this test process dies without its teardown. */
+  removeDir?: string
+}
+
+/**
+ * Spawn a redis-server (or sentinel) and wait until AUTH + PING answers on
+ * 127.0.0.1:port. Throws AddressInUse when the port was taken meanwhile.
+ * A watchdog kills it if this process dies without cleaning up.
+ */
+export async function spawnRedisProcess(o: SpawnRedisOptions): Promise<ChildProcess> {
+  const child = spawn(o.bin, o.args, { stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(child)
   let output = ''
   const collect = (chunk: Buffer) => {
@@ -167,7 +206,7 @@ async function launch(o: LaunchOptions): Promise<ChildProcess> {
     if (spawnError) throw new Error(`redis-server could not be started: ${spawnError.message}`)
     if (child.exitCode !== null || child.signalCode !== null) break
     if (await pingOnce(o.port, o.password)) {
-      watchdog(child, o.ownDir ? o.dir : undefined)
+      watchdog(child, o.removeDir)
       return child
     }
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20))])
@@ -220,14 +259,14 @@ function resp(parts: string[]): string {
   return `*${parts.length}\r\n` + parts.map((p) => `$${Buffer.byteLength(p)}\r\n${p}\r\n`).join('')
 }
 
-async function killAndWait(child: ChildProcess): Promise<void> {
+export async function killAndWait(child: ChildProcess): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGKILL')
   await exited
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
     srv.once('error', reject)
