@@ -14,7 +14,9 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** What admission and forwarding need from the request headers, found in one pass. */
 export interface HeaderScan {
+  /** The first Host value; admission answers 400 when there is more than one (hostCount). */
   host?: string
+  hostCount: number
   contentLength?: string
   contentLengthCount: number
   transferEncoding?: string
@@ -30,13 +32,13 @@ export interface HeaderScan {
 }
 
 export function scanHeaders(raw: readonly string[]): HeaderScan {
-  const s: HeaderScan = { contentLengthCount: 0 }
+  const s: HeaderScan = { hostCount: 0, contentLengthCount: 0 }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const value = raw[i + 1]!
     // Most requests carry a handful of headers; only these few matter here.
     switch (name.length) {
-      case 4: if (name.toLowerCase() === 'host' && s.host === undefined) s.host = value; break
+      case 4: if (name.toLowerCase() === 'host') { s.host ??= value; s.hostCount++ } break
       case 6: if (name.toLowerCase() === 'cookie') s.cookie = s.cookie === undefined ? value : `${s.cookie}; ${value}`; break
       case 9: if (name.toLowerCase() === 'x-real-ip') s.xRealIp ??= value; break
       case 10: if (name.toLowerCase() === 'connection') (s.connectionTokens ??= []).push(...value.toLowerCase().split(',').map((x) => x.trim()).filter(Boolean)); break
@@ -95,15 +97,17 @@ export function forwardedValues(s: HeaderScan, c: ForwardContext): { headers: Ar
  * The header list sent upstream, flat [name, value, ...]: the client's
  * headers without hop-by-hop fields and without the forwarded set (the
  * values from forwardedValues go at the end; a trusted peer's `Forwarded`
- * stays), Host kept as the client sent it.
+ * stays), Host kept as the client sent it unless `host` is given: the
+ * authority of an absolute-form target, which replaces it (RFC 9112 3.2.2).
  */
-export function upstreamHeaders(raw: readonly string[], s: HeaderScan, forwarded: Array<[string, string]>, trusted: boolean): string[] {
-  const out: string[] = []
+export function upstreamHeaders(raw: readonly string[], s: HeaderScan, forwarded: Array<[string, string]>, trusted: boolean, host?: string): string[] {
+  const out: string[] = host === undefined ? [] : ['Host', host]
   const named = s.connectionTokens
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
     if (hopByHop.has(lower) || (named !== undefined && named.includes(lower))) continue
+    if (host !== undefined && lower === 'host') continue
     if (forwardedHeaders.has(lower) && !(trusted && lower === 'forwarded')) continue
     if (lower === 'x-request-id') continue
     out.push(name, raw[i + 1]!)

@@ -1,5 +1,5 @@
-// The request handler of an ingress worker: admission (strict framing, one
-// path normalisation, ACME HTTP-01, route, method, source range, redirect,
+// The request handler of an ingress worker: admission (the RFC 9110/9112
+// message checks of message.ts: Host, framing, target; one path normalisation, ACME HTTP-01, route, method, source range, redirect,
 // body size), shared by plain requests and WebSocket upgrades, then
 // forwarding: plain HTTP through undici (upstream.ts: a keep-alive Pool per
 // endpoint, the response written straight into the server response), and
@@ -10,12 +10,14 @@
 // list (headers.ts); `req.headers` is never built on the plain path.
 
 import http from 'node:http'
+import type https from 'node:https'
 import type { Duplex } from 'node:stream'
 import { Transform } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { createProxyServer } from 'http-proxy-3'
 import type { Dispatcher } from 'undici'
 import { normalizePath } from './paths.ts'
+import { checkMessage } from './message.ts'
 import { matchRoute, requestHost } from './routes.ts'
 import { inRanges, plainIp, rewritePath, wantsSslRedirect, type IngressOptions } from './options.ts'
 import { backendKey, type Endpoint, type ResolvedBackend, type RuntimeState } from './state.ts'
@@ -26,6 +28,15 @@ import type { WorkerMetrics } from './worker-metrics.ts'
 import type { Logger } from '../../lib/log.ts'
 
 export type Scheme = 'http' | 'https'
+
+/**
+ * The node:http options the proxy relies on. Strict parsing: llhttp refuses
+ * bad field syntax, obs-fold and (for plain requests) bad framing, which
+ * reach clientError. The Host rules are admission's (message.ts), for
+ * upgrades too, which Node's own `requireHostHeader` check skips: it is off
+ * so one place answers them. 431 past maxHeaderSize.
+ */
+export const serverOptions = { insecureHTTPParser: false, requireHostHeader: false, maxHeaderSize: 16 * 1024, headersTimeout: 30_000, requestTimeout: 60_000 } as const
 
 export interface ProxyDeps {
   state: () => RuntimeState | undefined
@@ -52,12 +63,14 @@ interface Record_ {
   requestId: string
   bytes: number
   tooLarge: boolean
+  /** Why admission answered 4xx/5xx itself (the answer's text): the access log's `reason`. */
+  reason?: string
 }
 
 /** Admission's answer: reply now, or forward to a backend. */
 type Admission =
   | { kind: 'answer'; status: number; body: string; headers?: Record<string, string>; close?: boolean }
-  | { kind: 'forward'; backend: Extract<ResolvedBackend, { ok: true }>; opts: IngressOptions; url: string; authority: string; hsts: number }
+  | { kind: 'forward'; backend: Extract<ResolvedBackend, { ok: true }>; opts: IngressOptions; url: string; authority: string; absolute: boolean; hsts: number }
 
 export function createIngressProxy(deps: ProxyDeps) {
   const upstreams = new UpstreamPool()
@@ -72,8 +85,8 @@ export function createIngressProxy(deps: ProxyDeps) {
   const duration = deps.metrics.duration.labels(cls)
   let active = 0
 
-  function finish(req: http.IncomingMessage, res: http.ServerResponse, rec: Record_, scan: HeaderScan): void {
-    const status = res.statusCode
+  /** Count and log one answered request (or one the parser or admission refused). */
+  function finish(req: Pick<http.IncomingMessage, 'method' | 'socket'>, status: number, rec: Record_, scan: Pick<HeaderScan, 'host'>): void {
     const key = `${rec.host}\0${status}\0${rec.upstream}`
     let counter = requestCounters.get(key)
     if (!counter) requestCounters.set(key, (counter = deps.metrics.requests.labels({ ...cls, host: rec.host, status: String(status), upstream: rec.upstream })))
@@ -84,6 +97,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     deps.accessLog.info({
       class: deps.className, remote: plainIp(req.socket.remoteAddress), method: req.method, host: scan.host ?? '', path: rec.path,
       status, bytes: rec.bytes, duration_ms: Math.round(ms * 100) / 100, upstream: rec.upstream, ingress: rec.ingress, request_id: rec.requestId,
+      ...(rec.reason === undefined ? {} : { reason: rec.reason }),
     })
   }
 
@@ -96,14 +110,17 @@ export function createIngressProxy(deps: ProxyDeps) {
 
   /** Everything before forwarding, for plain requests and upgrades alike; fills rec's host, path and ingress. */
   function admit(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, rec: Record_): Admission {
-    const answer = (status: number, body: string, headers?: Record<string, string>, close?: boolean): Admission => ({ kind: 'answer', status, body, headers, close })
-    if (scan.transferEncoding !== undefined && scan.contentLength !== undefined) return answer(400, 'Content-Length with Transfer-Encoding\n', undefined, true)
-    if (scan.contentLengthCount > 1) return answer(400, 'duplicate Content-Length\n', undefined, true)
-    const target = originForm(req)
-    const norm = normalizePath(target.path)
+    const answer = (status: number, body: string, headers?: Record<string, string>, close?: boolean): Admission => {
+      if (status >= 400) rec.reason = body.trimEnd()
+      return { kind: 'answer', status, body, headers, close }
+    }
+    // A message that breaks the HTTP rules: its framing or its target cannot be trusted, so the connection closes too.
+    const msg = checkMessage({ url: req.url ?? '/', httpVersion: req.httpVersion, upgrade: (req as { upgrade?: boolean }).upgrade === true }, scan)
+    if (!msg.ok) return answer(msg.status, `${msg.reason}\n`, undefined, true)
+    const norm = normalizePath(msg.target)
     if (!norm.ok) return answer(400, `bad request path: ${norm.reason}\n`)
     rec.path = norm.path
-    const authority = target.authority ?? scan.host ?? (scheme === 'https' ? ((req.socket as any).servername ?? '') : '')
+    const authority = msg.absoluteAuthority ?? scan.host ?? (scheme === 'https' ? ((req.socket as any).servername ?? '') : '')
     const host = requestHost(authority)
     if (scheme === 'http' && req.method === 'GET' && norm.path.startsWith(acmePrefix)) {
       const keyAuth = state.challenges[norm.path.slice(acmePrefix.length)]
@@ -125,7 +142,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     const backend = state.backends.get(backendKey(m.namespace, m.backend))!
     if (!backend.ok) return answer(503, `service unavailable: ${backend.reason}\n`)
     const path = m.kind === 'route' && opts.rewriteTarget ? rewritePath({ target: opts.rewriteTarget, matched: m.path, exact: m.pathType === 'Exact' }, norm.path) : norm.path
-    return { kind: 'forward', backend, opts, url: path + norm.search, authority, hsts: scheme === 'https' ? opts.hstsMaxAge : 0 }
+    return { kind: 'forward', backend, opts, url: path + norm.search, authority, absolute: msg.absoluteAuthority !== undefined, hsts: scheme === 'https' ? opts.hstsMaxAge : 0 }
   }
 
   function newRecord(): Record_ {
@@ -148,7 +165,7 @@ export function createIngressProxy(deps: ProxyDeps) {
       ctx.clientGone = !res.writableFinished
       if (ctx.clientGone) ctx.attempt?.controller?.abort(new Error('client closed the connection'))
       ctx.attempt?.end()
-      finish(req, res, rec, scan)
+      finish(req, res.statusCode, rec, scan)
     })
     if (deps.draining()) res.setHeader('Connection', 'close')
     const state = deps.state()
@@ -158,7 +175,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     if (d.hsts > 0) res.setHeader('Strict-Transport-Security', `max-age=${d.hsts}`)
     const fw = forwarding(req, scan, scheme, state, d.authority)
     rec.requestId = fw.requestId
-    forward(ctx, d, upstreamHeaders(req.rawHeaders, scan, fw.headers, fw.trusted))
+    forward(ctx, d, upstreamHeaders(req.rawHeaders, scan, fw.headers, fw.trusted, d.absolute ? d.authority : undefined))
   }
 
   function forward(ctx: RequestContext, d: Extract<Admission, { kind: 'forward' }>, headers: string[]): void {
@@ -288,15 +305,12 @@ export function createIngressProxy(deps: ProxyDeps) {
 
   /** WebSocket (Upgrade): the same admission, then a piped socket pair through http-proxy-3. */
   function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
-    const fail = (status: number, text: string, headers: Record<string, string> = {}): void => {
-      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Connection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`)
-    }
+    const rec = newRecord()
+    const scan = scanHeaders(req.rawHeaders)
+    const fail = (status: number, text: string, headers: Record<string, string> = {}): void => answerOnSocket(req, socket, { status, text, headers, rec, scan })
     socket.on('error', () => socket.destroy())
     const state = deps.state()
     if (!state || deps.draining()) return fail(503, 'unavailable\n')
-    const rec = newRecord()
-    const scan = scanHeaders(req.rawHeaders)
     const d = admit(req, scan, scheme, state, rec)
     if (d.kind === 'answer') return fail(d.status, d.body, d.headers)
     const pick = deps.balancer.pick({ backend: d.backend.key, endpoints: d.backend.endpoints, policy: d.opts.loadBalance, affinity: cookieValue(scan.cookie, affinityCookie) })
@@ -305,6 +319,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     const h = req.headers
     for (const name of forwardedHeaders) if (!(fw.trusted && name === 'forwarded')) delete h[name]
     for (const [k, v] of fw.headers) h[k] = v
+    if (d.absolute) h.host = d.authority
     req.url = d.url
     const end = deps.balancer.begin(pick.endpoint.id)
     wsProxy.ws(req, socket, head, { target: new URL(`http://${pick.endpoint.id}`), toProxy: true, prependPath: false, connectTimeout: d.opts.connectTimeoutMs }, () => {
@@ -321,6 +336,39 @@ export function createIngressProxy(deps: ProxyDeps) {
       })
     }
   }
+  /** An answer written on the socket of an upgrade or CONNECT (no ServerResponse), counted and logged. */
+  function answerOnSocket(req: http.IncomingMessage, socket: Duplex, a: { status: number; text: string; headers?: Record<string, string>; rec: Record_; scan: HeaderScan }): void {
+    a.rec.bytes = Buffer.byteLength(a.text)
+    if (a.status >= 400) a.rec.reason ??= a.text.trimEnd()
+    socket.end(rawAnswer(a.status, a.text, a.headers))
+    finish(req, a.status, a.rec, a.scan)
+  }
+
+  /** CONNECT (the server's 'connect' event): an ingress is no forward proxy, so 501 for every target. */
+  function handleConnect(req: http.IncomingMessage, socket: Duplex): void {
+    socket.on('error', () => socket.destroy())
+    answerOnSocket(req, socket, { status: 501, text: 'CONNECT is not supported\n', rec: newRecord(), scan: scanHeaders(req.rawHeaders) })
+  }
+
+  /**
+   * The server's 'clientError': Node's parser refused the bytes (a bad field
+   * name or value, obs-fold, bad framing, a header block past maxHeaderSize,
+   * a timeout). Answered as Node itself would (the status it picks, nothing
+   * when a response is already under way), with the parser's reason in the
+   * body, and counted and logged like every other answer (host `_`).
+   */
+  function clientError(err: Error & { code?: string; reason?: string }, socket: Duplex & { remoteAddress?: string }): void {
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) return void socket.destroy()
+    const status = parserStatus[err.code ?? ''] ?? 400
+    const text = `${http.STATUS_CODES[status]!.toLowerCase()}: ${err.reason ?? err.code ?? 'malformed request'}\n`
+    const rec = newRecord()
+    rec.reason = `${err.code ?? 'EPARSE'}: ${err.reason ?? err.message}`
+    rec.bytes = Buffer.byteLength(text)
+    socket.end(rawAnswer(status, text), () => socket.destroy())
+    finish({ method: undefined, socket: socket as any }, status, rec, {})
+  }
+
   wsProxy.on('proxyReqWs', (proxyReq, req) => {
     proxyReq.on('upgrade', () => (req as Upgrading)[kUpgraded]?.())
   })
@@ -328,6 +376,8 @@ export function createIngressProxy(deps: ProxyDeps) {
   return {
     handleRequest,
     handleUpgrade,
+    handleConnect,
+    clientError,
     /** Requests being answered plus open WebSockets: drain waits for 0. */
     busy: (): number => active + websockets.size,
     websockets,
@@ -372,13 +422,13 @@ type Upgrading = http.IncomingMessage & { [kUpgraded]?: () => void }
 
 export type IngressProxy = ReturnType<typeof createIngressProxy>
 
-/** An absolute-form target (`http://host/p`) as origin-form plus its authority (which overrides Host, RFC 9112 3.2.2). */
-export function originForm(req: http.IncomingMessage): { path: string; authority?: string } {
-  const url = req.url ?? '/'
-  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)(.*)$/.exec(url)
-  if (!m) return { path: url }
-  const rest = m[2]!.startsWith('?') || m[2] === '' ? '/' + m[2] : m[2]!
-  return { path: rest, authority: m[1]!.replace(/^.*@/, '') }
+/** Statuses Node's own error answers use; anything else the parser refuses is a 400. */
+const parserStatus: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 }
+
+/** A whole answer written on a socket that has no ServerResponse (upgrades, parser errors); it always closes. */
+function rawAnswer(status: number, text: string, headers: Record<string, string> = {}): string {
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${extra}Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`
 }
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
@@ -388,4 +438,12 @@ function cookieValue(header: string | undefined, name: string): string | undefin
     if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
   }
   return undefined
+}
+
+/** Wires a server's events to the proxy: requests, upgrades, CONNECT and what the parser refused. */
+export function serveWith(server: http.Server | https.Server, proxy: IngressProxy, scheme: Scheme): void {
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => proxy.handleRequest(req, res, scheme))
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => proxy.handleUpgrade(req, socket, head, scheme))
+  server.on('connect', (req: http.IncomingMessage, socket: Duplex) => proxy.handleConnect(req, socket))
+  server.on('clientError', (err: Error, socket: Duplex) => proxy.clientError(err, socket))
 }

@@ -115,7 +115,7 @@ export class CertStore {
 
 export interface TlsServerOptions {
   store: CertStore
-  server: Pick<https.ServerOptions, 'maxHeaderSize' | 'insecureHTTPParser' | 'requestTimeout' | 'headersTimeout'>
+  server: Pick<https.ServerOptions, 'maxHeaderSize' | 'insecureHTTPParser' | 'requireHostHeader' | 'requestTimeout' | 'headersTimeout'>
 }
 
 export function createTlsServer(opts: TlsServerOptions): https.Server {

@@ -13,13 +13,11 @@ import type https from 'node:https'
 import { createLogger } from '../../lib/log.ts'
 import { Balancer } from './balancer.ts'
 import { compileState, endpointIds, type RuntimeState } from './state.ts'
-import { createIngressProxy } from './proxy.ts'
+import { createIngressProxy, serveWith, serverOptions } from './proxy.ts'
 import { CertStore, createTlsServer, fallbackCertificate } from './tls.ts'
 import { createWorkerMetrics } from './worker-metrics.ts'
 import type { FromWorker, ToWorker, WorkerConfig } from './snapshot.ts'
 
-/** Strict parsing; Node itself answers 400 for CL+TE and duplicate Content-Length, 431 past maxHeaderSize. */
-export const serverOptions = { insecureHTTPParser: false, maxHeaderSize: 16 * 1024, headersTimeout: 30_000, requestTimeout: 60_000 } as const
 const sigtermDrainMs = 10_000
 
 const config = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig
@@ -38,11 +36,10 @@ const proxy = createIngressProxy({ state: () => state, balancer: new Balancer(),
 const certs = new CertStore({ logger, fallback: fallbackCertificate() })
 /** One HTTP and one HTTPS server per address, all with the same handlers and certificates. */
 function serversFor(): { http: http.Server; https: https.Server } {
-  const h = http.createServer(serverOptions, (req, res) => proxy.handleRequest(req, res, 'http'))
+  const h = http.createServer(serverOptions)
   const hs = createTlsServer({ store: certs, server: serverOptions })
-  hs.on('request', (req, res) => proxy.handleRequest(req, res, 'https'))
-  h.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'http'))
-  hs.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head, 'https'))
+  serveWith(h, proxy, 'http')
+  serveWith(hs, proxy, 'https')
   for (const s of [h, hs] as (http.Server | https.Server)[]) {
     s.keepAliveTimeout = 60_000
     s.on('connection', (socket) => {

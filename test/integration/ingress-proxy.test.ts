@@ -12,46 +12,13 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { WebSocket, WebSocketServer } from 'ws'
-import { WorkerPool } from '../../dataplane/ingress/pool.ts'
+import { WebSocket } from 'ws'
 import type { EndpointInfo, IngressSnapshot } from '../../dataplane/ingress/snapshot.ts'
 import { issueServingCert, loadOrCreateCA } from '../../certs/ca.ts'
 import { eventually, freePort } from '../../lib/net.ts'
-import { silentLogger } from '../../lib/log.ts'
+import { ep, ing, path, rawRequest, rule, startIngressWorkers, upstream as startUpstream, type Upstream } from '../harness/ingress.ts'
 
-interface Seen { method: string; url: string; headers: http.IncomingHttpHeaders; body: number }
-interface Upstream { name: string; ip: string; port: number; seen: Seen[] }
-
-async function upstream(name: string, ip = '127.0.0.1'): Promise<Upstream> {
-  const u: Upstream = { name, ip, port: 0, seen: [] }
-  const server = http.createServer((req, res) => {
-    let body = 0
-    req.on('data', (c: Buffer) => (body += c.length))
-    req.on('end', () => {
-      u.seen.push({ method: req.method!, url: req.url!, headers: req.headers, body })
-      const delay = Number(/[?&]delay=(\d+)/.exec(req.url!)?.[1] ?? 0)
-      setTimeout(() => res.end(JSON.stringify({ name, url: req.url, headers: req.headers, body })), delay)
-    })
-  })
-  const wss = new WebSocketServer({ server })
-  wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`${name}:${m}`)))
-  await new Promise<void>((r) => server.listen(0, ip, r))
-  u.port = (server.address() as net.AddressInfo).port
-  t.teardown(() => new Promise<void>((r) => {
-    for (const c of wss.clients) c.terminate()
-    server.closeAllConnections()
-    server.close(() => r())
-  }))
-  return u
-}
-
-const ep = (u: { ip: string; port: number }): EndpointInfo => ({ ip: u.ip, ports: { http: u.port }, ready: true, serving: true, terminating: false })
-const path = (pathType: string, p: string, svc: string) => ({ path: p, pathType, backend: { service: { name: svc, port: { number: 80 } } } })
-const rule = (host: string, ...paths: any[]) => ({ ...(host ? { host } : {}), http: { paths } })
-const ing = (name: string, rules: any[], o: { annotations?: Record<string, string>; tls?: any[]; defaultBackend?: string; age?: number } = {}) => ({
-  metadata: { namespace: 'default', name, annotations: o.annotations ?? {}, creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, o.age ?? 0)).toISOString() },
-  spec: { ingressClassName: 'external', rules, ...(o.tls ? { tls: o.tls } : {}), ...(o.defaultBackend ? { defaultBackend: { service: { name: o.defaultBackend, port: { name: 'http' } } } } : {}) },
-})
+const upstream = (name: string, ip?: string): Promise<Upstream> => startUpstream(t, name, ip)
 
 t.jobs = 1
 const tmp = await mkdtemp(join(tmpdir(), 'skiff-ingress-'))
@@ -116,11 +83,7 @@ function snapshot(generation: number, o: { extra?: any[]; eps?: Record<string, E
   }
 }
 
-const httpPort = await freePort('127.0.0.1')
-const httpsPort = await freePort('127.0.0.1')
-const pool = new WorkerPool({ config: { className: 'external', addresses: ['127.0.0.1', '127.0.0.2'], httpPort, httpsPort, nodeName: 'n1' }, workers: 2, logger: silentLogger(), logLevel: 'warn' })
-t.teardown(() => pool.stop())
-await pool.start()
+const { pool, httpPort, httpsPort } = await startIngressWorkers(t, { addresses: ['127.0.0.1', '127.0.0.2'] })
 let gen = 1
 pool.apply(snapshot(gen))
 await pool.waitForGeneration(gen, 30_000)
@@ -150,16 +113,7 @@ const where = async (host: string, p: string, method = 'GET'): Promise<string> =
   return r.status === 200 ? r.json.name : String(r.status)
 }
 
-function raw(data: string, port = httpPort): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(port, '127.0.0.1', () => c.write(data))
-    let out = ''
-    c.on('data', (d) => (out += d))
-    c.on('end', () => resolve(out))
-    c.on('error', reject)
-    c.setTimeout(10_000, () => c.destroy(new Error('raw request timed out')))
-  })
-}
+const raw = (data: string): Promise<string> => rawRequest(httpPort, data)
 
 t.test('every configured address serves (a node\'s InternalIP and ExternalIP)', async (t) => {
   for (const address of ['127.0.0.1', '127.0.0.2']) {

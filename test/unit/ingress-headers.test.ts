@@ -28,7 +28,9 @@ t.test('scan: what admission needs, in one pass', async (t) => {
   const dup = scanHeaders(['Content-Length', '1', 'content-length', '2', 'Transfer-Encoding', 'chunked', 'Host', 'a', 'Host', 'b'])
   t.equal(dup.contentLengthCount, 2, 'both Content-Lengths counted (admission answers 400)')
   t.equal(dup.transferEncoding, 'chunked')
-  t.equal(dup.host, 'a', 'the first Host wins')
+  t.equal(dup.host, 'a', 'the first Host is kept')
+  t.equal(dup.hostCount, 2, 'both Hosts counted (admission answers 400)')
+  t.equal(scanHeaders([]).hostCount, 0)
 })
 
 const ctx = (trusted: boolean) => ({ scheme: 'http' as const, peer: '10.0.0.9', trusted, host: 'app.test', localPort: 80, newRequestId: () => 'new-id' })
@@ -65,4 +67,10 @@ t.test('client list: the upstream\'s hop-by-hop fields dropped, Set-Cookie and C
   const up = ['Content-Type', 'text/plain', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Keep-Alive', 'timeout=4', 'Transfer-Encoding', 'chunked', 'Set-Cookie', 'a=1']
   t.same(downstreamHeaders(up.map((x) => Buffer.from(x)), {}), ['Content-Type', 'text/plain', 'Set-Cookie', 'a=1'])
   t.same(downstreamHeaders(up, { setCookie: 'SKIFF_AFFINITY=abc; Path=/; HttpOnly', close: true }).slice(-4), ['Set-Cookie', 'SKIFF_AFFINITY=abc; Path=/; HttpOnly', 'Connection', 'close'], 'the upstream\'s own Set-Cookie stays, ours is appended')
+})
+
+t.test('upstream list: an absolute-form authority replaces Host (RFC 9112 3.2.2)', async (t) => {
+  const s = scanHeaders(['Accept', '*/*', 'Host', 'a.test'])
+  t.same(upstreamHeaders(['Accept', '*/*', 'Host', 'a.test'], s, [], false, 'b.test'), ['Host', 'b.test', 'Accept', '*/*'])
+  t.same(upstreamHeaders(['Accept', '*/*'], scanHeaders(['Accept', '*/*']), [], false, 'b.test'), ['Host', 'b.test', 'Accept', '*/*'], 'HTTP/1.0 without Host: added')
 })
