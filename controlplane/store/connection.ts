@@ -42,10 +42,9 @@ export function sentinelConnectionOptions(base: RedisOptions, s: SentinelOptions
     sentinelRetryStrategy: (times: number) => (retryAllSentinels() ? Math.min(100 * times, 1000) : null),
     connectTimeout: base.connectTimeout ?? 3000,
     sentinelCommandTimeout: 2000,
-    // Subscribe to +switch-master on the sentinels and drop the connection on
-    // a failover, even when the old primary is alive but partitioned (a
-    // command in flight there then fails instead of hanging).
-    failoverDetector: true,
+    // The store listens to +switch-master itself (failover-watch.ts) and drops
+    // only connections that are not on the new primary.
+    failoverDetector: false,
     // A primary demoted under us answers writes with READONLY: reconnect
     // (through the sentinels) and fail that command, never re-send it.
     reconnectOnError: (err: Error) => /^(READONLY|MASTERDOWN)/.test(err.message),

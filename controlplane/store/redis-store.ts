@@ -21,7 +21,8 @@ import type { KubeObject } from '../api/types.ts'
 import { parseCIDRs, checkAddress, type CIDR } from './address-policy.ts'
 import { InflightGuard, connect, nextReady, openConnection, sentinelConnectionOptions } from './connection.ts'
 import { Codec } from './crypto.ts'
-import { preflight, probeRefusal, probeWithoutPassword, type SentinelOptions } from './preflight.ts'
+import { FailoverWatch } from './failover-watch.ts'
+import { preflight, probeRefusal, probeWithoutPassword, type Endpoint, type SentinelOptions } from './preflight.ts'
 import { RevisionMark } from './revision-mark.ts'
 import { defineScripts, parseWriteReply, writeCommandArgs, type ScriptedRedis, type WriteArgs } from './scripts.ts'
 import {
@@ -140,6 +141,7 @@ export class RedisStore implements Store {
   private refusal?: string
   /** The primary (address:port) that passed the password probe last. */
   private checkedPeer?: string
+  private failoverWatch?: FailoverWatch
   private resolveStopped!: () => void
   private readonly stoppedSignal = new Promise<void>((resolve) => (this.resolveStopped = resolve))
 
@@ -237,6 +239,10 @@ export class RedisStore implements Store {
     this.hub.start(counter)
     this.watchConnection(redis, this.guard)
     this.watchConnection(blocking, this.hubGuard)
+    if (this.sentinel) {
+      this.failoverWatch = new FailoverWatch(this.sentinel, (p) => this.onSwitchMaster(p), this.log)
+      this.failoverWatch.start()
+    }
     this.ready = true
     this.started = true
   }
@@ -246,6 +252,7 @@ export class RedisStore implements Store {
     this.stopped = true
     this.ready = false
     this.resolveStopped()
+    this.failoverWatch?.stop()
     if (!this.redis) return
     const hubDone = this.hub?.stop()
     this.blocking?.disconnect()
@@ -556,6 +563,21 @@ export class RedisStore implements Store {
       this.checkedPeer = key(main)
     }
     return {}
+  }
+
+  /** The sentinels announced a new primary: leave any other server (ioredis then asks them again). */
+  private onSwitchMaster(primary: Endpoint): void {
+    for (const conn of [this.redis, this.blocking]) {
+      const s = conn?.stream as { remoteAddress?: string; remotePort?: number } | undefined
+      if (!conn || conn.status !== 'ready' || !s?.remoteAddress) continue
+      const host = s.remoteAddress.replace(/^::ffff:/, '')
+      if (host === primary.host && s.remotePort === primary.port) continue
+      this.log.warn(
+        { from: `${host}:${s.remotePort}`, to: `${primary.host}:${primary.port}` },
+        'store: the sentinels switched the Redis primary; reconnecting (commands in flight on the old one fail with 503)',
+      )
+      conn.disconnect(true)
+    }
   }
 
   /** A lost connection ends every watch; a reconnect re-checks the counter first. */

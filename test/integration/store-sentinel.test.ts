@@ -170,6 +170,37 @@ t.test('minReplicas counts replicas: 2 required and one paused fails, 1 required
   paused!.resume()
 })
 
+t.test('a primary that stops answering (SIGSTOP): the store follows +switch-master to the new one', async (t) => {
+  const group = await withRedisSentinel(t)
+  const store = await sentinelStore(t, group)
+  const acked = [await store.create('configmaps', 'default/before', cm('before', 'b'))]
+  const old = await group.primary()
+  old.pause()
+  t.teardown(() => old.resume())
+  const started = Date.now()
+  // Its TCP connection stays open: without the +switch-master watch this write would hang.
+  const hanging = storeError(store.create('configmaps', 'default/during', cm('during')))
+  const promoted = await group.waitForFailover(old)
+  t.not(promoted, old, `the sentinels promoted port ${promoted.port}`)
+  const err = await hanging
+  t.equal(err.code, 'unavailable', `the write in flight on the stopped primary fails with 503 after ${Date.now() - started} ms`)
+  let after: KubeObject | undefined
+  const deadline = Date.now() + 30_000
+  while (!after) {
+    try {
+      after = await store.create('configmaps', 'default/after', cm('after', 'a'))
+    } catch (e) {
+      if (!(e instanceof StoreError) || Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  t.comment(`writes succeed on the new primary ${Date.now() - started} ms after the old one stopped`)
+  acked.push(after)
+  t.ok(Number(after.metadata.resourceVersion) > Number(acked[0]!.metadata.resourceVersion), 'revisions went on upwards')
+  for (const o of acked) t.equal((await store.get('configmaps', `default/${o.metadata.name}`))?.data?.v, o.data!.v, `${o.metadata.name} is there`)
+  old.resume()
+})
+
 t.test('refusals at start', async (t) => {
   t.test('a Redis that answers without a password', async (t) => {
     const redis = await withRedis(t)

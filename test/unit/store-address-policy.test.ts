@@ -5,6 +5,7 @@
 import t from 'tap'
 import { checkAddress, forbiddenRange, parseCIDR, parseCIDRs } from '../../controlplane/store/address-policy.ts'
 import { sentinelConnectionOptions } from '../../controlplane/store/connection.ts'
+import { parseSwitchMaster } from '../../controlplane/store/failover-watch.ts'
 import { probeRefusal } from '../../controlplane/store/preflight.ts'
 import { RedisStore, storeRedisOptions } from '../../controlplane/store/redis-store.ts'
 
@@ -62,13 +63,20 @@ t.test('Sentinel connection settings: role master, sentinel auth, no re-send, no
   t.equal(o.sentinelPassword, 'spw')
   t.equal(o.name, 'skiff')
   t.equal(o.role, 'master')
-  t.equal(o.failoverDetector, true)
+  t.equal(o.failoverDetector, false, 'the store watches +switch-master itself (failover-watch.ts)')
   t.equal(o.sentinelRetryStrategy!(1), null, 'while starting, unreachable sentinels fail start()')
   started = true
   t.equal(typeof o.sentinelRetryStrategy!(50), 'number', 'once started, keep looking')
   t.ok((o.sentinelRetryStrategy!(50) as number) <= 1000)
   t.equal(o.reconnectOnError!(new Error("READONLY You can't write against a read only replica.")), true)
   t.equal(o.reconnectOnError!(new Error('ERR something else')), false)
+})
+
+t.test('+switch-master announcements name the new primary of our group only', async (t) => {
+  t.same(parseSwitchMaster('skiff 127.0.0.1 6379 127.0.0.1 6380', 'skiff'), { host: '127.0.0.1', port: 6380 })
+  t.equal(parseSwitchMaster('other 127.0.0.1 6379 127.0.0.1 6380', 'skiff'), undefined)
+  t.equal(parseSwitchMaster('skiff 127.0.0.1 6379', 'skiff'), undefined)
+  t.equal(parseSwitchMaster('skiff 127.0.0.1 6379 127.0.0.1 x', 'skiff'), undefined)
 })
 
 t.test('store options: a password is required, Sentinel needs its own', async (t) => {
