@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServingCert, type ClusterCA } from '../certs/ca.ts'
-import { RedisStore } from './store/redis-store.ts'
+import { RedisStore, storeRedisOptions, type StoreRedisConfig } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
 import { ApiClient } from './client/client.ts'
@@ -40,7 +40,8 @@ export const controllerManagerUser = 'system:kube-controller-manager'
 
 export interface ServerConfig {
   stateDir: string
-  redis: { host: string; port: number; password: string }
+  /** One Redis (host, port, password) or, with `sentinel`, the primary of a Sentinel group; see controlplane/store/README.md. */
+  redis: StoreRedisConfig
   host?: string
   port?: number
   /** Extra names and addresses for the serving certificate. */
@@ -122,7 +123,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   writeFileSync(join(cfg.stateDir, 'pki', 'apiserver-kubelet-client.crt'), kubeletClient.certPem)
   writeFileSync(join(cfg.stateDir, 'pki', 'apiserver-kubelet-client.key'), kubeletClient.keyPem, { mode: 0o600 })
   const store = new RedisStore({
-    redis: { host: cfg.redis.host, port: cfg.redis.port, password: cfg.redis.password },
+    ...storeRedisOptions(cfg.redis),
     stateDir: cfg.stateDir,
     encryptionKey: encryptionKey(cfg.stateDir),
     logger: cfg.logger.child({ component: 'store' }),
