@@ -69,6 +69,27 @@ t.test('api errors', async (t) => {
     t.equal(ok.code, 0, 'valid settings apply')
   })
 
+  await t.test('strings are checked at apply time: grammar and control characters, 422 with each field path, nothing stored', async (t) => {
+    const ings = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+    const backend = { service: { name: 'web', port: { number: 80 } } }
+    const body = { metadata: { name: 'strs' }, spec: { rules: [{ host: 'a\u0007.test', http: { paths: [{ path: '/a b', pathType: 'Prefix', backend }] } }] } }
+    const res = await c.client.request('POST', resourcePath(ings, 'default'), { body })
+    t.equal(res.status, 422)
+    const causes: Array<{ field: string; message: string }> = res.body.details.causes
+    t.ok(causes.some((x) => x.field === 'spec.rules[0].host' && /must not contain control characters/.test(x.message)), 'the host: control character')
+    t.ok(causes.some((x) => x.field === 'spec.rules[0].http.paths[0].path' && /RFC 3986/.test(x.message)), 'the path: RFC 3986 grammar')
+    t.notOk(res.body.message.includes('\u0007'), 'the message carries no raw control character')
+    t.equal((await c.client.request('GET', resourcePath(ings, 'default', 'strs'))).status, 404, 'nothing stored')
+    const svc = (annotations: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'strs', namespace: 'default', annotations }, spec: { selector: { app: 'x' }, ports: [{ port: 80 }] } })
+    const esc = await c.kubectl(['apply', '-f', '-'], { stdin: svc({ 'example.com/colour': 'red\u001b[31m' }), allowFail: true })
+    t.not(esc.code, 0, 'ESC in an annotation value is refused')
+    t.match(esc.stderr, 'metadata.annotations[example.com/colour]')
+    const ok = await c.kubectl(['apply', '-f', '-'], { stdin: svc({ 'example.com/note': 'line one\nline two' }) })
+    t.equal(ok.code, 0, 'a multi-line annotation (and kubectl\'s last-applied-configuration, which ends in a newline) applies')
+    const again = await c.kubectl(['apply', '-f', '-'], { stdin: svc({ 'example.com/note': 'changed' }) })
+    t.equal(again.code, 0, 'and applies again')
+  })
+
   await t.test('a delete without preconditions wins over a concurrent write; a stale resourceVersion precondition is 409', async (t) => {
     // Make the race certain: the reads of the DELETE (the handler's and the registry's) are each followed by another client's write.
     const registry = c.server.apiserver.registry

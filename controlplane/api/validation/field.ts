@@ -81,6 +81,11 @@ export function invalidEach(field: string, value: unknown, msgs: readonly string
   return msgs.map((m) => invalid(field, value, m))
 }
 
+/** `v` must be a string to be checked by `rule`; anything else is one "must be a string" cause. */
+export function stringField(path: string, v: unknown, rule: (s: string) => string[]): Causes {
+  return typeof v === 'string' ? invalidEach(path, v, rule(v)) : [invalid(path, v, 'must be a string')]
+}
+
 export function isRecord(v: unknown): v is Record<string, any> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

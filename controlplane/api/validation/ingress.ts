@@ -1,10 +1,17 @@
 // Ingress and IngressClass (pkg/apis/networking/validation). Hosts are DNS
-// names or `*.` wildcards of exactly one label, never IPs or host:port.
+// names (RFC 1123: labels of at most 63 characters) or `*.` wildcards of
+// exactly one leftmost label, never IPs or host:port. Paths of every
+// pathType follow RFC 3986's absolute-path grammar (names.ts isHTTPPath):
+// Skiff serves ImplementationSpecific as Prefix, so the same grammar holds.
+// Every string field must be a string, and no string anywhere in the object
+// holds a control character (strings.ts).
 
 import { isIP } from 'node:net'
-import { canonical, immutableMsg, invalid, invalidEach, isRecord, items, notSupported, raw, required, tooLong } from './field.ts'
+import { canonical, immutableMsg, invalid, invalidEach, isRecord, items, notSupported, raw, required, stringField, tooLong } from './field.ts'
 import type { Causes } from './field.ts'
-import { isDNS1035Label, isDNS1123Subdomain, isValidPortName, isValidPortNum, isWildcardDNS1123Subdomain, regexError } from './names.ts'
+import { encodedSlashMsg, isDNS1035Label, isDNS1123Subdomain, isHTTPPath, isIngressHost, isRFC1123Hostname, isValidIP, isValidPortName, isValidPortNum, regexError } from './names.ts'
+import { validateLoadBalancerStatus } from './service.ts'
+import { controlCharacterErrors } from './strings.ts'
 import type { KubeObject } from '../types.ts'
 
 const pathTypes = ['Exact', 'ImplementationSpecific', 'Prefix']
@@ -12,32 +19,34 @@ const invalidPathSequences = ['//', '/./', '/../', '%2f', '%2F']
 const invalidPathSuffixes = ['/..', '/.']
 
 export function validateIngress(obj: KubeObject): Causes {
-  const spec = obj.spec
+  return [...validateIngressSpec(obj.spec), ...validateLoadBalancerStatus(obj.status), ...controlCharacterErrors(obj)]
+}
+
+function validateIngressSpec(spec: unknown): Causes {
   if (!isRecord(spec)) return [required('spec')]
   const out: Causes = []
   const rules = items(spec.rules)
   if (rules.length === 0 && spec.defaultBackend == null)
     out.push(invalid('spec', raw('[]networking.IngressRule(nil)'), 'either `defaultBackend` or `rules` must be specified'))
-  if (spec.ingressClassName != null)
-    out.push(...invalidEach('spec.ingressClassName', spec.ingressClassName, isDNS1123Subdomain(String(spec.ingressClassName))))
+  if (spec.ingressClassName != null) out.push(...stringField('spec.ingressClassName', spec.ingressClassName, isDNS1123Subdomain))
   if (spec.defaultBackend != null) out.push(...validateBackend(spec.defaultBackend, 'spec.defaultBackend'))
   rules.forEach((r, i) => out.push(...validateRule(r, `spec.rules[${i}]`)))
   items(spec.tls).forEach((t, i) => out.push(...validateTLS(t, `spec.tls[${i}]`)))
   return out
 }
 
-/** A rule or TLS host: a DNS subdomain, or `*.` followed by one. */
+/** A rule host: an RFC 1123 host name, or `*.` followed by one; not an IP. */
 export function hostErrors(host: string): string[] {
   const errs: string[] = []
   if (isIP(host)) errs.push('must be a DNS name, not an IP address')
-  errs.push(...(host.includes('*') ? isWildcardDNS1123Subdomain(host) : isDNS1123Subdomain(host)))
+  errs.push(...isIngressHost(host))
   return errs
 }
 
 function validateRule(rule: unknown, path: string): Causes {
   if (!isRecord(rule)) return [invalid(path, rule, 'must be an object')]
   const out: Causes = []
-  if (typeof rule.host === 'string' && rule.host !== '') out.push(...invalidEach(`${path}.host`, rule.host, hostErrors(rule.host)))
+  if (rule.host != null && rule.host !== '') out.push(...stringField(`${path}.host`, rule.host, hostErrors))
   if (rule.http == null) return out
   const paths = isRecord(rule.http) ? items(rule.http.paths) : []
   if (paths.length === 0) out.push(required(`${path}.http.paths`))
@@ -49,13 +58,16 @@ function validatePath(p: unknown, path: string): Causes {
   if (!isRecord(p)) return [invalid(path, p, 'must be an object')]
   if (p.pathType === undefined || p.pathType === null || p.pathType === '') return [required(`${path}.pathType`, 'pathType must be specified')]
   const out: Causes = []
+  if (p.path != null && typeof p.path !== 'string') out.push(invalid(`${path}.path`, p.path, 'must be a string'))
   const value = typeof p.path === 'string' ? p.path : ''
   if (p.pathType === 'Exact' || p.pathType === 'Prefix') {
     if (!value.startsWith('/')) out.push(invalid(`${path}.path`, value, 'must be an absolute path'))
     for (const seq of invalidPathSequences) if (value.includes(seq)) out.push(invalid(`${path}.path`, value, `must not contain '${seq}'`))
     for (const suf of invalidPathSuffixes) if (value.endsWith(suf)) out.push(invalid(`${path}.path`, value, `cannot end with '${suf}'`))
+    if (value.startsWith('/')) out.push(...invalidEach(`${path}.path`, value, isHTTPPath(value).filter((m) => m !== encodedSlashMsg)))
   } else if (p.pathType === 'ImplementationSpecific') {
     if (value !== '' && !value.startsWith('/')) out.push(invalid(`${path}.path`, value, 'must be an absolute path'))
+    else if (value !== '') out.push(...invalidEach(`${path}.path`, value, isHTTPPath(value)))
   } else out.push(notSupported(`${path}.pathType`, p.pathType, pathTypes))
   out.push(...validateBackend(p.backend, `${path}.backend`))
   return out
@@ -71,13 +83,13 @@ export function validateBackend(b: unknown, path: string): Causes {
   if (!hasService) return [invalid(path, '', 'resource or service backend is required')]
   const svc = isRecord(b.service) ? b.service : {}
   const out: Causes = []
-  if (typeof svc.name !== 'string' || svc.name === '') out.push(required(`${path}.service.name`))
-  else out.push(...invalidEach(`${path}.service.name`, svc.name, isDNS1035Label(svc.name)))
+  if (svc.name === undefined || svc.name === null || svc.name === '') out.push(required(`${path}.service.name`))
+  else out.push(...stringField(`${path}.service.name`, svc.name, isDNS1035Label))
   const port = isRecord(svc.port) ? svc.port : {}
-  const hasName = typeof port.name === 'string' && port.name !== ''
+  const hasName = port.name !== undefined && port.name !== null && port.name !== ''
   const hasNumber = port.number !== undefined && port.number !== null && port.number !== 0
   if (hasName && hasNumber) out.push(invalid(path, '', 'cannot set both port name & port number'))
-  else if (hasName) out.push(...invalidEach(`${path}.service.port.name`, port.name, isValidPortName(port.name)))
+  else if (hasName) out.push(...stringField(`${path}.service.port.name`, port.name, isValidPortName))
   else if (hasNumber) out.push(...invalidEach(`${path}.service.port.number`, port.number, isValidPortNum(port.number)))
   else out.push(required(path, 'port name or number is required'))
   return out
@@ -88,19 +100,17 @@ function validateResourceRef(r: unknown, path: string): Causes {
   const out: Causes = []
   if (typeof r.kind !== 'string' || r.kind === '') out.push(required(`${path}.kind`))
   if (typeof r.name !== 'string' || r.name === '') out.push(required(`${path}.name`))
-  if (typeof r.apiGroup === 'string' && r.apiGroup !== '') out.push(...invalidEach(`${path}.apiGroup`, r.apiGroup, isDNS1123Subdomain(r.apiGroup)))
+  else out.push(...invalidEach(`${path}.name`, r.name, isDNS1123Subdomain(r.name)))
+  if (r.apiGroup != null && r.apiGroup !== '') out.push(...stringField(`${path}.apiGroup`, r.apiGroup, isDNS1123Subdomain))
   return out
 }
 
 function validateTLS(t: unknown, path: string): Causes {
   if (!isRecord(t)) return [invalid(path, t, 'must be an object')]
   const out: Causes = []
-  items(t.hosts).forEach((h, i) => {
-    const host = String(h)
-    // TLS hosts are names on a certificate, so IPs are not rejected here (as in Kubernetes).
-    out.push(...invalidEach(`${path}.hosts[${i}]`, host, host.includes('*') ? isWildcardDNS1123Subdomain(host) : isDNS1123Subdomain(host)))
-  })
-  if (typeof t.secretName === 'string' && t.secretName !== '') out.push(...invalidEach(`${path}.secretName`, t.secretName, isDNS1123Subdomain(t.secretName)))
+  // TLS hosts are names on a certificate, so IPs are not rejected here (as in Kubernetes).
+  items(t.hosts).forEach((h, i) => out.push(...stringField(`${path}.hosts[${i}]`, h, isIngressHost)))
+  if (t.secretName != null && t.secretName !== '') out.push(...stringField(`${path}.secretName`, t.secretName, isDNS1123Subdomain))
   return out
 }
 
@@ -108,6 +118,10 @@ const maxControllerLength = 250
 const httpPathFmt = "[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+"
 
 export function validateIngressClass(obj: KubeObject, old?: KubeObject): Causes {
+  return [...validateIngressClassSpec(obj, old), ...controlCharacterErrors(obj)]
+}
+
+function validateIngressClassSpec(obj: KubeObject, old?: KubeObject): Causes {
   const spec = obj.spec
   if (!isRecord(spec)) return [required('spec.controller')]
   const out = validateController(spec.controller, 'spec.controller')

@@ -134,6 +134,51 @@ export function isValidLabelValue(v: string): string[] {
   return errs
 }
 
+/**
+ * A host name per RFC 1123 (2.1) as DNS carries it: a lowercase DNS-1123
+ * subdomain whose labels are at most 63 characters each (Kubernetes only
+ * bounds the whole name, but DNS cannot encode a longer label).
+ */
+export function isRFC1123Hostname(v: string): string[] {
+  const errs = isDNS1123Subdomain(v)
+  if (v.split('.').some((l) => l.length > 63)) errs.push(`each label ${maxLenError(63)}`)
+  return errs
+}
+
+/** An Ingress host: an RFC 1123 host name, or `*.` (one leftmost label, nothing else) followed by one. */
+export function isIngressHost(v: string): string[] {
+  const errs = v.includes('*') ? isWildcardDNS1123Subdomain(v) : isDNS1123Subdomain(v)
+  if (v.split('.').some((l) => l.length > 63)) errs.push(`each label ${maxLenError(63)}`)
+  return errs
+}
+
+const pchar = "[A-Za-z0-9\\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2}"
+const httpPathFmt = `(/(${pchar})*)+`
+const httpPathRe = full(httpPathFmt)
+
+/**
+ * An absolute path as RFC 3986 (3.3) writes one: `/` segments of unreserved
+ * characters, sub-delims, ':' '@' and well-formed %XX escapes; no query,
+ * fragment, space, backslash, control or raw non-ASCII character. Encoded
+ * '/', '\\' and NUL are refused too: the ingress answers 400 to a request
+ * carrying one (dataplane/ingress/paths.ts), so no route could match it.
+ */
+export function isHTTPPath(v: string): string[] {
+  if (!httpPathRe.test(v))
+    return [regexError("must be an absolute path of RFC 3986 path characters (letters, digits, '-._~!$&'()*+,;=:@', '/' and %XX escapes)", httpPathFmt, '/', '/api/v1', '/caf%C3%A9')]
+  const errs: string[] = []
+  if (/%2f/i.test(v)) errs.push(encodedSlashMsg)
+  if (/%5c/i.test(v)) errs.push("must not contain an encoded '\\' (%5C)")
+  if (v.includes('%00')) errs.push('must not contain an encoded NUL (%00)')
+  return errs
+}
+
+export const encodedSlashMsg = "must not contain an encoded '/' (%2F)"
+
+/** C0 and C1 controls and DEL. */
+export const control = /[\x00-\x1f\x7f-\x9f]/
+export const controlCharacterMsg = 'must not contain control characters'
+
 /** IANA_SVC_NAME: the names container ports and named targetPorts use. */
 export function isValidPortName(v: string): string[] {
   const errs: string[] = []
@@ -183,7 +228,8 @@ export function isValidIPv6(v: string): string[] {
 
 /** `10.0.0.0/8` or `fd00::/64`; host bits may be set, as Go's ParseCIDR allows. */
 export function parseCIDR(v: string): { family: 4 | 6; address: string; prefix: number } | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(v)
+  // No IPv6 zone (`fe80::1%eth0/64`), which Go's ParseCIDR refuses and node:net accepts.
+  const m = /^([0-9A-Fa-f:.]+)\/(\d{1,3})$/.exec(v)
   if (!m) return undefined
   const prefix = Number(m[2])
   if (isIPv4(m[1]) && prefix <= 32) return { family: 4, address: m[1], prefix }

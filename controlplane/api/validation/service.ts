@@ -1,13 +1,17 @@
 // Services (ValidateService / ValidateServiceUpdate in pkg/apis/core/validation).
 // ClusterIP and NodePort *allocation* is the apiserver's: here a clusterIP
-// is only checked for syntax and a nodePort for the configured range.
+// is only checked for syntax and a nodePort for the configured range. Every
+// string field must be a string of its grammar (externalName an RFC 1123
+// host name, IPs, CIDRs, port and class names), and no string anywhere in
+// the object holds a control character (strings.ts).
 
-import { isIPv4 } from 'node:net'
-import { duplicate, forbidden, invalid, invalidEach, isRecord, items, notSupported, raw, required } from './field.ts'
+import { isIP, isIPv4 } from 'node:net'
+import { duplicate, forbidden, invalid, invalidEach, isRecord, items, notSupported, raw, required, stringField } from './field.ts'
 import type { Causes } from './field.ts'
 import { validatePortNumOrName, portProtocols } from './container.ts'
 import { validateLabels } from './meta.ts'
-import { isDNS1123Label, isDNS1123Subdomain, isValidIP, isValidPortNum } from './names.ts'
+import { isDNS1123Label, isQualifiedName, isRFC1123Hostname, isValidCIDR, isValidIP, isValidPortNum } from './names.ts'
+import { controlCharacterErrors } from './strings.ts'
 import type { KubeObject } from '../types.ts'
 
 export interface ServiceValidationOptions {
@@ -22,6 +26,10 @@ const ipFamilyPolicies = ['PreferDualStack', 'RequireDualStack', 'SingleStack']
 const maxAffinitySeconds = 86400
 
 export function validateService(obj: KubeObject, old?: KubeObject, opts: ServiceValidationOptions = {}): Causes {
+  return [...validateServiceObject(obj, old, opts), ...validateLoadBalancerStatus(obj.status), ...controlCharacterErrors(obj)]
+}
+
+function validateServiceObject(obj: KubeObject, old: KubeObject | undefined, opts: ServiceValidationOptions): Causes {
   const spec = obj.spec
   if (!isRecord(spec)) return [required('spec')]
   const type = spec.type ?? 'ClusterIP'
@@ -37,7 +45,8 @@ export function validateService(obj: KubeObject, old?: KubeObject, opts: Service
   out.push(...validateAffinity(spec))
   out.push(...validateTrafficPolicies(spec, type))
   out.push(...validateLabels(spec.selector, 'spec.selector'))
-  items(spec.externalIPs).forEach((ip, i) => out.push(...invalidEach(`spec.externalIPs[${i}]`, ip, isValidIP(String(ip)))))
+  items(spec.externalIPs).forEach((ip, i) => out.push(...stringField(`spec.externalIPs[${i}]`, ip, isValidIP)))
+  out.push(...validateLoadBalancerFields(spec))
   if (spec.allocateLoadBalancerNodePorts != null && type !== 'LoadBalancer')
     out.push(forbidden('spec.allocateLoadBalancerNodePorts', "may only be used when `type` is 'LoadBalancer'"))
   if (spec.ipFamilyPolicy != null && !ipFamilyPolicies.includes(spec.ipFamilyPolicy))
@@ -46,6 +55,15 @@ export function validateService(obj: KubeObject, old?: KubeObject, opts: Service
     if (f !== 'IPv4' && f !== 'IPv6') out.push(notSupported(`spec.ipFamilies[${i}]`, f, ['IPv4', 'IPv6']))
   })
   return [...out, ...(old ? validateServiceUpdate(obj, old) : [])]
+}
+
+/** The LoadBalancer fields Skiff does not use still have to be what they say. */
+function validateLoadBalancerFields(spec: Record<string, any>): Causes {
+  const out: Causes = []
+  if (spec.loadBalancerIP != null && spec.loadBalancerIP !== '') out.push(...stringField('spec.loadBalancerIP', spec.loadBalancerIP, isValidIP))
+  items(spec.loadBalancerSourceRanges).forEach((c, i) => out.push(...stringField(`spec.loadBalancerSourceRanges[${i}]`, typeof c === 'string' ? c.trim() : c, isValidCIDR)))
+  if (spec.loadBalancerClass != null) out.push(...stringField('spec.loadBalancerClass', spec.loadBalancerClass, isQualifiedName))
+  return out
 }
 
 function validatePorts(spec: Record<string, any>, type: string, opts: ServiceValidationOptions): Causes {
@@ -63,6 +81,7 @@ function validatePorts(spec: Record<string, any>, type: string, opts: ServiceVal
     if (p.protocol === undefined || p.protocol === '') out.push(required(`${at}.protocol`))
     else if (!portProtocols.includes(p.protocol)) out.push(notSupported(`${at}.protocol`, p.protocol, portProtocols))
     if (p.targetPort !== undefined) out.push(...validatePortNumOrName(p.targetPort, `${at}.targetPort`))
+    if (p.appProtocol != null) out.push(...stringField(`${at}.appProtocol`, p.appProtocol, isQualifiedName))
     const key = `${p.port}/${p.protocol ?? 'TCP'}`
     if (seen.has(key)) out.push(duplicate(at, raw(`core.ServicePort{Protocol:"${p.protocol ?? 'TCP'}", Port:${p.port}}`)))
     seen.add(key)
@@ -107,6 +126,9 @@ function validateClusterIP(spec: Record<string, any>, type: string): Causes {
   }
   const path = clusterIPPath(spec)
   const out: Causes = []
+  items(spec.clusterIPs).forEach((ip, i) => {
+    if (i > 0 || ip !== spec.clusterIP) out.push(...(ip === 'None' ? [] : stringField(`spec.clusterIPs[${i}]`, ip, isValidIP)))
+  })
   const first = items(spec.clusterIPs)[0]
   if (first !== undefined && ip !== undefined && ip !== '' && first !== ip)
     out.push(invalid('spec.clusterIPs', spec.clusterIPs, 'first value must match `clusterIP`'))
@@ -125,10 +147,12 @@ function validateClusterIP(spec: Record<string, any>, type: string): Causes {
 
 function validateExternalName(spec: Record<string, any>, type: string): Causes {
   if (type !== 'ExternalName') return []
+  if (spec.externalName != null && typeof spec.externalName !== 'string') return [invalid('spec.externalName', spec.externalName, 'must be a string')]
   // A trailing dot marks the CNAME as fully qualified.
   const cname = typeof spec.externalName === 'string' ? spec.externalName.replace(/\.$/, '') : ''
   if (cname === '') return [required('spec.externalName')]
-  return invalidEach('spec.externalName', cname, isDNS1123Subdomain(cname))
+  // The cluster DNS answers it as a CNAME: labels over 63 characters cannot be encoded.
+  return invalidEach('spec.externalName', cname, isRFC1123Hostname(cname))
 }
 
 function validateAffinity(spec: Record<string, any>): Causes {
@@ -174,4 +198,20 @@ function validateServiceUpdate(obj: KubeObject, old: KubeObject): Causes {
   const b = now.clusterIP
   if (!a || !b || a === b) return []
   return [invalid(clusterIPPath(now), b, 'may not change once set')]
+}
+
+/** `status.loadBalancer.ingress[]` of an Ingress or a Service: IPs and host names. */
+export function validateLoadBalancerStatus(status: unknown): Causes {
+  const lb = isRecord(status) && isRecord(status.loadBalancer) ? status.loadBalancer : {}
+  const out: Causes = []
+  items(lb.ingress).forEach((e, i) => {
+    const at = `status.loadBalancer.ingress[${i}]`
+    if (!isRecord(e)) return void out.push(invalid(at, e, 'must be an object'))
+    if (e.ip != null && e.ip !== '') out.push(...stringField(`${at}.ip`, e.ip, isValidIP))
+    if (e.hostname != null && e.hostname !== '') {
+      out.push(...stringField(`${at}.hostname`, e.hostname, isRFC1123Hostname))
+      if (typeof e.hostname === 'string' && isIP(e.hostname)) out.push(invalid(`${at}.hostname`, e.hostname, 'must be a DNS name, not an IP address'))
+    }
+  })
+  return out
 }

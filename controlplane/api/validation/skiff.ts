@@ -1,11 +1,13 @@
 // Skiff's own settings: `skiff.dev/*` annotations. Each key has one typed
 // parser, so a bad value is rejected at apply time with its field path, and
 // components read parsed values (never raw text) through readSkiffAnnotation.
-// Adding a setting is one row in `skiffAnnotations`.
+// Adding a setting is one row in `skiffAnnotations`. No value may hold a
+// control character, whatever its parser would make of it (commaList trims,
+// and the URL parser drops tabs and newlines).
 
 import { forbidden, invalid, isRecord, notSupported } from './field.ts'
 import type { Causes } from './field.ts'
-import { parseCIDR } from './names.ts'
+import { control, controlCharacterMsg, isHTTPPath, isRFC1123Hostname, parseCIDR } from './names.ts'
 import type { KubeObject } from '../types.ts'
 
 export const skiffPrefix = 'skiff.dev/'
@@ -85,8 +87,17 @@ export function size(raw: string): Parsed<number> {
   return ok(Number(m[1]) * sizeUnits[(m[2] ?? '').toLowerCase()])
 }
 
+/**
+ * A path the ingress forwards as it is (rewrite-target): RFC 3986 path
+ * characters only, no query, and already in the normal form the ingress
+ * gives request paths (no `//`, no `.` or `..` segment), so the upstream
+ * sees exactly what was written.
+ */
 export function absolutePath(raw: string): Parsed<string> {
-  return /^\/[\x21-\x7e]*$/.test(raw) ? ok(raw) : bad("must be a path starting with '/' without spaces")
+  const errs = isHTTPPath(raw)
+  if (errs.length) return bad(errs.join('; '))
+  if (raw.includes('//') || /\/\.\.?(\/|$)/.test(raw)) return bad("must not contain '//', or a '.' or '..' segment")
+  return ok(raw)
 }
 
 const ingress = ['Ingress'] as const
@@ -100,8 +111,13 @@ export function httpsUrl(raw: string): Parsed<string> {
   return bad('must be an https:// URL such as https://acme-v02.api.letsencrypt.org/directory')
 }
 
+/** An address as ACME's mailto: contact takes it: an RFC 5322 dot-atom local part @ an RFC 1123 host name with a dot. */
 export function email(raw: string): Parsed<string> {
-  return /^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/.test(raw) ? ok(raw) : bad('must be an email address such as ops@example.com')
+  const at = raw.lastIndexOf('@')
+  const local = raw.slice(0, at)
+  const domain = raw.slice(at + 1).toLowerCase()
+  const localOk = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/.test(local) && local.length <= 64
+  return at > 0 && localOk && domain.includes('.') && isRFC1123Hostname(domain).length === 0 ? ok(raw) : bad('must be an email address such as ops@example.com')
 }
 const hour = 3_600_000
 
@@ -162,7 +178,13 @@ export function validateSkiffAnnotations(obj: KubeObject, kind: string = obj.kin
       out.push(forbidden(path, `applies only to ${spec.kinds.join(', ')}`))
       continue
     }
-    const parsed = spec.parse(String(value))
+    // A value that is not a string is validateAnnotations' cause.
+    if (typeof value !== 'string') continue
+    if (control.test(value)) {
+      out.push(invalid(path, value, controlCharacterMsg))
+      continue
+    }
+    const parsed = spec.parse(value)
     if (!parsed.ok) out.push(parsed.supported ? notSupported(path, value, parsed.supported) : invalid(path, value, parsed.detail))
   }
   return out
