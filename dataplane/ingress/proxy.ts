@@ -16,18 +16,16 @@ import { Transform } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { createProxyServer } from 'http-proxy-3'
 import type { Dispatcher } from 'undici'
-import { normalizePath } from './paths.ts'
-import { checkMessage } from './message.ts'
-import { matchRoute, requestHost } from './routes.ts'
-import { inRanges, plainIp, rewritePath, wantsSslRedirect, type IngressOptions } from './options.ts'
-import { backendKey, type Endpoint, type ResolvedBackend, type RuntimeState } from './state.ts'
+import { admit, type Admission, type AdmissionRecord, type Scheme } from './admission.ts'
+import { inRanges, plainIp, type IngressOptions } from './options.ts'
+import type { Endpoint, RuntimeState } from './state.ts'
 import { affinityCookie, type Balancer } from './balancer.ts'
 import { downstreamHeaders, forwardedHeaders, forwardedValues, scanHeaders, upstreamHeaders, type HeaderScan } from './headers.ts'
 import { EndpointCutError, UpstreamPool } from './upstream.ts'
 import type { WorkerMetrics } from './worker-metrics.ts'
 import type { Logger } from '../../lib/log.ts'
 
-export type Scheme = 'http' | 'https'
+export type { Scheme } from './admission.ts'
 
 /**
  * The node:http options the proxy relies on. Strict parsing: llhttp refuses
@@ -51,26 +49,16 @@ const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const connectErrors = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
 const resetErrors = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'])
 const timeoutErrors = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ESENDTIMEOUT'])
-const acmePrefix = '/.well-known/acme-challenge/'
 
-/** What the access log and metrics record about one request. */
-interface Record_ {
+/** What the access log and metrics record about one request (admission fills host, path, ingress and reason). */
+interface Record_ extends AdmissionRecord {
   start: number
-  host: string
-  path: string
   upstream: string
-  ingress: string
   requestId: string
   bytes: number
   tooLarge: boolean
-  /** Why admission answered 4xx/5xx itself (the answer's text): the access log's `reason`. */
-  reason?: string
 }
 
-/** Admission's answer: reply now, or forward to a backend. */
-type Admission =
-  | { kind: 'answer'; status: number; body: string; headers?: Record<string, string>; close?: boolean }
-  | { kind: 'forward'; backend: Extract<ResolvedBackend, { ok: true }>; opts: IngressOptions; url: string; authority: string; absolute: boolean; hsts: number }
 
 export function createIngressProxy(deps: ProxyDeps) {
   const upstreams = new UpstreamPool()
@@ -108,41 +96,14 @@ export function createIngressProxy(deps: ProxyDeps) {
     res.end(req.method === 'HEAD' ? undefined : body)
   }
 
-  /** Everything before forwarding, for plain requests and upgrades alike; fills rec's host, path and ingress. */
-  function admit(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, rec: Record_): Admission {
-    const answer = (status: number, body: string, headers?: Record<string, string>, close?: boolean): Admission => {
-      if (status >= 400) rec.reason = body.trimEnd()
-      return { kind: 'answer', status, body, headers, close }
+  /** admit never throws by design; if a bug makes it, the request gets a 500 instead of the worker dying with every connection. */
+  function safeAdmit(req: http.IncomingMessage, scan: HeaderScan, scheme: Scheme, state: RuntimeState, rec: Record_): Admission {
+    try {
+      return admit(req, scan, scheme, state, rec)
+    } catch (err) {
+      rec.reason = `admission failed: ${(err as Error)?.message ?? err}`
+      return { kind: 'answer', status: 500, body: 'internal error\n', close: true }
     }
-    // A message that breaks the HTTP rules: its framing or its target cannot be trusted, so the connection closes too.
-    const msg = checkMessage({ url: req.url ?? '/', httpVersion: req.httpVersion, upgrade: (req as { upgrade?: boolean }).upgrade === true }, scan)
-    if (!msg.ok) return answer(msg.status, `${msg.reason}\n`, undefined, true)
-    const norm = normalizePath(msg.target)
-    if (!norm.ok) return answer(400, `bad request path: ${norm.reason}\n`)
-    rec.path = norm.path
-    const authority = msg.absoluteAuthority ?? scan.host ?? (scheme === 'https' ? ((req.socket as any).servername ?? '') : '')
-    const host = requestHost(authority)
-    if (scheme === 'http' && req.method === 'GET' && norm.path.startsWith(acmePrefix)) {
-      const keyAuth = state.challenges[norm.path.slice(acmePrefix.length)]
-      return keyAuth === undefined ? answer(404, 'unknown ACME challenge\n') : answer(200, keyAuth)
-    }
-    const m = matchRoute(state.table, { host, method: req.method ?? 'GET', path: norm.path })
-    rec.host = m.kind === 'route' ? m.host || '*' : m.kind === 'method-not-allowed' ? m.host || '*' : m.kind === 'default-backend' ? '_default' : '_'
-    if (m.kind === 'not-found') return answer(404, 'default backend - 404\n')
-    if (m.kind === 'method-not-allowed') return answer(405, 'method not allowed\n', { Allow: m.allow.join(', ') })
-    rec.ingress = m.ingress
-    const ing = state.ingresses.get(m.ingress)!
-    if (ing.allow && !inRanges(ing.allow, req.socket.remoteAddress ?? '')) return answer(403, 'forbidden\n')
-    const opts = ing.options
-    if (scheme === 'http' && wantsSslRedirect(opts, host)) {
-      const location = `https://${authority.toLowerCase().replace(/:\d+$/, '')}${norm.path}${norm.search}`
-      return answer(308, `redirect to ${location}\n`, { Location: location })
-    }
-    if (opts.bodySizeLimit > 0 && Number(scan.contentLength ?? 0) > opts.bodySizeLimit) return answer(413, 'request body too large\n', undefined, true)
-    const backend = state.backends.get(backendKey(m.namespace, m.backend))!
-    if (!backend.ok) return answer(503, `service unavailable: ${backend.reason}\n`)
-    const path = m.kind === 'route' && opts.rewriteTarget ? rewritePath({ target: opts.rewriteTarget, matched: m.path, exact: m.pathType === 'Exact' }, norm.path) : norm.path
-    return { kind: 'forward', backend, opts, url: path + norm.search, authority, absolute: msg.absoluteAuthority !== undefined, hsts: scheme === 'https' ? opts.hstsMaxAge : 0 }
   }
 
   function newRecord(): Record_ {
@@ -170,7 +131,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     if (deps.draining()) res.setHeader('Connection', 'close')
     const state = deps.state()
     if (!state) return reply(req, res, rec, 503, 'ingress not configured yet\n')
-    const d = admit(req, scan, scheme, state, rec)
+    const d = safeAdmit(req, scan, scheme, state, rec)
     if (d.kind === 'answer') return reply(req, res, rec, d.status, d.body, d.close ? { ...d.headers, Connection: 'close' } : d.headers)
     if (d.hsts > 0) res.setHeader('Strict-Transport-Security', `max-age=${d.hsts}`)
     const fw = forwarding(req, scan, scheme, state, d.authority)
@@ -311,7 +272,7 @@ export function createIngressProxy(deps: ProxyDeps) {
     socket.on('error', () => socket.destroy())
     const state = deps.state()
     if (!state || deps.draining()) return fail(503, 'unavailable\n')
-    const d = admit(req, scan, scheme, state, rec)
+    const d = safeAdmit(req, scan, scheme, state, rec)
     if (d.kind === 'answer') return fail(d.status, d.body, d.headers)
     const pick = deps.balancer.pick({ backend: d.backend.key, endpoints: d.backend.endpoints, policy: d.opts.loadBalance, affinity: cookieValue(scan.cookie, affinityCookie) })
     if (!pick) return fail(503, 'no endpoint\n')

@@ -140,6 +140,14 @@ t.test('CONNECT is 501; a request line without a version (HTTP/0.9 to the parser
   t.match(await rawRequest(httpPort, 'GET / HTTP/1.2\r\nHost: a.test\r\n\r\n'), /^HTTP\/1\.1 400 [^]*Invalid HTTP version/, 'other versions: the parser')
 })
 
+t.test('acme-challenge-proto: a token named __proto__ is a 404, and the worker lives on', async (t) => {
+  const pids = pool.pids
+  for (const tok of ['__proto__', 'constructor']) {
+    t.match(await rawRequest(httpPort, plain(`GET /.well-known/acme-challenge/${tok} HTTP/1.1\r\nHost: a.test\r\n`)), /^HTTP\/1\.1 404 [^]*unknown ACME challenge/, tok)
+  }
+  t.same(pool.pids, pids, 'no worker restarted')
+})
+
 t.test('the access log line of a refusal carries its reason (the same proxy, in this process)', async (t) => {
   const lines: any[] = []
   const sink = new Writable({ write(chunk, _enc, cb) {
