@@ -68,6 +68,15 @@ async function localKubeconfig(): Promise<ReturnType<typeof readKubeconfig>> {
   return parseKubeconfigText(kubeconfigFor(stateDir(), await localServerURL()))
 }
 
+/** `host:port,host:port` → endpoints, or a clear error naming the flag. */
+function parseHostPorts(flag: string, raw: string): { host: string; port: number }[] {
+  return String(raw).split(',').map((x) => x.trim()).filter(Boolean).map((hp) => {
+    const m = /^(.+):(\d+)$/.exec(hp)
+    if (!m) throw new Error(`${flag} takes host:port,host:port,..., not ${JSON.stringify(hp)}`)
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: intFlag(flag, m[2]!, 1, 65535) }
+  })
+}
+
 /** A whole number within bounds, or a clear error naming the flag (never NaN). */
 function intFlag(flag: string, raw: string, min: number, max: number): number {
   const n = Number(raw)
@@ -170,9 +179,15 @@ program
 
 program
   .command('kubeconfig')
-  .description('print the admin kubeconfig of the local cluster (works with the real kubectl)')
+  .description('print the admin kubeconfig of the local cluster (works with the real kubectl); with several apiservers, a context for each')
   .action(async () => {
-    process.stdout.write(kubeconfigFor(stateDir(), await localServerURL()))
+    const url = await localServerURL()
+    // Every live apiserver (their identity Leases): kubectl uses one context at a time, so each gets one.
+    const c = new ApiClient(parseKubeconfigText(kubeconfigFor(stateDir(), url)))
+    const { liveApiservers, identityLabel, identityLabelValue } = await import('../controlplane/apiserver/identity.ts')
+    const leases = await c.list(lookupKind('coordination.k8s.io/v1', 'Lease')!, 'kube-system', { labelSelector: `${identityLabel}=${identityLabelValue}` }).catch(() => ({ items: [] }))
+    c.close()
+    process.stdout.write(kubeconfigFor(stateDir(), url, liveApiservers(leases.items, Date.now())))
   })
 
 program
@@ -185,6 +200,13 @@ program
   .option('--redis-host <host>', 'Redis host', '127.0.0.1')
   .option('--redis-port <port>', 'Redis port', '6379')
   .addOption(new Option('--redis-password-file <file>', 'file holding the Redis password').makeOptionMandatory())
+  .option('--redis-sentinels <list>', 'Redis Sentinel mode (HA): sentinels as host:port,host:port,... (then --redis-host/--redis-port are not used)')
+  .option('--redis-master-name <name>', 'the Sentinel master group name', 'skiff')
+  .option('--redis-sentinel-password-file <file>', "file holding the sentinels' password (default: the Redis password)")
+  .option('--redis-min-replicas <n>', 'replicas that must confirm a write before it is acknowledged (default 1 with sentinels, 0 without)')
+  .option('--forbidden-redis-cidrs <cidrs>', 'refuse a Redis (or replica, or sentinel) inside these ranges, e.g. the pod network', '')
+  .option('--join <url>', 'join the control plane of this running server (https://host:6443): receive its CA, tokens and encryption key, then serve the same store')
+  .option('--token <token>', 'with --join: a server token from `skiff token create --server` on a running server')
   .option('--san <name...>', 'extra names/addresses for the serving certificate')
   .option('--cluster-cidr <cidr>', 'the pod network; each node gets a /24 of it', '10.244.0.0/16')
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
@@ -207,15 +229,26 @@ program
     }
     const { startServer } = await import('../controlplane/server.ts')
     const { primaryAddress } = await import('../lib/host-address.ts')
+    const advertiseURL = (listening: string) => `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${new URL(listening).port}`
     const logger = createLogger({ component: 'server' })
     const bind = (o.host as string | undefined) ?? (o.bindAddress as string)
     const advertise = (o.advertiseAddress as string | undefined) ?? (bind !== '0.0.0.0' ? bind : (await primaryAddress()) ?? '127.0.0.1')
+    if (!!o.join !== !!o.token) throw new Error('--join and --token go together: the URL of a running server and a token from `skiff token create --server` there')
+    const password = readFileSync(o.redisPasswordFile, 'utf8').trim()
+    const sentinels = o.redisSentinels ? parseHostPorts('--redis-sentinels', o.redisSentinels) : undefined
     const running = await startServer({
       stateDir: stateDir(),
-      redis: { host: o.redisHost, port: intFlag('--redis-port', o.redisPort, 1, 65535), password: readFileSync(o.redisPasswordFile, 'utf8').trim() },
+      redis: {
+        host: o.redisHost, port: intFlag('--redis-port', o.redisPort, 1, 65535), password,
+        ...(sentinels ? { sentinel: { sentinels, name: o.redisMasterName, password: o.redisSentinelPasswordFile ? readFileSync(o.redisSentinelPasswordFile, 'utf8').trim() : password } } : {}),
+        ...(o.redisMinReplicas !== undefined ? { minReplicas: intFlag('--redis-min-replicas', o.redisMinReplicas, 0, 16) } : {}),
+        forbiddenCIDRs: String(o.forbiddenRedisCidrs).split(',').map((x: string) => x.trim()).filter(Boolean),
+      },
+      join: o.join ? { server: o.join, token: o.token } : undefined,
       host: bind,
       port: intFlag('--port', o.port, 0, 65535),
       sans: [advertise, ...((o.san as string[] | undefined) ?? [])],
+      advertiseURL: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${intFlag('--port', o.port, 0, 65535)}`,
       logger,
       controllers: {
         clusterCIDR: o.clusterCidr,
@@ -226,7 +259,7 @@ program
       scheduler: { profile: o.schedulerProfile },
     })
     // Where this server is reached: `skiff kubeconfig` and `skiff token create` read it on this machine.
-    const url = `https://${advertise}:${new URL(running.url).port}`
+    const url = advertiseURL(running.url)
     writeFileSync(join(stateDir(), 'server.json'), JSON.stringify({ url, pid: process.pid }, null, 2) + '\n')
     logger.info({ url, bind }, 'server ready')
     const stop = async (sig: string) => {

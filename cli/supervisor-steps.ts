@@ -89,8 +89,8 @@ export async function waitApiserver(stateDir: string, s: ClusterSpec, timeoutMs 
   writeFileSync(join(stateDir, 'kubeconfig'), kubeconfigFor(stateDir, url), { mode: 0o600 })
 }
 
-export function kubeconfigFor(stateDir: string, url: string): string {
-  return renderKubeconfig({ server: url, caPem: readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8'), token: adminToken(stateDir) })
+export function kubeconfigFor(stateDir: string, url: string, servers?: string[]): string {
+  return renderKubeconfig({ server: url, caPem: readFileSync(join(stateDir, 'pki', 'ca.crt'), 'utf8'), token: adminToken(stateDir), servers })
 }
 
 /**

@@ -39,15 +39,15 @@ export function parsePools(raw: string | undefined): string[] {
 
 /** The rows of `skiff token list`, oldest expiry last, as kubeadm prints them. Pure. */
 export function tokenTable(tokens: BootstrapToken[], now: number): string[] {
-  const rows = [['TOKEN', 'TTL', 'EXPIRES', 'DESCRIPTION', 'POOLS']]
+  const rows = [['TOKEN', 'TTL', 'EXPIRES', 'USAGES', 'DESCRIPTION', 'POOLS']]
   for (const t of tokens) {
-    rows.push([t.id, formatTtl(t, now), t.expiration ? rfc3339(t.expiration) : '<never>', t.description ?? '<none>', t.ingressPools.join(',') || '<none>'])
+    rows.push([t.id, formatTtl(t, now), t.expiration ? rfc3339(t.expiration) : '<never>', t.server ? 'server,agent' : 'agent', t.description ?? '<none>', t.ingressPools.join(',') || '<none>'])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd())
 }
 
-export async function createToken(c: ApiClient, o: { ttl?: string; description?: string; ingressPools?: string; now?: number }): Promise<string> {
+export async function createToken(c: ApiClient, o: { ttl?: string; description?: string; ingressPools?: string; server?: boolean; now?: number }): Promise<string> {
   const ttlMs = parseTtl(o.ttl ?? '24h')
   const ingressPools = parsePools(o.ingressPools)
   const expiration = ttlMs > 0 ? new Date((o.now ?? Date.now()) + ttlMs) : undefined
@@ -55,7 +55,7 @@ export async function createToken(c: ApiClient, o: { ttl?: string; description?:
   for (let attempt = 0; ; attempt++) {
     const ref = generateBootstrapToken()
     try {
-      await c.create(secrets, bootstrapTokenNamespace, buildBootstrapTokenSecret({ ...ref, expiration, description: o.description, ingressPools }))
+      await c.create(secrets, bootstrapTokenNamespace, buildBootstrapTokenSecret({ ...ref, expiration, description: o.description, ingressPools, server: o.server }))
       return formatJoinToken(caHashOf(c.config.caPem), ref)
     } catch (e) {
       if (!(e instanceof ApiClientError && e.status === 409 && attempt < 5)) throw e
@@ -99,7 +99,8 @@ export function registerTokenCommand(program: Command, client: () => Promise<{ c
     .option('--ttl <duration>', 'how long the token works: 24h, 30m, 1h30m; 0 never expires', '24h')
     .option('--description <text>', 'what the token is for (shown by list)')
     .option('--ingress-pools <classes>', 'ingress classes a node joining with it may serve, e.g. external,internal (default none)')
-    .action(async (o: { ttl: string; description?: string; ingressPools?: string }) => {
+    .option('--server', 'a server token: `skiff server --join URL --token T` receives the cluster CA key, the static tokens and the Secret encryption key with it (keep it short-lived)')
+    .action(async (o: { ttl: string; description?: string; ingressPools?: string; server?: boolean }) => {
       // Check the flags before reaching for the cluster.
       parseTtl(o.ttl)
       parsePools(o.ingressPools)

@@ -19,6 +19,8 @@ import { join } from 'node:path'
 import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServingCert, type ClusterCA } from '../certs/ca.ts'
 import { RedisStore, storeRedisOptions, type StoreRedisConfig } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
+import type { ServerJoinBundle } from './apiserver/join.ts'
+import { IdentityLease } from './apiserver/identity.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
 import { ApiClient } from './client/client.ts'
 import { ControllerManager } from './controllers/manager.ts'
@@ -53,6 +55,10 @@ export interface ServerConfig {
   scheduler?: SchedulerOptions
   /** Events kept in the store's stream for watches to resume from (default 100000). */
   streamMaxLen?: number
+  /** Join the control plane of a running server (skiff server --join URL --token T) before starting. */
+  join?: { server: string; token: string }
+  /** The URL agents reach this server at (published in its identity Lease); default the listening URL. */
+  advertiseURL?: string
 }
 
 export interface RunningServer {
@@ -105,8 +111,45 @@ function encryptionKey(stateDir: string): Buffer {
   return key
 }
 
+/**
+ * `--join`: take the cluster CA, tokens and encryption key from a running
+ * server (once: a state dir that already has a CA must hold that cluster's).
+ */
+async function joinControlPlane(stateDir: string, joinWith: { server: string; token: string }): Promise<void> {
+  const caPath = join(stateDir, 'pki', 'ca.crt')
+  const { caHashOf } = await import('../certs/ca.ts')
+  const { parseJoinToken } = await import('./api/bootstrap-token.ts')
+  const pin = parseJoinToken(joinWith.token).caHash
+  if (existsSync(caPath)) {
+    if (caHashOf(readFileSync(caPath, 'utf8')) !== pin) {
+      throw new Error(`${stateDir} already holds the CA of another cluster than the one the --join token pins; use an empty --state-dir for this server`)
+    }
+    return
+  }
+  const { fetchServerBundle } = await import('../node/join.ts')
+  const b = await fetchServerBundle(joinWith)
+  const key = Buffer.from(b.encryptionKey, 'base64')
+  if (key.length !== 32) throw new Error(`${joinWith.server} handed out an encryption key of ${key.length} bytes, not 32`)
+  writeFileSync(join(stateDir, 'tokens.csv'), b.tokensCsv, { mode: 0o600 })
+  writeFileSync(join(stateDir, 'encryption.key'), b.encryptionKey + '\n', { mode: 0o600 })
+  writeFileSync(join(stateDir, 'pki', 'ca.key'), b.caKeyPem, { mode: 0o600 })
+  // The certificate last: its presence says the join is complete.
+  writeFileSync(caPath, b.caCertPem, { mode: 0o644 })
+}
+
+/** What a server hands a joining server (read from its state dir at the moment of the join). */
+function serverBundle(stateDir: string, ca: ClusterCA): ServerJoinBundle {
+  return {
+    caCertPem: ca.certPem,
+    caKeyPem: ca.keyPem,
+    tokensCsv: readFileSync(join(stateDir, 'tokens.csv'), 'utf8'),
+    encryptionKey: readFileSync(join(stateDir, 'encryption.key'), 'utf8').trim(),
+  }
+}
+
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   mkdirSync(join(cfg.stateDir, 'pki'), { recursive: true, mode: 0o700 })
+  if (cfg.join) await joinControlPlane(cfg.stateDir, cfg.join)
   const ca = await loadOrCreateCA(join(cfg.stateDir, 'pki'))
   const host = cfg.host ?? '127.0.0.1'
   const names = ['localhost', '127.0.0.1', host, ...(cfg.sans ?? [])]
@@ -140,6 +183,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     gcSweepIntervalMs: cfg.gcSweepIntervalMs,
     ca,
     kubeletClient,
+    serverBundle: () => serverBundle(cfg.stateDir, ca),
   })
   try {
     await apiserver.start()
@@ -147,17 +191,24 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     await store.stop()
     throw e
   }
+  const identity = new IdentityLease({ registry: apiserver.registry, url: cfg.advertiseURL ?? apiserver.url, logger: cfg.logger.child({ component: 'apiserver-identity' }) })
+  await identity.start()
   const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca, host)
   await manager?.manager.start()
+  let stopped = false
   return {
     apiserver,
     store,
     url: apiserver.url,
     caPem: ca.certPem,
     async stop() {
+      if (stopped) return
+      stopped = true
       // Release the leader Lease while the apiserver still answers.
       await manager?.manager.stop()
       manager?.client.close()
+      // Agents stop picking this server once its identity Lease is gone.
+      await identity.stop()
       await apiserver.stop()
       await store.stop()
     },

@@ -27,6 +27,7 @@ import { ensureNodeNetwork, removeNodeNetwork, type NodeNetworkInfo } from './ne
 import { buildNodeStatus, detectCapacity, detectNodeInfo, nodeLabels, nodeStatusStale, type Capacity, type NodeFacts } from './node-object.ts'
 import { ProbeManager } from './probes.ts'
 import { EndpointWithdrawal } from './endpoint-withdrawal.ts'
+import { ApiserverFollower } from './apiservers.ts'
 import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
@@ -134,6 +135,7 @@ export class Agent {
   #dns?: ClusterDnsServer
   #pods?: PodSync
   #withdrawal?: EndpointWithdrawal
+  #apiservers?: ApiserverFollower
   #proxy?: ServiceProxier
   #ingress?: IngressSupervisor
   #podNet?: PodNetwork
@@ -190,6 +192,8 @@ export class Agent {
     await this.#register()
     this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat(), kick: () => this.#renewLease() })
     await this.#heartbeat.start()
+    this.#apiservers = new ApiserverFollower({ clients: [o.client, ...(o.ingress ? [o.ingress.client] : [])], agentDir: o.stateDir, logger: this.#log })
+    await this.#apiservers.start()
     const podCIDR = await this.#waitForPodCIDR()
     const mtu = await this.#startPodNetwork(podCIDR)
     this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log, mtu })
@@ -355,6 +359,7 @@ export class Agent {
     // A plain stop leaves the announced addresses (they expire unless renewed); removing the node hands them over at once.
     await this.#speaker?.stop({ withdraw: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'lb speaker stop failed'))
     this.#heartbeat?.stop()
+    this.#apiservers?.stop()
     this.#nodes?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
     this.#withdrawal?.stop()

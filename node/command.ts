@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path'
 import type { Command } from 'commander'
 import Dockerode from 'dockerode'
 import { ApiClient, ApiClientError, type ClientConfig } from '../controlplane/client/client.ts'
+import { readKnownApiservers } from './apiservers.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { createLogger } from '../lib/log.ts'
 import { Agent, type AgentIngressOptions } from './agent.ts'
@@ -91,7 +92,7 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .description('run a node agent in the foreground: registers the Node and runs its pods on the local Docker')
     .option('--node-name <name>', 'the Node name', hostname())
-    .option('--server <url>', 'join the cluster of this apiserver (https://host:6443), with --token')
+    .option('--server <url>', 'join the cluster of this apiserver (https://host:6443), with --token; a comma list names every server of an HA control plane (the agent also learns them from the servers)')
     .option('--token <token>', 'the join token from `skiff token create` on the server (K10<CA hash>::<id>.<secret>)')
     .option('--cluster-cidr <cidr>', 'the whole pod network', '10.244.0.0/16')
     .option('--kubelet-port <port>', 'kubelet server port on the node InternalIP', '10250')
@@ -124,17 +125,23 @@ export function registerAgentCommand(program: Command): void {
       const agentDir = join(stateDir, 'agents', node)
       const logger = createLogger({ component: 'agent' })
       const labels = keyValues(o.nodeLabel, '--node-label')
-      const source: IdentitySource = chooseNodeIdentity({ agentDir, kubeconfig: g.kubeconfig, server: o.server, token: o.token, exists: existsSync })
+      // --server may list every apiserver of an HA control plane; the join goes through the first.
+      const serverList = o.server ? String(o.server).split(',').map((x) => x.trim()).filter(Boolean) : []
+      const source: IdentitySource = chooseNodeIdentity({ agentDir, kubeconfig: g.kubeconfig, server: serverList[0], token: o.token, exists: existsSync })
       let nodeConfig: ClientConfig
       let ingressConfig: ClientConfig | undefined
       if (source.kind === 'join') {
-        const id = await loadOrJoin({ agentDir, server: o.server, token: o.token, nodeName: node, labels })
+        const id = await loadOrJoin({ agentDir, server: serverList[0], token: o.token, nodeName: node, labels })
         if (id.joined) logger.info({ node, server: id.node.server }, 'joined the cluster')
         nodeConfig = id.node
         ingressConfig = id.ingress
       } else {
         nodeConfig = readKubeconfig(source.path)
       }
+      // Every apiserver seen last time (HA control plane): the agent starts even when the one it joined through is down.
+      const seenServers = readKnownApiservers(agentDir)
+      nodeConfig = { ...nodeConfig, servers: [...serverList, ...seenServers] }
+      if (ingressConfig) ingressConfig = { ...ingressConfig, servers: nodeConfig.servers }
       const nodeIP = (o.nodeIp as string | undefined) ?? (await nodeIPTowards(nodeConfig.server))
       if (!nodeIP && podNetwork && podNetwork !== 'local') throw new Error(`--pod-network ${podNetwork} needs this host's address: pass --node-ip (the route to ${nodeConfig.server} goes through loopback)`)
       if (o.nodeExternalIp && !isIPv4(o.nodeExternalIp)) throw new Error(`--node-external-ip must be an IPv4 address, not ${JSON.stringify(o.nodeExternalIp)}`)

@@ -16,6 +16,7 @@ import { request } from 'node:https'
 import { join } from 'node:path'
 import { parseJoinToken } from '../controlplane/api/bootstrap-token.ts'
 import type { ClientConfig } from '../controlplane/client/client.ts'
+import type { ServerJoinBundle } from '../controlplane/apiserver/join.ts'
 import { caHashOf } from '../certs/ca.ts'
 import { readKubeconfig, renderKubeconfig } from '../cli/kubeconfig.ts'
 
@@ -152,6 +153,31 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
   if (r.status !== 201) throw new Error(`the apiserver refused to join node ${o.nodeName} (HTTP ${r.status}): ${statusMessage(r.text)}`)
   const answer = JSON.parse(r.text) as { nodeName: string; token: string; ingress?: { className: string; token: string } }
   return { server: base.origin, caPem, nodeName: answer.nodeName, token: answer.token, ingress: answer.ingress }
+}
+
+/**
+ * `skiff server --join`: the same CA pinning as an agent's join, then POST
+ * /skiff/v1/server-join with a server token; the cluster's secrets come back
+ * (controlplane/apiserver/join.ts ServerJoinBundle).
+ */
+export async function fetchServerBundle(o: { server: string; token: string }): Promise<ServerJoinBundle> {
+  const base = checkServerURL(o.server)
+  const token = parseJoinToken(o.token)
+  const caPem = await fetchPinnedCA(base, token.caHash)
+  let r: { status: number; text: string }
+  try {
+    r = await httpsCall(new URL('/skiff/v1/server-join', base), {
+      method: 'POST', ca: caPem, verify: true,
+      headers: { authorization: `Bearer ${token.id}.${token.secret}`, accept: 'application/json' },
+      body: '{}',
+    })
+  } catch (e) {
+    throw new Error(`joining the control plane through ${base.origin} failed: ${(e as Error).message}`)
+  }
+  if (r.status !== 200) throw new Error(`${base.origin} refused this server's join (HTTP ${r.status}): ${statusMessage(r.text)}`)
+  const bundle = JSON.parse(r.text) as ServerJoinBundle
+  if (bundle.caCertPem.trim() !== caPem.trim()) throw new Error(`${base.origin} handed out a CA other than the one it serves at /cacerts; refusing it`)
+  return bundle
 }
 
 async function writePrivate(path: string, text: string): Promise<void> {

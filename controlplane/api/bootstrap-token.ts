@@ -17,6 +17,8 @@ export const bootstrapTokenPrefix = 'bootstrap-token-'
 export const ingressPoolsKey = 'skiff-ingress-pools'
 /** The Node label that puts a node in an ingress class's pool; a join sets it only where the token allows. */
 export const ingressPoolLabel = 'skiff.dev/ingress-pool'
+/** "true": a server may join with the token (`skiff server --join`) and receive the cluster CA key, the static tokens and the Secret encryption key. */
+export const serverUsageKey = 'skiff-usage-server'
 
 const idRe = /^[a-z0-9]{6}$/
 const bootstrapRe = /^([a-z0-9]{6})\.([a-z0-9]{16})$/
@@ -36,6 +38,8 @@ export interface BootstrapToken extends BootstrapTokenRef {
   ingressPools: string[]
   /** usage-bootstrap-authentication is "true": the token may authenticate a join. */
   authentication: boolean
+  /** skiff-usage-server is "true": a server may join with it (agents may too). */
+  server: boolean
 }
 
 function randomString(n: number): string {
@@ -102,7 +106,7 @@ export function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z')
 }
 
-export function buildBootstrapTokenSecret(t: BootstrapTokenRef & { expiration?: Date; description?: string; ingressPools?: string[] }): KubeObject {
+export function buildBootstrapTokenSecret(t: BootstrapTokenRef & { expiration?: Date; description?: string; ingressPools?: string[]; server?: boolean }): KubeObject {
   const stringData: Record<string, string> = {
     'token-id': t.id,
     'token-secret': t.secret,
@@ -111,6 +115,7 @@ export function buildBootstrapTokenSecret(t: BootstrapTokenRef & { expiration?: 
   if (t.expiration) stringData.expiration = rfc3339(t.expiration)
   if (t.description) stringData.description = t.description
   if (t.ingressPools?.length) stringData[ingressPoolsKey] = t.ingressPools.join(',')
+  if (t.server) stringData[serverUsageKey] = 'true'
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -142,6 +147,7 @@ export function readBootstrapTokenSecret(secret: KubeObject | undefined): Bootst
     description: get('description') || undefined,
     ingressPools: (get(ingressPoolsKey) ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     authentication: get('usage-bootstrap-authentication') === 'true',
+    server: get(serverUsageKey) === 'true',
   }
 }
 

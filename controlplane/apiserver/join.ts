@@ -40,6 +40,8 @@ import { parseJson, readBody, sendJson } from './http-util.ts'
 import type { Registry } from './registry.ts'
 
 export const joinPath = '/skiff/v1/join'
+/** A second server joins here: bootstrap token with skiff-usage-server, answer ServerJoinBundle. */
+export const serverJoinPath = '/skiff/v1/server-join'
 export const kubeletCertificatePath = '/skiff/v1/kubelet-certificate'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
@@ -52,6 +54,22 @@ const newTokenHint = 'get a new token with `skiff token create` on the server'
 export interface JoinRequest {
   nodeName: string
   labels: Record<string, string>
+}
+
+/**
+ * What a joining server needs to be the same control plane: the cluster CA
+ * (key included: it signs serving and kubelet certificates), the static
+ * tokens file and the key Secrets are sealed with. Sent only over TLS to a
+ * caller that pinned the CA and holds a server bootstrap token; never put
+ * in Redis.
+ */
+export interface ServerJoinBundle {
+  caCertPem: string
+  caKeyPem: string
+  /** tokens.csv as it is on the answering server. */
+  tokensCsv: string
+  /** base64 of the 32-byte AES-256 key. */
+  encryptionKey: string
 }
 
 export interface JoinAnswer {
@@ -151,11 +169,35 @@ export class NodeJoin {
   #log: Logger
   #inFlight = 0
 
-  constructor(opts: { registry: Registry; credentials: CredentialAuthenticator; ca?: ClusterCA; logger: Logger }) {
+  #serverBundle?: () => ServerJoinBundle
+
+  constructor(opts: { registry: Registry; credentials: CredentialAuthenticator; ca?: ClusterCA; logger: Logger; serverBundle?: () => ServerJoinBundle }) {
     this.#registry = opts.registry
     this.#credentials = opts.credentials
     this.#ca = opts.ca
+    this.#serverBundle = opts.serverBundle
     this.#log = opts.logger.child({ component: 'join' })
+  }
+
+  /** `skiff server --join`: a server bootstrap token buys the cluster's secrets (ServerJoinBundle). */
+  async serverJoin(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on ${serverJoinPath}; POST with the server token`)
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
+    const presented = m ? parseBootstrapToken(m[1]!) : undefined
+    if (!presented) throw new ApiError('Unauthorized', `${serverJoinPath} takes a server bootstrap token (Authorization: Bearer <id>.<secret>): create one with \`skiff token create --server\` on a running server`)
+    const stored = await this.#registry.get(secretsInfo, bootstrapTokenNamespace, bootstrapTokenSecretName(presented.id)).catch((e) => {
+      if (e instanceof ApiError && e.reason === 'NotFound') return undefined
+      throw e
+    })
+    const check = checkBootstrapToken(readBootstrapTokenSecret(stored), presented, Date.now())
+    if (!check.ok) throw bootstrapRefusal(presented.id, check)
+    if (!check.token.server) {
+      throw new ApiError('Forbidden', `bootstrap token "${presented.id}" is an agent token; a server joins with one made by \`skiff token create --server\``)
+    }
+    if (!this.#serverBundle) throw new ApiError('ServiceUnavailable', 'this apiserver was started without its state directory and cannot hand out the cluster secrets; join through a server started by `skiff server`')
+    await readBody(req, maxJoinBody)
+    this.#log.info({ bootstrapToken: presented.id, remote: req.socket.remoteAddress }, 'a server joined: handed out the cluster CA, tokens and encryption key')
+    sendJson(res, 200, this.#serverBundle())
   }
 
   async join(req: IncomingMessage, res: ServerResponse): Promise<void> {

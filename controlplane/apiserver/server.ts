@@ -34,7 +34,7 @@ import {
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
-import { joinPath, kubeletCertificatePath, NodeJoin } from './join.ts'
+import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
 import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
 import { parsePath } from './paths.ts'
 import { Registry } from './registry.ts'
@@ -73,6 +73,8 @@ export interface ApiServerOptions {
   ca?: ClusterCA
   /** The apiserver's client certificate towards kubelets (CN skiff:apiserver-kubelet-client); without it log/exec answer 503. */
   kubeletClient?: CertAndKey
+  /** The cluster secrets a joining server receives (skiff server --join); without it server joins answer 503. */
+  serverBundle?: () => ServerJoinBundle
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -106,7 +108,7 @@ export class ApiServer {
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
-    this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log })
+    this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
     this.#latency = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'API request latency (watches excluded)', labelNames: ['verb', 'resource'], buckets: latencyBuckets, registers: [this.metrics] })
@@ -184,6 +186,7 @@ export class ApiServer {
       if (this.#open(url.pathname, res)) return
       // The one path a bootstrap token opens, and the only thing it authenticates.
       if (url.pathname === joinPath) return await this.#join.join(req, res)
+      if (url.pathname === serverJoinPath) return await this.#join.serverJoin(req, res)
       const user = this.#authenticate(req.headers.authorization)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)

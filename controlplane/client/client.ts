@@ -9,6 +9,12 @@ import type { KubeObject, Status, WatchEvent } from '../api/types.ts'
 
 export interface ClientConfig {
   server: string // https://127.0.0.1:6443
+  /**
+   * Every apiserver of the cluster (HA control plane), `server` included or
+   * not. Requests go to one at a time; a connection failure moves to the next
+   * (see ApiClient.request).
+   */
+  servers?: string[]
   caPem: string
   token: string
   /** Per-request timeout for non-watch calls. */
@@ -50,27 +56,83 @@ export function resourcePath(info: ResourceInfo, namespace?: string, name?: stri
   return `${base}${ns}/${info.resource}${name ? '/' + encodeURIComponent(name) : ''}${sub ? '/' + sub : ''}`
 }
 
+/** Errors of the transport, not answers: the server may be down or unreachable. */
+const transportCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN'])
+/** Failures before a request left this host: safe to send the request elsewhere, whatever its method. */
+const notSentCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+
+export function isTransportError(e: unknown): boolean {
+  const err = e as NodeJS.ErrnoException
+  return transportCodes.has(err?.code ?? '') || /socket hang up|timed out/.test(err?.message ?? '')
+}
+
 export class ApiClient {
   readonly config: ClientConfig
   #agent: Agent
+  #servers: string[]
+  #current = 0
 
   constructor(config: ClientConfig) {
     this.config = config
     this.#agent = new Agent({ ca: config.caPem, keepAlive: true, maxSockets: 256 })
+    this.#servers = uniqueServers([config.server, ...(config.servers ?? [])])
   }
 
   close(): void {
     this.#agent.destroy()
   }
 
-  #url(path: string, query?: Record<string, string | undefined>): URL {
-    const url = new URL(path, this.config.server)
+  /** The apiserver requests go to now. */
+  get server(): string {
+    return this.#servers[this.#current]!
+  }
+
+  /** Every apiserver this client may use, in order of preference. */
+  get servers(): readonly string[] {
+    return this.#servers
+  }
+
+  /** Replace the list (e.g. from the apiservers' identity Leases); the current server stays current if listed. */
+  setServers(urls: readonly string[]): void {
+    const list = uniqueServers(urls)
+    if (list.length === 0) return
+    const current = this.server
+    this.#servers = list
+    this.#current = Math.max(0, list.indexOf(current))
+  }
+
+  /** A transport failure on `server`: later requests go to the next one. */
+  #failed(server: string): void {
+    if (this.#servers.length > 1 && this.server === server) this.#current = (this.#current + 1) % this.#servers.length
+  }
+
+  #url(path: string, query?: Record<string, string | undefined>, server = this.server): URL {
+    const url = new URL(path, server)
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
     return url
   }
 
+  /**
+   * One request. With several servers, a transport failure moves on to the
+   * next server; the request itself is sent again only where that cannot
+   * apply it twice: reads, and any request whose connection was never made.
+   */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
-    const url = this.#url(path, opts.query)
+    for (let attempt = 1; ; attempt++) {
+      const server = this.server
+      try {
+        return await this.#requestOnce(server, method, path, opts)
+      } catch (e) {
+        if (!isTransportError(e) || this.#servers.length < 2) throw e
+        this.#failed(server)
+        const safe = method === 'GET' || method === 'HEAD' || notSentCodes.has((e as NodeJS.ErrnoException).code ?? '')
+        if (!safe || attempt >= this.#servers.length) throw e
+      }
+    }
+  }
+
+  async #requestOnce(server: string, method: string, path: string, opts: RequestOptions): Promise<Response> {
+    const url = this.#url(path, opts.query, server)
     const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body))
     return await new Promise<Response>((resolve, reject) => {
       const req = request(
@@ -149,11 +211,13 @@ export class ApiClient {
    * receives an error for transport failures; a 410 arrives as an ERROR event.
    */
   watch(path: string, query: Record<string, string | undefined>, onEvent: (ev: WatchEvent) => void, onEnd: (err?: Error) => void, accept?: string): { stop(): void } {
-    const url = this.#url(path, { ...query, watch: 'true' })
+    const server = this.server
+    const url = this.#url(path, { ...query, watch: 'true' }, server)
     let ended = false
     const end = (err?: Error) => {
       if (!ended) {
         ended = true
+        if (err && isTransportError(err)) this.#failed(server)
         onEnd(err)
       }
     }
@@ -197,3 +261,8 @@ export class ApiClient {
   }
 }
 
+function uniqueServers(urls: readonly string[]): string[] {
+  const out: string[] = []
+  for (const u of urls) if (u && !out.includes(u)) out.push(u)
+  return out
+}

@@ -118,11 +118,11 @@ t.test('node join', async (t) => {
     const list = await cli(['token', 'list'])
     t.equal(list.code, 0, list.stderr)
     const row = list.stdout.split('\n').find((l) => l.startsWith(parsed.id))
-    t.match(row, /^[a-z0-9]{6}\s+2h\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+rack 3\s+internal$/)
-    t.match(list.stdout, /^TOKEN\s+TTL\s+EXPIRES\s+DESCRIPTION\s+POOLS/)
+    t.match(row, /^[a-z0-9]{6}\s+2h\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+agent\s+rack 3\s+internal$/)
+    t.match(list.stdout, /^TOKEN\s+TTL\s+EXPIRES\s+USAGES\s+DESCRIPTION\s+POOLS/)
     t.notMatch(list.stdout, parsed.secret, 'list never shows a secret')
     const forever = parseJoinToken(await cliCreate(['--ttl', '0']))
-    t.match((await cli(['token', 'list'])).stdout, new RegExp(`${forever.id}\\s+<forever>\\s+<never>\\s+<none>\\s+<none>`))
+    t.match((await cli(['token', 'list'])).stdout, new RegExp(`${forever.id}\\s+<forever>\\s+<never>\\s+agent\\s+<none>\\s+<none>`))
     const del = await cli(['token', 'delete', token])
     t.equal(del.code, 0, del.stderr)
     t.equal(del.stdout.trim(), `bootstrap token "${parsed.id}" deleted`)
@@ -211,7 +211,7 @@ t.test('node join', async (t) => {
     t.match(other?.message, 'User "skiff:ingress:internal"')
     t.equal(await status(ingress.create(leases, 'kube-system', { metadata: { name: 'ingress-internal-edge-1' }, spec: {} })), 200, 'its own class\'s Lease')
     const node = clientWith(joined.token)
-    t.equal(await status(node.list(leases, 'kube-system')), 403, 'the node credential is not the ingress one')
+    t.equal(await status(node.create(leases, 'kube-system', { metadata: { name: 'ingress-internal-edge-2' }, spec: {} })), 403, 'the node credential is not the ingress one')
   })
 
   await t.test('kubectl delete node revokes the node\'s credentials', async (t) => {

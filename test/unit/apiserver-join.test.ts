@@ -53,7 +53,7 @@ t.test('bootstrapRefusal: 401 with what happened and what to do', async (t) => {
 })
 
 t.test('planJoin', async (t) => {
-  const token = (pools: string[]): BootstrapToken => ({ id: 'abcdef', secret: '0123456789abcdef', ingressPools: pools, authentication: true })
+  const token = (pools: string[]): BootstrapToken => ({ id: 'abcdef', secret: '0123456789abcdef', ingressPools: pools, authentication: true, server: false })
   const pool = (cls: string) => ({ 'skiff.dev/ingress-pool': cls })
   const cases: Array<{ name: string; pools: string[]; labels?: Record<string, string>; nodeExists?: boolean; credentialExists?: boolean; want: string }> = [
     { name: 'plain node', pools: [], want: 'ok' },

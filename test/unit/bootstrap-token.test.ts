@@ -74,7 +74,9 @@ t.test('the Secret: kubeadm\'s fields plus skiff-ingress-pools, read back as sto
     'skiff-ingress-pools': 'external,internal',
   })
   const stored = applyDefaults(secretsInfo, built) // stringData → data, as the apiserver stores it
-  t.same(readBootstrapTokenSecret(stored), { id: 'abcdef', secret: '0123456789abcdef', expiration, description: 'rack 3', ingressPools: ['external', 'internal'], authentication: true })
+  t.same(readBootstrapTokenSecret(stored), { id: 'abcdef', secret: '0123456789abcdef', expiration, description: 'rack 3', ingressPools: ['external', 'internal'], authentication: true, server: false })
+  const server = readBootstrapTokenSecret(applyDefaults(secretsInfo, buildBootstrapTokenSecret({ id: 'abcdef', secret: '0123456789abcdef', server: true })))
+  t.equal(server?.server, true, 'a server token reads back as one')
   const forever = readBootstrapTokenSecret(applyDefaults(secretsInfo, buildBootstrapTokenSecret({ id: 'abcdef', secret: '0123456789abcdef' })))
   t.equal(forever?.expiration, undefined, 'no expiration: never expires')
   t.same(forever?.ingressPools, [], 'no pools by default')
@@ -89,7 +91,7 @@ t.test('the Secret: kubeadm\'s fields plus skiff-ingress-pools, read back as sto
 
 t.test('checkBootstrapToken', async (t) => {
   const now = Date.parse('2027-01-01T00:00:00Z')
-  const stored: BootstrapToken = { id: 'abcdef', secret: '0123456789abcdef', ingressPools: [], authentication: true }
+  const stored: BootstrapToken = { id: 'abcdef', secret: '0123456789abcdef', ingressPools: [], authentication: true, server: false }
   const presented = { id: 'abcdef', secret: '0123456789abcdef' }
   const cases: Array<{ name: string; stored?: BootstrapToken; presented?: { id: string; secret: string }; want: string }> = [
     { name: 'valid, never expires', stored, want: 'ok' },

@@ -13,13 +13,13 @@ t.test('parsePools', async (t) => {
 t.test('tokenTable: kubeadm token list\'s columns, no secrets', async (t) => {
   const now = Date.parse('2027-01-01T00:00:00Z')
   const lines = tokenTable([
-    { id: 'abcdef', secret: '0123456789abcdef', expiration: new Date(now + 2 * 3600_000), description: 'rack 3', ingressPools: ['external'], authentication: true },
-    { id: 'zzzzzz', secret: 'ffffffffffffffff', ingressPools: [], authentication: true },
+    { id: 'abcdef', secret: '0123456789abcdef', expiration: new Date(now + 2 * 3600_000), description: 'rack 3', ingressPools: ['external'], authentication: true, server: false },
+    { id: 'zzzzzz', secret: 'ffffffffffffffff', ingressPools: [], authentication: true, server: true },
   ], now)
   t.same(lines, [
-    'TOKEN    TTL         EXPIRES                DESCRIPTION   POOLS',
-    'abcdef   2h          2027-01-01T02:00:00Z   rack 3        external',
-    'zzzzzz   <forever>   <never>                <none>        <none>',
+    'TOKEN    TTL         EXPIRES                USAGES         DESCRIPTION   POOLS',
+    'abcdef   2h          2027-01-01T02:00:00Z   agent          rack 3        external',
+    'zzzzzz   <forever>   <never>                server,agent   <none>        <none>',
   ])
   t.notMatch(lines.join('\n'), '0123456789abcdef')
 })
