@@ -439,8 +439,8 @@ export class RedisStore implements Store {
   private async confirmSeen(conn: Redis, guard: InflightGuard, upTo: number): Promise<void> {
     const published = guard.run(conn.publish(this.k.sync(), String(upTo)))
     const acked = conn === this.redis ? this.replicaAck(this.redis) : guard.run(conn.wait(this.minReplicas, this.replicaAckTimeoutMs))
-    await published
-    const n = await acked
+    // Both settle, whichever fails first (a lost connection rejects both).
+    const [, n] = await Promise.all([published, acked])
     if (n < this.minReplicas) {
       throw new StoreError(
         'unavailable',
@@ -605,8 +605,9 @@ export class RedisStore implements Store {
     try {
       const peers = await this.checkPeers()
       if (peers.mismatch) {
-        // Reconnecting the watch connection asks the sentinels again.
+        // Reconnecting asks the sentinels again; both, since either may be on the stale one.
         this.log.info(peers.mismatch)
+        this.redis.disconnect(true)
         this.blocking.disconnect(true)
         return
       }

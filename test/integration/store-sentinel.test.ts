@@ -68,6 +68,26 @@ async function startError(store: RedisStore): Promise<Error> {
   throw new Error('expected start() to fail')
 }
 
+/**
+ * Create until it succeeds. A 503 may have been applied all the same ("may
+ * or may not have been kept"): then the next try answers 'exists', and the
+ * object as read back stands for the result.
+ */
+async function createUntilConfirmed(store: RedisStore, name: string, v: string, deadline: number): Promise<KubeObject> {
+  for (;;) {
+    try {
+      return await store.create('configmaps', `default/${name}`, cm(name, v))
+    } catch (e) {
+      if (!(e instanceof StoreError) || Date.now() > deadline) throw e
+      if (e.code === 'exists') {
+        const got = await store.get('configmaps', `default/${name}`)
+        if (got) return got
+      } else if (e.code !== 'unavailable') throw e
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
 async function waitCalls(group: SentinelGroup): Promise<number> {
   const stats = await group.connect(await group.primary()).info('commandstats')
   return Number(/cmdstat_wait:calls=(\d+)/.exec(stats)?.[1] ?? 0)
@@ -124,14 +144,7 @@ t.test('replicas that do not answer: 503 within the timeout, never a false succe
   // Writes succeed again once a replica answers.
   const deadline = Date.now() + 30_000
   let after: KubeObject | undefined
-  while (!after) {
-    try {
-      after = await store.create('configmaps', 'default/after', cm('after', 'y'))
-    } catch (e) {
-      if (!(e instanceof StoreError && e.code === 'unavailable') || Date.now() > deadline) throw e
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  while (!after) after = await createUntilConfirmed(store, 'after', 'y', deadline)
   acked.set('after', 'y')
   for (const [name, v] of acked) {
     t.equal((await store.get('configmaps', `default/${name}`))?.data?.v, v, `acknowledged ${name} is there`)
@@ -186,14 +199,7 @@ t.test('a primary that stops answering (SIGSTOP): the store follows +switch-mast
   t.equal(err.code, 'unavailable', `the write in flight on the stopped primary fails with 503 after ${Date.now() - started} ms`)
   let after: KubeObject | undefined
   const deadline = Date.now() + 30_000
-  while (!after) {
-    try {
-      after = await store.create('configmaps', 'default/after', cm('after', 'a'))
-    } catch (e) {
-      if (!(e instanceof StoreError) || Date.now() > deadline) throw e
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
+  while (!after) after = await createUntilConfirmed(store, 'after', 'a', deadline)
   t.comment(`writes succeed on the new primary ${Date.now() - started} ms after the old one stopped`)
   acked.push(after)
   t.ok(Number(after.metadata.resourceVersion) > Number(acked[0]!.metadata.resourceVersion), 'revisions went on upwards')
