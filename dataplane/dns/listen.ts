@@ -5,7 +5,9 @@
 // and TCP connections across them.
 //
 // Bounded work: a UDP packet is handled in one bounded pass (wire.ts); TCP
-// connections are capped in number, idle time and message size (64 KiB).
+// connections are capped in number, idle time, message size (64 KiB) and
+// replies waiting to be written (a client that sends queries but never
+// reads is cut once 1 MiB waits, instead of growing the process).
 
 import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
@@ -23,6 +25,7 @@ export type Answer = (msg: Buffer, transport: 'udp' | 'tcp', client: string) => 
 
 const maxTcpConnections = 512
 const tcpIdleMs = 10_000
+export const maxTcpPendingBytes = 1 << 20
 
 /** Answer one message with the chain; never throws (a handler that throws is SERVFAIL, reported to onError). */
 export function answerWith(chain: Handler[], onError: (e: unknown) => void): Answer {
@@ -98,10 +101,11 @@ function serveTcp(c: TcpSocket, answer: Answer, conns: Set<TcpSocket>): void {
     const len = Buffer.alloc(2)
     len.writeUInt16BE(b.length)
     c.write(Buffer.concat([len, b]))
+    if (c.writableLength > maxTcpPendingBytes) c.destroy()
   }
   c.on('data', (d) => {
     buf = buf.length ? Buffer.concat([buf, d]) : d
-    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+    while (!c.destroyed && buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
       const msg = buf.subarray(2, 2 + buf.readUInt16BE(0))
       buf = buf.subarray(2 + msg.length)
       const r = answer(msg, 'tcp', c.remoteAddress ?? '')
