@@ -42,7 +42,26 @@ export interface ClusterSpec {
   hosts: HostSpec[]
   acme?: { directory: string; email?: string; caFile?: string }
   timers: { nodeMonitorGracePeriodS: number; podEvictionTimeoutS: number; heartbeatMs: number }
+  /**
+   * `skiff up --ha`: Redis under Sentinel and two servers (controlPlaneMachines):
+   * Redis i and sentinel i on machine i (redisPort, sentinelPort), server 1 on
+   * this machine, server 2 on the first host (apiPort), joined to server 1.
+   */
+  ha?: { sentinelPort: number; masterName: string }
   createdAt: string
+}
+
+/** Where the HA control plane runs: this machine, then the first two hosts. */
+export interface ControlPlaneMachine {
+  index: number
+  ip: string
+  /** undefined: this machine's own namespace. */
+  host?: HostSpec
+}
+
+export function controlPlaneMachines(s: ClusterSpec): ControlPlaneMachine[] {
+  if (!s.ha) return [{ index: 0, ip: s.lan.hostIP }]
+  return [{ index: 0, ip: s.lan.hostIP }, ...s.hosts.slice(0, 2).map((h, i) => ({ index: i + 1, ip: h.ip, host: h }))]
 }
 
 export interface SpecOptions {
@@ -57,6 +76,8 @@ export interface SpecOptions {
   ingress: { external: number; internal: number }
   acme?: ClusterSpec['acme']
   timers?: Partial<ClusterSpec['timers']>
+  /** HA control plane: the sentinels' port (see ClusterSpec.ha). */
+  ha?: { sentinelPort: number }
 }
 
 /** Node names of a local cluster: node-1, node-2, ... */
@@ -99,6 +120,7 @@ export function defaultIngressPools(nodes: number): { external: number; internal
 /** The spec of a new cluster. `used` lists this machine's CIDRs (so the LAN collides with nothing). */
 export function planCluster(o: SpecOptions, used: string[], id = randomBytes(3).toString('hex')): ClusterSpec {
   if (!Number.isInteger(o.nodes) || o.nodes < 0 || o.nodes > 80) throw new Error(`SKIFF_ERR_UP_NODES: --nodes must be a whole number from 0 to 80, not ${o.nodes}`)
+  if (o.ha && o.nodes < 2) throw new Error(`SKIFF_ERR_UP_HA_NODES: --ha puts Redis replicas, sentinels and the second server on the first two hosts: it needs --nodes 2 or more, not ${o.nodes}`)
   const seed = parseInt(createHash('sha256').update(o.stateDir).digest('hex').slice(0, 2), 16)
   const lanCIDR = o.lanCIDR ? formatCidr(parseCidr(o.lanCIDR)) : chooseLanCIDR(used, seed)
   const names = nodeNames(o.nodes)
@@ -123,6 +145,7 @@ export function planCluster(o: SpecOptions, used: string[], id = randomBytes(3).
     loadBalancerPool: `${lanAddress(lanCIDR, 200)}-${lanAddress(lanCIDR, 239)}`,
     hosts,
     ...(o.acme ? { acme: o.acme } : {}),
+    ...(o.ha ? { ha: { sentinelPort: o.ha.sentinelPort, masterName: 'skiff' } } : {}),
     timers: { nodeMonitorGracePeriodS: 40, podEvictionTimeoutS: 60, heartbeatMs: 2_000, ...o.timers },
     createdAt: new Date().toISOString(),
   }

@@ -56,6 +56,8 @@ export interface UpOptions {
   /** ACME for the external class: directory URL, contact, and a CA bundle to trust the directory's TLS. */
   acme?: { directory: string; email?: string; caFile?: string }
   timers?: SpecOptions['timers']
+  /** An HA control plane: Redis under Sentinel (3 Redis, 3 sentinels) and 2 servers (a new cluster only). */
+  ha?: boolean
 }
 
 function progress(msg: string): void {
@@ -125,6 +127,7 @@ async function newSpec(o: UpOptions): Promise<ClusterSpec> {
   return planCluster({
     stateDir: o.stateDir, apiPort, redisPort: await freePort(), nodes, clusterCIDR: o.clusterCIDR, podNetwork: o.podNetwork,
     lanCIDR: o.lanCIDR, ingress: o.ingress ?? defaultIngressPools(nodes), acme: o.acme, timers: o.timers,
+    ...(o.ha ? { ha: { sentinelPort: await freePort() } } : {}),
   }, await usedCIDRs())
 }
 
@@ -142,7 +145,8 @@ export async function up(opts: UpOptions): Promise<ClusterState> {
   } else {
     if (spec) {
       progress(`resuming the cluster in ${stateDir} (created ${spec.createdAt}): same data, CA, tokens and pods`)
-      const ignored = ignoredFlags(spec, o)
+      const ignored = ignoredFlags(spec, { ...o, ha: undefined })
+      if (o.ha && !spec.ha) ignored.push('--ha (it was created without; `skiff down` and up again to change)')
       if (ignored.length) progress(`ignoring ${ignored.join(', ')}: an existing cluster keeps its shape (skiff down first to change it)`)
     } else {
       spec = await newSpec(o)

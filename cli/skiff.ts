@@ -100,6 +100,7 @@ program
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
   .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
   .option('--heartbeat-ms <ms>', "agents' Lease renewal interval (LoadBalancer failover is judged from it)", '2000')
+  .option('--ha', 'an HA control plane: 3 Redis under 3 sentinels and 2 servers (the second joined to the first), on this machine and the first two hosts (a new cluster only; needs --nodes 2 or more)')
   .action(async (o) => {
     const acme = o.acmeDirectory ? { directory: o.acmeDirectory as string, email: o.acmeEmail as string | undefined, caFile: o.acmeCaFile ? resolve(o.acmeCaFile as string) : undefined } : undefined
     if (o.podNetwork !== 'host-gw' && o.podNetwork !== 'vxlan') throw new Error(`--pod-network must be host-gw or vxlan, not ${JSON.stringify(o.podNetwork)}`)
@@ -109,7 +110,7 @@ program
       nodes: given('nodes') ? intFlag('--nodes', o.nodes, 0, 80) : undefined,
       clusterCIDR: given('clusterCidr') ? o.clusterCidr : undefined,
       podNetwork: given('podNetwork') ? o.podNetwork : undefined,
-      lanCIDR: o.lanCidr, ingress: o.ingressNodes ? parsePools(o.ingressNodes) : undefined, acme,
+      lanCIDR: o.lanCidr, ingress: o.ingressNodes ? parsePools(o.ingressNodes) : undefined, acme, ha: !!o.ha,
       timers: {
         nodeMonitorGracePeriodS: intFlag('--node-monitor-grace-period', o.nodeMonitorGracePeriod, 1, 3600),
         podEvictionTimeoutS: intFlag('--pod-eviction-timeout', o.podEvictionTimeout, 0, 3600),
@@ -207,6 +208,7 @@ program
   .option('--forbidden-redis-cidrs <cidrs>', 'refuse a Redis (or replica, or sentinel) inside these ranges, e.g. the pod network', '')
   .option('--join <url>', 'join the control plane of this running server (https://host:6443): receive its CA, tokens and encryption key, then serve the same store')
   .option('--token <token>', 'with --join: a server token from `skiff token create --server` on a running server')
+  .option('--token-file <file>', 'with --join: a file holding that token (keeps it off the command line)')
   .option('--san <name...>', 'extra names/addresses for the serving certificate')
   .option('--cluster-cidr <cidr>', 'the pod network; each node gets a /24 of it', '10.244.0.0/16')
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
@@ -233,7 +235,8 @@ program
     const logger = createLogger({ component: 'server' })
     const bind = (o.host as string | undefined) ?? (o.bindAddress as string)
     const advertise = (o.advertiseAddress as string | undefined) ?? (bind !== '0.0.0.0' ? bind : (await primaryAddress()) ?? '127.0.0.1')
-    if (!!o.join !== !!o.token) throw new Error('--join and --token go together: the URL of a running server and a token from `skiff token create --server` there')
+    if (o.tokenFile) o.token = readFileSync(o.tokenFile, 'utf8').trim()
+    if (!!o.join !== !!o.token) throw new Error('--join and --token (or --token-file) go together: the URL of a running server and a token from `skiff token create --server` there')
     const password = readFileSync(o.redisPasswordFile, 'utf8').trim()
     const sentinels = o.redisSentinels ? parseHostPorts('--redis-sentinels', o.redisSentinels) : undefined
     const running = await startServer({

@@ -5,8 +5,8 @@
 
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
-import { names } from './cluster-spec.ts'
+import type { ClusterSpec, ControlPlaneMachine, HostSpec } from './cluster-spec.ts'
+import { controlPlaneMachines, names } from './cluster-spec.ts'
 import { dockerdArgs } from './simhost.ts'
 import { ingressPoolLabel } from '../controlplane/api/bootstrap-token.ts'
 
@@ -43,14 +43,54 @@ export function serverChild(s: ClusterSpec, stateDir: string, node = process.exe
     args: [
       skiffEntry, '--state-dir', stateDir, 'server',
       '--bind-address', s.lan.hostIP, '--advertise-address', s.lan.hostIP, '--port', String(s.apiPort),
-      '--redis-port', String(s.redisPort), '--redis-password-file', join(stateDir, 'redis', 'password'),
-      '--cluster-cidr', s.clusterCIDR, '--load-balancer-pool', s.loadBalancerPool,
-      '--node-monitor-grace-period', String(s.timers.nodeMonitorGracePeriodS), '--pod-eviction-timeout', String(s.timers.podEvictionTimeoutS),
+      ...serverStoreArgs(s, stateDir),
     ],
     log: join(stateDir, 'logs', 'server.log'),
     needle: `${stateDir} server`,
     stopGraceMs: 15_000,
   }
+}
+
+/** The store and controller flags both servers share. */
+function serverStoreArgs(s: ClusterSpec, stateDir: string): string[] {
+  const redis = s.ha
+    ? ['--redis-sentinels', controlPlaneMachines(s).map((m) => `${m.ip}:${s.ha!.sentinelPort}`).join(','), '--redis-master-name', s.ha.masterName, '--forbidden-redis-cidrs', s.clusterCIDR]
+    : ['--redis-port', String(s.redisPort)]
+  return [
+    ...redis, '--redis-password-file', join(stateDir, 'redis', 'password'),
+    '--cluster-cidr', s.clusterCIDR, '--load-balancer-pool', s.loadBalancerPool,
+    '--node-monitor-grace-period', String(s.timers.nodeMonitorGracePeriodS), '--pod-eviction-timeout', String(s.timers.podEvictionTimeoutS),
+  ]
+}
+
+/** --ha: the second server, on the first host, joined to the first with a server token; its own state folder. */
+export function server2Child(s: ClusterSpec, stateDir: string, tokenFile: string, node = process.execPath): ChildSpec {
+  const h = s.hosts[0]!
+  const dir = join(stateDir, 'server-2')
+  return {
+    name: 'server-2',
+    cmd: node,
+    args: [
+      skiffEntry, '--state-dir', dir, 'server',
+      '--bind-address', h.ip, '--advertise-address', h.ip, '--port', String(s.apiPort),
+      '--join', `https://${s.lan.hostIP}:${s.apiPort}`, '--token-file', tokenFile,
+      ...serverStoreArgs(s, stateDir),
+    ],
+    netns: names.netns(s, h),
+    host: h.name,
+    log: join(stateDir, 'logs', 'server-2.log'),
+    needle: `${dir} server`,
+    stopGraceMs: 15_000,
+  }
+}
+
+/** --ha: Redis and its sentinel on control-plane machine m (this machine or a host's namespace). */
+export function haRedisChildren(s: ClusterSpec, stateDir: string, m: ControlPlaneMachine, conf: { redisConf: string; sentinelConf: string }): ChildSpec[] {
+  const where = m.host ? { netns: names.netns(s, m.host), host: m.host.name } : {}
+  return [
+    { name: `redis-${m.index}`, cmd: 'redis-server', args: [conf.redisConf], log: join(stateDir, 'logs', `redis-${m.index}.log`), needle: conf.redisConf, stopGraceMs: 10_000, ...where },
+    { name: `redis-sentinel-${m.index}`, cmd: 'redis-server', args: [conf.sentinelConf, '--sentinel'], log: join(stateDir, 'logs', `sentinel-${m.index}.log`), needle: conf.sentinelConf, stopGraceMs: 10_000, ...where },
+  ]
 }
 
 export function dockerdChild(s: ClusterSpec, h: HostSpec, stateDir: string): ChildSpec {

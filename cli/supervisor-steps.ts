@@ -11,7 +11,7 @@ import { eventually } from '../lib/net.ts'
 import { adminToken } from '../controlplane/server.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { createToken } from './token.ts'
-import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
+import { controlPlaneMachines, type ClusterSpec, type ControlPlaneMachine, type HostSpec } from './cluster-spec.ts'
 import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
 
 export const localImages = ['skiff/pause:local', 'skiff/echo:local', 'skiff/demo:local']
@@ -51,10 +51,69 @@ export function ensureRedisConfig(stateDir: string, port: number): void {
   writeFileSync(join(dir, 'redis.conf'), conf + '\n', { mode: 0o600 })
 }
 
-export async function waitRedis(stateDir: string, port: number, timeoutMs = 30_000): Promise<void> {
+/** The folder of HA machine i's Redis and sentinel (machine 0 keeps the single-Redis folder, which holds the password). */
+export function haRedisDir(stateDir: string, i: number): string {
+  return join(stateDir, i === 0 ? 'redis' : `redis-${i}`)
+}
+
+/**
+ * Config files of machine i's Redis (the primary at first, or a replica of
+ * machine 0's) and sentinel, written only when missing: after a failover the
+ * sentinels rewrite them (who replicates whom), and that must survive a
+ * restart. Every process has the password; Redis binds only the machine's
+ * LAN address (and loopback on machine 0).
+ */
+export function ensureHaRedisConfig(stateDir: string, s: ClusterSpec, m: ControlPlaneMachine): { redisConf: string; sentinelConf: string } {
+  mkdirSync(haRedisDir(stateDir, 0), { recursive: true, mode: 0o700 })
+  mkdirSync(join(stateDir, 'logs'), { recursive: true })
+  const pwFile = join(haRedisDir(stateDir, 0), 'password')
+  if (!existsSync(pwFile)) writeFileSync(pwFile, randomBytes(24).toString('base64url'), { mode: 0o600 })
+  const password = readFileSync(pwFile, 'utf8').trim()
+  const dir = haRedisDir(stateDir, m.index)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const primary = controlPlaneMachines(s)[0]!
+  const redisConf = join(dir, 'redis.conf')
+  if (!existsSync(redisConf)) {
+    writeFileSync(redisConf, [
+      `port ${s.redisPort}`, `bind ${m.ip}${m.index === 0 ? ' 127.0.0.1' : ''}`, 'protected-mode yes', `dir ${dir}`,
+      `requirepass ${password}`, `masterauth ${password}`, `replica-announce-ip ${m.ip}`,
+      'appendonly yes', 'appendfsync always', 'save ""', 'daemonize no',
+      'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+      ...(m.index === 0 ? [] : [`replicaof ${primary.ip} ${s.redisPort}`]),
+    ].join('\n') + '\n', { mode: 0o600 })
+  }
+  const sentinelConf = join(dir, 'sentinel.conf')
+  const name = s.ha!.masterName
+  if (!existsSync(sentinelConf)) {
+    writeFileSync(sentinelConf, [
+      `port ${s.ha!.sentinelPort}`, `bind ${m.ip}`, 'daemonize no', `dir ${dir}`,
+      'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
+      `requirepass ${password}`, `sentinel sentinel-pass ${password}`, `sentinel announce-ip ${m.ip}`,
+      `sentinel monitor ${name} ${primary.ip} ${s.redisPort} 2`, `sentinel auth-pass ${name} ${password}`,
+      `sentinel down-after-milliseconds ${name} 3000`, `sentinel failover-timeout ${name} 10000`, `sentinel parallel-syncs ${name} 1`,
+    ].join('\n') + '\n', { mode: 0o600 })
+  }
+  return { redisConf, sentinelConf }
+}
+
+/** The file holding the server token the second server joins with (<state-dir>/server-token, 0600, made once). */
+export async function ensureServerTokenFile(stateDir: string): Promise<string> {
+  const path = join(stateDir, 'server-token')
+  if (existsSync(path)) return path
+  const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
+  try {
+    const token = await createToken(client, { ttl: '0', description: 'skiff up --ha: the second server', server: true })
+    writeFileSync(path, token + '\n', { mode: 0o600 })
+    return path
+  } finally {
+    client.close()
+  }
+}
+
+export async function waitRedis(stateDir: string, port: number, timeoutMs = 30_000, host = '127.0.0.1', what = 'redis-server'): Promise<void> {
   const password = readFileSync(join(stateDir, 'redis', 'password'), 'utf8').trim()
   await eventually(async () => {
-    const r = new Redis({ port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     r.on('error', () => {}) // not up yet: polled again
     try {
       await r.connect()
@@ -62,7 +121,7 @@ export async function waitRedis(stateDir: string, port: number, timeoutMs = 30_0
     } finally {
       r.disconnect()
     }
-  }, { timeout: timeoutMs, what: `redis-server on port ${port} (see ${join(stateDir, 'logs', 'redis.log')})` })
+  }, { timeout: timeoutMs, what: `${what} on ${host}:${port} (see ${join(stateDir, 'logs')})` })
 }
 
 export async function readyz(url: string, caPem: string): Promise<boolean> {
@@ -78,15 +137,16 @@ export async function readyz(url: string, caPem: string): Promise<boolean> {
 }
 
 export const apiserverURL = (s: ClusterSpec) => `https://${s.lan.hostIP}:${s.apiPort}`
+/** Every server's URL: one, or two with --ha (the second on the first host). */
+export const apiserverURLs = (s: ClusterSpec): string[] => [apiserverURL(s), ...(s.ha ? [`https://${s.hosts[0]!.ip}:${s.apiPort}`] : [])]
 
 /** Until the apiserver answers /readyz; then (re)writes the admin kubeconfig. */
-export async function waitApiserver(stateDir: string, s: ClusterSpec, timeoutMs = 60_000): Promise<void> {
-  const url = apiserverURL(s)
+export async function waitApiserver(stateDir: string, s: ClusterSpec, timeoutMs = 60_000, url = apiserverURL(s)): Promise<void> {
   await eventually(async () => {
     const ca = join(stateDir, 'pki', 'ca.crt')
     return existsSync(ca) && (await readyz(url, readFileSync(ca, 'utf8')))
-  }, { timeout: timeoutMs, interval: 200, what: `the apiserver at ${url} (see ${join(stateDir, 'logs', 'server.log')})` })
-  writeFileSync(join(stateDir, 'kubeconfig'), kubeconfigFor(stateDir, url), { mode: 0o600 })
+  }, { timeout: timeoutMs, interval: 200, what: `the apiserver at ${url} (see ${join(stateDir, 'logs')})` })
+  writeFileSync(join(stateDir, 'kubeconfig'), kubeconfigFor(stateDir, apiserverURL(s), apiserverURLs(s)), { mode: 0o600 })
 }
 
 export function kubeconfigFor(stateDir: string, url: string, servers?: string[]): string {
@@ -116,7 +176,7 @@ export async function ensureNodeToken(stateDir: string): Promise<string> {
 /** What a host's agent is told: the server, the token, its addresses and the pod network (as on a real machine). */
 export function agentJoinArgs(s: ClusterSpec, h: HostSpec, token: string): string[] {
   return [
-    '--server', apiserverURL(s), '--token', token, '--node-ip', h.ip,
+    '--server', apiserverURLs(s).join(','), '--token', token, '--node-ip', h.ip,
     ...(h.externalIP ? ['--node-external-ip', h.externalIP] : []),
     '--pod-network', s.podNetwork,
   ]

@@ -15,11 +15,11 @@ import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import Dockerode from 'dockerode'
 import type { ClusterSpec, HostSpec } from './cluster-spec.ts'
-import { names } from './cluster-spec.ts'
-import { agentChild, dockerdChild, redisChild, serverChild, type ChildSpec } from './supervisor-plan.ts'
+import { controlPlaneMachines, names } from './cluster-spec.ts'
+import { agentChild, dockerdChild, haRedisChildren, redisChild, server2Child, serverChild, type ChildSpec } from './supervisor-plan.ts'
 import { ensureHost, ensureLan, loadImages, pidsInNetns, setHostLink, sh, shimTrees, syncHostRoutes } from './simhost.ts'
 import { killNow, pidsMatching, processMatches, stopPids } from './procs.ts'
-import { readSpec, ensureRedisConfig, waitRedis, waitApiserver, ensureNodeToken, agentJoinArgs, localImages } from './supervisor-steps.ts'
+import { readSpec, ensureRedisConfig, waitRedis, waitApiserver, ensureNodeToken, agentJoinArgs, localImages, apiserverURLs, ensureHaRedisConfig, ensureServerTokenFile } from './supervisor-steps.ts'
 import { readKubeconfig } from './kubeconfig.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { lookupResource } from '../controlplane/api/resources.ts'
@@ -197,13 +197,22 @@ export class Supervisor {
       this.log(`building the LAN ${s.lan.cidr} (bridge ${s.lan.bridge}, this machine ${s.lan.hostIP})`)
       await ensureLan(s)
       for (const h of s.hosts) await ensureHost(s, h)
-      ensureRedisConfig(this.#stateDir, s.redisPort)
-      this.log('starting redis-server (AOF, fsync always, password)')
-      this.#startChild(redisChild(this.#stateDir))
-      await waitRedis(this.#stateDir, s.redisPort)
+      if (s.ha) await this.#startHaRedis()
+      else {
+        ensureRedisConfig(this.#stateDir, s.redisPort)
+        this.log('starting redis-server (AOF, fsync always, password)')
+        this.#startChild(redisChild(this.#stateDir))
+        await waitRedis(this.#stateDir, s.redisPort)
+      }
       this.log(`starting skiff server on https://${s.lan.hostIP}:${s.apiPort}`)
       this.#startChild(serverChild(s, this.#stateDir))
       await waitApiserver(this.#stateDir, s)
+      if (s.ha && !this.#state.downHosts.includes(s.hosts[0]!.name)) {
+        const url = apiserverURLs(s)[1]!
+        this.log(`starting the second skiff server on ${url} (host ${s.hosts[0]!.name}), joined to the first`)
+        this.#startChild(server2Child(s, this.#stateDir, await ensureServerTokenFile(this.#stateDir)))
+        await waitApiserver(this.#stateDir, s, 60_000, url)
+      }
       const token = s.hosts.length ? await ensureNodeToken(this.#stateDir) : ''
       await Promise.all(s.hosts.filter((h) => !this.#state.downHosts.includes(h.name)).map((h) => this.#startHost(h, agentJoinArgs(s, h, token))))
       this.#client = new ApiClient(readKubeconfig(join(this.#stateDir, 'kubeconfig')))
@@ -218,6 +227,21 @@ export class Supervisor {
       this.log(`failed: ${(e as Error).message}`)
       await this.shutdown('stop')
     }
+  }
+
+  /** --ha: the hosts' namespaces first (replicas and sentinels live there), then Redis and a sentinel on each machine. */
+  async #startHaRedis(): Promise<void> {
+    const s = this.#spec
+    const machines = controlPlaneMachines(s).filter((m) => !m.host || !this.#state.downHosts.includes(m.host.name))
+    this.log(`starting Redis under Sentinel: a primary on ${machines[0]!.ip}, replicas on ${machines.slice(1).map((m) => m.ip).join(' and ')}, a sentinel on each (port ${s.ha!.sentinelPort})`)
+    for (const m of machines) {
+      const conf = ensureHaRedisConfig(this.#stateDir, s, m)
+      const [redis] = haRedisChildren(s, this.#stateDir, m, conf)
+      this.#startChild(redis!)
+    }
+    for (const m of machines) await waitRedis(this.#stateDir, s.redisPort, 30_000, m.ip, `redis-${m.index}`)
+    for (const m of machines) this.#startChild(haRedisChildren(s, this.#stateDir, m, ensureHaRedisConfig(this.#stateDir, s, m))[1]!)
+    for (const m of machines) await waitRedis(this.#stateDir, s.ha!.sentinelPort, 30_000, m.ip, `redis-sentinel-${m.index}`)
   }
 
   async #startHost(h: HostSpec, extraArgs: string[]): Promise<void> {
@@ -260,8 +284,8 @@ export class Supervisor {
     const h = s.hosts.find((x) => x.name === name)
     if (!h) throw new Error(`no host ${name}`)
     if (!this.#state.downHosts.includes(name)) this.#state.downHosts.push(name)
-    this.#children.get(`agent/${name}`)?.kill()
-    this.#children.get(`dockerd/${name}`)?.kill()
+    // Everything the host runs: agent, Engine, and with --ha its Redis, sentinel and server.
+    for (const c of this.#children.values()) if (c.spec.host === name) c.kill()
     killNow([...(await shimTrees(s, h)), ...(await pidsInNetns(names.netns(s, h)))])
     await setHostLink(s, h, false)
     this.#save()
@@ -275,6 +299,10 @@ export class Supervisor {
     this.#state.downHosts = this.#state.downHosts.filter((x) => x !== name)
     await setHostLink(s, h, true)
     await ensureHost(s, h)
+    // --ha: the host's share of the control plane first (a replica and a sentinel; the second server on the first host).
+    const m = controlPlaneMachines(s).find((x) => x.host?.name === name)
+    if (m) for (const c of haRedisChildren(s, this.#stateDir, m, ensureHaRedisConfig(this.#stateDir, s, m))) this.#startChild(c)
+    if (s.ha && s.hosts[0]!.name === name) this.#startChild(server2Child(s, this.#stateDir, await ensureServerTokenFile(this.#stateDir)))
     await this.#startHost(h, agentJoinArgs(s, h, await ensureNodeToken(this.#stateDir)))
     this.#save()
   }

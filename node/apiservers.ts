@@ -33,6 +33,7 @@ export class ApiserverFollower {
   #configured: string[]
   #timer?: NodeJS.Timeout
   #last = ''
+  #writing: Promise<void> = Promise.resolve()
 
   constructor(o: { clients: ApiClient[]; agentDir: string; logger: Logger }) {
     this.#o = o
@@ -64,9 +65,12 @@ export class ApiserverFollower {
     this.#last = key
     for (const c of this.#o.clients) c.setServers(list)
     this.#o.logger.info({ servers: list }, 'apiservers')
+    // One write at a time, in order: the last list wins.
     const tmp = join(this.#o.agentDir, `${file}.tmp`)
-    await writeFile(tmp, JSON.stringify({ servers: live }, null, 2) + '\n', { mode: 0o600 })
+    this.#writing = this.#writing
+      .then(() => writeFile(tmp, JSON.stringify({ servers: live }, null, 2) + '\n', { mode: 0o600 }))
       .then(() => rename(tmp, join(this.#o.agentDir, file)))
       .catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'cannot record the apiserver list'))
+    await this.#writing
   }
 }

@@ -1,0 +1,95 @@
+// `skiff up --ha` (issue 11): 3 Redis under 3 sentinels and 2 servers on this
+// machine and the first two simulated hosts. Real processes, real namespaces:
+//  - the processes are where they should be, and the kubeconfig names both
+//    servers (a context each);
+//  - the Redis primary hangs (SIGSTOP, past the sentinels' 3 s): the
+//    sentinels promote a replica, writes through the API resume, every write
+//    acknowledged before is still there, the revision keeps growing, and the
+//    old primary comes back as a replica;
+//  - the first host dies (its replica, sentinel, the second server and its
+//    agent with it): writes go on through the first server; started again,
+//    its share of the control plane comes back and serves.
+
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import type { KubeObject } from '../../controlplane/api/types.ts'
+import { eventually } from '../../lib/net.ts'
+import { sh } from '../../lib/exec.ts'
+import { upCluster } from '../harness/skiff-up.ts'
+
+const configMaps = lookupResource('', 'v1', 'configmaps')!
+
+t.test('skiff up --ha', async (t) => {
+  const c = await upCluster(t, ['--ha', '--nodes', '2', '--ingress-nodes', 'external=1'])
+  const s = c.spec
+  const password = readFileSync(join(c.stateDir, 'redis', 'password'), 'utf8').trim()
+  const pidOf = async (needle: string) => Number((await sh('pgrep', ['-f', needle], { allowFail: true })).stdout.trim().split('\n')[0]) || undefined
+  const role = async (ip: string) => {
+    const r = new Redis({ host: ip, port: s.redisPort, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    r.on('error', () => {})
+    try {
+      await r.connect()
+      return String(((await r.role()) as unknown[])[0])
+    } finally {
+      r.disconnect()
+    }
+  }
+  const write = async (name: string) => (await c.client.create(configMaps, 'default', { metadata: { name }, data: { v: name } } as KubeObject)).metadata.resourceVersion!
+
+  await t.test('3 Redis, 3 sentinels, 2 servers, where they belong; a context per server', async (t) => {
+    t.ok(s.ha, 'the spec records HA')
+    for (const dir of ['redis', 'redis-1', 'redis-2']) {
+      t.ok(await pidOf(join(c.stateDir, dir, 'redis.conf')), `${dir}: redis-server runs`)
+      t.ok(await pidOf(join(c.stateDir, dir, 'sentinel.conf')), `${dir}: its sentinel runs`)
+    }
+    t.ok(await pidOf(`${join(c.stateDir, 'server-2')} server`), 'the second server runs')
+    t.equal(await role(s.lan.hostIP), 'master', 'the primary is on this machine')
+    for (const h of s.hosts) t.equal(await role(h.ip), 'slave', `${h.name} holds a replica`)
+    const kc = readFileSync(c.kubeconfig, 'utf8')
+    t.match(kc, /--context skiff-2: https:\/\/[\d.]+:\d+/, 'the kubeconfig says how to reach the second server')
+    const r = await c.kubectl(['--context', 'skiff-2', 'get', 'ns', 'default', '-o', 'name'])
+    t.equal(r.stdout.trim(), 'namespace/default', 'the second server answers')
+  })
+
+  await t.test('the primary hangs: a replica is promoted, acknowledged writes survive, revisions keep growing', async (t) => {
+    const before: Array<[string, string]> = []
+    for (let i = 0; i < 20; i++) before.push([`before-${i}`, await write(`before-${i}`)])
+    const primary = (await pidOf(join(c.stateDir, 'redis', 'redis.conf')))!
+    await sh('kill', ['-STOP', String(primary)])
+    let resumed: string
+    try {
+      const stoppedAt = Date.now()
+      resumed = await eventually(async () => write(`after-${Date.now()}`).catch(() => undefined), { timeout: 60_000, interval: 500, what: 'a write after the failover' })
+      t.comment(`writes resumed ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after the primary hung`)
+    } finally {
+      await sh('kill', ['-CONT', String(primary)])
+    }
+    t.ok(Number(resumed) > Math.max(...before.map(([, rv]) => Number(rv))), `the first revision after the failover (${resumed}) is above every one served before`)
+    const roles = await Promise.all(s.hosts.map((h) => role(h.ip)))
+    t.ok(roles.includes('master'), `a replica on a host was promoted (${roles.join(', ')})`)
+    for (const [name] of before) t.equal((await c.client.get(configMaps, 'default', name)).data.v, name, `${name} survived`)
+    await eventually(async () => (await role(s.lan.hostIP)) === 'slave', { timeout: 60_000, what: 'the old primary back as a replica' })
+    t.pass('the old primary came back as a replica')
+  })
+
+  await t.test('the first host dies with its share of the control plane; writes go on; it comes back', async (t) => {
+    const h = s.hosts[0]!
+    // If the primary is on it, the two other sentinels (a quorum of 2) promote the remaining replica.
+    if ((await role(h.ip)) === 'master') t.comment(`${h.name} holds the primary: its death is a second failover`)
+    const killed = await c.skiff(['host', 'kill', h.name])
+    t.equal(killed.code, 0, killed.stderr)
+    t.notOk(await pidOf(`${join(c.stateDir, 'server-2')} server`), 'the second server died with its host')
+    await eventually(async () => write(`while-down-${Date.now()}`).catch(() => undefined), { timeout: 60_000, interval: 500, what: 'a write with the first host down' })
+    t.pass('writes go on through the first server')
+    const started = await c.skiff(['host', 'start', h.name])
+    t.equal(started.code, 0, started.stderr)
+    await eventually(async () => {
+      const r = await c.kubectl(['--context', 'skiff-2', 'get', 'ns', 'default', '-o', 'name'], { allowFail: true })
+      return r.code === 0
+    }, { timeout: 90_000, what: 'the second server serving again' })
+    t.ok(await pidOf(join(c.stateDir, 'redis-1', 'redis.conf')), "the host's Redis runs again")
+  })
+})
