@@ -58,8 +58,9 @@ export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): 
     tokens.set(id.user, token)
   }
   const logger = process.env.SKIFF_TEST_LOG ? createLogger({ level: process.env.SKIFF_TEST_LOG, destination: 2 }) : silentLogger()
-  const boot = () =>
-    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port: 0, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs, controllers: opts.controllers ?? false })
+  // A restart keeps the port: clients (agents included) find the server where it was.
+  const boot = (port = 0) =>
+    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs, controllers: opts.controllers ?? false })
   let server = await boot()
   const token = adminToken(stateDir)
   const kubeconfig = join(stateDir, 'kubeconfig')
@@ -88,8 +89,9 @@ export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): 
     clientFor,
     kubectl: (args: string[], o: { stdin?: string; allowFail?: boolean; timeoutMs?: number } = {}) => runKubectl(kubeconfig, cacheDir, args, o),
     async restartServer() {
+      const port = Number(new URL(server.url).port)
       await server.stop()
-      server = await boot()
+      server = await boot(port)
       await writeKubeconfig()
     },
   }
