@@ -207,6 +207,49 @@ t.test('a primary that stops answering (SIGSTOP): the store follows +switch-mast
   old.resume()
 })
 
+t.test('a failover that loses served writes (minReplicas 0): revisions jump past them, older watchers get 410', async (t) => {
+  const group = await withRedisSentinel(t)
+  // No WAIT: this is what minReplicas 1 prevents, and what the epoch guards against anyway.
+  const store = await sentinelStore(t, group, { minReplicas: 0 })
+  const kept = await store.create('configmaps', 'default/kept', cm('kept', 'k'))
+  const old = await group.primary()
+  // WAIT counts the writes of its own connection: one write there, after "kept" in the replication stream.
+  const admin = group.connect(old)
+  await admin.set('test:probe', '1')
+  t.equal(await admin.wait(2, 5000), 2, 'both replicas have "kept"')
+  // Stopped replicas would still get the primary's stream from their socket
+  // buffers; dead ones cannot.
+  const replicas = await group.replicas()
+  for (const r of replicas) await r.kill9()
+  const lost: KubeObject[] = []
+  for (let i = 0; i < 5; i++) lost.push(await store.create('configmaps', `default/lost-${i}`, cm(`lost-${i}`)))
+  const served = Number(lost[lost.length - 1]!.metadata.resourceVersion)
+  t.equal((await store.list('configmaps')).revision, served, `revision ${served} served to a list too`)
+  await old.kill9()
+  // Back from their AOF files, without the writes of the dead primary.
+  for (const r of replicas) await r.restart()
+  const promoted = await group.waitForFailover(old)
+  t.comment(`promoted port ${promoted.port}, which never got revisions ${Number(kept.metadata.resourceVersion) + 1}..${served}`)
+  let after: KubeObject | undefined
+  const deadline = Date.now() + 30_000
+  while (!after) after = await createUntilConfirmed(store, 'after', 'a', deadline)
+  t.ok(Number(after.metadata.resourceVersion) > served, `next revision ${after.metadata.resourceVersion} > ${served}, the highest served`)
+  t.equal((await store.get('configmaps', 'default/kept'))?.data?.v, 'k', 'what the replicas had is there')
+  t.equal(await store.get('configmaps', 'default/lost-0'), undefined, 'without WAIT the unreplicated writes are gone (why minReplicas defaults to 1)')
+  // A watcher that saw revisions of the lost history must re-list.
+  const end = await new Promise<StoreError | undefined | 'still open'>((resolve) => {
+    const h = store.watch({ fromRevision: Number(kept.metadata.resourceVersion), resource: 'configmaps' }, () => {}, resolve)
+    setTimeout(() => {
+      h.stop()
+      resolve('still open')
+    }, 10_000)
+  })
+  t.equal(typeof end === 'object' ? end.code : end, 'gone', 'a watch from before the jump gets 410')
+  const { revision, items } = await store.list('configmaps')
+  t.ok(revision >= Number(after.metadata.resourceVersion), 'a re-list works')
+  t.same(items.map((o) => o.metadata.name).sort(), ['after', 'kept'])
+})
+
 t.test('refusals at start', async (t) => {
   t.test('a Redis that answers without a password', async (t) => {
     const redis = await withRedis(t)
