@@ -112,6 +112,8 @@ export interface AgentIngressOptions {
   /** /healthz, /readyz, /metrics on the InternalIP (default 10254; 0: a free port). */
   statusPort?: number
   drainMs?: number
+  /** Readiness fails this long before the listeners close (default 2000). */
+  lameDuckMs?: number
   /** Log level of the worker processes (access logs are 'info'); default: inherited SKIFF_LOG_LEVEL. */
   workerLogLevel?: string
   /**
@@ -344,7 +346,7 @@ export class Agent {
     const i = o.ingress
     this.#ingress = new IngressSupervisor({
       client: i.client, className, nodeName: o.nodeName, address: this.#facts!.internalIP!, externalAddress: o.externalIP, logger: this.#log,
-      httpPort: i.httpPort, httpsPort: i.httpsPort, workers: i.workers, statusPort: i.statusPort, drainMs: i.drainMs, workerLogLevel: i.workerLogLevel,
+      httpPort: i.httpPort, httpsPort: i.httpsPort, workers: i.workers, statusPort: i.statusPort, drainMs: i.drainMs, lameDuckMs: i.lameDuckMs, workerLogLevel: i.workerLogLevel,
       acme: acmeSupervisorHook({ ...i.acme, events: new ApiEventRecorder({ client: i.client, logger: this.#log, component: `skiff-ingress-${className}` }) }),
     })
     await this.#ingress.start()

@@ -47,7 +47,7 @@ function ingressOptions(o: Record<string, any>, labels: Record<string, string>, 
   return {
     client: new ApiClient(joined ?? readKubeconfig(file)),
     httpPort: num(o.ingressHttpPort), httpsPort: num(o.ingressHttpsPort), workers: num(o.ingressWorkers),
-    statusPort: num(o.ingressStatusPort), drainMs: num(o.ingressDrainMs),
+    statusPort: num(o.ingressStatusPort), drainMs: num(o.ingressDrainMs), lameDuckMs: num(o.ingressLameDuckMs),
     acme: { caBundlePem: o.acmeCaFile ? readFileSync(o.acmeCaFile as string, 'utf8') : undefined, renewCheckMs: num(o.acmeRenewCheckMs) },
   }
 }
@@ -115,6 +115,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--acme-ca-file <file>', "PEM bundle to trust the ACME directory's own TLS certificate (a private CA such as pebble)")
     .option('--acme-renew-check-ms <ms>', 'how often ACME certificates are checked for renewal (default 600000)')
     .option('--ingress-drain-ms <ms>', 'how long a stopping ingress keeps serving in-flight requests (default 10000)')
+    .option('--ingress-lame-duck-ms <ms>', 'a stopping ingress fails readiness at once but keeps accepting this long, so load balancers move away first (default 2000)')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {
       const g = program.opts()

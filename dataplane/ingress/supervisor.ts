@@ -8,8 +8,11 @@
 // Ingresses' status and conflict Events (status.ts).
 //
 // Lifecycle: start() resolves once the workers listen and the first snapshot
-// is in use (readyz 200). stop() fails readiness at once, drains the workers
-// for drainMs while the informers keep the routes current, then stops.
+// is in use (readyz 200). stop() fails readiness at once and leaves the
+// published addresses, keeps accepting for lameDuckMs (default 2 s: load
+// balancers and clients that follow /readyz or status.loadBalancer move away
+// meanwhile, instead of meeting a closed port), then drains the workers for
+// drainMs while the informers keep the routes current, then stops.
 
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
@@ -98,6 +101,8 @@ export interface IngressSupervisorOptions {
   /** /healthz, /readyz, /metrics (default 10254; 0: a free port). */
   statusPort?: number
   drainMs?: number
+  /** After readiness fails, new connections are still accepted this long before the listeners close (default 2000). */
+  lameDuckMs?: number
   logger: Logger
   /** Log level of the worker processes (access logs are 'info'); default: inherited SKIFF_LOG_LEVEL. */
   workerLogLevel?: string
@@ -255,6 +260,9 @@ export class IngressSupervisor {
     if (this.#elector.isLeader) await this.#syncStatus({ withdrawing: true }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'final status write failed'))
     const elector = this.#elector.stop()
     await Promise.resolve(this.#o.acme?.stop()).catch((e) => this.#log.warn({ err: (e as Error).message }, 'acme stop failed'))
+    // Lame duck: readiness fails and the address is withdrawn, but the ports still answer for a moment.
+    const lameDuckMs = Math.max(0, Math.min(this.#o.lameDuckMs ?? 2_000, this.#o.drainMs ?? 10_000))
+    if (lameDuckMs > 0) await new Promise((r) => setTimeout(r, lameDuckMs))
     if (this.#pool) {
       await this.#pool.drain(this.#o.drainMs ?? 10_000).catch((e) => this.#log.warn({ err: (e as Error).message }, 'drain failed'))
       await this.#pool.stop()
