@@ -8,6 +8,7 @@ import type { ResourceInfo } from './resources.ts'
 import { clone } from './types.ts'
 import type { KubeObject } from './types.ts'
 import { parseQuantity } from './validation/quantity.ts'
+import { text } from './validation/field.ts'
 
 type Obj = Record<string, any>
 
@@ -249,7 +250,7 @@ function defaultSecret(o: KubeObject): void {
     return
   }
   const data = sub(o, 'data')
-  for (const [k, v] of Object.entries(o.stringData)) data[k] = Buffer.from(String(v), 'utf8').toString('base64')
+  for (const [k, v] of Object.entries(o.stringData)) data[k] = Buffer.from(text(v), 'utf8').toString('base64')
   delete o.stringData
 }
 

@@ -12,6 +12,7 @@ import {
   validateConfigMap, validateEndpointSlice, validateEndpoints, validateEvent, validateLease, validateNamespace, validateNode, validateSecret, validateServiceAccount,
 } from './validation/core.ts'
 import { validateIngress, validateIngressClass } from './validation/ingress.ts'
+import { printableCause } from './validation/field.ts'
 import { validateObjectMeta } from './validation/meta.ts'
 import type { NameRule } from './validation/meta.ts'
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain } from './validation/names.ts'
@@ -58,5 +59,5 @@ const nameRules: Record<string, NameRule> = {
 export function validate(info: ResourceInfo, obj: KubeObject, old?: KubeObject, opts: ValidationOptions = {}): StatusCause[] {
   const meta = validateObjectMeta(obj.metadata, { namespaced: info.namespaced, nameRule: nameRules[info.kind] ?? isDNS1123Subdomain })
   const kind = kindValidators[info.kind]?.(obj, old, opts) ?? []
-  return [...meta, ...kind, ...validateSkiffAnnotations(obj, info.kind)]
+  return [...meta, ...kind, ...validateSkiffAnnotations(obj, info.kind)].map(printableCause)
 }

@@ -13,7 +13,8 @@ import { readFile } from 'node:fs/promises'
 import type { IngressSnapshot } from '../../dataplane/ingress/snapshot.ts'
 import { ep, ing, path, rawRequest, rule, startIngressWorkers, upstream } from '../harness/ingress.ts'
 
-const seed = 20261104
+/** Fixed, so CI runs the same cases every time; SKIFF_FUZZ_SEED explores others locally. */
+const seed = Number(process.env.SKIFF_FUZZ_SEED ?? 20261104)
 const numRuns = 400
 const rssGrowthLimitKiB = 64 * 1024
 /** SKIFF_FUZZ_VERBOSE=1: each message and the start of its answer as a comment. */

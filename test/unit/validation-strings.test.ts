@@ -136,7 +136,7 @@ t.test('controlCharacterErrors: any depth, cut values, nothing for clean objects
   for (let i = 0; i < 100_000; i++) deep = [deep]
   const causes = controlCharacterErrors({ spec: deep })
   t.equal(causes.length, 1, 'a string 100,000 lists deep is found without a stack overflow')
-  t.equal(causes[0]!.field.length, 'spec'.length + '[0]'.length * 100_000)
+  t.equal(causes[0]!.field!.length, 'spec'.length + '[0]'.length * 100_000)
   const long = controlCharacterErrors({ spec: { v: 'x'.repeat(1000) + '\x07' } })
   t.match(long[0]!.message, /^Invalid value: "x{128}"\.\.\.: must not contain control characters$/, 'a long value is cut in the message')
   t.same(controlCharacterErrors({ a: ['b', { c: 'd\u00e9\u2028' }], n: 1, z: null }), [], 'non-ASCII that is not a control character is fine')

@@ -2,7 +2,7 @@
 // required selector that matches the template, a pod template that can only
 // restart Always, and the rollout strategy.
 
-import { canonical, forbidden, goStringMap, immutableMsg, invalid, invalidEach, isRecord, nonNegative, notSupported, raw, required } from './field.ts'
+import { canonical, forbidden, goStringMap, immutableMsg, invalid, invalidEach, isRecord, nonNegative, notSupported, raw, required, text } from './field.ts'
 import type { Causes } from './field.ts'
 import { goSelector, selectorIsEmpty, selectorMatches, validateLabelSelector } from './meta.ts'
 import { isValidPercent } from './names.ts'
@@ -76,7 +76,7 @@ function validateDeploymentStrategy(s: unknown, path: string): Causes {
   const ru = s.rollingUpdate
   const at = `${path}.rollingUpdate`
   const out = [...intOrPercent(ru.maxUnavailable, `${at}.maxUnavailable`), ...intOrPercent(ru.maxSurge, `${at}.maxSurge`)]
-  if (isZero(ru.maxUnavailable) && isZero(ru.maxSurge)) out.push(invalid(`${at}.maxUnavailable`, raw(String(ru.maxUnavailable)), 'may not be 0 when `maxSurge` is 0'))
+  if (isZero(ru.maxUnavailable) && isZero(ru.maxSurge)) out.push(invalid(`${at}.maxUnavailable`, raw(text(ru.maxUnavailable)), 'may not be 0 when `maxSurge` is 0'))
   out.push(...notMoreThan100Percent(ru.maxUnavailable, `${at}.maxUnavailable`))
   return out
 }
@@ -94,7 +94,7 @@ function validateDaemonSetStrategy(s: unknown, path: string): Causes {
   // A DaemonSet has one pod per node: it either surges or takes pods down, never both.
   const hasUnavailable = !isZero(ru.maxUnavailable)
   const hasSurge = !isZero(ru.maxSurge)
-  if (hasUnavailable && hasSurge) out.push(invalid(`${at}.maxSurge`, String(ru.maxSurge), 'may not be set when maxUnavailable is non-zero'))
+  if (hasUnavailable && hasSurge) out.push(invalid(`${at}.maxSurge`, text(ru.maxSurge), 'may not be set when maxUnavailable is non-zero'))
   if (!hasUnavailable && !hasSurge) out.push(required(`${at}.maxUnavailable`, 'cannot be 0 when maxSurge is 0'))
   return out
 }

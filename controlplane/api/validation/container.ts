@@ -1,7 +1,7 @@
 // One container of a pod spec: name, image, ports, env, mounts, probes and
 // resources, following pkg/apis/core/validation (validateContainerCommon).
 
-import { duplicate, forbidden, invalid, invalidEach, isRecord, items, nonNegative, notFound, notSupported, required } from './field.ts'
+import { duplicate, forbidden, invalid, invalidEach, isRecord, items, keyPath, nonNegative, notFound, notSupported, required, text } from './field.ts'
 import type { Causes } from './field.ts'
 import { isConfigMapKey, isDNS1123Label, isDNS1123Subdomain, isEnvVarName, isValidPortName, isValidPortNum } from './names.ts'
 import { parseQuantity, quantityFormatMsg } from './quantity.ts'
@@ -64,7 +64,7 @@ export function validateContainerPorts(ports: unknown, path: string): Causes {
     if (p.protocol === undefined || p.protocol === '') out.push(required(`${at}.protocol`))
     else if (!portProtocols.includes(p.protocol)) out.push(notSupported(`${at}.protocol`, p.protocol, portProtocols))
     // Ports are merged by containerPort in strategic merge patch, so a repeat would be lost.
-    const key = `${p.containerPort}/${p.protocol ?? 'TCP'}`
+    const key = `${text(p.containerPort)}/${text(p.protocol ?? 'TCP')}`
     if (seen.has(key)) out.push(duplicate(`${at}.containerPort`, key))
     seen.add(key)
   })
@@ -157,7 +157,7 @@ function validateResources(res: unknown, path: string): Causes {
       continue
     }
     for (const [name, q] of Object.entries(list)) {
-      const at = `${path}.${kind}[${name}]`
+      const at = keyPath(`${path}.${kind}`, name)
       if (!name.includes('/') && !containerResources.has(name) && !name.startsWith('hugepages-'))
         out.push(invalid(at, name, 'must be a standard resource for containers'))
       const n = parseQuantity(q)
@@ -169,7 +169,7 @@ function validateResources(res: unknown, path: string): Causes {
   for (const [name, req] of Object.entries(values.requests)) {
     const lim = values.limits[name]
     if (lim !== undefined && req > lim)
-      out.push(invalid(`${path}.requests`, String(res.requests[name]), `must be less than or equal to ${name} limit of ${res.limits[name]}`))
+      out.push(invalid(`${path}.requests`, text(res.requests[name]), `must be less than or equal to ${name} limit of ${res.limits[name]}`))
   }
   return out
 }

@@ -1,7 +1,7 @@
 // The smaller kinds: ConfigMap, Secret, Namespace, Node, Lease, Endpoints,
 // EndpointSlice, Event and ServiceAccount.
 
-import { canonical, duplicate, forbidden, immutableMsg, invalid, invalidEach, isRecord, items, notSupported, required, tooLong, tooMany } from './field.ts'
+import { canonical, duplicate, forbidden, immutableMsg, invalid, invalidEach, isRecord, items, keyPath, notSupported, required, text, tooLong, tooMany } from './field.ts'
 import type { Causes } from './field.ts'
 import { validateFinalizers } from './meta.ts'
 import { portProtocols } from './container.ts'
@@ -16,7 +16,7 @@ export const maxDataSize = 1024 * 1024
 function validateKeys(data: unknown, path: string): Causes {
   if (data === undefined || data === null) return []
   if (!isRecord(data)) return [invalid(path, data, 'must be a map of keys to values')]
-  return Object.keys(data).flatMap((k) => invalidEach(`${path}[${k}]`, k, isConfigMapKey(k)))
+  return Object.keys(data).flatMap((k) => invalidEach(keyPath(path, k), k, isConfigMapKey(k)))
 }
 
 /** `immutable: true` freezes the data and the flag itself. */
@@ -35,9 +35,9 @@ export function validateConfigMap(obj: KubeObject, old?: KubeObject): Causes {
   const binary = isRecord(obj.binaryData) ? obj.binaryData : {}
   let size = 0
   for (const [k, v] of Object.entries(data)) {
-    if (Object.hasOwn(binary, k)) out.push(invalid(`data[${k}]`, k, 'duplicate of key present in binaryData'))
-    if (typeof v !== 'string') out.push(invalid(`data[${k}]`, v, 'must be a string'))
-    size += String(v).length
+    if (Object.hasOwn(binary, k)) out.push(invalid(keyPath('data', k), k, 'duplicate of key present in binaryData'))
+    if (typeof v !== 'string') out.push(invalid(keyPath('data', k), v, 'must be a string'))
+    size += text(v).length
   }
   for (const v of Object.values(binary)) size += decodedLength(v) ?? 0
   if (size > maxDataSize) out.push(tooLong('data', maxDataSize))
@@ -68,14 +68,14 @@ export function validateSecret(obj: KubeObject, old?: KubeObject): Causes {
   let size = 0
   for (const [k, v] of Object.entries(data)) {
     const n = decodedLength(v)
-    if (n === undefined) out.push(invalid(`data[${k}]`, '<secret contents redacted>', 'must be a base64-encoded string'))
+    if (n === undefined) out.push(invalid(keyPath('data', k), '<secret contents redacted>', 'must be a base64-encoded string'))
     size += n ?? 0
   }
-  for (const v of Object.values(strings)) size += Buffer.byteLength(String(v))
+  for (const v of Object.values(strings)) size += Buffer.byteLength(text(v))
   if (size > maxDataSize) out.push(tooLong('data', maxDataSize))
   const type = obj.type ?? 'Opaque'
   const has = (k: string) => Object.hasOwn(data, k) || Object.hasOwn(strings, k)
-  for (const k of secretTypeKeys[type] ?? []) if (!has(k)) out.push(required(`data[${k}]`))
+  for (const k of (typeof type === 'string' && Object.hasOwn(secretTypeKeys, type) ? secretTypeKeys[type] : undefined) ?? []) if (!has(k)) out.push(required(keyPath('data', k)))
   if (type === 'kubernetes.io/basic-auth' && !has('username') && !has('password')) out.push(required('data[username]'), required('data[password]'))
   if (type === 'kubernetes.io/service-account-token' && !obj.metadata?.annotations?.['kubernetes.io/service-account.name'])
     out.push(required('metadata.annotations[kubernetes.io/service-account.name]'))
@@ -91,7 +91,7 @@ export function validateNode(obj: KubeObject): Causes {
   const spec = isRecord(obj.spec) ? obj.spec : {}
   const out: Causes = []
   if (typeof spec.podCIDR === 'string' && spec.podCIDR !== '') out.push(...invalidEach('spec.podCIDR', spec.podCIDR, isValidCIDR(spec.podCIDR)))
-  items(spec.podCIDRs).forEach((c, i) => out.push(...invalidEach(`spec.podCIDRs[${i}]`, c, isValidCIDR(String(c)))))
+  items(spec.podCIDRs).forEach((c, i) => out.push(...invalidEach(`spec.podCIDRs[${i}]`, c, isValidCIDR(text(c)))))
   return out
 }
 
@@ -115,7 +115,9 @@ export function validateEndpointSlice(obj: KubeObject, old?: KubeObject): Causes
   else if (!addressTypes.includes(type)) out.push(notSupported('addressType', type, addressTypes))
   const endpoints = items(obj.endpoints)
   if (endpoints.length > 1000) out.push(tooMany('endpoints', endpoints.length, 1000))
-  endpoints.forEach((e, i) => out.push(...validateSliceEndpoint(e, `endpoints[${i}]`, addressRules[type])))
+  // Own keys only: an addressType of `toString` must not find Object.prototype's (it threw).
+  const rule = typeof type === 'string' && Object.hasOwn(addressRules, type) ? addressRules[type] : undefined
+  endpoints.forEach((e, i) => out.push(...validateSliceEndpoint(e, `endpoints[${i}]`, rule)))
   out.push(...validateSlicePorts(obj.ports))
   if (old && old.addressType !== type) out.push(invalid('addressType', type, immutableMsg))
   return out
@@ -127,7 +129,7 @@ function validateSliceEndpoint(e: unknown, path: string, rule?: (v: string) => s
   const addrs = items(e.addresses)
   if (addrs.length === 0) out.push(required(`${path}.addresses`, 'must contain at least 1 address'))
   else if (addrs.length > 100) out.push(tooMany(`${path}.addresses`, addrs.length, 100))
-  if (rule) addrs.forEach((a, i) => out.push(...invalidEach(`${path}.addresses[${i}]`, a, rule(String(a)))))
+  if (rule) addrs.forEach((a, i) => out.push(...invalidEach(`${path}.addresses[${i}]`, a, rule(text(a)))))
   if (typeof e.nodeName === 'string') out.push(...invalidEach(`${path}.nodeName`, e.nodeName, isDNS1123Subdomain(e.nodeName)))
   if (typeof e.hostname === 'string') out.push(...invalidEach(`${path}.hostname`, e.hostname, isDNS1123Label(e.hostname)))
   return out
@@ -155,12 +157,12 @@ export function validateEndpoints(obj: KubeObject): Causes {
   items(obj.subsets).forEach((s, i) => {
     const at = `subsets[${i}]`
     for (const list of ['addresses', 'notReadyAddresses'])
-      items(s?.[list]).forEach((a, j) => out.push(...invalidEach(`${at}.${list}[${j}].ip`, a?.ip ?? '', isValidIP(String(a?.ip ?? '')))))
+      items(s?.[list]).forEach((a, j) => out.push(...invalidEach(`${at}.${list}[${j}].ip`, a?.ip ?? '', isValidIP(text(a?.ip ?? '')))))
     const ports = items(s?.ports)
     ports.forEach((p, j) => {
       const pp = `${at}.ports[${j}]`
       if (ports.length > 1 && !p?.name) out.push(required(`${pp}.name`))
-      if (p?.name) out.push(...invalidEach(`${pp}.name`, p.name, isDNS1123Label(String(p.name))))
+      if (p?.name) out.push(...invalidEach(`${pp}.name`, p.name, isDNS1123Label(text(p.name))))
       out.push(...invalidEach(`${pp}.port`, p?.port, isValidPortNum(p?.port)))
       if (p?.protocol !== undefined && !portProtocols.includes(p.protocol)) out.push(notSupported(`${pp}.protocol`, p.protocol, portProtocols))
     })

@@ -19,6 +19,17 @@ export function raw(text: string): Raw {
   return new Raw(text)
 }
 
+/**
+ * A JSON value as text without calling its own methods: `String(v)` throws
+ * on an object whose `toString` key holds a string (`{"toString": ""}` is
+ * valid JSON), so user values are turned into text only through this.
+ */
+export function text(v: unknown): string {
+  if (typeof v === 'string') return v
+  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v)
+  return JSON.stringify(v) ?? ''
+}
+
 /** Go's rendering of a bad value: numbers and bools bare, strings quoted. */
 export function goValue(v: unknown): string {
   if (v instanceof Raw) return v.text
@@ -33,7 +44,7 @@ export function goStringMap(m: unknown): Raw {
   if (!isRecord(m)) return raw('map[string]string(nil)')
   const body = Object.keys(m)
     .sort()
-    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(String(m[k]))}`)
+    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(text(m[k]))}`)
     .join(', ')
   return raw(`map[string]string{${body}}`)
 }
@@ -84,6 +95,25 @@ export function invalidEach(field: string, value: unknown, msgs: readonly string
 /** `v` must be a string to be checked by `rule`; anything else is one "must be a string" cause. */
 export function stringField(path: string, v: unknown, rule: (s: string) => string[]): Causes {
   return typeof v === 'string' ? invalidEach(path, v, rule(v)) : [invalid(path, v, 'must be a string')]
+}
+
+const controls = /[\x00-\x1f\x7f-\x9f]/g
+
+/**
+ * A cause safe to print: any control character left in its field path or
+ * message (a value interpolated raw into a detail) is written as `\uXXXX`,
+ * as JSON would, so a 422 never carries one to a terminal or a log.
+ */
+export function printableCause(c: StatusCause): StatusCause {
+  const esc = (s: string): string => s.replace(controls, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  const field = c.field === undefined ? undefined : esc(c.field)
+  const message = c.message === undefined ? undefined : esc(c.message)
+  return field === c.field && message === c.message ? c : { ...c, field, message }
+}
+
+/** `path[key]` for a map entry; a key holding a control character is shown JSON-escaped, so no field path carries one raw. */
+export function keyPath(path: string, key: string): string {
+  return `${path}[${/[\x00-\x1f\x7f-\x9f]/.test(key) ? JSON.stringify(key) : key}]`
 }
 
 export function isRecord(v: unknown): v is Record<string, any> {

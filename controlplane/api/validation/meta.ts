@@ -1,7 +1,7 @@
 // ObjectMeta, labels, annotations, owner references and label selectors, as
 // k8s.io/apimachinery's ValidateObjectMeta checks them for every kind.
 
-import { forbidden, goValue, invalid, invalidEach, isRecord, items, nonNegative, raw, required, notSupported } from './field.ts'
+import { forbidden, goValue, invalid, invalidEach, isRecord, items, keyPath, nonNegative, notSupported, raw, required, text } from './field.ts'
 import type { Causes, Raw } from './field.ts'
 import { isDNS1123Label, isQualifiedName, isValidLabelValue, maskTrailingDash } from './names.ts'
 
@@ -68,8 +68,8 @@ export function validateAnnotations(annotations: unknown, path: string): Causes 
   for (const [k, v] of Object.entries(annotations)) {
     // Annotation keys are qualified names in which case does not matter.
     out.push(...invalidEach(path, k, isQualifiedName(k.toLowerCase())))
-    if (typeof v !== 'string') out.push(invalid(`${path}[${k}]`, v, 'must be a string'))
-    size += Buffer.byteLength(k) + Buffer.byteLength(String(v))
+    if (typeof v !== 'string') out.push(invalid(keyPath(path, k), v, 'must be a string'))
+    size += Buffer.byteLength(k) + Buffer.byteLength(text(v))
   }
   if (size > totalAnnotationSizeLimit) out.push({ reason: 'FieldValueTooLong', field: path, message: `Too long: must have at most ${totalAnnotationSizeLimit} bytes` })
   return out
@@ -82,7 +82,7 @@ export function validateOwnerReferences(refs: unknown, path: string): Causes {
   refs.forEach((ref, i) => out.push(...validateOwnerReference(ref, `${path}[${i}]`)))
   const controllers = refs.filter((r) => isRecord(r) && r.controller === true)
   if (controllers.length > 1) {
-    const names = controllers.map((r) => `${r.kind}/${r.name}`).join(', ')
+    const names = controllers.map((r) => `${text(r.kind)}/${text(r.name)}`).join(', ')
     out.push(invalid(path, raw(`${refs.length} references`), `Only one reference can have Controller set to true. Found "true" in references for ${names}`))
   }
   return out
@@ -145,6 +145,8 @@ function validateRequirement(req: unknown, path: string): Causes {
   return out
 }
 
+const selectorOpsMatch = { In: true, NotIn: true, Exists: true, DoesNotExist: true }
+
 /** Does a LabelSelector match these labels? A missing selector matches nothing, an empty one everything. */
 export function selectorMatches(sel: unknown, labels: unknown): boolean {
   if (!isRecord(sel)) return false
@@ -152,9 +154,10 @@ export function selectorMatches(sel: unknown, labels: unknown): boolean {
   const ml = isRecord(sel.matchLabels) ? sel.matchLabels : {}
   for (const [k, v] of Object.entries(ml)) if (have[k] !== v) return false
   for (const req of items(sel.matchExpressions)) {
-    const present = Object.hasOwn(have, req?.key)
+    const present = typeof req?.key === 'string' && Object.hasOwn(have, req.key)
     const inValues = present && items(req?.values).includes(have[req.key])
-    const ok = { In: inValues, NotIn: !inValues, Exists: present, DoesNotExist: !present }[req?.operator as string]
+    const op = typeof req?.operator === 'string' ? req.operator : ''
+    const ok = Object.hasOwn(selectorOpsMatch, op) && { In: inValues, NotIn: !inValues, Exists: present, DoesNotExist: !present }[op as keyof typeof selectorOpsMatch]
     if (!ok) return false
   }
   return true
@@ -177,5 +180,5 @@ export function goSelector(sel: unknown): Raw {
 }
 
 function goMap(m: Record<string, unknown>): string {
-  return `map[string]string{${Object.keys(m).sort().map((k) => `${JSON.stringify(k)}:${goValue(String(m[k]))}`).join(', ')}}`
+  return `map[string]string{${Object.keys(m).sort().map((k) => `${JSON.stringify(k)}:${goValue(text(m[k]))}`).join(', ')}}`
 }

@@ -18,7 +18,8 @@ export function parseQuantity(v: unknown): number | undefined {
   const n = Number(num)
   if (suffix === 'e' || suffix === 'E') return exp === '' || exp === '+' || exp === '-' ? undefined : n * 10 ** Number(exp)
   if (exp !== '') return undefined
-  if (suffix in binary) return n * binary[suffix]
-  if (suffix in decimal) return n * decimal[suffix]
+  // Own keys only: `1constructor` is no quantity (`in` would find Object.prototype's).
+  if (Object.hasOwn(binary, suffix)) return n * binary[suffix]
+  if (Object.hasOwn(decimal, suffix)) return n * decimal[suffix]
   return undefined
 }

@@ -6,7 +6,7 @@
 // the object holds a control character (strings.ts).
 
 import { isIP, isIPv4 } from 'node:net'
-import { duplicate, forbidden, invalid, invalidEach, isRecord, items, notSupported, raw, required, stringField } from './field.ts'
+import { duplicate, forbidden, invalid, invalidEach, isRecord, items, notSupported, raw, required, stringField, text } from './field.ts'
 import type { Causes } from './field.ts'
 import { validatePortNumOrName, portProtocols } from './container.ts'
 import { validateLabels } from './meta.ts'
@@ -32,7 +32,8 @@ export function validateService(obj: KubeObject, old?: KubeObject, opts: Service
 function validateServiceObject(obj: KubeObject, old: KubeObject | undefined, opts: ServiceValidationOptions): Causes {
   const spec = obj.spec
   if (!isRecord(spec)) return [required('spec')]
-  const type = spec.type ?? 'ClusterIP'
+  // As text, whatever JSON it is: it is interpolated into messages below.
+  const type = spec.type === undefined || spec.type === null ? 'ClusterIP' : text(spec.type)
   const out: Causes = []
   if (!serviceTypes.includes(type)) out.push(notSupported('spec.type', type, serviceTypes))
   const headless = spec.clusterIP === 'None'
@@ -82,8 +83,8 @@ function validatePorts(spec: Record<string, any>, type: string, opts: ServiceVal
     else if (!portProtocols.includes(p.protocol)) out.push(notSupported(`${at}.protocol`, p.protocol, portProtocols))
     if (p.targetPort !== undefined) out.push(...validatePortNumOrName(p.targetPort, `${at}.targetPort`))
     if (p.appProtocol != null) out.push(...stringField(`${at}.appProtocol`, p.appProtocol, isQualifiedName))
-    const key = `${p.port}/${p.protocol ?? 'TCP'}`
-    if (seen.has(key)) out.push(duplicate(at, raw(`core.ServicePort{Protocol:"${p.protocol ?? 'TCP'}", Port:${p.port}}`)))
+    const key = `${text(p.port)}/${text(p.protocol ?? 'TCP')}`
+    if (seen.has(key)) out.push(duplicate(at, raw(`core.ServicePort{Protocol:"${text(p.protocol ?? 'TCP')}", Port:${text(p.port)}}`)))
     seen.add(key)
     out.push(...validateNodePort(p, at, type, range, nodePorts))
   })
@@ -107,7 +108,7 @@ function validateNodePort(p: Record<string, any>, at: string, type: string, rang
   if (msgs.length) return invalidEach(`${at}.nodePort`, np, msgs)
   if (np < range.min || np > range.max)
     return [invalid(`${at}.nodePort`, np, `provided port is not in the valid range. The range of valid ports is ${range.min}-${range.max}`)]
-  const key = `${np}/${p.protocol ?? 'TCP'}`
+  const key = `${np}/${text(p.protocol ?? 'TCP')}`
   const out = seen.has(key) ? [duplicate(`${at}.nodePort`, np)] : []
   seen.add(key)
   return out

@@ -5,7 +5,7 @@
 // control character, whatever its parser would make of it (commaList trims,
 // and the URL parser drops tabs and newlines).
 
-import { forbidden, invalid, isRecord, notSupported } from './field.ts'
+import { forbidden, invalid, isRecord, keyPath, notSupported } from './field.ts'
 import type { Causes } from './field.ts'
 import { control, controlCharacterMsg, isHTTPPath, isRFC1123Hostname, parseCIDR } from './names.ts'
 import type { KubeObject } from '../types.ts'
@@ -168,7 +168,7 @@ export function validateSkiffAnnotations(obj: KubeObject, kind: string = obj.kin
   const out: Causes = []
   for (const [key, value] of Object.entries(annotations)) {
     if (!key.startsWith(skiffPrefix)) continue
-    const path = `metadata.annotations[${key}]`
+    const path = keyPath('metadata.annotations', key)
     const spec = table[key]
     if (!spec) {
       out.push(notSupported(path, key, known))

@@ -12,7 +12,7 @@
 // (`skiff.dev/` values get no exception: skiff.ts refuses any control
 // character in them, on every kind.)
 
-import { invalid, isRecord, raw } from './field.ts'
+import { invalid, isRecord, keyPath, raw } from './field.ts'
 import type { Causes } from './field.ts'
 import { control, controlCharacterMsg } from './names.ts'
 import { skiffPrefix } from './skiff.ts'
@@ -27,7 +27,7 @@ function shown(v: string): string | ReturnType<typeof raw> {
 
 function child(path: string, key: string): string {
   if (path === '') return key
-  return plainKey.test(key) ? `${path}.${key}` : `${path}[${control.test(key) ? JSON.stringify(key) : key}]`
+  return plainKey.test(key) ? `${path}.${key}` : keyPath(path, key)
 }
 
 /**
