@@ -8,20 +8,16 @@
 import t from 'tap'
 import { request } from 'node:http'
 import Docker from 'dockerode'
-import { lookupResource } from '../../controlplane/api/resources.ts'
-import type { KubeObject } from '../../controlplane/api/types.ts'
 import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { deployWeb, isReady, podsInfo } from './web-app.ts'
 
-const pods = lookupResource('', 'v1', 'pods')!
-const deploys = lookupResource('apps', 'v1', 'deployments')!
-const services = lookupResource('', 'v1', 'services')!
-const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+const pods = podsInfo
 const readTimeoutS = 3
-const ready = (p: KubeObject) => !p.metadata.deletionTimestamp && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+const ready = isReady
 
 function get(host: string, port: number, path: string): Promise<{ status: number; ms: number; pod?: string }> {
   const started = Date.now()
@@ -54,19 +50,7 @@ t.test('kill -9 of a backend container: GETs retried elsewhere, nothing hangs pa
   t.teardown(() => removeServiceProxyTable(name!).catch(() => undefined))
   const node = await startTestNode(t, c, { name: name!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'nftables' }, dnsPort: 0, labels: { 'skiff.dev/ingress-pool': 'external' }, ingress: { workers: 1 } })
   const ip = node.agent.network!.gateway
-  await c.client.create(deploys, 'default', {
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 3, selector: { matchLabels: { app: 'web' } },
-      template: { metadata: { labels: { app: 'web' } }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }] } },
-    },
-  } as KubeObject)
-  await c.client.create(services, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } as KubeObject)
-  await c.client.create(ingresses, 'default', {
-    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', annotations: { 'skiff.dev/proxy-read-timeout': `${readTimeoutS}s` } },
-    spec: { ingressClassName: 'external', rules: [{ host: 'web.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] },
-  } as KubeObject)
-  await eventually(async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items.filter(ready).length === 3, { timeout: 120_000, what: 'three web pods ready' })
+  await deployWeb(c.client, { replicas: 3, ingressAnnotations: { 'skiff.dev/proxy-read-timeout': `${readTimeoutS}s` } })
   await eventually(async () => (await get(ip, 80, '/')).status === 200, { timeout: 60_000, what: 'the ingress answers' })
 
   const results: Array<{ status: number; ms: number; path: string }> = []

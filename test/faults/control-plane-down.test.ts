@@ -20,15 +20,12 @@ import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { deployWeb, podsInfo } from './web-app.ts'
 
-const pods = lookupResource('', 'v1', 'pods')!
-const deploys = lookupResource('apps', 'v1', 'deployments')!
-const services = lookupResource('', 'v1', 'services')!
-const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+const pods = podsInfo
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
 const downSeconds = Number(process.env.SKIFF_FAULT_CP_DOWN_S ?? 60)
-const ready = (p: KubeObject) => !p.metadata.deletionTimestamp && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 const nodeReady = (n: KubeObject) => (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status
 
 function httpGet(host: string, port: number, hostHeader?: string): Promise<number> {
@@ -79,20 +76,7 @@ t.test(`every control-plane process down for ${downSeconds} s: 0 failed requests
   }
   const ingressIP = nodes[0]!.agent.network!.gateway
   const dnsIP = nodes[1]!.agent.network!.gateway
-  await c.client.create(deploys, 'default', {
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 2, selector: { matchLabels: { app: 'web' } },
-      template: { metadata: { labels: { app: 'web' } }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }] } },
-    },
-  } as KubeObject)
-  await c.client.create(services, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } as KubeObject)
-  await c.client.create(ingresses, 'default', {
-    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web' },
-    spec: { ingressClassName: 'external', rules: [{ host: 'web.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] },
-  } as KubeObject)
-  await eventually(async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items.filter(ready).length === 2, { timeout: 120_000, what: 'two web pods ready' })
-  const clusterIP = (await c.client.get(services, 'default', 'web')).spec.clusterIP as string
+  const clusterIP = await deployWeb(c.client, { replicas: 2 })
   const name = 'web.default.svc.cluster.local'
   await eventually(async () => (await httpGet(ingressIP, 80, 'web.test').catch(() => 0)) === 200 && (await httpGet(clusterIP, 80).catch(() => 0)) === 200 && (await dnsQuery(dnsIP, name).catch((): string[] => [])).includes(clusterIP), { timeout: 60_000, what: 'ingress, ClusterIP and DNS answer' })
   const podsBefore = new Map((await c.client.list(pods, 'default')).items.map((p) => [p.metadata.uid!, p]))

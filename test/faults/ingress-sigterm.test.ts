@@ -11,18 +11,12 @@
 
 import t from 'tap'
 import { request } from 'node:http'
-import { lookupResource } from '../../controlplane/api/resources.ts'
-import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { deployWeb } from './web-app.ts'
 
-const pods = lookupResource('', 'v1', 'pods')!
-const deploys = lookupResource('apps', 'v1', 'deployments')!
-const services = lookupResource('', 'v1', 'services')!
-const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
-const ready = (p: KubeObject) => !p.metadata.deletionTimestamp && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 const graceMs = 40_000
 
 function get(host: string, port: number, path: string, hostHeader = 'web.test'): Promise<number> {
@@ -52,19 +46,7 @@ t.test('SIGTERM of an ingress node: readiness fails at once, a 30 s request comp
   }
   const [a, b] = nodes.map((n) => n.agent.network!.gateway) as [string, string]
   const statusPort = (i: number) => nodes[i]!.agent.ingress!.statusPort
-  await c.client.create(deploys, 'default', {
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 2, selector: { matchLabels: { app: 'web' } },
-      template: { metadata: { labels: { app: 'web' } }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }] } },
-    },
-  } as KubeObject)
-  await c.client.create(services, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } as KubeObject)
-  await c.client.create(ingresses, 'default', {
-    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web', annotations: { 'skiff.dev/proxy-read-timeout': '60s' } },
-    spec: { ingressClassName: 'external', rules: [{ host: 'web.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] },
-  } as KubeObject)
-  await eventually(async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items.filter(ready).length === 2, { timeout: 120_000, what: 'two web pods ready' })
+  await deployWeb(c.client, { replicas: 2, ingressAnnotations: { 'skiff.dev/proxy-read-timeout': '60s' } })
   await eventually(async () => (await get(a, 80, '/')) === 200 && (await get(b, 80, '/')) === 200, { timeout: 60_000, what: 'both ingress nodes answer' })
 
   // A client that follows readiness, like a load balancer's health check every 200 ms.

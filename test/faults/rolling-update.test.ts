@@ -13,21 +13,19 @@
 import t from 'tap'
 import { request } from 'node:http'
 import { lookupResource } from '../../controlplane/api/resources.ts'
-import type { KubeObject } from '../../controlplane/api/types.ts'
 import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { deployWeb, deploysInfo, isReady, podsInfo, webTemplate } from './web-app.ts'
 
-const pods = lookupResource('', 'v1', 'pods')!
-const deploys = lookupResource('apps', 'v1', 'deployments')!
-const services = lookupResource('', 'v1', 'services')!
-const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+const pods = podsInfo
+const deploys = deploysInfo
 const slices = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
 
 const replicas = 6
-const ready = (p: KubeObject) => !p.metadata.deletionTimestamp && (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+const ready = isReady
 
 interface Tally {
   sent: number
@@ -86,23 +84,11 @@ t.test('rolling update of 6 replicas under 300 requests/s, no preStop: 0 5xx, 0 
   }
   const ingressIP = nodes[0]!.agent.network!.gateway
 
-  const template = (version: string) => ({
-    metadata: { labels: { app: 'web' }, annotations: { version } },
-    spec: {
-      terminationGracePeriodSeconds: 5,
-      containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }],
-    },
-  })
-  await c.client.create(deploys, 'default', { metadata: { name: 'web' }, spec: { replicas, selector: { matchLabels: { app: 'web' } }, template: template('1') } } as KubeObject)
-  await c.client.create(services, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } as KubeObject)
-  await c.client.create(ingresses, 'default', {
-    apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'web' },
-    spec: { ingressClassName: 'external', rules: [{ host: 'web.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { name: 'http' } } } }] } }] },
-  } as KubeObject)
+  const template = (version: string) => webTemplate({ graceSeconds: 5, version })
+  const clusterIP = await deployWeb(c.client, { replicas, graceSeconds: 5, version: '1' })
   const webPods = async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items
   const readyEndpoints = async () => (await c.client.list(slices, 'default', { labelSelector: 'kubernetes.io/service-name=web' })).items.flatMap((s) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready !== false).length
-  await eventually(async () => (await webPods()).filter(ready).length === replicas && (await readyEndpoints()) === replicas, { timeout: 180_000, what: `${replicas} web pods ready` })
-  const clusterIP = (await c.client.get(services, 'default', 'web')).spec.clusterIP as string
+  await eventually(async () => (await readyEndpoints()) === replicas, { timeout: 60_000, what: `${replicas} ready endpoints` })
   // Both paths answer before the load starts.
   await eventually(async () => {
     const probe = tally()
