@@ -137,6 +137,24 @@ async function joinControlPlane(stateDir: string, joinWith: { server: string; to
   writeFileSync(caPath, b.caCertPem, { mode: 0o644 })
 }
 
+/**
+ * The store's addresses (a Redis; or under Sentinel the primary, the
+ * replicas and the sentinels), published in the identity Lease so that
+ * agents keep pods from reaching them (node/store-guard.ts). Loopback is left
+ * out: pods never reach a host's loopback.
+ */
+async function storeEndpoints(redis: ServerConfig['redis']): Promise<string[]> {
+  const eps: { host: string; port: number }[] = []
+  if (redis.sentinel) {
+    const { sentinelTopology } = await import('./store/preflight.ts')
+    const topo = await sentinelTopology(redis.sentinel)
+    eps.push(topo.primary, ...topo.replicas, topo.sentinel, ...topo.sentinels, ...redis.sentinel.sentinels)
+  } else eps.push({ host: redis.host ?? '127.0.0.1', port: redis.port ?? 6379 })
+  const out = new Set<string>()
+  for (const e of eps) if (/^\d{1,3}(\.\d{1,3}){3}$/.test(e.host) && !e.host.startsWith('127.')) out.add(`${e.host}:${e.port}`)
+  return [...out].sort()
+}
+
 /** What a server hands a joining server (read from its state dir at the moment of the join). */
 function serverBundle(stateDir: string, ca: ClusterCA): ServerJoinBundle {
   return {
@@ -191,7 +209,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     await store.stop()
     throw e
   }
-  const identity = new IdentityLease({ registry: apiserver.registry, url: cfg.advertiseURL ?? apiserver.url, logger: cfg.logger.child({ component: 'apiserver-identity' }) })
+  const identity = new IdentityLease({
+    registry: apiserver.registry, url: cfg.advertiseURL ?? apiserver.url, logger: cfg.logger.child({ component: 'apiserver-identity' }),
+    storeEndpoints: () => storeEndpoints(cfg.redis),
+  })
   await identity.start()
   const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca, host)
   await manager?.manager.start()

@@ -28,6 +28,7 @@ import { buildNodeStatus, detectCapacity, detectNodeInfo, nodeLabels, nodeStatus
 import { ProbeManager } from './probes.ts'
 import { EndpointWithdrawal } from './endpoint-withdrawal.ts'
 import { ApiserverFollower } from './apiservers.ts'
+import { StoreGuard } from './store-guard.ts'
 import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
@@ -138,6 +139,7 @@ export class Agent {
   #pods?: PodSync
   #withdrawal?: EndpointWithdrawal
   #apiservers?: ApiserverFollower
+  #storeGuard?: StoreGuard
   #proxy?: ServiceProxier
   #ingress?: IngressSupervisor
   #podNet?: PodNetwork
@@ -194,9 +196,14 @@ export class Agent {
     await this.#register()
     this.#heartbeat = new Heartbeat({ intervalMs: o.heartbeatMs ?? 10_000, logger: this.#log, beat: () => this.#beat(), kick: () => this.#renewLease() })
     await this.#heartbeat.start()
-    this.#apiservers = new ApiserverFollower({ clients: [o.client, ...(o.ingress ? [o.ingress.client] : [])], agentDir: o.stateDir, logger: this.#log })
+    this.#storeGuard = new StoreGuard({ nodeName: o.nodeName, logger: this.#log.child({ component: 'store-guard' }) })
+    this.#apiservers = new ApiserverFollower({
+      clients: [o.client, ...(o.ingress ? [o.ingress.client] : [])], agentDir: o.stateDir, logger: this.#log,
+      onStoreEndpoints: (eps) => void this.#storeGuard!.setEndpoints(eps),
+    })
     await this.#apiservers.start()
     const podCIDR = await this.#waitForPodCIDR()
+    await this.#storeGuard.setPodCIDR(podCIDR)
     const mtu = await this.#startPodNetwork(podCIDR)
     this.#network = await ensureNodeNetwork({ docker: o.docker, nodeName: o.nodeName, podCIDR, clusterCIDR: o.clusterCIDR, logger: this.#log, mtu })
     const ip = o.nodeIP ?? this.#network.gateway
@@ -372,6 +379,7 @@ export class Agent {
     // Routes stay too (pods keep talking across an agent restart) unless everything goes.
     await this.#podNet?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'pod network stop failed'))
     if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })
+    if (opts.removePods) await this.#storeGuard?.remove()
   }
 
   async #register(): Promise<void> {

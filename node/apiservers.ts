@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { lookupResource } from '../controlplane/api/resources.ts'
-import { identityLabel, identityLabelValue, liveApiservers } from '../controlplane/apiserver/identity.ts'
+import { identityLabel, identityLabelValue, liveApiservers, liveStoreEndpoints } from '../controlplane/apiserver/identity.ts'
 import type { ApiClient } from '../controlplane/client/client.ts'
 import { Informer } from '../controlplane/client/informer.ts'
 import type { Logger } from '../lib/log.ts'
@@ -28,14 +28,16 @@ export function readKnownApiservers(agentDir: string): string[] {
 }
 
 export class ApiserverFollower {
-  #o: { clients: ApiClient[]; agentDir: string; logger: Logger }
+  #o: { clients: ApiClient[]; agentDir: string; logger: Logger; onStoreEndpoints?: (endpoints: string[]) => void }
   #informer: Informer
   #configured: string[]
   #timer?: NodeJS.Timeout
   #last = ''
   #writing: Promise<void> = Promise.resolve()
 
-  constructor(o: { clients: ApiClient[]; agentDir: string; logger: Logger }) {
+  #lastStore = ''
+
+  constructor(o: { clients: ApiClient[]; agentDir: string; logger: Logger; onStoreEndpoints?: (endpoints: string[]) => void }) {
     this.#o = o
     this.#configured = [...o.clients[0]!.servers]
     this.#informer = new Informer({ client: o.clients[0]!, info: leases, logger: o.logger, namespace: 'kube-system', labelSelector: `${identityLabel}=${identityLabelValue}` })
@@ -57,6 +59,12 @@ export class ApiserverFollower {
   }
 
   async #update(): Promise<void> {
+    const store = liveStoreEndpoints(this.#informer.list(), Date.now())
+    // An empty list while every Lease is stale says nothing: keep the last one.
+    if (store.length && store.join(',') !== this.#lastStore) {
+      this.#lastStore = store.join(',')
+      this.#o.onStoreEndpoints?.(store)
+    }
     const live = liveApiservers(this.#informer.list(), Date.now())
     // Live servers first; the configured ones stay as a last resort (a load balancer in front, or all Leases stale).
     const list = [...live, ...this.#configured.filter((s) => !live.includes(s))]

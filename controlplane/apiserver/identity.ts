@@ -17,6 +17,8 @@ const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 export const identityLabel = 'apiserver.kubernetes.io/identity'
 export const identityLabelValue = 'kube-apiserver'
 export const urlAnnotation = 'apiserver.skiff.dev/url'
+/** The store's endpoints (Redis, replicas, sentinels: `ip:port,...`): agents keep pods away from them. */
+export const storeEndpointsAnnotation = 'apiserver.skiff.dev/store-endpoints'
 const namespace = 'kube-system'
 const renewMs = 10_000
 const durationSeconds = 30
@@ -27,6 +29,18 @@ function microTime(ms: number): string {
 
 export function identityLeaseName(url: string): string {
   return `apiserver-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`
+}
+
+/** The store endpoints every fresh identity Lease names, deduplicated and sorted (pure). */
+export function liveStoreEndpoints(items: Iterable<KubeObject>, nowMs: number): string[] {
+  const out = new Set<string>()
+  for (const l of items) {
+    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue) continue
+    const renew = Date.parse(String(l.spec?.renewTime ?? ''))
+    if (!(renew + Number(l.spec?.leaseDurationSeconds ?? 0) * 1000 > nowMs)) continue
+    for (const ep of String(l.metadata.annotations?.[storeEndpointsAnnotation] ?? '').split(',')) if (/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(ep)) out.add(ep)
+  }
+  return [...out].sort()
 }
 
 /** The URLs of the apiservers whose identity Leases are fresh (pure). */
@@ -43,11 +57,12 @@ export function liveApiservers(items: Iterable<KubeObject>, nowMs: number): stri
 }
 
 export class IdentityLease {
-  #o: { registry: Registry; url: string; logger: Logger }
+  #o: { registry: Registry; url: string; logger: Logger; storeEndpoints?: () => Promise<string[]> }
   #timer?: NodeJS.Timeout
   #name: string
+  #lastEndpoints?: string[]
 
-  constructor(o: { registry: Registry; url: string; logger: Logger }) {
+  constructor(o: { registry: Registry; url: string; logger: Logger; storeEndpoints?: () => Promise<string[]> }) {
     this.#o = o
     this.#name = identityLeaseName(o.url)
   }
@@ -64,10 +79,16 @@ export class IdentityLease {
   }
 
   async #renew(): Promise<void> {
+    const endpoints = (await this.#o.storeEndpoints?.().catch((e) => {
+      this.#o.logger.debug({ err: (e as Error).message }, 'cannot list the store endpoints this time')
+      return undefined
+    })) ?? this.#lastEndpoints
+    this.#lastEndpoints = endpoints
+    const annotations: Record<string, string> = { [urlAnnotation]: this.#o.url, ...(endpoints?.length ? { [storeEndpointsAnnotation]: endpoints.join(',') } : {}) }
     const desired: KubeObject = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: this.#name, namespace, labels: { [identityLabel]: identityLabelValue }, annotations: { [urlAnnotation]: this.#o.url } },
+      metadata: { name: this.#name, namespace, labels: { [identityLabel]: identityLabelValue }, annotations },
       spec: { holderIdentity: this.#name, leaseDurationSeconds: durationSeconds, renewTime: microTime(Date.now()) },
     }
     let current: KubeObject | undefined

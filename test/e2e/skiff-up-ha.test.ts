@@ -54,6 +54,23 @@ t.test('skiff up --ha', async (t) => {
     t.equal(r.stdout.trim(), 'namespace/default', 'the second server answers')
   })
 
+  await t.test('pods cannot reach the store: every host rejects its pods\' connections to the Redis and sentinel addresses', async (t) => {
+    for (const h of s.hosts) {
+      const r = await eventually(async () => {
+        const x = await c.onHost(h.name, 'nft', ['list', 'table', 'ip', `skiff-store-guard-${h.name}`], { allowFail: true })
+        return x.code === 0 && x.stdout.includes(`${s.redisPort}`) ? x : undefined
+      }, { timeout: 30_000, what: `the store guard table on ${h.name}` })
+      t.match(r.stdout, new RegExp(`${s.lan.hostIP.replaceAll('.', '\\.')} \\. ${s.redisPort}`), `${h.name} guards the primary's address`)
+    }
+    await c.kubectl(['run', 'probe', '--image=skiff/echo:local', '--restart=Never'])
+    await c.kubectl(['wait', '--for=condition=Ready', 'pod/probe', '--timeout=120s'], { timeoutMs: 130_000 })
+    for (const ip of [s.lan.hostIP, ...s.hosts.map((h) => h.ip)]) {
+      const r = await c.kubectl(['exec', 'probe', '--', 'sh', '-c', `printf 'PING\\r\\n' | nc -w 2 ${ip} ${s.redisPort}; echo "rc=$?"`], { allowFail: true, timeoutMs: 30_000 })
+      t.notMatch(r.stdout, /PONG|NOAUTH|DENIED|ERR/, `a pod gets no answer from Redis at ${ip}:${s.redisPort} (${r.stdout.trim().replace(/\s+/g, ' ')})`)
+    }
+    await c.kubectl(['delete', 'pod', 'probe', '--grace-period=1'], { allowFail: true })
+  })
+
   await t.test('the primary hangs: a replica is promoted, acknowledged writes survive, revisions keep growing', async (t) => {
     const before: Array<[string, string]> = []
     for (let i = 0; i < 20; i++) before.push([`before-${i}`, await write(`before-${i}`)])
