@@ -212,6 +212,8 @@ export class Scheduler implements Controller {
   async #bind(pod: KubeObject, node: string): Promise<void> {
     const key = keyFor(pod)
     const ctx = this.#ctx!
+    // Read before the bind: the informer may deliver the bound pod (which forgets the key) before bindPod returns.
+    const first = this.#firstSeen.get(key)
     try {
       const out = await bindPod(ctx.client, pod, node)
       if ('gone' in out) {
@@ -221,7 +223,6 @@ export class Scheduler implements Controller {
         return
       }
       this.#m.attempts.inc({ result: 'scheduled', profile: this.#profile.name })
-      const first = this.#firstSeen.get(key)
       if (first !== undefined) this.#m.e2e.observe({ profile: this.#profile.name }, (performance.now() - first) / 1000)
       this.#log.debug({ pod: key, node, attempts: this.#queue!.attempts(key) + 1 }, 'pod bound')
       this.#done(key)
