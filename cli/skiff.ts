@@ -231,10 +231,11 @@ program
     }
     const { startServer } = await import('../controlplane/server.ts')
     const { primaryAddress } = await import('../lib/host-address.ts')
-    const advertiseURL = (listening: string) => `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${new URL(listening).port}`
     const logger = createLogger({ component: 'server' })
     const bind = (o.host as string | undefined) ?? (o.bindAddress as string)
     const advertise = (o.advertiseAddress as string | undefined) ?? (bind !== '0.0.0.0' ? bind : (await primaryAddress()) ?? '127.0.0.1')
+    /** The advertised address at a port: what agents, kubeconfigs and the identity Lease use. */
+    const urlAt = (port: number | string) => `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${port}`
     if (o.tokenFile) o.token = readFileSync(o.tokenFile, 'utf8').trim()
     if (!!o.join !== !!o.token) throw new Error('--join and --token (or --token-file) go together: the URL of a running server and a token from `skiff token create --server` there')
     const password = readFileSync(o.redisPasswordFile, 'utf8').trim()
@@ -251,7 +252,7 @@ program
       host: bind,
       port: intFlag('--port', o.port, 0, 65535),
       sans: [advertise, ...((o.san as string[] | undefined) ?? [])],
-      advertiseURL: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${intFlag('--port', o.port, 0, 65535)}`,
+      advertiseURL: urlAt(intFlag('--port', o.port, 0, 65535)),
       logger,
       controllers: {
         clusterCIDR: o.clusterCidr,
@@ -262,7 +263,7 @@ program
       scheduler: { profile: o.schedulerProfile },
     })
     // Where this server is reached: `skiff kubeconfig` and `skiff token create` read it on this machine.
-    const url = advertiseURL(running.url)
+    const url = urlAt(new URL(running.url).port)
     writeFileSync(join(stateDir(), 'server.json'), JSON.stringify({ url, pid: process.pid }, null, 2) + '\n')
     logger.info({ url, bind }, 'server ready')
     const stop = async (sig: string) => {

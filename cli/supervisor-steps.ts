@@ -35,13 +35,18 @@ export function writeSpec(stateDir: string, spec: ClusterSpec): void {
 }
 
 /** redis.conf and the password, made on first start and reused ever after (so data and clients survive). */
+/** The cluster's Redis password (<state-dir>/redis/password, 0600, made once), with the redis and logs folders. */
+function ensureRedisPassword(stateDir: string): string {
+  mkdirSync(join(stateDir, 'redis'), { recursive: true, mode: 0o700 })
+  mkdirSync(join(stateDir, 'logs'), { recursive: true })
+  const pwFile = join(stateDir, 'redis', 'password')
+  if (!existsSync(pwFile)) writeFileSync(pwFile, randomBytes(24).toString('base64url'), { mode: 0o600 })
+  return readFileSync(pwFile, 'utf8').trim()
+}
+
 export function ensureRedisConfig(stateDir: string, port: number): void {
   const dir = join(stateDir, 'redis')
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  mkdirSync(join(stateDir, 'logs'), { recursive: true })
-  const pwFile = join(dir, 'password')
-  if (!existsSync(pwFile)) writeFileSync(pwFile, randomBytes(24).toString('base64url'), { mode: 0o600 })
-  const password = readFileSync(pwFile, 'utf8').trim()
+  const password = ensureRedisPassword(stateDir)
   const conf = [
     `port ${port}`, 'bind 127.0.0.1', 'protected-mode yes', `dir ${dir}`, `requirepass ${password}`,
     'appendonly yes', 'appendfsync always', 'save ""', 'daemonize no',
@@ -64,11 +69,7 @@ export function haRedisDir(stateDir: string, i: number): string {
  * LAN address (and loopback on machine 0).
  */
 export function ensureHaRedisConfig(stateDir: string, s: ClusterSpec, m: ControlPlaneMachine): { redisConf: string; sentinelConf: string } {
-  mkdirSync(haRedisDir(stateDir, 0), { recursive: true, mode: 0o700 })
-  mkdirSync(join(stateDir, 'logs'), { recursive: true })
-  const pwFile = join(haRedisDir(stateDir, 0), 'password')
-  if (!existsSync(pwFile)) writeFileSync(pwFile, randomBytes(24).toString('base64url'), { mode: 0o600 })
-  const password = readFileSync(pwFile, 'utf8').trim()
+  const password = ensureRedisPassword(stateDir)
   const dir = haRedisDir(stateDir, m.index)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const primary = controlPlaneMachines(s)[0]!
@@ -96,18 +97,22 @@ export function ensureHaRedisConfig(stateDir: string, s: ClusterSpec, m: Control
   return { redisConf, sentinelConf }
 }
 
-/** The file holding the server token the second server joins with (<state-dir>/server-token, 0600, made once). */
-export async function ensureServerTokenFile(stateDir: string): Promise<string> {
-  const path = join(stateDir, 'server-token')
+/** A join token made once through the API and kept in <state-dir>/<file> (0600); returns the file's path. */
+async function ensureTokenFile(stateDir: string, file: string, o: Parameters<typeof createToken>[1]): Promise<string> {
+  const path = join(stateDir, file)
   if (existsSync(path)) return path
   const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
   try {
-    const token = await createToken(client, { ttl: '0', description: 'skiff up --ha: the second server', server: true })
-    writeFileSync(path, token + '\n', { mode: 0o600 })
+    writeFileSync(path, (await createToken(client, o)) + '\n', { mode: 0o600 })
     return path
   } finally {
     client.close()
   }
+}
+
+/** The file holding the server token the second server joins with (<state-dir>/server-token, made once). */
+export function ensureServerTokenFile(stateDir: string): Promise<string> {
+  return ensureTokenFile(stateDir, 'server-token', { ttl: '0', description: 'skiff up --ha: the second server', server: true })
 }
 
 export async function waitRedis(stateDir: string, port: number, timeoutMs = 30_000, host = '127.0.0.1', what = 'redis-server'): Promise<void> {
@@ -161,16 +166,8 @@ export function kubeconfigFor(stateDir: string, url: string, servers?: string[])
  * credential; a resumed cluster's agents never need it again.
  */
 export async function ensureNodeToken(stateDir: string): Promise<string> {
-  const path = join(stateDir, 'node-token')
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
-  const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
-  try {
-    const token = await createToken(client, { ttl: '0', description: 'skiff up: the hosts of this cluster', ingressPools: 'external,internal' })
-    writeFileSync(path, token + '\n', { mode: 0o600 })
-    return token
-  } finally {
-    client.close()
-  }
+  const path = await ensureTokenFile(stateDir, 'node-token', { ttl: '0', description: 'skiff up: the hosts of this cluster', ingressPools: 'external,internal' })
+  return readFileSync(path, 'utf8').trim()
 }
 
 /** What a host's agent is told: the server, the token, its addresses and the pod network (as on a real machine). */

@@ -20,7 +20,7 @@ import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServ
 import { RedisStore, storeRedisOptions, type StoreRedisConfig } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
 import type { ServerJoinBundle } from './apiserver/join.ts'
-import { IdentityLease } from './apiserver/identity.ts'
+import { IdentityLease, isIPv4Endpoint } from './apiserver/identity.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
 import { ApiClient } from './client/client.ts'
 import { ControllerManager } from './controllers/manager.ts'
@@ -151,7 +151,7 @@ async function storeEndpoints(redis: ServerConfig['redis']): Promise<string[]> {
     eps.push(topo.primary, ...topo.replicas, topo.sentinel, ...topo.sentinels, ...redis.sentinel.sentinels)
   } else eps.push({ host: redis.host ?? '127.0.0.1', port: redis.port ?? 6379 })
   const out = new Set<string>()
-  for (const e of eps) if (/^\d{1,3}(\.\d{1,3}){3}$/.test(e.host) && !e.host.startsWith('127.')) out.add(`${e.host}:${e.port}`)
+  for (const e of eps) if (!e.host.startsWith('127.') && isIPv4Endpoint(`${e.host}:${e.port}`)) out.add(`${e.host}:${e.port}`)
   return [...out].sort()
 }
 

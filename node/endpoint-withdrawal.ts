@@ -70,8 +70,8 @@ export class EndpointWithdrawal {
     this.#slices = new Informer({ client: o.client, info: slicesInfo, logger: o.logger })
     this.#nodeLeases = new Informer({ client: o.client, info: leasesInfo, logger: o.logger, namespace: 'kube-node-lease' })
     this.#presence = new Informer({ client: o.client, info: leasesInfo, logger: o.logger, namespace: 'kube-system' })
-    const note = (s: KubeObject) => {
-      const rev = Number(s.metadata.resourceVersion) || 0
+    /** Record change `rev` for every address `s` lists. */
+    const note = (s: KubeObject, rev = Number(s.metadata.resourceVersion) || 0) => {
       const now = Date.now()
       for (const a of addresses(s)) {
         const seen = this.#changes.get(a.ip)
@@ -80,17 +80,13 @@ export class EndpointWithdrawal {
     }
     // A change counts for every address in the old and the new slice: the one it dropped included.
     this.#slices.addHandlers({
-      onAdd: note,
+      onAdd: (s) => note(s),
       onUpdate: (a, b) => {
         if (a === b) return
         note(b)
-        const rev = Number(b.metadata.resourceVersion) || 0
-        for (const x of addresses(a)) {
-          const seen = this.#changes.get(x.ip)
-          if (!seen || seen.rev < rev) this.#changes.set(x.ip, { rev, atMs: Date.now() })
-        }
+        note(a, Number(b.metadata.resourceVersion) || 0)
       },
-      onDelete: note,
+      onDelete: (s) => note(s),
     })
     if (o.registry) {
       this.#wait = new Histogram({

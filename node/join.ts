@@ -129,20 +129,23 @@ async function fetchPinnedCA(base: URL, caHash: string): Promise<string> {
   return r.text
 }
 
-/** Join the cluster at `server` as node `nodeName`; the credentials come back once. */
-export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
-  const base = checkServerURL(o.server)
-  const token = parseJoinToken(o.token)
+/**
+ * POST `path` with the bootstrap token of a join token, after pinning the
+ * cluster CA by the token's hash (the agent's join and a server's join).
+ */
+async function pinnedPost(server: string, joinToken: string, path: string, body: string): Promise<{ base: URL; caPem: string; r: { status: number; text: string } }> {
+  const base = checkServerURL(server)
+  const token = parseJoinToken(joinToken)
   const caPem = await fetchPinnedCA(base, token.caHash)
-  let r: { status: number; text: string }
   try {
-    r = await httpsCall(new URL('/skiff/v1/join', base), {
+    const r = await httpsCall(new URL(path, base), {
       method: 'POST',
       ca: caPem,
       verify: true,
       headers: { authorization: `Bearer ${token.id}.${token.secret}`, accept: 'application/json' },
-      body: JSON.stringify({ nodeName: o.nodeName, labels: o.labels ?? {} }),
+      body,
     })
+    return { base, caPem, r }
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
@@ -150,6 +153,11 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
     }
     throw new Error(`joining through ${base.origin} failed: ${err.message}`)
   }
+}
+
+/** Join the cluster at `server` as node `nodeName`; the credentials come back once. */
+export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
+  const { base, caPem, r } = await pinnedPost(o.server, o.token, '/skiff/v1/join', JSON.stringify({ nodeName: o.nodeName, labels: o.labels ?? {} }))
   if (r.status !== 201) throw new Error(`the apiserver refused to join node ${o.nodeName} (HTTP ${r.status}): ${statusMessage(r.text)}`)
   const answer = JSON.parse(r.text) as { nodeName: string; token: string; ingress?: { className: string; token: string } }
   return { server: base.origin, caPem, nodeName: answer.nodeName, token: answer.token, ingress: answer.ingress }
@@ -161,19 +169,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResult> {
  * (controlplane/apiserver/join.ts ServerJoinBundle).
  */
 export async function fetchServerBundle(o: { server: string; token: string }): Promise<ServerJoinBundle> {
-  const base = checkServerURL(o.server)
-  const token = parseJoinToken(o.token)
-  const caPem = await fetchPinnedCA(base, token.caHash)
-  let r: { status: number; text: string }
-  try {
-    r = await httpsCall(new URL('/skiff/v1/server-join', base), {
-      method: 'POST', ca: caPem, verify: true,
-      headers: { authorization: `Bearer ${token.id}.${token.secret}`, accept: 'application/json' },
-      body: '{}',
-    })
-  } catch (e) {
-    throw new Error(`joining the control plane through ${base.origin} failed: ${(e as Error).message}`)
-  }
+  const { base, caPem, r } = await pinnedPost(o.server, o.token, '/skiff/v1/server-join', '{}')
   if (r.status !== 200) throw new Error(`${base.origin} refused this server's join (HTTP ${r.status}): ${statusMessage(r.text)}`)
   const bundle = JSON.parse(r.text) as ServerJoinBundle
   if (bundle.caCertPem.trim() !== caPem.trim()) throw new Error(`${base.origin} handed out a CA other than the one it serves at /cacerts; refusing it`)

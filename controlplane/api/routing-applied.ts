@@ -28,7 +28,8 @@ export interface Applier {
   revision: number
 }
 
-function fresh(lease: KubeObject, nowMs: number): boolean {
+/** A Lease renewed within its leaseDurationSeconds of now (by the writer's clock). */
+export function leaseFresh(lease: KubeObject, nowMs: number): boolean {
   const renew = Date.parse(String(lease.spec?.renewTime ?? ''))
   const duration = Number(lease.spec?.leaseDurationSeconds ?? 0)
   return Number.isFinite(renew) && duration > 0 && renew + duration * 1000 > nowMs
@@ -41,11 +42,11 @@ export function servingAppliers(leases: Iterable<KubeObject>, nowMs: number): Ap
     const ns = l.metadata?.namespace
     const a = l.metadata?.annotations ?? {}
     if (ns === nodeLeaseNamespace && a[proxyAppliedAnnotation] !== undefined) {
-      if (fresh(l, nowMs)) out.push({ node: l.metadata.name!, component: 'service-proxy', revision: Number(a[proxyAppliedAnnotation]) || 0 })
+      if (leaseFresh(l, nowMs)) out.push({ node: l.metadata.name!, component: 'service-proxy', revision: Number(a[proxyAppliedAnnotation]) || 0 })
       continue
     }
     const m = ns === presenceLeaseNamespace ? presenceName.exec(l.metadata?.name ?? '') : null
-    if (m && a[ingressAppliedAnnotation] !== undefined && a['ingress.skiff.dev/ready'] === 'true' && fresh(l, nowMs)) {
+    if (m && a[ingressAppliedAnnotation] !== undefined && a['ingress.skiff.dev/ready'] === 'true' && leaseFresh(l, nowMs)) {
       out.push({ node: m[2]!, component: `ingress/${m[1]}`, revision: Number(a[ingressAppliedAnnotation]) || 0 })
     }
   }

@@ -7,9 +7,12 @@
 // that is gone.
 
 import { createHash } from 'node:crypto'
+import { isIPv4 } from 'node:net'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
+import { leaseFresh } from '../api/routing-applied.ts'
+import { microTime } from '../controllers/leader.ts'
 import type { Logger } from '../../lib/log.ts'
 import type { Registry } from './registry.ts'
 
@@ -23,22 +26,22 @@ const namespace = 'kube-system'
 const renewMs = 10_000
 const durationSeconds = 30
 
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-}
-
 export function identityLeaseName(url: string): string {
   return `apiserver-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`
+}
+
+/** `a.b.c.d:port`, the only shape an nft rule takes here. */
+export function isIPv4Endpoint(ep: string): boolean {
+  const m = /^(.+):(\d{1,5})$/.exec(ep)
+  return !!m && isIPv4(m[1]!) && Number(m[2]) > 0 && Number(m[2]) < 65536
 }
 
 /** The store endpoints every fresh identity Lease names, deduplicated and sorted (pure). */
 export function liveStoreEndpoints(items: Iterable<KubeObject>, nowMs: number): string[] {
   const out = new Set<string>()
   for (const l of items) {
-    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue) continue
-    const renew = Date.parse(String(l.spec?.renewTime ?? ''))
-    if (!(renew + Number(l.spec?.leaseDurationSeconds ?? 0) * 1000 > nowMs)) continue
-    for (const ep of String(l.metadata.annotations?.[storeEndpointsAnnotation] ?? '').split(',')) if (/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/.test(ep)) out.add(ep)
+    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue || !leaseFresh(l, nowMs)) continue
+    for (const ep of String(l.metadata.annotations?.[storeEndpointsAnnotation] ?? '').split(',')) if (isIPv4Endpoint(ep)) out.add(ep)
   }
   return [...out].sort()
 }
@@ -47,11 +50,8 @@ export function liveStoreEndpoints(items: Iterable<KubeObject>, nowMs: number): 
 export function liveApiservers(items: Iterable<KubeObject>, nowMs: number): string[] {
   const out: string[] = []
   for (const l of items) {
-    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue) continue
-    const url = l.metadata.annotations?.[urlAnnotation]
-    const renew = Date.parse(String(l.spec?.renewTime ?? ''))
-    const dur = Number(l.spec?.leaseDurationSeconds ?? 0)
-    if (url && Number.isFinite(renew) && renew + dur * 1000 > nowMs) out.push(url)
+    const url = l.metadata?.annotations?.[urlAnnotation]
+    if (l.metadata?.labels?.[identityLabel] === identityLabelValue && url && leaseFresh(l, nowMs)) out.push(url)
   }
   return out.sort()
 }

@@ -162,6 +162,12 @@ export function nodeNameOf(user: UserInfo): string | undefined {
 
 // ---- the HTTP side ----
 
+/** The bootstrap token of `Authorization: Bearer <id>.<secret>`, if that is what the header holds. */
+function presentedToken(req: IncomingMessage): { id: string; secret: string } | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
+  return m ? parseBootstrapToken(m[1]!) : undefined
+}
+
 export class NodeJoin {
   #registry: Registry
   #credentials: CredentialAuthenticator
@@ -182,16 +188,10 @@ export class NodeJoin {
   /** `skiff server --join`: a server bootstrap token buys the cluster's secrets (ServerJoinBundle). */
   async serverJoin(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on ${serverJoinPath}; POST with the server token`)
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
-    const presented = m ? parseBootstrapToken(m[1]!) : undefined
+    const presented = presentedToken(req)
     if (!presented) throw new ApiError('Unauthorized', `${serverJoinPath} takes a server bootstrap token (Authorization: Bearer <id>.<secret>): create one with \`skiff token create --server\` on a running server`)
-    const stored = await this.#registry.get(secretsInfo, bootstrapTokenNamespace, bootstrapTokenSecretName(presented.id)).catch((e) => {
-      if (e instanceof ApiError && e.reason === 'NotFound') return undefined
-      throw e
-    })
-    const check = checkBootstrapToken(readBootstrapTokenSecret(stored), presented, Date.now())
-    if (!check.ok) throw bootstrapRefusal(presented.id, check)
-    if (!check.token.server) {
+    const token = await this.#authenticate(presented)
+    if (!token.server) {
       throw new ApiError('Forbidden', `bootstrap token "${presented.id}" is an agent token; a server joins with one made by \`skiff token create --server\``)
     }
     if (!this.#serverBundle) throw new ApiError('ServiceUnavailable', 'this apiserver was started without its state directory and cannot hand out the cluster secrets; join through a server started by `skiff server`')
@@ -202,8 +202,7 @@ export class NodeJoin {
 
   async join(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on ${joinPath}; POST { nodeName, labels }`)
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
-    const presented = m ? parseBootstrapToken(m[1]!) : undefined
+    const presented = presentedToken(req)
     if (!presented) {
       throw new ApiError('Unauthorized', `${joinPath} takes a bootstrap token (Authorization: Bearer <id>.<secret>): ${newTokenHint} and pass it to skiff agent --token`)
     }
@@ -217,20 +216,26 @@ export class NodeJoin {
     }
   }
 
-  async #join(presented: { id: string; secret: string }, request: JoinRequest): Promise<JoinAnswer> {
+  /** The stored bootstrap token the presented one matches, or the 401 saying why not (read from the store at each join). */
+  async #authenticate(presented: { id: string; secret: string }): Promise<BootstrapToken> {
     const stored = await this.#registry.get(secretsInfo, bootstrapTokenNamespace, bootstrapTokenSecretName(presented.id)).catch((e) => {
       if (e instanceof ApiError && e.reason === 'NotFound') return undefined
       throw e
     })
     const check = checkBootstrapToken(readBootstrapTokenSecret(stored), presented, Date.now())
     if (!check.ok) throw bootstrapRefusal(presented.id, check)
+    return check.token
+  }
+
+  async #join(presented: { id: string; secret: string }, request: JoinRequest): Promise<JoinAnswer> {
+    const token = await this.#authenticate(presented)
     const { nodeName, labels } = request
     const nodeExists = await this.#registry.get(nodesInfo, undefined, nodeName).then(() => true, (e) => {
       if (e instanceof ApiError && e.reason === 'NotFound') return false
       throw e
     })
     const credentialExists = (await this.#registry.list(secretsInfo, credentialNamespace)).items.some((s) => credentialNode(s) === nodeName)
-    const plan = planJoin({ token: check.token, request, nodeExists, credentialExists })
+    const plan = planJoin({ token, request, nodeExists, credentialExists })
     if (plan instanceof ApiError) throw plan
     let node: KubeObject
     try {

@@ -6,41 +6,17 @@
 // killed pod too, so a request cut mid-answer is part of the mix.
 
 import t from 'tap'
-import { request } from 'node:http'
 import Docker from 'dockerode'
 import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
-import { deployWeb, isReady, podsInfo } from './web-app.ts'
+import { deployWeb, httpGet, isReady, podsInfo } from '../harness/web-app.ts'
 
 const pods = podsInfo
 const readTimeoutS = 3
 const ready = isReady
-
-function get(host: string, port: number, path: string): Promise<{ status: number; ms: number; pod?: string }> {
-  const started = Date.now()
-  return new Promise((resolve) => {
-    const req = request({ host, port, path, timeout: 30_000, headers: { host: 'web.test' } }, (res) => {
-      let body = ''
-      res.on('data', (d) => (body += d))
-      res.on('end', () => {
-        let pod: string | undefined
-        try {
-          pod = JSON.parse(body).pod
-        } catch {
-          /* not the echo JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, ms: Date.now() - started, pod })
-      })
-      res.on('error', () => resolve({ status: -1, ms: Date.now() - started }))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', () => resolve({ status: -1, ms: Date.now() - started }))
-    req.end()
-  })
-}
 
 t.test('kill -9 of a backend container: GETs retried elsewhere, nothing hangs past the proxy timeout', async (t) => {
   await ensureImages({ progress: null })
@@ -51,12 +27,12 @@ t.test('kill -9 of a backend container: GETs retried elsewhere, nothing hangs pa
   const node = await startTestNode(t, c, { name: name!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'nftables' }, dnsPort: 0, labels: { 'skiff.dev/ingress-pool': 'external' }, ingress: { workers: 1 } })
   const ip = node.agent.network!.gateway
   await deployWeb(c.client, { replicas: 3, ingressAnnotations: { 'skiff.dev/proxy-read-timeout': `${readTimeoutS}s` } })
-  await eventually(async () => (await get(ip, 80, '/')).status === 200, { timeout: 60_000, what: 'the ingress answers' })
+  await eventually(async () => (await httpGet(ip, 80, '/')).status === 200, { timeout: 60_000, what: 'the ingress answers' })
 
   const results: Array<{ status: number; ms: number; path: string }> = []
   const inflight = new Set<Promise<void>>()
   const fire = (path: string) => {
-    const p = get(ip, 80, path).then((r) => void results.push({ ...r, path }))
+    const p = httpGet(ip, 80, path, { keepAlive: true, timeoutMs: 30_000 }).then((r) => void results.push({ status: r.status, ms: r.ms, path }))
     inflight.add(p)
     void p.finally(() => inflight.delete(p))
   }

@@ -11,7 +11,6 @@
 
 import t from 'tap'
 import { createSocket } from 'node:dgram'
-import { request } from 'node:http'
 import dnsPacket from 'dns-packet'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
@@ -20,26 +19,13 @@ import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
-import { deployWeb, podsInfo } from './web-app.ts'
+import { deployWeb, httpGet, podsInfo, type GetResult } from '../harness/web-app.ts'
 
 const pods = podsInfo
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
 const downSeconds = Number(process.env.SKIFF_FAULT_CP_DOWN_S ?? 60)
 const nodeReady = (n: KubeObject) => (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status
-
-function httpGet(host: string, port: number, hostHeader?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: '/', timeout: 5_000, agent: false, headers: hostHeader ? { host: hostHeader } : {} }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 /** One A query over UDP; resolves with the answers' addresses. */
 function dnsQuery(server: string, name: string): Promise<string[]> {
@@ -78,7 +64,7 @@ t.test(`every control-plane process down for ${downSeconds} s: 0 failed requests
   const dnsIP = nodes[1]!.agent.network!.gateway
   const clusterIP = await deployWeb(c.client, { replicas: 2 })
   const name = 'web.default.svc.cluster.local'
-  await eventually(async () => (await httpGet(ingressIP, 80, 'web.test').catch(() => 0)) === 200 && (await httpGet(clusterIP, 80).catch(() => 0)) === 200 && (await dnsQuery(dnsIP, name).catch((): string[] => [])).includes(clusterIP), { timeout: 60_000, what: 'ingress, ClusterIP and DNS answer' })
+  await eventually(async () => (await httpGet(ingressIP, 80)).status === 200 && (await httpGet(clusterIP, 80, '/', { timeoutMs: 5_000 })).status === 200 && (await dnsQuery(dnsIP, name).catch((): string[] => [])).includes(clusterIP), { timeout: 60_000, what: 'ingress, ClusterIP and DNS answer' })
   const podsBefore = new Map((await c.client.list(pods, 'default')).items.map((p) => [p.metadata.uid!, p]))
 
   const tally = { ingress: { sent: 0, failed: 0 }, clusterIP: { sent: 0, failed: 0 }, dns: { sent: 0, failed: 0 } }
@@ -88,11 +74,16 @@ t.test(`every control-plane process down for ${downSeconds} s: 0 failed requests
     const ok = await fn().catch((e) => (failures.push(`${what}: ${(e as Error).message}`), false))
     if (!ok) tally[what].failed++
   }
+  /** A 200, or an error saying what came instead (for the failure list). */
+  const answered = (r: GetResult): boolean => {
+    if (r.status !== 200) throw new Error(r.error ?? `HTTP ${r.status}`)
+    return true
+  }
   const inflight = new Set<Promise<void>>()
   const timer = setInterval(() => {
     for (const p of [
-      probe('ingress', async () => (await httpGet(ingressIP, 80, 'web.test')) === 200),
-      probe('clusterIP', async () => (await httpGet(clusterIP, 80)) === 200),
+      probe('ingress', async () => answered(await httpGet(ingressIP, 80, '/', { timeoutMs: 5_000 }))),
+      probe('clusterIP', async () => answered(await httpGet(clusterIP, 80, '/', { timeoutMs: 5_000 }))),
       probe('dns', async () => (await dnsQuery(dnsIP, name)).includes(clusterIP)),
     ]) {
       inflight.add(p)

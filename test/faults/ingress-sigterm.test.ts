@@ -10,27 +10,13 @@
 //    answering while such clients move away).
 
 import t from 'tap'
-import { request } from 'node:http'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
-import { deployWeb } from './web-app.ts'
+import { deployWeb, httpGet } from '../harness/web-app.ts'
 
 const graceMs = 40_000
-
-function get(host: string, port: number, path: string, hostHeader = 'web.test'): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path, timeout: 60_000, agent: false, headers: { host: hostHeader } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-      res.on('error', () => resolve(-1))
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', () => resolve(-1))
-    req.end()
-  })
-}
 
 t.test('SIGTERM of an ingress node: readiness fails at once, a 30 s request completes, done before the grace period, 0 failures', async (t) => {
   await ensureImages({ progress: null })
@@ -47,12 +33,12 @@ t.test('SIGTERM of an ingress node: readiness fails at once, a 30 s request comp
   const [a, b] = nodes.map((n) => n.agent.network!.gateway) as [string, string]
   const statusPort = (i: number) => nodes[i]!.agent.ingress!.statusPort
   await deployWeb(c.client, { replicas: 2, ingressAnnotations: { 'skiff.dev/proxy-read-timeout': '60s' } })
-  await eventually(async () => (await get(a, 80, '/')) === 200 && (await get(b, 80, '/')) === 200, { timeout: 60_000, what: 'both ingress nodes answer' })
+  await eventually(async () => (await httpGet(a, 80)).status === 200 && (await httpGet(b, 80)).status === 200, { timeout: 60_000, what: 'both ingress nodes answer' })
 
   // A client that follows readiness, like a load balancer's health check every 200 ms.
   const healthy = new Map([[a, true], [b, true]])
   const health = setInterval(() => {
-    for (const [ip, i] of [[a, 0], [b, 1]] as const) void get(ip, statusPort(i), '/readyz', 'status').then((s) => healthy.set(ip, s === 200))
+    for (const [ip, i] of [[a, 0], [b, 1]] as const) void httpGet(ip, statusPort(i), '/readyz', { hostHeader: 'status' }).then((r) => healthy.set(ip, r.status === 200))
   }, 200)
   t.teardown(() => clearInterval(health))
   const tally = { sent: 0, failed: 0, byNode: new Map<string, number>() }
@@ -64,19 +50,19 @@ t.test('SIGTERM of an ingress node: readiness fails at once, a 30 s request comp
     const ip = live[turn++ % live.length]!
     tally.sent++
     tally.byNode.set(ip, (tally.byNode.get(ip) ?? 0) + 1)
-    const p = get(ip, 80, '/').then((s) => void (s !== 200 && tally.failed++))
+    const p = httpGet(ip, 80).then((r) => void (r.status !== 200 && tally.failed++))
     inflight.add(p)
     void p.finally(() => inflight.delete(p))
   }, 10)
   t.teardown(() => clearInterval(load))
 
   await new Promise((r) => setTimeout(r, 1_000))
-  const long = get(a, 80, '/slow?ms=30000')
+  const long = httpGet(a, 80, '/slow?ms=30000', { timeoutMs: 60_000 }).then((r) => r.status)
   const longStarted = Date.now()
   await new Promise((r) => setTimeout(r, 1_000))
   const stopStarted = Date.now()
   const stopping = nodes[0]!.agent.stop().then(() => Date.now())
-  const readyz = await get(a, statusPort(0), '/readyz', 'status')
+  const readyz = (await httpGet(a, statusPort(0), '/readyz', { hostHeader: 'status' })).status
   const readyzMs = Date.now() - stopStarted
   const longStatus = await long
   const longMs = Date.now() - longStarted

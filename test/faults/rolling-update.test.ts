@@ -18,7 +18,7 @@ import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
-import { deployWeb, deploysInfo, isReady, podsInfo, webTemplate } from './web-app.ts'
+import { deployWeb, deploysInfo, isReady, podsInfo, webTemplate } from '../harness/web-app.ts'
 
 const pods = podsInfo
 const deploys = deploysInfo

@@ -21,6 +21,7 @@ import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { webTemplate } from '../harness/web-app.ts'
 
 const pods = lookupResource('', 'v1', 'pods')!
 const deploys = lookupResource('apps', 'v1', 'deployments')!
@@ -42,20 +43,7 @@ t.test('endpoint withdrawal on real nodes', async (t) => {
   })
   for (const name of names) await startTestNode(t, c, { name, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'nftables' }, endpointWithdrawalTimeoutMs: 3_000 })
 
-  await c.client.create(deploys, 'default', {
-    metadata: { name: 'web' },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: 'web' } },
-      template: {
-        metadata: { labels: { app: 'web' } },
-        spec: {
-          terminationGracePeriodSeconds: 10,
-          containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }],
-        },
-      },
-    },
-  })
+  await c.client.create(deploys, 'default', { metadata: { name: 'web' }, spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: webTemplate({ graceSeconds: 10 }) } } as KubeObject)
   await c.client.create(services, 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
   const webPods = async () => (await c.client.list(pods, 'default', { labelSelector: 'app=web' })).items
   const readyEndpoints = async () => (await c.client.list(slices, 'default', { labelSelector: 'kubernetes.io/service-name=web' })).items.flatMap((s) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready !== false)

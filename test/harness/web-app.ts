@@ -1,8 +1,10 @@
 // The app the fault scenarios load: Deployment `web` (skiff/echo, a
 // readiness probe, no preStop), a ClusterIP Service `web` and an Ingress of
-// class `external` for host web.test, all in `default`; and a wait until its
-// pods are ready. Not a test file (tap runs *.test.ts only).
+// class `external` for host web.test, all in `default`; a wait until its
+// pods are ready; and a GET that never rejects. Not a test file (tap runs
+// *.test.ts only).
 
+import { request } from 'node:http'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import type { ApiClient } from '../../controlplane/client/client.ts'
@@ -36,4 +38,30 @@ export async function deployWeb(client: ApiClient, o: { replicas: number; graceS
   } as KubeObject)
   await eventually(async () => (await client.list(podsInfo, 'default', { labelSelector: 'app=web' })).items.filter(isReady).length === o.replicas, { timeout: 180_000, what: `${o.replicas} web pods ready` })
   return (await client.get(servicesInfo, 'default', 'web')).spec.clusterIP as string
+}
+
+export interface GetResult {
+  /** The HTTP status, or -1 when no answer came (the error says why). */
+  status: number
+  ms: number
+  body: string
+  error?: string
+}
+
+/** One GET; never rejects. Default: Host web.test, a fresh connection, 10 s. */
+export function httpGet(host: string, port: number, path = '/', o: { hostHeader?: string; keepAlive?: boolean; timeoutMs?: number } = {}): Promise<GetResult> {
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const fail = (e: Error) => resolve({ status: -1, ms: Date.now() - started, body: '', error: e.message })
+    const req = request({ host, port, path, timeout: o.timeoutMs ?? 10_000, agent: o.keepAlive ? undefined : false, headers: { host: o.hostHeader ?? 'web.test' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Date.now() - started, body }))
+      res.on('error', fail)
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', fail)
+    req.end()
+  })
 }
