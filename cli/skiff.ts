@@ -77,6 +77,16 @@ function parseHostPorts(flag: string, raw: string): { host: string; port: number
   })
 }
 
+/** A size (bytes, or with a unit: 64Mi, 1Gi), or a clear error naming the flag. */
+async function byteSizeFlag(flag: string, raw: string): Promise<number> {
+  const { parseByteSize } = await import('../controlplane/store/disk-guard.ts')
+  try {
+    return parseByteSize(raw)
+  } catch (err) {
+    throw new Error(`${flag}: ${(err as Error).message}`)
+  }
+}
+
 /** A whole number within bounds, or a clear error naming the flag (never NaN). */
 function intFlag(flag: string, raw: string, min: number, max: number): number {
   const n = Number(raw)
@@ -206,6 +216,8 @@ program
   .option('--redis-sentinel-password-file <file>', "file holding the sentinels' password (default: the Redis password)")
   .option('--redis-min-replicas <n>', 'replicas that must confirm a write before it is acknowledged (default 1 with sentinels, 0 without)')
   .option('--forbidden-redis-cidrs <cidrs>', 'refuse a Redis (or replica, or sentinel) inside these ranges, e.g. the pod network', '')
+  .option('--redis-data-dir <dir>', "a directory holding Redis data (its AOF), repeatable or comma-separated (every Redis of a Sentinel group on this machine): writes answer 503 while one has less than --redis-disk-reserve free, before Redis runs out of space (default: a Redis on loopback is asked for its dir)", (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)])
+  .option('--redis-disk-reserve <size>', 'free space under Redis below which writes are refused (bytes, or with Ki/Mi/Gi); 0 turns the guard off', '64Mi')
   .option('--join <url>', 'join the control plane of this running server (https://host:6443): receive its CA, tokens and encryption key, then serve the same store')
   .option('--token <token>', 'with --join: a server token from `skiff token create --server` on a running server')
   .option('--token-file <file>', 'with --join: a file holding that token (keeps it off the command line)')
@@ -247,6 +259,7 @@ program
         ...(sentinels ? { sentinel: { sentinels, name: o.redisMasterName, password: o.redisSentinelPasswordFile ? readFileSync(o.redisSentinelPasswordFile, 'utf8').trim() : password } } : {}),
         ...(o.redisMinReplicas !== undefined ? { minReplicas: intFlag('--redis-min-replicas', o.redisMinReplicas, 0, 16) } : {}),
         forbiddenCIDRs: String(o.forbiddenRedisCidrs).split(',').map((x: string) => x.trim()).filter(Boolean),
+        dataDirs: o.redisDataDir, diskReserveBytes: await byteSizeFlag('--redis-disk-reserve', o.redisDiskReserve),
       },
       join: o.join ? { server: o.join, token: o.token } : undefined,
       host: bind,

@@ -51,13 +51,20 @@ export function serverChild(s: ClusterSpec, stateDir: string, node = process.exe
   }
 }
 
+/** The folder of HA machine i's Redis and sentinel (machine 0 keeps the single-Redis folder, which holds the password). */
+export function haRedisDir(stateDir: string, i: number): string {
+  return join(stateDir, i === 0 ? 'redis' : `redis-${i}`)
+}
+
 /** The store and controller flags both servers share. */
 function serverStoreArgs(s: ClusterSpec, stateDir: string): string[] {
   const redis = s.ha
     ? ['--redis-sentinels', controlPlaneMachines(s).map((m) => `${m.ip}:${s.ha!.sentinelPort}`).join(','), '--redis-master-name', s.ha.masterName, '--forbidden-redis-cidrs', s.clusterCIDR]
     : ['--redis-port', String(s.redisPort)]
+  // Every Redis this cluster runs writes to this machine's disk (the hosts are namespaces): guard them all.
+  const dataDirs = s.ha ? controlPlaneMachines(s).map((m) => haRedisDir(stateDir, m.index)) : [join(stateDir, 'redis')]
   return [
-    ...redis, '--redis-password-file', join(stateDir, 'redis', 'password'),
+    ...redis, '--redis-password-file', join(stateDir, 'redis', 'password'), '--redis-data-dir', dataDirs.join(','),
     '--cluster-cidr', s.clusterCIDR, '--load-balancer-pool', s.loadBalancerPool,
     '--node-monitor-grace-period', String(s.timers.nodeMonitorGracePeriodS), '--pod-eviction-timeout', String(s.timers.podEvictionTimeoutS),
   ]

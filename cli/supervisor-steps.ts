@@ -13,6 +13,7 @@ import { ApiClient } from '../controlplane/client/client.ts'
 import { createToken } from './token.ts'
 import { controlPlaneMachines, type ClusterSpec, type ControlPlaneMachine, type HostSpec } from './cluster-spec.ts'
 import { readKubeconfig, renderKubeconfig } from './kubeconfig.ts'
+import { haRedisDir } from './supervisor-plan.ts'
 
 export const localImages = ['skiff/pause:local', 'skiff/echo:local', 'skiff/demo:local']
 
@@ -54,11 +55,6 @@ export function ensureRedisConfig(stateDir: string, port: number): void {
     'proc-title-template "{title} {listen-addr} {server-mode} {config-file}"',
   ].join('\n')
   writeFileSync(join(dir, 'redis.conf'), conf + '\n', { mode: 0o600 })
-}
-
-/** The folder of HA machine i's Redis and sentinel (machine 0 keeps the single-Redis folder, which holds the password). */
-export function haRedisDir(stateDir: string, i: number): string {
-  return join(stateDir, i === 0 ? 'redis' : `redis-${i}`)
 }
 
 /**

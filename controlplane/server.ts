@@ -203,6 +203,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     kubeletClient,
     serverBundle: () => serverBundle(cfg.stateDir, ca),
   })
+  store.registerMetrics(apiserver.metrics)
   try {
     await apiserver.start()
   } catch (e) {

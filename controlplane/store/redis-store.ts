@@ -11,16 +11,20 @@
 //    after WAIT says enough replicas have it, and watchers get an event only
 //    after the same confirmation;
 //  - a Redis or sentinel that answers without a password, or sits inside
-//    forbiddenCIDRs, is refused (preflight.ts, address-policy.ts).
+//    forbiddenCIDRs, is refused (preflight.ts, address-policy.ts);
+//  - writes are refused (503) while the disk under Redis is nearly full, so
+//    Redis never meets ENOSPC (disk-guard.ts).
 
 import { randomBytes } from 'node:crypto'
 import { setImmediate as nextTick, setTimeout as delay } from 'node:timers/promises'
 import type { Redis, RedisOptions } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import type { KubeObject } from '../api/types.ts'
+import type { Registry as MetricsRegistry } from '../../lib/metrics.ts'
 import { parseCIDRs, checkAddress, type CIDR } from './address-policy.ts'
 import { InflightGuard, connect, nextReady, openConnection, sentinelConnectionOptions } from './connection.ts'
 import { Codec } from './crypto.ts'
+import { DiskFullError, diskMetrics, isLoopback, startDiskGuard, type DiskGuard, type DiskGuardSettings } from './disk-guard.ts'
 import { FailoverWatch } from './failover-watch.ts'
 import { preflight, probeRefusal, probeWithoutPassword, type Endpoint, type SentinelOptions } from './preflight.ts'
 import { RevisionMark } from './revision-mark.ts'
@@ -70,6 +74,12 @@ export interface RedisStoreOptions {
   encryptedResources?: string[]
   /** Approximate number of events kept for watches. Default 100000. */
   streamMaxLen?: number
+  /**
+   * Refuse writes while a directory holding Redis data has less than a
+   * reserve free (README.md, "Disk full"). Without dirs, a single Redis on
+   * this machine is asked for its dir.
+   */
+  diskGuard?: DiskGuardSettings
   logger?: Logger
 }
 
@@ -87,18 +97,23 @@ export interface StoreRedisConfig {
   minReplicas?: number
   replicaAckTimeoutMs?: number
   forbiddenCIDRs?: string[]
+  /** Directories holding Redis data (every Redis of a Sentinel group on this machine), for the disk guard. */
+  dataDirs?: string[]
+  /** Writes are refused while one of them has less than this free; default 64 MiB, 0 turns the guard off. */
+  diskReserveBytes?: number
 }
 
 /** The RedisStoreOptions fields for a StoreRedisConfig. */
 export function storeRedisOptions(
   cfg: StoreRedisConfig,
-): Pick<RedisStoreOptions, 'redis' | 'sentinel' | 'minReplicas' | 'replicaAckTimeoutMs' | 'forbiddenCIDRs'> {
+): Pick<RedisStoreOptions, 'redis' | 'sentinel' | 'minReplicas' | 'replicaAckTimeoutMs' | 'forbiddenCIDRs' | 'diskGuard'> {
   return {
     redis: cfg.sentinel ? { password: cfg.password } : { host: cfg.host ?? '127.0.0.1', port: cfg.port ?? 6379, password: cfg.password },
     sentinel: cfg.sentinel,
     minReplicas: cfg.minReplicas,
     replicaAckTimeoutMs: cfg.replicaAckTimeoutMs,
     forbiddenCIDRs: cfg.forbiddenCIDRs,
+    ...(cfg.dataDirs?.length || cfg.diskReserveBytes !== undefined ? { diskGuard: { dirs: cfg.dataDirs, reserveBytes: cfg.diskReserveBytes } } : {}),
   }
 }
 
@@ -117,6 +132,10 @@ export class RedisStore implements Store {
   private readonly codec: Codec
   private readonly mark: RevisionMark
   private readonly log: Logger
+  private readonly diskSettings?: DiskGuardSettings
+  /** Set by start() when there are dirs to guard. */
+  private disk?: DiskGuard
+  private readonly diskMetrics = diskMetrics(() => this.disk?.read())
   private redis?: ScriptedRedis
   /** Dedicated to the hub's blocking XREAD. */
   private blocking?: Redis
@@ -184,6 +203,7 @@ export class RedisStore implements Store {
     this.redisOptions = opts.sentinel ? sentinelConnectionOptions(opts.redis, opts.sentinel, () => this.started) : opts.redis
     this.codec = new Codec({ encryptionKey: opts.encryptionKey, encryptedResources: opts.encryptedResources ?? ['secrets'] })
     this.log = opts.logger ?? pino({ name: 'skiff-store' })
+    this.diskSettings = opts.diskGuard
     this.mark = new RevisionMark(opts.stateDir, (err) =>
       this.log.error({ err }, 'store: cannot write the revision high-water mark'),
     )
@@ -233,6 +253,13 @@ export class RedisStore implements Store {
       )
     }
     await this.checkDurability()
+    this.disk = await startDiskGuard({
+      settings: this.diskSettings,
+      localRedis: !this.sentinel && (!!this.redisOptions.path || isLoopback((redis.stream as { remoteAddress?: string } | undefined)?.remoteAddress)),
+      redisDir: async () => ((await this.conn().config('GET', 'dir')) as string[])[1],
+      logger: this.log,
+      metrics: this.diskMetrics,
+    })
     await this.checkReplicas()
     const counter = await this.reconcileEpoch(this.mark.reserved, 'start')
     this.hub = new WatchHub(this.hubSource(), this.log)
@@ -326,6 +353,11 @@ export class RedisStore implements Store {
     return this.hub.watch(opts, onEvent, onEnd)
   }
 
+  /** Serve the store's metrics (the disk guard's) from this registry. */
+  registerMetrics(registry: MetricsRegistry): void {
+    for (const m of Object.values(this.diskMetrics)) registry.registerMetric(m)
+  }
+
   /** Number of active watchers (for metrics and tests). */
   get watcherCount(): number {
     return this.hub?.size ?? 0
@@ -368,6 +400,7 @@ export class RedisStore implements Store {
       releases: opts.releases ?? [],
     }
     const out = await this.retryBehind(async () => {
+      this.disk?.check(`${resource} ${key}`)
       w.minRev = this.maxObserved
       const conn = this.conn()
       const generation = this.mainGeneration
@@ -473,9 +506,12 @@ export class RedisStore implements Store {
    */
   private async reconcileEpoch(threshold: number, why: string): Promise<number> {
     const target = Math.max(threshold, this.mark.reserved)
+    // The script writes only to start an epoch or jump; on a nearly full disk it answers 2 instead.
+    const noSpace = this.disk?.refusal('the revision counter')
     const [jumped, counterText, epoch, floor] = await this.guard.run(
-      this.conn().skiffEpoch(this.k.counter(), this.k.meta(), threshold, target, randomBytes(8).toString('hex')),
+      this.conn().skiffEpoch(this.k.counter(), this.k.meta(), threshold, target, randomBytes(8).toString('hex'), noSpace ? 0 : 1),
     )
+    if (Number(jumped) === 2) this.disk!.refuse(noSpace!)
     const counter = Number(counterText)
     if (Number(jumped) === 1) {
       this.log.warn(
@@ -624,7 +660,11 @@ export class RedisStore implements Store {
         this.log.info('store: reconnected to Redis')
       }
     } catch (err) {
-      this.log.warn({ err }, 'store: check after reconnecting failed; retrying on the next reconnect')
+      if (err instanceof DiskFullError) {
+        // No reconnect is coming to retry it: try again once space may be back (the guard logged the cause).
+        this.log.debug(err.message)
+        setTimeout(() => void this.recover(), 1_000).unref()
+      } else this.log.warn({ err }, 'store: check after reconnecting failed; retrying on the next reconnect')
     } finally {
       this.recovering = false
       if (this.recoverAgain) {

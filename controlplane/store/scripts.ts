@@ -107,21 +107,26 @@ return out
 
 // KEYS: 1 counter, 2 meta hash. ARGV: 1 threshold (the counter must not be
 // below it), 2 target (>= threshold; the counter becomes target + 1 if it
-// was below), 3 a new epoch id for that case.
-// Returns {jumped (0|1), counter, epoch, floor}. A jump also raises the floor
-// to the new counter: no event before it may be replayed, since the stream
-// may hold a different history under those revisions.
+// was below), 3 a new epoch id for that case, 4 '0' when it must not write
+// (the disk under Redis is nearly full), else '1'.
+// Returns {jumped (0|1), counter, epoch, floor}, or {2} when it would have
+// had to write and must not. A jump also raises the floor to the new
+// counter: no event before it may be replayed, since the stream may hold a
+// different history under those revisions.
 const EPOCH = FMT + `
 local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
+local mayWrite = ARGV[4] ~= '0'
 if counter >= tonumber(ARGV[1]) then
   if not epoch then
+    if not mayWrite then return {2} end
     epoch = ARGV[3]
     redis.call('HSET', KEYS[2], 'epoch', epoch)
     redis.call('HSETNX', KEYS[2], 'floor', '0')
   end
   return {0, fmt(counter), epoch, redis.call('HGET', KEYS[2], 'floor') or '0'}
 end
+if not mayWrite then return {2} end
 local n = fmt(tonumber(ARGV[2]) + 1)
 redis.call('SET', KEYS[1], n)
 redis.call('HSET', KEYS[2], 'epoch', ARGV[3], 'floor', n)
