@@ -229,6 +229,11 @@ export class Agent {
     await this.#startDns()
     await this.#startServiceProxy(podCIDR)
     await this.#startPods()
+    if (this.#facts.notReady) {
+      this.#facts.notReady = undefined
+      await this.#refreshStatus(true)
+      this.#log.info('containers of pods that are gone were removed: the node is Ready')
+    }
     await this.#startIngress()
     await this.#startSpeaker()
     this.#log.info({ podCIDR, internalIP: ip, externalIP: o.externalIP, podNetwork: this.#podNetworkMode, kubeletPort: port }, 'node agent ready')
@@ -394,6 +399,13 @@ export class Agent {
       node = await o.client.patch(nodesInfo, undefined, o.nodeName, { metadata: { labels } }, 'application/merge-patch+json')
     }
     this.#nodeUid = node.metadata.uid
+    // Back after the control plane declared it NotReady (a power-off, a partition): its pods may have been replaced
+    // elsewhere meanwhile. Ready only once their containers are gone (#startPods), so no pod ever runs twice on a Ready node.
+    const ready = (node.status?.conditions ?? []).find((c: any) => c?.type === 'Ready')
+    if (ready && ready.status !== 'True') {
+      this.#facts!.notReady = { reason: 'KubeletNotReady', message: 'node agent starting: removing the containers of pods that are no longer bound to this node' }
+      this.#log.info({ was: ready.status }, 'the node was not Ready: it stays NotReady until containers of pods that are gone are removed')
+    }
     await this.#refreshStatus(true, node)
   }
 

@@ -24,6 +24,12 @@ export interface NodeFacts {
   internalIP?: string
   externalIP?: string
   kubeletPort?: number
+  /**
+   * Set while the agent must not be trusted with pods yet: a node that comes
+   * back after it was NotReady reports Ready=False until the containers of
+   * pods that were replaced meanwhile are gone.
+   */
+  notReady?: { reason: string; message: string }
 }
 
 export function goArch(a: string = arch()): string {
@@ -90,7 +96,8 @@ function time(ms: number): string {
 /** The status the agent wants its Node to have (conditions keep their transition times). */
 export function buildNodeStatus(facts: NodeFacts, existing: KubeObject | undefined, now: number): Record<string, any> {
   const old: any[] = existing?.status?.conditions ?? []
-  const conditions = healthy.map(([type, status, reason, message]) => {
+  const conditions = healthy.map(([type, s, r, m]) => {
+    const [status, reason, message] = type === 'Ready' && facts.notReady ? ['False', facts.notReady.reason, facts.notReady.message] : [s, r, m]
     const prev = old.find((c) => c.type === type)
     return { type, status, reason, message, lastHeartbeatTime: time(now), lastTransitionTime: prev?.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : time(now) }
   })

@@ -141,33 +141,55 @@ export class NftShell {
   }
 }
 
-/** One UDP flow target whose conntrack entries towards `endpoint` must go. */
-export interface StaleUdp {
+/** Conntrack entries to delete: flows of `protocol` to dst:port, towards `endpoint` when given, in `state` when given. */
+export interface StaleFlow {
+  protocol: 'udp' | 'tcp'
   dst: string
   port: number
   /** The endpoint IP that went away; absent: every entry to dst:port (the Service had no endpoints before). */
   endpoint?: string
+  /** TCP: only connection attempts that got no answer yet. */
+  state?: 'SYN_SENT'
 }
 
-/** UDP conntrack entries made stale by going from `prev` to `next`. Pure. */
-export function staleUdpEntries(prev: RoutingTable | undefined, next: RoutingTable): StaleUdp[] {
+/**
+ * Conntrack entries made stale by going from `prev` to `next`. Pure.
+ *  - UDP: every flow towards an endpoint that went away (it would keep
+ *    going there), and when a Service gets endpoints again, the entries of
+ *    the packets rejected meanwhile.
+ *  - TCP: connection attempts (SYN_SENT, unanswered) towards an endpoint
+ *    that went away, typically a dead host's. A client that reuses the
+ *    source port of such an attempt (ports of connects that never completed
+ *    are free at once) matches the old entry and is sent to the dead
+ *    endpoint again, for up to the 120 s SYN_SENT timeout; and a client
+ *    still retransmitting its SYN gets a live endpoint once the entry is
+ *    gone. Established connections are left alone: a terminating endpoint
+ *    finishes them.
+ */
+export function staleFlows(prev: RoutingTable | undefined, next: RoutingTable): StaleFlow[] {
   if (!prev) return []
-  const before = new Map(prev.ports.filter((p) => p.protocol === 'UDP').map((p) => [p.id, p]))
-  const out: StaleUdp[] = []
+  const before = new Map(prev.ports.map((p) => [p.id, p]))
+  const out: StaleFlow[] = []
   for (const sp of next.ports) {
-    if (sp.protocol !== 'UDP') continue
+    if (sp.protocol !== 'UDP' && sp.protocol !== 'TCP') continue
     const old = before.get(sp.id)
+    if (!old) continue
+    const protocol = sp.protocol === 'UDP' ? 'udp' : 'tcp'
     const targets = [
-      ...(sp.clusterIP ? [{ dst: sp.clusterIP, port: sp.port }] : []),
-      ...[...sp.loadBalancerIPs, ...sp.externalIPs].map((dst) => ({ dst, port: sp.port })),
-      ...(sp.nodePort ? next.node.addresses.map((dst) => ({ dst, port: sp.nodePort! })) : []),
+      ...(sp.clusterIP ? [{ protocol, dst: sp.clusterIP, port: sp.port } as const] : []),
+      ...[...sp.loadBalancerIPs, ...sp.externalIPs].map((dst) => ({ protocol, dst, port: sp.port }) as const),
+      ...(sp.nodePort ? next.node.addresses.map((dst) => ({ protocol, dst, port: sp.nodePort! }) as const) : []),
     ]
     const now = new Set([...sp.clusterEndpoints, ...sp.localEndpoints].map((e) => e.ip))
-    if (!old) continue
     const had = new Set([...old.clusterEndpoints, ...old.localEndpoints].map((e) => e.ip))
+    const gone = [...had].filter((ip) => !now.has(ip))
+    if (protocol === 'tcp') {
+      for (const ip of gone) out.push(...targets.map((t) => ({ ...t, endpoint: ip, state: 'SYN_SENT' as const })))
+      continue
+    }
     // Rejected (no endpoint) packets leave entries that would keep rejecting: clear them.
     if (had.size === 0 && now.size > 0) out.push(...targets)
-    for (const ip of had) if (!now.has(ip)) out.push(...targets.map((t) => ({ ...t, endpoint: ip })))
+    for (const ip of gone) out.push(...targets.map((t) => ({ ...t, endpoint: ip })))
   }
   return out
 }
@@ -257,7 +279,7 @@ export class NftablesBackend implements Backend {
     this.#lastFailed = false
     const prev = this.#lastTable
     this.#done(table, next, plan, rules, { planMs, nftMs: performance.now() - t1 })
-    await this.#flushStaleUdp(staleUdpEntries(prev, table))
+    await this.#flushStale(staleFlows(prev, table))
     return { rules }
   }
 
@@ -306,10 +328,11 @@ export class NftablesBackend implements Backend {
     return r.code === 0
   }
 
-  async #flushStaleUdp(entries: StaleUdp[]): Promise<void> {
+  async #flushStale(entries: StaleFlow[]): Promise<void> {
     for (const e of entries) {
-      const args = ['-D', '-p', 'udp', '--orig-dst', e.dst, '--orig-port-dst', String(e.port)]
+      const args = ['-D', '-p', e.protocol, '--orig-dst', e.dst, '--orig-port-dst', String(e.port)]
       if (e.endpoint) args.push('--dst-nat', e.endpoint)
+      if (e.state) args.push('--state', e.state)
       // Exit code 1 with "0 flow entries" is the normal "nothing to delete".
       const r = await runCommand(this.#o.conntrack ?? 'conntrack', args).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }))
       if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) this.#o.logger.warn({ args, err: r.stderr.trim() }, 'conntrack delete failed')

@@ -74,6 +74,7 @@ export class PodSync {
     const add = (p: KubeObject) => this.#queue.add(keyFor(p))
     this.#informer.addHandlers({ onAdd: add, onDelete: add, onUpdate: (o, n) => needsSync(o, n) && add(n) })
     await this.#informer.start()
+    await this.#removeGone()
     this.#queue.start((key) => this.#track(this.#syncKey(key)))
     await this.#housekeep()
     void this.#watchDocker()
@@ -138,6 +139,19 @@ export class PodSync {
       await this.#o.volumes.tearDown(uid)
       this.worker.forget(uid)
     }
+  }
+
+  /**
+   * Before any pod starts: remove the containers of pods that are no longer
+   * bound here (deleted or replaced while this agent was away), and wait for
+   * it, so start() resolves with no stale container left (the agent reports
+   * Ready after this). The queue is not running yet: nothing else touches them.
+   */
+  async #removeGone(): Promise<void> {
+    const live = new Set(this.#informer.list().map((p) => p.metadata.uid!))
+    const keys = new Set((await this.runtime.listAll()).filter((c) => !live.has(c.uid)).map((c) => `${c.namespace}/${c.name}`))
+    if (keys.size) this.#log.info({ pods: keys.size }, 'removing containers of pods that are gone before starting any pod')
+    await Promise.all([...keys].map((key) => this.#syncKey(key)))
   }
 
   async #housekeep(): Promise<void> {

@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { buildNftModel, chooseSyncMode, nftTableName, planNftSync, renderFull, renderNftables, servicePortHash } from '../../dataplane/service-proxy/nftables-render.ts'
-import { NftablesBackend, NftShell, removeServiceProxyTable, runCommand, staleUdpEntries } from '../../dataplane/service-proxy/nftables.ts'
+import { NftablesBackend, NftShell, removeServiceProxyTable, runCommand, staleFlows } from '../../dataplane/service-proxy/nftables.ts'
 import { buildRoutingTable } from '../../dataplane/service-proxy/table.ts'
 import { eventually } from '../../lib/net.ts'
 import { flows, node1, service, slice } from '../conformance/service-proxy.ts'
@@ -49,19 +49,21 @@ t.test('empty table', async (t) => {
   t.equal(r.code, 0, r.stderr)
 })
 
-t.test('stale UDP conntrack entries', async (t) => {
+t.test('stale conntrack entries', async (t) => {
   const svc = service('dns', { clusterIP: '10.96.0.53', ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] })
   const udp = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }]
   const two = buildRoutingTable([svc], [slice('dns', [{ ip: '10.244.1.5' }, { ip: '10.244.1.6' }], udp)], node1, 1)
   const one = buildRoutingTable([svc], [slice('dns', [{ ip: '10.244.1.6' }], udp)], node1, 2)
   const none = buildRoutingTable([svc], [slice('dns', [], udp)], node1, 3)
-  t.same(staleUdpEntries(undefined, two), [], 'first apply: nothing known')
-  t.same(staleUdpEntries(two, one), [{ dst: '10.96.0.53', port: 53, endpoint: '10.244.1.5' }], 'a removed endpoint')
-  t.same(staleUdpEntries(one, none), [{ dst: '10.96.0.53', port: 53, endpoint: '10.244.1.6' }], 'the last endpoint')
-  t.same(staleUdpEntries(none, one), [{ dst: '10.96.0.53', port: 53 }], 'endpoints again: rejected entries go')
-  t.same(staleUdpEntries(one, one), [], 'no change')
-  const tcp = buildRoutingTable([service('web', { clusterIP: '10.96.0.20' })], [slice('web', [{ ip: '10.244.1.5' }])], node1, 1)
-  t.same(staleUdpEntries(tcp, buildRoutingTable([service('web', { clusterIP: '10.96.0.20' })], [], node1, 2)), [], 'TCP needs nothing')
+  t.same(staleFlows(undefined, two), [], 'first apply: nothing known')
+  t.same(staleFlows(two, one), [{ protocol: 'udp', dst: '10.96.0.53', port: 53, endpoint: '10.244.1.5' }], 'UDP: a removed endpoint')
+  t.same(staleFlows(one, none), [{ protocol: 'udp', dst: '10.96.0.53', port: 53, endpoint: '10.244.1.6' }], 'UDP: the last endpoint')
+  t.same(staleFlows(none, one), [{ protocol: 'udp', dst: '10.96.0.53', port: 53 }], 'UDP: endpoints again, rejected entries go')
+  t.same(staleFlows(one, one), [], 'no change')
+  const web = (eps: string[], rev: number) => buildRoutingTable([service('web', { clusterIP: '10.96.0.20' })], [slice('web', eps.map((ip) => ({ ip })))], node1, rev)
+  t.same(staleFlows(web(['10.244.1.5', '10.244.2.5'], 1), web(['10.244.2.5'], 2)), [{ protocol: 'tcp', dst: '10.96.0.20', port: 80, endpoint: '10.244.1.5', state: 'SYN_SENT' }],
+    'TCP: only the unanswered connection attempts towards a removed endpoint')
+  t.same(staleFlows(web([], 1), web(['10.244.1.5'], 2)), [], 'TCP: nothing when endpoints come')
 })
 
 // Partial syncs: the planner (pure) and real partial transactions.
