@@ -6,6 +6,11 @@
 //    sentinels promote a replica, writes through the API resume, every write
 //    acknowledged before is still there, the revision keeps growing, and the
 //    old primary comes back as a replica;
+//  - the primary is killed (kill -9) under 50 writes/s with traffic going
+//    through the ingress and a ClusterIP: every acknowledged write survives,
+//    the Deployment scaled right after the kill converges within 30 s, and
+//    the data plane fails 0 requests (the fault suite's Redis scenario, its
+//    cluster half; the store half is test/faults/redis-primary-kill.test.ts);
 //  - the first host dies (its replica, sentinel, the second server and its
 //    agent with it): writes go on through the first server; started again,
 //    its share of the control plane comes back and serves.
@@ -19,6 +24,8 @@ import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
 import { sh } from '../../lib/exec.ts'
 import { upCluster } from '../harness/skiff-up.ts'
+import { startLoad, failedSamples, loadSummary } from '../harness/loadgen-process.ts'
+import { deployWeb, deploysInfo, isReady, podsInfo } from '../harness/web-app.ts'
 
 const configMaps = lookupResource('', 'v1', 'configmaps')!
 
@@ -90,6 +97,53 @@ t.test('skiff up --ha', async (t) => {
     for (const [name] of before) t.equal((await c.client.get(configMaps, 'default', name)).data.v, name, `${name} survived`)
     await eventually(async () => (await role(s.lan.hostIP)) === 'slave', { timeout: 60_000, what: 'the old primary back as a replica' })
     t.pass('the old primary came back as a replica')
+  })
+
+  await t.test('kill -9 of the primary under 50 writes/s and traffic: acknowledged writes survive, controllers converge within 30 s, the data plane fails 0 requests', async (t) => {
+    const clusterIP = await deployWeb(c.client, { replicas: 2 })
+    const [h1, h2] = s.hosts as [typeof s.hosts[0], typeof s.hosts[0]]
+    await eventually(async () => (await c.onHost(h2.name, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: web.test', `http://${h1.externalIP}/`], { allowFail: true })).stdout === '200', { timeout: 60_000, interval: 300, what: 'web.test through the ingress' })
+    const load = startLoad(t, c, h2, [
+      { name: 'clusterip', url: `http://${clusterIP}/`, fresh: true },
+      { name: 'ingress', url: `http://${h1.externalIP}/`, host: 'web.test' },
+    ], { rps: 50, maxMs: 120_000 })
+    // 50 writes a second, open loop: each acknowledged one must be readable afterwards.
+    const acked: string[] = []
+    let refused = 0
+    let writing = true
+    const writes = (async () => {
+      const inflight: Promise<void>[] = []
+      for (let i = 0; writing && i < 5_000; i++) {
+        const name = `load-${i}`
+        inflight.push(write(name).then(() => void acked.push(name), () => void refused++))
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      await Promise.all(inflight)
+    })()
+    t.teardown(() => void (writing = false))
+    await new Promise((r) => setTimeout(r, 2_000))
+    const machines = [{ ip: s.lan.hostIP, dir: 'redis' }, ...s.hosts.slice(0, 2).map((h, i) => ({ ip: h.ip, dir: `redis-${i + 1}` }))]
+    const roles = await Promise.all(machines.map((m) => role(m.ip).catch(() => 'down')))
+    const primary = machines[roles.indexOf('master')]!
+    const pid = (await pidOf(join(c.stateDir, primary.dir, 'redis.conf')))!
+    const killedAt = Date.now()
+    process.kill(pid, 'SIGKILL')
+    t.comment(`killed the primary (${primary.dir} at ${primary.ip}, pid ${pid})`)
+    await c.client.patch(deploysInfo, 'default', 'web', { spec: { replicas: 3 } }, 'application/merge-patch+json').catch(async () =>
+      await eventually(async () => c.client.patch(deploysInfo, 'default', 'web', { spec: { replicas: 3 } }, 'application/merge-patch+json').catch(() => undefined), { timeout: 30_000, interval: 200, what: 'scaling web to 3 after the kill' }))
+    await eventually(async () => (await c.client.list(podsInfo, 'default', { labelSelector: 'app=web' })).items.filter(isReady).length === 3, { timeout: 60_000, interval: 250, what: 'three ready web pods' })
+    const convergedMs = Date.now() - killedAt
+    t.comment(`web scaled to 3 ready pods ${convergedMs} ms after the kill`)
+    t.ok(convergedMs <= 30_000, `controllers converged within 30 s of the kill (${convergedMs} ms)`)
+    await new Promise((r) => setTimeout(r, 3_000))
+    writing = false
+    await writes
+    const r = await load.stop()
+    t.comment(`writes: ${acked.length} acknowledged, ${refused} refused; ${loadSummary(r)}`)
+    t.same(failedSamples(r), { clusterip: [], ingress: [] }, 'the data plane failed 0 requests')
+    let lost = 0
+    for (const name of acked) if ((await c.client.get(configMaps, 'default', name).catch(() => undefined))?.data?.v !== name) lost++
+    t.equal(lost, 0, `every one of the ${acked.length} acknowledged writes survived`)
   })
 
   await t.test('the first host dies with its share of the control plane; writes go on; it comes back', async (t) => {
