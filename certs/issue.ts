@@ -177,6 +177,87 @@ export function backoffMs(failures: number, baseMs: number, maxMs: number): numb
   return Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 30))
 }
 
+/**
+ * Why an ACME order failed, as far as the retry cares (also the metric label):
+ * the server could not be reached or answered 5xx; it said "rate limited"
+ * (HTTP 429 or problem type rateLimited, RFC 8555 6.6); anything else
+ * (validation failed, the order was refused, the Secret could not be written).
+ */
+export type AcmeFailureKind = 'unreachable' | 'rate_limited' | 'other'
+
+/**
+ * The longest Retry-After honoured (7 days, Let's Encrypt's longest limit
+ * window): a bad header must not stop renewals for good.
+ */
+export const maxRetryAfterMs = 7 * 24 * 3_600_000
+
+/**
+ * When to order again after a failure, in ms from now (`why` for Events):
+ *  - always the backoff, base × 2^(n-1) capped at maxMs: during an outage
+ *    the attempts ramp down to one per maxMs;
+ *  - rate limited: at once no sooner than maxMs (the promise: at most one
+ *    order per host per maxMs once the server refuses), nor than Retry-After;
+ *  - a Retry-After of any answer (a 503 may carry one) is never undercut;
+ *    past maxRetryAfterMs it counts as that.
+ */
+export function planAcmeRetry(o: { failures: number; kind: AcmeFailureKind; retryAfterMs?: number; baseMs: number; maxMs: number }): { delayMs: number; why: 'backoff' | 'rate-limit interval' | 'Retry-After' } {
+  let plan: { delayMs: number; why: 'backoff' | 'rate-limit interval' | 'Retry-After' } = { delayMs: backoffMs(Math.max(1, o.failures), o.baseMs, o.maxMs), why: 'backoff' }
+  if (o.kind === 'rate_limited') plan = { delayMs: o.maxMs, why: 'rate-limit interval' } // the backoff is never above maxMs
+  const retryAfter = Math.min(o.retryAfterMs ?? 0, maxRetryAfterMs)
+  if (retryAfter > plan.delayMs) plan = { delayMs: retryAfter, why: 'Retry-After' }
+  return plan
+}
+
+const failureWords: Record<AcmeFailureKind, string> = { unreachable: 'ACME server unreachable', rate_limited: 'rate limited by the ACME server', other: 'ACME order failed' }
+
+/** The AcmeFailed Event: why, when the next attempt is and why then, and what is served meanwhile. */
+export function acmeFailureMessage(o: { hosts: string[]; reason: AcmeFailureKind; text: string; failures: number; retryAt: number; delayMs: number; why: string; secret?: KubeObject }): string {
+  const pem = o.secret && certFromSecret(o.secret)
+  const current = pem ? parseCert(pem) : undefined
+  const kept = current ? `; the current certificate (valid until ${new Date(current.notAfter).toISOString()}) stays served` : ''
+  const next = `next attempt at ${new Date(o.retryAt).toISOString()} (in ${Math.round(o.delayMs / 1000)} s, ${o.why}, ${o.failures} failed in a row)`
+  return `Certificate for ${o.hosts.join(', ')} not issued: ${failureWords[o.reason]}: ${o.text}; ${next}${kept}`
+}
+
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+const mon = `(${months.join('|')})`
+const hms = '(\\d{2}):(\\d{2}):(\\d{2})'
+const imfFixdate = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${mon} (\\d{4}) ${hms} GMT$`)
+const rfc850Date = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${mon}-(\\d{2}) ${hms} GMT$`)
+const asctimeDate = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${mon} ([ \\d]\\d) ${hms} (\\d{4})$`)
+
+/** An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms recipients must accept) in ms; undefined if it is none. */
+export function parseHttpDate(text: string, now: number): number | undefined {
+  let m: RegExpExecArray | null
+  let f: { day: string; month: string; year: number; h: string; mi: string; s: string } | undefined
+  if ((m = imfFixdate.exec(text))) f = { day: m[1]!, month: m[2]!, year: Number(m[3]), h: m[4]!, mi: m[5]!, s: m[6]! }
+  else if ((m = rfc850Date.exec(text))) {
+    // A two-digit year more than 50 years ahead is the latest past year with those digits.
+    const thisYear = new Date(now).getUTCFullYear()
+    let year = thisYear - (thisYear % 100) + Number(m[3])
+    if (year > thisYear + 50) year -= 100
+    f = { day: m[1]!, month: m[2]!, year, h: m[4]!, mi: m[5]!, s: m[6]! }
+  } else if ((m = asctimeDate.exec(text))) f = { month: m[1]!, day: m[2]!.trim(), h: m[3]!, mi: m[4]!, s: m[5]!, year: Number(m[6]) }
+  if (!f) return undefined
+  const [day, month, h, mi, s] = [Number(f.day), months.indexOf(f.month), Number(f.h), Number(f.mi), Number(f.s)]
+  if (h > 23 || mi > 59 || s > 60) return undefined
+  const ms = Date.UTC(f.year, month, day, h, mi, Math.min(s, 59))
+  return new Date(ms).getUTCDate() === day ? ms : undefined // no 31 Feb
+}
+
+/**
+ * Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date, as ms from
+ * `now` (a date in the past is 0); undefined when absent or malformed, so
+ * the caller's own backoff applies.
+ */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  const text = value?.trim()
+  if (!text) return undefined
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, Number.MAX_SAFE_INTEGER)
+  const at = parseHttpDate(text, now)
+  return at === undefined ? undefined : Math.max(0, at - now)
+}
+
 /** Short stable hash of 'namespace/secret', for Lease names (which must stay under 253 characters and be DNS-safe). */
 export function shortHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 10)
