@@ -15,8 +15,13 @@
 //  - the result: one write of the whole kubernetes.io/tls Secret (leaf+chain,
 //    key, `cert.skiff.dev/*` markers), which every replica picks up.
 //
-// A failure keeps the old Secret, records a Warning `AcmeFailed` on the
-// Ingresses naming it, and backs off per certificate (base × 2^n, capped).
+// A failure keeps the old Secret (the workers go on serving it), records a
+// Warning `AcmeFailed` on the Ingresses naming it (why: unreachable, rate
+// limited or other, and when the next attempt is), counts it in the metrics,
+// and backs off per certificate (planAcmeRetry in certs/issue.ts): base ×
+// 2^n up to backoffMaxMs, and after a rate limit at once backoffMaxMs or the
+// server's Retry-After, whichever is later, for every host of the
+// certificate. acme-client never retries on its own (acme-support.ts).
 // Lease times use the wall clock; `now` (injectable for tests) only decides
 // certificate validity and renewal.
 //
@@ -25,7 +30,7 @@
 // only records and kicks a pass), `stop()` on shutdown.
 
 import acme from 'acme-client'
-import { buildCertTargets, buildTlsSecret, backoffMs, planCertificate, shortHash, type CertTarget } from '../../certs/issue.ts'
+import { acmeFailureMessage, buildCertTargets, buildTlsSecret, planAcmeRetry, planCertificate, shortHash, type AcmeFailureKind, type CertTarget } from '../../certs/issue.ts'
 import { isDefaultIngressClass } from './routes.ts'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
@@ -33,7 +38,8 @@ import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
 import { ApiClientError, type ApiClient } from '../../controlplane/client/client.ts'
 import type { EventRecorder } from '../../controlplane/controllers/types.ts'
 import type { Logger } from '../../lib/log.ts'
-import { AcmeLeases, delay, errorText, leaseAnnotations, probeDirectory, trustForAcme, withTimeout } from './acme-support.ts'
+import type { Registry } from '../../lib/metrics.ts'
+import { AcmeLeases, AcmeMetrics, AcmeServerError, acmeExchange, delay, errorText, probeDirectory, setUpAcmeTransport, sharedFailure, type AcmeMetricsSource, type SharedFailure } from './acme-support.ts'
 
 const secretsInfo = lookupResource('', 'v1', 'secrets')!
 const configMapsInfo = lookupResource('', 'v1', 'configmaps')!
@@ -52,9 +58,16 @@ export interface AcmeIssuerOptions {
   identity: string
   /** How often every certificate is re-checked for renewal (default 10 min). */
   renewCheckMs?: number
-  /** Backoff after a failed order: base × 2^(n-1), capped (default 30 s, 1 h). */
+  /** Backoff after a failed order: base × 2^(n-1), capped (default 30 s). */
   backoffBaseMs?: number
+  /**
+   * The cap of that backoff, and the promise once orders fail (default 1 h):
+   * at most one order per host per backoffMaxMs after a rate limit (or
+   * later, per Retry-After), ramping to it during an outage.
+   */
   backoffMaxMs?: number
+  /** Where the ACME metrics go (the supervisor's registry, served on /metrics); none: not exported. */
+  metrics?: Registry
   /** Lease duration (default 5 min); an order is abandoned after 80 % of it. */
   leaseDurationMs?: number
   /** When another replica holds the Lease: look again after this (default 30 s). */
@@ -79,6 +92,7 @@ interface CertState {
   failures: number
   /** Wall clock (Date.now): no attempt before this. Shared through the Lease, so every replica backs off. */
   retryAt: number
+  reason?: AcmeFailureKind
   lastError?: string
 }
 
@@ -96,17 +110,29 @@ export class AcmeIssuer {
   #stopped = true
   #warned = new Map<string, string>()
   #inFlight = new Map<string, string>()
+  /** Per host: no order for any certificate naming it before this (wall clock), so two Secrets for one host share the limit. */
+  #hostRetryAt = new Map<string, number>()
+  /** Per certificate: the last AcmeFailed Event (ApiEventRecorder does not aggregate repeats: every call is a new Event). */
+  #lastEvent = new Map<string, { reason: AcmeFailureKind; at: number }>()
+  #metrics?: AcmeMetrics
+  #metricsSource: AcmeMetricsSource
 
   constructor(opts: AcmeIssuerOptions) {
     this.#o = opts
     this.#log = opts.logger.child({ component: 'acme', class: opts.className })
     this.#leases = new AcmeLeases({ client: opts.client, identity: opts.identity, leaseDurationMs: opts.leaseDurationMs ?? 300_000 })
-    if (opts.caBundlePem) trustForAcme(opts.caBundlePem)
+    setUpAcmeTransport(opts.caBundlePem)
+    this.#metrics = opts.metrics && AcmeMetrics.of(opts.metrics)
+    this.#metricsSource = {
+      className: opts.className,
+      failing: () => [...this.#state].filter(([, st]) => st.failures > 0).map(([certificate, st]) => ({ certificate, ...st })),
+    }
   }
 
   start(): void {
     if (!this.#stopped) return
     this.#stopped = false
+    this.#metrics?.add(this.#metricsSource)
     this.#schedule(0)
   }
 
@@ -115,6 +141,7 @@ export class AcmeIssuer {
     this.#stopped = true
     clearTimeout(this.#timer)
     await Promise.allSettled([...this.#busy.values()])
+    this.#metrics?.remove(this.#metricsSource)
   }
 
   /**
@@ -127,7 +154,7 @@ export class AcmeIssuer {
     this.#config = active ? { directoryUrl, email: readSkiffAnnotation(ingressClass, 'skiff.dev/acme-email') } : undefined
     this.#targets = active ? buildCertTargets(ingresses, { className: this.#o.className, isDefaultClass: isDefaultIngressClass(ingressClass) }) : []
     const keys = new Set(this.#targets.map(keyOf))
-    for (const k of this.#state.keys()) if (!keys.has(k)) this.#state.delete(k)
+    for (const m of [this.#state, this.#lastEvent]) for (const k of m.keys()) if (!keys.has(k)) m.delete(k)
     if (!this.#stopped) this.#schedule(0)
   }
 
@@ -151,18 +178,19 @@ export class AcmeIssuer {
     this.#timer.unref()
   }
 
-  /** Starts work for every certificate not busy and not backing off; then sleeps until the next check or retry. */
+  /** Starts work for every certificate not busy and not backing off (itself or any of its hosts); then sleeps until the next check or retry. */
   #pass(): void {
     if (this.#stopped) return
     this.stats.passes++
     const now = Date.now()
     const config = this.#config
     let next = this.#o.renewCheckMs ?? 600_000
+    for (const [host, at] of this.#hostRetryAt) if (at <= now) this.#hostRetryAt.delete(host)
     for (const t of config ? this.#targets : []) {
       const key = keyOf(t)
-      const st = this.#state.get(key)
-      if (st && st.retryAt > now) {
-        next = Math.min(next, st.retryAt - now)
+      const retryAt = Math.max(this.#state.get(key)?.retryAt ?? 0, ...t.hosts.map((h) => this.#hostRetryAt.get(h) ?? 0))
+      if (retryAt > now) {
+        next = Math.min(next, retryAt - now)
         continue
       }
       if (this.#busy.has(key)) continue
@@ -192,37 +220,44 @@ export class AcmeIssuer {
     const log = this.#log.child({ secret: key, hosts: t.hosts })
     const leaseName = `ingress-${this.#o.className}-acme-${shortHash(key)}`
     let lease: KubeObject | undefined
-    let outcome: { failures: number; retryAt: number } | undefined
+    let secret: KubeObject | undefined
+    let outcome: SharedFailure | undefined
     try {
       const first = planCertificate({ secret: await this.#getSecret(t), hosts: t.hosts, issuer: 'acme', now: this.#now() })
       if (first.action !== 'issue') return this.#settled(t, first.action === 'foreign' && !first.covered)
       const got = await this.#leases.acquire(t.namespace, leaseName)
       if (!('lease' in got)) {
-        const retryAt = 'backoffUntil' in got ? got.backoffUntil : Date.now() + (this.#o.leaseRetryMs ?? 30_000)
-        this.#state.set(key, { failures: 'backoffUntil' in got ? got.failures : this.#state.get(key)?.failures ?? 0, retryAt })
+        if ('backoff' in got) this.#backOff(t, got.backoff)
+        else this.#state.set(key, { ...this.#state.get(key), failures: this.#state.get(key)?.failures ?? 0, retryAt: Date.now() + (this.#o.leaseRetryMs ?? 30_000) })
         log.debug({ lease: leaseName, ...got }, 'not ordering: another replica holds the certificate lease, or the certificate is backing off')
         return
       }
       lease = got.lease
       // Failures of other replicas count too: the backoff is the certificate's, not this node's.
-      const shared = Number(lease.metadata.annotations?.[leaseAnnotations.failures] ?? 0)
-      if (shared > (this.#state.get(key)?.failures ?? 0)) this.#state.set(key, { failures: shared, retryAt: 0 })
+      const shared = sharedFailure(lease)
+      if (shared && shared.failures > (this.#state.get(key)?.failures ?? 0)) this.#state.set(key, { ...shared, retryAt: 0 })
       // Double check under the Lease: the previous holder may just have written it.
-      const secret = await this.#getSecret(t)
+      secret = await this.#getSecret(t)
       const plan = planCertificate({ secret, hosts: t.hosts, issuer: 'acme', now: this.#now() })
       if (plan.action !== 'issue') return this.#settled(t, plan.action === 'foreign' && !plan.covered)
       log.info({ reason: plan.reason, directory: config.directoryUrl }, 'ordering certificate')
       this.stats.orders++
-      const issued = await withTimeout(this.#order(t, config), Math.floor((this.#o.leaseDurationMs ?? 300_000) * 0.8), 'ACME order')
+      this.#metrics?.orders.inc({ class: this.#o.className })
+      const issued = await acmeExchange(() => this.#order(t, config), Math.floor((this.#o.leaseDurationMs ?? 300_000) * 0.8))
       const body = buildTlsSecret({ namespace: t.namespace, name: t.secretName, ...issued, issuer: 'acme', hosts: t.hosts, existing: secret })
       if (secret) await this.#o.client.update(secretsInfo, body)
       else await this.#o.client.create(secretsInfo, t.namespace, body)
       this.stats.issued++
+      this.#metrics?.issued.inc({ class: this.#o.className })
+      const failedBefore = this.#state.get(key)?.failures ?? 0
       this.#state.delete(key)
-      log.info({ reason: plan.reason }, 'certificate issued')
-      for (const ing of t.ingresses) this.#o.events?.event(ing, 'Normal', 'Issued', `Certificate for ${t.hosts.join(', ')} issued by ACME into Secret ${t.secretName} (${plan.reason})`)
+      this.#lastEvent.delete(key)
+      for (const h of t.hosts) this.#hostRetryAt.delete(h)
+      log.info({ reason: plan.reason, failedBefore }, 'certificate issued')
+      const after = failedBefore > 0 ? `, after ${failedBefore} failed attempt${failedBefore > 1 ? 's' : ''}` : ''
+      for (const ing of t.ingresses) this.#o.events?.event(ing, 'Normal', 'Issued', `Certificate for ${t.hosts.join(', ')} issued by ACME into Secret ${t.secretName} (${plan.reason}${after})`)
     } catch (e) {
-      outcome = this.#failed(t, e, log)
+      outcome = this.#failed(t, e, log, secret)
     } finally {
       if (lease) await this.#leases.release(lease, log, outcome)
     }
@@ -231,6 +266,7 @@ export class AcmeIssuer {
   #settled(t: CertTarget, foreignUncovered: boolean): void {
     const key = keyOf(t)
     this.#state.delete(key)
+    this.#lastEvent.delete(key)
     if (!foreignUncovered) return void this.#warned.delete(key)
     const message = `Secret ${key} was not made by Skiff and does not cover ${t.hosts.join(', ')} (or has expired); ACME leaves it alone`
     if (this.#warned.get(key) === message) return
@@ -239,17 +275,32 @@ export class AcmeIssuer {
     for (const ing of t.ingresses) this.#o.events?.event(ing, 'Warning', 'CertificateNotCovered', message)
   }
 
-  #failed(t: CertTarget, e: unknown, log: Logger): { failures: number; retryAt: number } {
+  /** A failure here, or one another replica (or this one before a restart) recorded on the Lease: the certificate and its hosts wait. */
+  #backOff(t: CertTarget, failure: CertState): void {
+    this.#state.set(keyOf(t), { ...this.#state.get(keyOf(t)), ...failure })
+    for (const h of t.hosts) this.#hostRetryAt.set(h, Math.max(this.#hostRetryAt.get(h) ?? 0, failure.retryAt))
+  }
+
+  #failed(t: CertTarget, e: unknown, log: Logger, secret: KubeObject | undefined): SharedFailure {
     const key = keyOf(t)
     const failures = (this.#state.get(key)?.failures ?? 0) + 1
-    const delay = backoffMs(failures, this.#o.backoffBaseMs ?? 30_000, this.#o.backoffMaxMs ?? 3_600_000)
-    const reason = errorText(e)
-    const retryAt = Date.now() + delay
-    this.#state.set(key, { failures, retryAt, lastError: reason })
+    const reason: AcmeFailureKind = e instanceof AcmeServerError ? e.kind : 'other'
+    const retryAfterMs = e instanceof AcmeServerError ? e.retryAfterMs : undefined
+    const maxMs = this.#o.backoffMaxMs ?? 3_600_000
+    const plan = planAcmeRetry({ failures, kind: reason, retryAfterMs, baseMs: this.#o.backoffBaseMs ?? 30_000, maxMs })
+    const text = errorText(e)
+    const outcome = { failures, retryAt: Date.now() + plan.delayMs, reason }
+    this.#backOff(t, { ...outcome, lastError: text })
     this.stats.failures++
-    log.warn({ err: reason, failures, retryInMs: delay }, 'ACME order failed; keeping the old certificate')
-    for (const ing of t.ingresses) this.#o.events?.event(ing, 'Warning', 'AcmeFailed', `Certificate for ${t.hosts.join(', ')} not issued: ${reason}; retrying in ${Math.round(delay / 1000)} s`)
-    return { failures, retryAt }
+    this.#metrics?.failures.inc({ class: this.#o.className, reason })
+    log.warn({ err: text, code: e instanceof AcmeServerError ? e.code : undefined, reason, failures, retryInMs: plan.delayMs, why: plan.why }, 'ACME order failed; keeping the old certificate')
+    // One Event per failure would be spam during an outage's ramp: again only when the reason changes or after backoffMaxMs.
+    const last = this.#lastEvent.get(key)
+    if (last && last.reason === reason && Date.now() - last.at < maxMs) return outcome
+    this.#lastEvent.set(key, { reason, at: Date.now() })
+    const message = acmeFailureMessage({ hosts: t.hosts, reason, text, failures, retryAt: outcome.retryAt, delayMs: plan.delayMs, why: plan.why, secret })
+    for (const ing of t.ingresses) this.#o.events?.event(ing, 'Warning', 'AcmeFailed', message)
+    return outcome
   }
 
   /** The whole ACME exchange for one certificate; the challenge tokens are removed again in every case. */
@@ -257,6 +308,7 @@ export class AcmeIssuer {
     const wildcard = t.hosts.find((h) => h.startsWith('*.'))
     if (wildcard) throw new Error(`${wildcard}: wildcard names need DNS-01, and only HTTP-01 is supported`)
     await probeDirectory(config.directoryUrl)
+    // backoffAttempts: status polls only (a rate limit stops them: acmeExchange); requests themselves are never retried.
     const client = new acme.Client({ directoryUrl: config.directoryUrl, accountKey: await this.#account(), backoffAttempts: 10, backoffMin: 200, backoffMax: 5000 })
     await client.createAccount({ termsOfServiceAgreed: true, ...(config.email ? { contact: [`mailto:${config.email}`] } : {}) })
     const order = await client.createOrder({ identifiers: t.hosts.map((value) => ({ type: 'dns', value })) })
@@ -346,8 +398,9 @@ function keyOf(t: CertTarget): string {
 export function acmeSupervisorHook(opts: Omit<AcmeIssuerOptions, 'client' | 'className' | 'logger' | 'identity' | 'onChallenges'> = {}) {
   let issuer: AcmeIssuer | undefined
   return {
-    start(ctx: { client: ApiClient; className: string; nodeName: string; logger: Logger; ingresses(): KubeObject[]; ingressClass(): KubeObject | undefined; onChange(fn: () => void): void; setChallenges(c: Record<string, string>): void }) {
-      issuer = new AcmeIssuer({ ...opts, client: ctx.client, className: ctx.className, logger: ctx.logger, identity: ctx.nodeName, onChallenges: (c) => ctx.setChallenges(c) })
+    start(ctx: { client: ApiClient; className: string; nodeName: string; logger: Logger; metrics?: Registry; ingresses(): KubeObject[]; ingressClass(): KubeObject | undefined; onChange(fn: () => void): void; setChallenges(c: Record<string, string>): void }) {
+      const metrics = opts.metrics ?? ctx.metrics
+      issuer = new AcmeIssuer({ ...opts, ...(metrics ? { metrics } : {}), client: ctx.client, className: ctx.className, logger: ctx.logger, identity: ctx.nodeName, onChallenges: (c) => ctx.setChallenges(c) })
       const push = () => {
         const cls = ctx.ingressClass()
         if (cls) issuer!.sync(ctx.ingresses(), cls)

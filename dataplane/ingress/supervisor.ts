@@ -76,6 +76,8 @@ export interface IngressAcmeContext {
   className: string
   nodeName: string
   logger: Logger
+  /** The supervisor's registry, served on /metrics: the ACME metrics go here. */
+  metrics: Registry
   /** The class's Ingresses, oldest first (cached objects: never mutate). */
   ingresses(): KubeObject[]
   ingressClass(): KubeObject | undefined
@@ -452,7 +454,7 @@ export class IngressSupervisor {
 
   #acmeContext(): IngressAcmeContext {
     return {
-      client: this.#o.client, className: this.#o.className, nodeName: this.#o.nodeName, logger: this.#log.child({ component: 'acme' }),
+      client: this.#o.client, className: this.#o.className, nodeName: this.#o.nodeName, logger: this.#log.child({ component: 'acme' }), metrics: this.#registry,
       ingresses: () => this.#classIngresses(),
       ingressClass: () => this.#inf.classes.get(this.#o.className),
       onChange: (fn) => void this.#onChange.push(fn),
