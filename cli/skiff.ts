@@ -196,9 +196,11 @@ program
     // Every live apiserver (their identity Leases): kubectl uses one context at a time, so each gets one.
     const c = new ApiClient(parseKubeconfigText(kubeconfigFor(stateDir(), url)))
     const { liveApiservers, identityLabel, identityLabelValue } = await import('../controlplane/apiserver/identity.ts')
+    const { leaseFreshByWallClock } = await import('../controlplane/api/routing-applied.ts')
     const leases = await c.list(lookupKind('coordination.k8s.io/v1', 'Lease')!, 'kube-system', { labelSelector: `${identityLabel}=${identityLabelValue}` }).catch(() => ({ items: [] }))
     c.close()
-    process.stdout.write(kubeconfigFor(stateDir(), url, liveApiservers(leases.items, Date.now())))
+    // One look, no history to judge renewals by: renewTime against this machine's clock (a skewed clock adds or drops a context).
+    process.stdout.write(kubeconfigFor(stateDir(), url, liveApiservers(leases.items, (l) => leaseFreshByWallClock(l, Date.now()))))
   })
 
 program
@@ -224,6 +226,7 @@ program
   .option('--san <name...>', 'extra names/addresses for the serving certificate')
   .option('--cluster-cidr <cidr>', 'the pod network; each node gets a /24 of it', '10.244.0.0/16')
   .option('--node-monitor-grace-period <seconds>', 'a node silent this long is NotReady', '40')
+  .option('--node-monitor-period <seconds>', 'how often the node lifecycle controller looks at the node Leases', '5')
   .option('--pod-eviction-timeout <seconds>', 'pods of a NotReady node are replaced after this', '60')
   .option('--scheduler-profile <profile>', 'default (least allocated) or bin-packing', 'default')
   .option('--load-balancer-pool <ranges...>', 'LoadBalancer addresses (CIDRs, a-b ranges, addresses)', ['10.112.0.0/24'])
@@ -270,6 +273,7 @@ program
       controllers: {
         clusterCIDR: o.clusterCidr,
         nodeMonitorGracePeriodMs: intFlag('--node-monitor-grace-period', o.nodeMonitorGracePeriod, 1, 3600) * 1000,
+        nodeMonitorPeriodMs: intFlag('--node-monitor-period', o.nodeMonitorPeriod, 1, 3600) * 1000,
         podEvictionTimeoutMs: intFlag('--pod-eviction-timeout', o.podEvictionTimeout, 0, 3600) * 1000,
         loadBalancerPool: o.loadBalancerPool,
       },

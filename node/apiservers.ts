@@ -3,15 +3,19 @@
 // every live one to its API clients (ApiClient.setServers), which move to
 // the next server on a transport failure. The list is kept in
 // <agentDir>/apiservers.json, so a restarted agent reaches a live server
-// even when the one it joined through is down.
+// even when the one it joined through is down. A server is live while its
+// Lease was seen renewed within its duration on this agent's monotonic
+// clock (a step of either machine's wall clock changes nothing).
 
 import { readFileSync } from 'node:fs'
 import { rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import { identityLabel, identityLabelValue, liveApiservers, liveStoreEndpoints } from '../controlplane/apiserver/identity.ts'
+import type { KubeObject } from '../controlplane/api/types.ts'
 import type { ApiClient } from '../controlplane/client/client.ts'
 import { Informer } from '../controlplane/client/informer.ts'
+import { LeaseObserver } from '../controlplane/client/lease-observer.ts'
 import type { Logger } from '../lib/log.ts'
 
 const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
@@ -30,6 +34,7 @@ export function readKnownApiservers(agentDir: string): string[] {
 export class ApiserverFollower {
   #o: { clients: ApiClient[]; agentDir: string; logger: Logger; onStoreEndpoints?: (endpoints: string[]) => void }
   #informer: Informer
+  #observer = new LeaseObserver()
   #configured: string[]
   #timer?: NodeJS.Timeout
   #last = ''
@@ -42,6 +47,7 @@ export class ApiserverFollower {
     this.#configured = [...o.clients[0]!.servers]
     this.#informer = new Informer({ client: o.clients[0]!, info: leases, logger: o.logger, namespace: 'kube-system', labelSelector: `${identityLabel}=${identityLabelValue}` })
     const update = () => void this.#update()
+    this.#informer.addHandlers(this.#observer.handlers())
     this.#informer.addHandlers({ onAdd: update, onUpdate: update, onDelete: update })
   }
 
@@ -59,13 +65,14 @@ export class ApiserverFollower {
   }
 
   async #update(): Promise<void> {
-    const store = liveStoreEndpoints(this.#informer.list(), Date.now())
+    const fresh = (l: KubeObject) => this.#observer.fresh(l)
+    const store = liveStoreEndpoints(this.#informer.list(), fresh)
     // An empty list while every Lease is stale says nothing: keep the last one.
     if (store.length && store.join(',') !== this.#lastStore) {
       this.#lastStore = store.join(',')
       this.#o.onStoreEndpoints?.(store)
     }
-    const live = liveApiservers(this.#informer.list(), Date.now())
+    const live = liveApiservers(this.#informer.list(), fresh)
     // Live servers first; the configured ones stay as a last resort (a load balancer in front, or all Leases stale).
     const list = [...live, ...this.#configured.filter((s) => !live.includes(s))]
     const key = list.join(',')

@@ -12,12 +12,16 @@
 // The wait is bounded (default 10 s, never longer than the grace period);
 // when it runs out the pod is stopped anyway and a Warning Event names the
 // nodes that had not caught up. A pod that never was an endpoint does not wait.
+// A component serves while its Lease was seen renewed within its duration,
+// and the wait is timed, on this agent's monotonic clock: a wall-clock step
+// neither skips the wait nor stretches it.
 
 import { lookupResource } from '../controlplane/api/resources.ts'
 import { servingAppliers, type Applier } from '../controlplane/api/routing-applied.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
 import type { ApiClient } from '../controlplane/client/client.ts'
 import { Informer } from '../controlplane/client/informer.ts'
+import { LeaseObserver } from '../controlplane/client/lease-observer.ts'
 import type { Logger } from '../lib/log.ts'
 import { Histogram, type Registry } from '../lib/metrics.ts'
 
@@ -60,6 +64,8 @@ export class EndpointWithdrawal {
   #slices: Informer
   #nodeLeases: Informer
   #presence: Informer
+  /** When the Leases were seen renewed, and the clock (monotonic) every time here is on. */
+  #observer = new LeaseObserver()
   /** ip -> the revision of the last slice change that listed it before or after, and when it was seen. */
   #changes = new Map<string, { rev: number; atMs: number }>()
   #prune?: NodeJS.Timeout
@@ -70,9 +76,10 @@ export class EndpointWithdrawal {
     this.#slices = new Informer({ client: o.client, info: slicesInfo, logger: o.logger })
     this.#nodeLeases = new Informer({ client: o.client, info: leasesInfo, logger: o.logger, namespace: 'kube-node-lease' })
     this.#presence = new Informer({ client: o.client, info: leasesInfo, logger: o.logger, namespace: 'kube-system' })
+    for (const i of [this.#nodeLeases, this.#presence]) i.addHandlers(this.#observer.handlers())
     /** Record change `rev` for every address `s` lists. */
     const note = (s: KubeObject, rev = Number(s.metadata.resourceVersion) || 0) => {
-      const now = Date.now()
+      const now = this.#observer.now()
       for (const a of addresses(s)) {
         const seen = this.#changes.get(a.ip)
         if (!seen || seen.rev < rev) this.#changes.set(a.ip, { rev, atMs: now })
@@ -102,7 +109,7 @@ export class EndpointWithdrawal {
   async start(): Promise<void> {
     await Promise.all([this.#slices.start(), this.#nodeLeases.start(), this.#presence.start()])
     this.#prune = setInterval(() => {
-      const cutoff = Date.now() - rememberMs
+      const cutoff = this.#observer.now() - rememberMs
       for (const [ip, c] of this.#changes) if (c.atMs < cutoff) this.#changes.delete(ip)
     }, 60_000)
     this.#prune.unref()
@@ -121,13 +128,15 @@ export class EndpointWithdrawal {
   }
 
   /** Serving components (fresh Leases) whose applied revision is below `revision`. */
-  behind(revision: number, nowMs = Date.now()): Applier[] {
-    return servingAppliers([...this.#nodeLeases.list(), ...this.#presence.list()], nowMs).filter((a) => a.revision < revision)
+  behind(revision: number): Applier[] {
+    const now = this.#observer.now()
+    return servingAppliers([...this.#nodeLeases.list(), ...this.#presence.list()], (l) => this.#observer.fresh(l, now)).filter((a) => a.revision < revision)
   }
 
   /** Wait until no serving node routes to the pod any more, at most min(timeout, budgetMs). */
   async waitFor(pod: KubeObject, budgetMs: number): Promise<WithdrawalResult> {
-    const started = Date.now()
+    const clock = this.#observer.now
+    const started = clock()
     const deadline = started + Math.max(0, Math.min(this.#o.timeoutMs, budgetMs))
     const ips = podIPs(pod)
     const known = () => ips.some((ip) => this.#changes.has(ip))
@@ -138,14 +147,14 @@ export class EndpointWithdrawal {
     if (ips.length === 0 || (!known() && !this.listedReady(ips))) return done({ outcome: 'none', waitedMs: 0 })
     const sleep = () => new Promise((r) => setTimeout(r, this.#o.pollMs))
     while (this.listedReady(ips)) {
-      if (Date.now() >= deadline) return done({ outcome: 'timeout', waitedMs: Date.now() - started, stillListed: true })
+      if (clock() >= deadline) return done({ outcome: 'timeout', waitedMs: clock() - started, stillListed: true })
       await sleep()
     }
     const revision = Math.max(0, ...ips.map((ip) => this.#changes.get(ip)?.rev ?? 0))
     for (;;) {
       const behind = this.behind(revision)
-      if (behind.length === 0) return done({ outcome: 'withdrawn', waitedMs: Date.now() - started, revision })
-      if (Date.now() >= deadline) return done({ outcome: 'timeout', waitedMs: Date.now() - started, revision, behind })
+      if (behind.length === 0) return done({ outcome: 'withdrawn', waitedMs: clock() - started, revision })
+      if (clock() >= deadline) return done({ outcome: 'timeout', waitedMs: clock() - started, revision, behind })
       await sleep()
     }
   }

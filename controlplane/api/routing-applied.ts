@@ -8,9 +8,12 @@
 //  - every serving ingress node of a class: its presence Lease
 //    kube-system/ingress-<class>-node-<node>, annotation
 //    ingress.skiff.dev/applied-revision (only while ready).
-// A component counts while its Lease is fresh (renewTime within
-// leaseDurationSeconds of now): a dead node stops counting when its Lease
-// runs out, as it stops being Ready.
+// A component counts while its Lease is fresh: a dead node stops counting
+// when its Lease runs out, as it stops being Ready. Freshness is the
+// caller's judgement (a LeaseObserver: seen renewed within its duration on
+// the reader's monotonic clock), never the writer's renewTime against the
+// reader's wall clock; only one-shot readers without history use
+// leaseFreshByWallClock.
 
 import type { KubeObject } from './types.ts'
 
@@ -28,25 +31,33 @@ export interface Applier {
   revision: number
 }
 
-/** A Lease renewed within its leaseDurationSeconds of now (by the writer's clock). */
-export function leaseFresh(lease: KubeObject, nowMs: number): boolean {
+/** Whether a Lease counts as renewed within its duration (see LeaseObserver.fresh). */
+export type LeaseFreshness = (lease: KubeObject) => boolean
+
+/**
+ * renewTime within leaseDurationSeconds of `nowMs`: the writer's wall clock
+ * against the reader's. Only for one-shot readers that have seen no earlier
+ * version of the Lease (`skiff kubeconfig`); a clock off by more than the
+ * duration on either side gets it wrong.
+ */
+export function leaseFreshByWallClock(lease: KubeObject, nowMs: number): boolean {
   const renew = Date.parse(String(lease.spec?.renewTime ?? ''))
   const duration = Number(lease.spec?.leaseDurationSeconds ?? 0)
   return Number.isFinite(renew) && duration > 0 && renew + duration * 1000 > nowMs
 }
 
 /** The components serving now, from node Leases and ingress presence Leases (other Leases are ignored). */
-export function servingAppliers(leases: Iterable<KubeObject>, nowMs: number): Applier[] {
+export function servingAppliers(leases: Iterable<KubeObject>, fresh: LeaseFreshness): Applier[] {
   const out: Applier[] = []
   for (const l of leases) {
     const ns = l.metadata?.namespace
     const a = l.metadata?.annotations ?? {}
     if (ns === nodeLeaseNamespace && a[proxyAppliedAnnotation] !== undefined) {
-      if (leaseFresh(l, nowMs)) out.push({ node: l.metadata.name!, component: 'service-proxy', revision: Number(a[proxyAppliedAnnotation]) || 0 })
+      if (fresh(l)) out.push({ node: l.metadata.name!, component: 'service-proxy', revision: Number(a[proxyAppliedAnnotation]) || 0 })
       continue
     }
     const m = ns === presenceLeaseNamespace ? presenceName.exec(l.metadata?.name ?? '') : null
-    if (m && a[ingressAppliedAnnotation] !== undefined && a['ingress.skiff.dev/ready'] === 'true' && leaseFresh(l, nowMs)) {
+    if (m && a[ingressAppliedAnnotation] !== undefined && a['ingress.skiff.dev/ready'] === 'true' && fresh(l)) {
       out.push({ node: m[2]!, component: `ingress/${m[1]}`, revision: Number(a[ingressAppliedAnnotation]) || 0 })
     }
   }

@@ -3,7 +3,8 @@
 // HA control plane renews one every 10 s, with the URL agents reach it at in
 // annotation apiserver.skiff.dev/url, and deletes it on a clean stop. Agents
 // and `skiff kubeconfig` read them to know every server (node/agent.ts,
-// ApiClient.setServers); a Lease not renewed within its duration is a server
+// ApiClient.setServers); a Lease not seen renewed within its duration (on
+// the reader's monotonic clock: ../client/lease-observer.ts) is a server
 // that is gone.
 
 import { createHash } from 'node:crypto'
@@ -11,7 +12,7 @@ import { isIPv4 } from 'node:net'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
-import { leaseFresh } from '../api/routing-applied.ts'
+import type { LeaseFreshness } from '../api/routing-applied.ts'
 import { microTime } from '../controllers/leader.ts'
 import type { Logger } from '../../lib/log.ts'
 import type { Registry } from './registry.ts'
@@ -37,21 +38,21 @@ export function isIPv4Endpoint(ep: string): boolean {
 }
 
 /** The store endpoints every fresh identity Lease names, deduplicated and sorted (pure). */
-export function liveStoreEndpoints(items: Iterable<KubeObject>, nowMs: number): string[] {
+export function liveStoreEndpoints(items: Iterable<KubeObject>, fresh: LeaseFreshness): string[] {
   const out = new Set<string>()
   for (const l of items) {
-    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue || !leaseFresh(l, nowMs)) continue
+    if (l.metadata?.labels?.[identityLabel] !== identityLabelValue || !fresh(l)) continue
     for (const ep of String(l.metadata.annotations?.[storeEndpointsAnnotation] ?? '').split(',')) if (isIPv4Endpoint(ep)) out.add(ep)
   }
   return [...out].sort()
 }
 
 /** The URLs of the apiservers whose identity Leases are fresh (pure). */
-export function liveApiservers(items: Iterable<KubeObject>, nowMs: number): string[] {
+export function liveApiservers(items: Iterable<KubeObject>, fresh: LeaseFreshness): string[] {
   const out: string[] = []
   for (const l of items) {
     const url = l.metadata?.annotations?.[urlAnnotation]
-    if (l.metadata?.labels?.[identityLabel] === identityLabelValue && url && leaseFresh(l, nowMs)) out.push(url)
+    if (l.metadata?.labels?.[identityLabel] === identityLabelValue && url && fresh(l)) out.push(url)
   }
   return out.sort()
 }

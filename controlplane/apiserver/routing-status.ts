@@ -1,9 +1,12 @@
 // "Applied on n/n nodes" for `kubectl get svc,ingress -o wide` (issue 11):
 // caches of the Leases that carry the data plane's applied revisions, and of
 // the Services and EndpointSlices that say which revision a Service or an
-// Ingress must reach. The arithmetic is ../api/routing-applied.ts.
+// Ingress must reach. The arithmetic is ../api/routing-applied.ts; a Lease
+// is fresh while it was seen renewed within its duration by this server's
+// monotonic clock (../client/lease-observer.ts).
 
 import type { KubeObject } from '../api/types.ts'
+import { keyFor } from '../client/informer.ts'
 import {
   appliedText,
   ingressAppliers,
@@ -14,6 +17,7 @@ import {
   serviceTarget,
   servingAppliers,
 } from '../api/routing-applied.ts'
+import { LeaseObserver } from '../client/lease-observer.ts'
 import type { Store } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
 import { StoreCache } from './store-cache.ts'
@@ -22,6 +26,7 @@ export class RoutingStatus {
   #leases: StoreCache
   #slices: StoreCache
   #services: StoreCache
+  #observer = new LeaseObserver()
 
   constructor(opts: { store: Store; logger: Logger }) {
     this.#leases = new StoreCache({
@@ -29,6 +34,7 @@ export class RoutingStatus {
       resource: 'leases.coordination.k8s.io',
       filter: (o) => o.metadata.namespace === nodeLeaseNamespace || (o.metadata.namespace === presenceLeaseNamespace && o.metadata.name?.startsWith('ingress-') === true),
     })
+    this.#leases.onChange((type, l) => (type === 'DELETED' ? this.#observer.forget(keyFor(l)) : void this.#observer.observedAt(l)))
     this.#slices = new StoreCache({ ...opts, resource: 'endpointslices.discovery.k8s.io' })
     this.#services = new StoreCache({ ...opts, resource: 'services' })
   }
@@ -42,10 +48,10 @@ export class RoutingStatus {
   }
 
   /** The Applied cell of a Service or an Ingress, e.g. "3/3" (undefined for other kinds). */
-  applied(kind: string, obj: KubeObject, now: Date): string | undefined {
+  applied(kind: string, obj: KubeObject): string | undefined {
     if (kind !== 'Service' && kind !== 'Ingress') return undefined
     if (!this.#leases.synced || !this.#slices.synced || !this.#services.synced) return '<unknown>'
-    const appliers = servingAppliers(this.#leases.items.values(), now.getTime())
+    const appliers = servingAppliers(this.#leases.items.values(), (l) => this.#observer.fresh(l))
     if (kind === 'Service') return appliedText(proxyAppliers(appliers), serviceTarget(obj, this.#slices.items.values()))
     return appliedText(ingressAppliers(obj, appliers), ingressTarget(obj, this.#services.items.values(), this.#slices.items.values()))
   }

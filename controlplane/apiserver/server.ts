@@ -103,7 +103,7 @@ export class ApiServer {
     this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
     this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
     this.#routing = new RoutingStatus({ store: opts.store, logger: this.#log })
-    this.#print = { applied: (kind, obj, now) => this.#routing.applied(kind, obj, now) }
+    this.#print = { applied: (kind, obj) => this.#routing.applied(kind, obj) }
     this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })

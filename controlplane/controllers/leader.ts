@@ -4,11 +4,14 @@
 // candidates racing for a free Lease exactly one wins (the other gets 409 and
 // re-reads).
 //
-// Expiry uses the local time at which this candidate last saw the Lease
-// record change, not the holder's renewTime, so clock skew between machines
-// cannot make a live holder look expired (client-go does the same). A holder
-// that cannot renew within renewDeadline stops leading on its own, before the
-// others may take over (renewDeadline < leaseDuration).
+// Expiry uses the time at which this candidate last saw the Lease record
+// change, on its own monotonic clock (../client/lease-observer.ts), not the
+// holder's renewTime: neither clock skew between machines nor a step of
+// either wall clock can make a live holder look expired (client-go does the
+// same). A holder that cannot renew within renewDeadline (also measured on
+// the monotonic clock) stops leading on its own, before the others may take
+// over (renewDeadline < leaseDuration). Written times (acquireTime,
+// renewTime) are wall-clock time, for people.
 //
 // Leadership is not fencing: two leaders can briefly overlap, so controllers
 // stay correct through resourceVersion preconditions (types.ts).
@@ -16,6 +19,7 @@
 import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
 import { ApiClientError, type ApiClient } from '../client/client.ts'
+import { LeaseObserver, leaseRecordKey } from '../client/lease-observer.ts'
 import type { Logger } from '../../lib/log.ts'
 
 const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
@@ -53,16 +57,18 @@ export function microTime(ms: number): string {
 /**
  * The Lease spec this candidate writes, or undefined when someone else holds
  * an unexpired lease. `observedAtMs` is when the current record was first seen
- * changed locally.
+ * changed, and `monotonicNow` now, both on the observer's monotonic clock;
+ * `now` is the wall clock, used only for the times written. Without
+ * `monotonicNow`, `observedAtMs` is taken to be on the wall clock (`now`).
  */
-export function planLeaseWrite(opts: { current: LeaseRecord | undefined; identity: string; leaseDurationMs: number; now: number; observedAtMs: number }): LeaseRecord | undefined {
+export function planLeaseWrite(opts: { current: LeaseRecord | undefined; identity: string; leaseDurationMs: number; now: number; observedAtMs: number; monotonicNow?: number }): LeaseRecord | undefined {
   const { current, identity, now } = opts
   const seconds = Math.max(1, Math.ceil(opts.leaseDurationMs / 1000))
   const nowText = microTime(now)
   if (!current) return { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: nowText, renewTime: nowText, leaseTransitions: 0 }
   const mine = current.holderIdentity === identity
   const held = current.holderIdentity !== '' && !mine
-  if (held && opts.observedAtMs + current.leaseDurationSeconds * 1000 > now) return undefined
+  if (held && opts.observedAtMs + current.leaseDurationSeconds * 1000 > (opts.monotonicNow ?? now)) return undefined
   return {
     holderIdentity: identity,
     leaseDurationSeconds: seconds,
@@ -92,8 +98,9 @@ export class LeaderElector {
   #loop?: Promise<void>
   #wake?: () => void
   #timer?: NodeJS.Timeout
+  /** Monotonic ms of the last successful renewal. */
   #lastRenewMs = 0
-  #observed?: { key: string; atMs: number }
+  #observer = new LeaseObserver()
 
   constructor(opts: LeaderElectorOptions) {
     // `??` per field: an option passed as undefined still gets its default.
@@ -139,7 +146,7 @@ export class LeaderElector {
     while (!this.#stopped) {
       const outcome = await this.#tryAcquireOrRenew()
       if (this.#stopped) break
-      const now = Date.now()
+      const now = this.#observer.now()
       if (outcome === 'held') {
         this.#lastRenewMs = now
         if (!this.#leading) this.#startLeading()
@@ -178,15 +185,12 @@ export class LeaderElector {
       if (!(e instanceof ApiClientError && e.status === 404)) return this.#failed(e)
     }
     const current = lease ? recordOf(lease) : undefined
-    const now = Date.now()
-    const key = current ? `${current.holderIdentity}|${current.renewTime}|${current.leaseTransitions}` : ''
-    if (this.#observed?.key !== key) this.#observed = { key, atMs: now }
-    const spec = planLeaseWrite({ current, identity, leaseDurationMs: this.#o.leaseDurationMs, now, observedAtMs: this.#observed.atMs })
+    const observedAtMs = this.#observer.observe(name, leaseRecordKey(lease))
+    const spec = planLeaseWrite({ current, identity, leaseDurationMs: this.#o.leaseDurationMs, now: Date.now(), observedAtMs, monotonicNow: this.#observer.now() })
     if (!spec) return this.#leading ? 'lost' : 'other'
     try {
       const write = lease ? client.update(leases, { ...lease, spec: { ...lease.spec, ...spec } }) : client.create(leases, namespace, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec })
-      await this.#bounded(write)
-      this.#observed = { key: `${spec.holderIdentity}|${spec.renewTime}|${spec.leaseTransitions}`, atMs: now }
+      this.#observer.observe(name, leaseRecordKey(await this.#bounded(write)))
       return 'held'
     } catch (e) {
       // 409: someone else wrote the lease since we read it; read again next round.

@@ -3,15 +3,22 @@
 // pods are evicted after a delay so their controllers replace them elsewhere.
 //
 // Silence is the signal, so the controller polls every nodeMonitorPeriod
-// instead of waiting for events. A heartbeat is the local time at which the
-// Lease's renewTime was last seen to change (as Kubernetes' node controller
-// does), so a node whose clock runs ahead cannot look alive while silent; at
-// first sight the renewTime itself counts, capped at now, but never earlier
-// than this controller's start: a control plane coming back after an outage
-// gives every node a full grace period to renew, instead of declaring all of
-// them dead at once (their pods would lose their endpoints, their routes).
+// instead of waiting for events. Every duration is measured on this
+// process's monotonic clock from what it observed, never from a timestamp
+// written by another machine compared with our wall clock (as Kubernetes'
+// node controller and taint manager do), so a wall-clock step on any
+// machine marks no node NotReady and evicts nothing:
+//  - a heartbeat is the moment the node's Lease was seen to change
+//    (../client/lease-observer.ts); at first sight (a new leader, a new
+//    node) the Lease counts as just renewed, so a control plane coming back
+//    after an outage gives every node a full grace period to renew, instead
+//    of declaring all of them dead at once;
+//  - eviction counts from when this controller first saw the node needing
+//    its taint, and a force delete from when it first saw the pod
+//    terminating; a new leader starts both again (the Kubernetes taint
+//    manager does the same).
 //
-// planNodeLifecycle is pure: node, its pods, last heartbeat, now -> the
+// planNodeLifecycle is pure: node, its pods, those durations, now -> the
 // conditions, taints, pod writes and events to make. The controller applies
 // them, every write guarded by resourceVersion.
 
@@ -19,6 +26,7 @@ import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
 import { ApiClientError, resourcePath } from '../client/client.ts'
 import { keyFor, type Informer } from '../client/informer.ts'
+import { LeaseObserver, leaseRecordKey } from '../client/lease-observer.ts'
 import { WorkQueue } from '../client/workqueue.ts'
 import { isPodReady } from './endpoints.ts'
 import type { Controller, ControllerContext } from './types.ts'
@@ -35,7 +43,13 @@ export interface NodeLifecycleInput {
   node: KubeObject
   /** Pods bound to the node. */
   pods: KubeObject[]
-  lastHeartbeatMs: number
+  /** How long the node's Lease has not been seen to change. */
+  silentForMs: number
+  /** How long the node has been seen needing the taint it needs now (neededTaint); unused when it needs none. */
+  taintedForMs: number
+  /** Per terminating pod (uid): how long it has been seen terminating. */
+  terminatingForMs: ReadonlyMap<string, number>
+  /** Wall-clock time, only for the times written (lastTransitionTime, timeAdded). */
   now: number
   gracePeriodMs: number
   podEvictionTimeoutMs: number
@@ -93,30 +107,37 @@ export function evictionDelayMs(pod: KubeObject, key: string, defaultMs: number)
   return Math.max(0, Math.min(...matching.map((t: any) => Number(t.tolerationSeconds)))) * 1000
 }
 
+/**
+ * The NoExecute taint a node needs: `unreachable` while its Lease is silent;
+ * while it is fresh the condition is the agent's, and only its own
+ * Ready=False keeps the `not-ready` taints.
+ */
+export function neededTaint(node: KubeObject, silent: boolean): string | undefined {
+  if (silent) return unreachableTaint
+  const conds: any[] = Array.isArray(node.status?.conditions) ? node.status.conditions : []
+  return conds.find((c) => c?.type === 'Ready')?.status === 'False' ? notReadyTaint : undefined
+}
+
 export function planNodeLifecycle(input: NodeLifecycleInput): NodeLifecyclePlan {
   const { node, now } = input
   const plan: NodeLifecyclePlan = { markNotReady: [], evict: [], forceDelete: [] }
-  const silent = now - input.lastHeartbeatMs > input.gracePeriodMs
+  const silent = input.silentForMs > input.gracePeriodMs
   plan.conditions = silent ? unknownConditions(node, now) : undefined
   if (plan.conditions) plan.nodeEvent = { type: 'Normal', reason: 'NodeNotReady', message: `Node ${node.metadata.name} status is now: NodeNotReady` }
-  const conds: any[] = plan.conditions ?? (Array.isArray(node.status?.conditions) ? node.status.conditions : [])
-  const ready = conds.find((c) => c?.type === 'Ready')
-  // A fresh Lease leaves the condition to the agent; only its own Ready=False keeps the not-ready taints.
-  const taintKey = silent ? unreachableTaint : ready?.status === 'False' ? notReadyTaint : undefined
+  const taintKey = neededTaint(node, silent)
   plan.taints = desiredTaints(node, taintKey, now)
   if (!taintKey) return plan
-  const since = Date.parse(ready?.lastTransitionTime ?? '') || now
   for (const pod of input.pods) {
     const phase = pod.status?.phase
     if (phase === 'Succeeded' || phase === 'Failed') continue
     if (pod.metadata.deletionTimestamp) {
       // Nobody on an unreachable node will finish the deletion: force it after the grace period.
-      const graceEnds = Date.parse(pod.metadata.deletionTimestamp) + Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000
-      if (silent && now >= graceEnds) plan.forceDelete.push(pod)
+      const graceMs = Number(pod.metadata.deletionGracePeriodSeconds ?? 0) * 1000
+      if (silent && (input.terminatingForMs.get(pod.metadata.uid!) ?? 0) >= graceMs) plan.forceDelete.push(pod)
       continue
     }
     const delay = evictionDelayMs(pod, taintKey, input.podEvictionTimeoutMs)
-    if (delay !== undefined && now - since >= delay) plan.evict.push(pod)
+    if (delay !== undefined && input.taintedForMs >= delay) plan.evict.push(pod)
     else if (silent && isPodReady(pod)) plan.markNotReady.push(pod)
   }
   return plan
@@ -133,21 +154,25 @@ export class NodeLifecycleController implements Controller {
   #leases?: Informer
   #pods?: Informer
   #podsByNode = new Map<string, Map<string, KubeObject>>()
-  /** Per node: the last renewTime seen and the local time it was first seen. */
-  #beats = new Map<string, { renew: string | undefined; atMs: number }>()
-  #startedMs = 0
+  /** Since when (monotonic) each node's Lease record, needed taint, and each pod's deletion have been seen. */
+  #seen = new LeaseObserver()
   #timer?: NodeJS.Timeout
 
   async start(ctx: ControllerContext): Promise<void> {
-    this.#startedMs = Date.now()
     this.#ctx = ctx
     this.#queue = new WorkQueue({ name: this.name, logger: ctx.logger, workers: 2 })
     this.#nodes = ctx.informers.for(nodesInfo)
     this.#leases = ctx.informers.for(leasesInfo)
     this.#pods = ctx.informers.for(podsInfo)
-    this.#nodes.addHandlers({ onAdd: (n) => this.#queue!.add(n.metadata.name!), onDelete: (n) => this.#beats.delete(n.metadata.name!) })
-    // A renewed Lease clears the taints at once rather than on the next tick.
-    this.#leases.addHandlers({ onUpdate: (_o, l) => l.metadata.namespace === 'kube-node-lease' && this.#queue!.add(l.metadata.name!) })
+    this.#nodes.addHandlers({ onAdd: (n) => this.#queue!.add(n.metadata.name!), onDelete: (n) => this.#forgetNode(n.metadata.name!) })
+    // A renewal is dated when it arrives, and clears the taints at once rather than on the next tick.
+    this.#leases.addHandlers({
+      onUpdate: (_o, l) => {
+        if (l.metadata.namespace !== 'kube-node-lease') return
+        this.#seen.observe(`lease/${l.metadata.name}`, leaseRecordKey(l))
+        this.#queue!.add(l.metadata.name!)
+      },
+    })
     this.#pods.addHandlers({ onAdd: (p) => this.#index(undefined, p), onUpdate: (o, p) => this.#index(o, p), onDelete: (p) => this.#index(p, undefined) })
     await ctx.informers.start()
     this.#queue.start((name) => this.#sync(name))
@@ -160,13 +185,19 @@ export class NodeLifecycleController implements Controller {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#queue?.stop()
-    this.#beats.clear()
+    this.#seen = new LeaseObserver()
     this.#podsByNode.clear()
+  }
+
+  #forgetNode(name: string): void {
+    this.#seen.forget(`lease/${name}`)
+    this.#seen.forget(`taint/${name}`)
   }
 
   #index(old: KubeObject | undefined, pod: KubeObject | undefined): void {
     const oldNode = old?.spec?.nodeName
     if (oldNode && old) this.#podsByNode.get(oldNode)?.delete(keyFor(old))
+    if (old && !pod) this.#seen.forget(`deleting/${old.metadata.uid}`)
     const node = pod?.spec?.nodeName
     if (!node || !pod) return
     let m = this.#podsByNode.get(node)
@@ -174,26 +205,23 @@ export class NodeLifecycleController implements Controller {
     m.set(keyFor(pod), pod)
   }
 
-  #lastHeartbeat(name: string, now: number): number {
-    const renew: string | undefined = this.#leases!.get(`kube-node-lease/${name}`)?.spec?.renewTime ?? undefined
-    const seen = this.#beats.get(name)
-    if (seen && seen.renew === renew) return seen.atMs
-    const renewMs = renew ? Date.parse(renew) : NaN
-    const atMs = !seen && Number.isFinite(renewMs) ? Math.min(now, Math.max(renewMs, this.#startedMs)) : now
-    this.#beats.set(name, { renew, atMs })
-    return atMs
-  }
-
   async #sync(name: string): Promise<void> {
     const ctx = this.#ctx!
     const node = this.#nodes!.get(name)
     if (!node) return
-    const now = Date.now()
+    const mono = this.#seen.now()
+    const since = (key: string, state: string) => mono - this.#seen.observe(key, state, mono)
+    const pods = [...(this.#podsByNode.get(name)?.values() ?? [])]
+    const silentForMs = since(`lease/${name}`, leaseRecordKey(this.#leases!.get(`kube-node-lease/${name}`)))
+    const terminatingForMs = new Map<string, number>()
+    for (const p of pods) if (p.metadata.deletionTimestamp) terminatingForMs.set(p.metadata.uid!, since(`deleting/${p.metadata.uid}`, p.metadata.deletionTimestamp))
     const plan = planNodeLifecycle({
       node,
-      pods: [...(this.#podsByNode.get(name)?.values() ?? [])],
-      lastHeartbeatMs: this.#lastHeartbeat(name, now),
-      now,
+      pods,
+      silentForMs,
+      taintedForMs: since(`taint/${name}`, neededTaint(node, silentForMs > ctx.config.nodeMonitorGracePeriodMs) ?? ''),
+      terminatingForMs,
+      now: Date.now(),
       gracePeriodMs: ctx.config.nodeMonitorGracePeriodMs,
       podEvictionTimeoutMs: ctx.config.podEvictionTimeoutMs,
     })

@@ -8,8 +8,9 @@
 // applied revision (../applied-revision.ts) says which store revision its
 // routes reflect: "applied on n/n nodes", and the wait of terminating pods.
 //
-// Freshness is judged by when this process last saw the Lease change (like
-// client-go's leader election), not by the writer's clock.
+// Freshness is judged by when this process last saw the Lease change, on its
+// monotonic clock (like client-go's leader election), never by the writer's
+// renewTime: a wall-clock step on either machine does not drop an address.
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { lookupResource } from '../../controlplane/api/resources.ts'

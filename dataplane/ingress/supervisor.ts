@@ -24,6 +24,7 @@ import type { ApiClient } from '../../controlplane/client/client.ts'
 import { Informer } from '../../controlplane/client/informer.ts'
 import { ApiEventRecorder } from '../../controlplane/controllers/informers.ts'
 import { LeaderElector } from '../../controlplane/controllers/leader.ts'
+import { monotonicMs } from '../../controlplane/client/lease-observer.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Gauge, Histogram, Registry } from '../../lib/metrics.ts'
 import { WorkerPool } from './pool.ts'
@@ -122,7 +123,7 @@ export class IngressSupervisor {
   #log: Logger
   #inf: Record<'classes' | 'ingresses' | 'services' | 'slices' | 'nodes' | 'defaultCert' | 'challenges' | 'leases', Informer>
   #presence: PresencePublisher
-  /** When this process last saw each presence Lease change (freshness by local observation). */
+  /** When this process last saw each presence Lease change (monotonic ms: freshness by local observation). */
   #leaseSeen = new Map<string, number>()
   #expiryTimer?: NodeJS.Timeout
   #secretInformers = new Map<string, Informer>()
@@ -229,7 +230,7 @@ export class IngressSupervisor {
       inf.addHandlers({ onAdd: mark, onUpdate: (a, b) => a !== b && mark(), onDelete: mark })
     }
     const seen = (l: KubeObject) => {
-      this.#leaseSeen.set(l.metadata.name!, Date.now())
+      this.#leaseSeen.set(l.metadata.name!, monotonicMs())
       this.#schedule('status')
     }
     this.#inf.leases.addHandlers({ onAdd: seen, onUpdate: (a, b) => a !== b && seen(b), onDelete: (l) => (this.#leaseSeen.delete(l.metadata.name!), this.#schedule('status')) })
@@ -403,12 +404,12 @@ export class IngressSupervisor {
     const c = this.#compiled
     if (!c || !this.#elector.isLeader || (this.#draining && !o.withdrawing)) return
     const mine = this.#classIngresses()
-    const present = presentAddresses({ className: this.#o.className, leases: this.#inf.leases.list(), observedAtMs: (n) => this.#leaseSeen.get(n), nowMs: Date.now() })
+    const present = presentAddresses({ className: this.#o.className, leases: this.#inf.leases.list(), observedAtMs: (n) => this.#leaseSeen.get(n), nowMs: monotonicMs() })
     if (o.withdrawing) present.addresses.delete(this.#o.externalAddress ?? this.#o.address)
     // Look again when the first presence Lease would expire unrenewed (a dead controller).
     clearTimeout(this.#expiryTimer)
     if (present.nextExpiryMs !== undefined && !o.withdrawing) {
-      this.#expiryTimer = setTimeout(() => this.#schedule('status'), Math.max(0, present.nextExpiryMs - Date.now()) + 50)
+      this.#expiryTimer = setTimeout(() => this.#schedule('status'), Math.max(0, present.nextExpiryMs - monotonicMs()) + 50)
       this.#expiryTimer.unref()
     }
     const plan = planIngressStatus({

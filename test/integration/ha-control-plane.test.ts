@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { ApiClient, ApiClientError } from '../../controlplane/client/client.ts'
+import { leaseFreshByWallClock } from '../../controlplane/api/routing-applied.ts'
 import { liveApiservers, identityLabel } from '../../controlplane/apiserver/identity.ts'
 import { adminToken, startServer } from '../../controlplane/server.ts'
 import { createToken } from '../../cli/token.ts'
@@ -69,7 +70,7 @@ t.test('a second server joins, both serve, an agent fails over between them', as
   await t.test('both publish identity Leases; the kubeconfig gets a context per server', async (t) => {
     const urls = await eventually(async () => {
       const l = await c.client.list(leases, 'kube-system', { labelSelector: `${identityLabel}=kube-apiserver` })
-      const live = liveApiservers(l.items, Date.now())
+      const live = liveApiservers(l.items, (x) => leaseFreshByWallClock(x, Date.now()))
       return live.length === 2 ? live : undefined
     }, { timeout: 20_000, what: 'two identity Leases' })
     t.same(urls, [c.url, b.url].sort())

@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { AppliedRevision, type RevisionSource } from '../../dataplane/applied-revision.ts'
-import { appliedText, ingressAppliers, ingressTarget, proxyAppliedAnnotation, ingressAppliedAnnotation, serviceTarget, servingAppliers } from '../../controlplane/api/routing-applied.ts'
+import { appliedText, ingressAppliers, ingressTarget, leaseFreshByWallClock, proxyAppliedAnnotation, ingressAppliedAnnotation, serviceTarget, servingAppliers } from '../../controlplane/api/routing-applied.ts'
 import { microTime } from '../../node/heartbeat.ts'
 
 class Source implements RevisionSource {
@@ -70,7 +70,7 @@ t.test('servingAppliers, targets and the n/n text', async (t) => {
     lease('kube-system', 'ingress-internal-node-n2', { [ingressAppliedAnnotation]: '50', 'ingress.skiff.dev/ready': 'false' }, 1, 15),
     lease('kube-system', 'skiff-controller-manager', {}),
   ]
-  const appliers = servingAppliers(leases, now)
+  const appliers = servingAppliers(leases, (l) => leaseFreshByWallClock(l, now))
   t.same(appliers.map((a) => `${a.component}@${a.node}=${a.revision}`).sort(), ['ingress/external@n1=100', 'service-proxy@n1=100', 'service-proxy@n2=90'])
   const svc: KubeObject = { metadata: { namespace: 'd', name: 'web', resourceVersion: '80' } }
   const slices: KubeObject[] = [

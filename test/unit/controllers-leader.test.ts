@@ -30,3 +30,14 @@ for (const c of cases) {
 t.test('MicroTime has microseconds', async (t) => {
   t.equal(microTime(Date.parse('2025-06-01T12:00:00.123Z')), '2025-06-01T12:00:00.123000Z')
 })
+
+// The expiry check runs on the observer's monotonic clock; `now` only dates what is written.
+t.test('a wall clock stepped 10 minutes either way neither takes a live lease nor keeps a dead one', async (t) => {
+  const mono = 5_000_000
+  const plan = (wall: number, observedAgoMs: number) =>
+    planLeaseWrite({ current: held('other', { renewTime: microTime(now - 1_000) }), identity: 'me', leaseDurationMs: 15_000, now: wall, observedAtMs: mono - observedAgoMs, monotonicNow: mono })
+  t.equal(plan(now + 600_000, 2_000), undefined, 'wall clock 10 min ahead: still held')
+  t.equal(plan(now - 600_000, 2_000), undefined, 'wall clock 10 min behind: still held')
+  const taken = plan(now - 600_000, 16_000)
+  t.match(taken, { holderIdentity: 'me', leaseTransitions: 4, renewTime: microTime(now - 600_000) }, 'unchanged for the duration on the monotonic clock: taken, stamped with the wall clock')
+})

@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { parseCIDR, formatCIDR, planNodeCIDRs, subnets } from '../../controlplane/controllers/node-ipam.ts'
-import { evictionDelayMs, planNodeLifecycle } from '../../controlplane/controllers/node-lifecycle.ts'
+import { evictionDelayMs, neededTaint, planNodeLifecycle } from '../../controlplane/controllers/node-lifecycle.ts'
 
 const node = (name: string, o: { podCIDR?: string; created?: string; taints?: any[]; conditions?: any[] } = {}): KubeObject => ({
   apiVersion: 'v1',
@@ -75,26 +75,30 @@ function summary(p: ReturnType<typeof planNodeLifecycle>) {
   }
 }
 
-const lifecycleCases: Array<{ name: string; node: KubeObject; pods?: KubeObject[]; heartbeatAgoMs: number; want: ReturnType<typeof summary> }> = [
+// Durations are what the controller observed on its monotonic clock; the
+// timestamps in the objects (lastTransitionTime, deletionTimestamp) are for
+// people and never decide anything: a wall-clock step cannot move them.
+const lifecycleCases: Array<{ name: string; node: KubeObject; pods?: KubeObject[]; silentForMs: number; taintedForMs?: number; terminatingForMs?: Record<string, number>; want: ReturnType<typeof summary> }> = [
   {
     name: 'fresh lease, ready node: nothing to do',
     node: node('n1'),
     pods: [pod('a')],
-    heartbeatAgoMs: 5 * sec,
+    silentForMs: 5 * sec,
     want: { ready: undefined, taints: undefined, event: undefined, markNotReady: [], evict: [], forceDelete: [] },
   },
   {
     name: 'silent past the grace period: Ready=Unknown, unreachable taints, event, ready pods marked not ready',
     node: node('n1', { taints: [{ key: 'dedicated', value: 'x', effect: 'NoSchedule' }] }),
     pods: [pod('a'), pod('b', { ready: false })],
-    heartbeatAgoMs: 41 * sec,
+    silentForMs: 41 * sec,
     want: { ready: 'Unknown', taints: ['dedicated:NoSchedule', 'unreachable:NoSchedule', 'unreachable:NoExecute'], event: 'NodeNotReady', markNotReady: ['a'], evict: [], forceDelete: [] },
   },
   {
     name: 'already marked and still inside the eviction timeout: no writes',
     node: node('n1', { taints: unreachable, conditions: unknownReady(now - 30 * sec) }),
     pods: [pod('b', { ready: false })],
-    heartbeatAgoMs: 70 * sec,
+    silentForMs: 70 * sec,
+    taintedForMs: 30 * sec,
     want: { ready: undefined, taints: undefined, event: undefined, markNotReady: [], evict: [], forceDelete: [] },
   },
   {
@@ -107,42 +111,68 @@ const lifecycleCases: Array<{ name: string; node: KubeObject; pods?: KubeObject[
       pod('done', { phase: 'Succeeded' }),
       pod('short', { tolerations: [{ key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 10 }] }),
     ],
-    heartbeatAgoMs: 100 * sec,
+    silentForMs: 100 * sec,
+    taintedForMs: 61 * sec,
     want: { ready: undefined, taints: undefined, event: undefined, markNotReady: [], evict: ['a', 'short'], forceDelete: [] },
   },
   {
-    name: 'terminating pods on an unreachable node are force deleted once their grace period is over',
+    name: 'a transition time long past (a wall clock stepped, or another machine wrote it) evicts nothing the controller has not seen tainted for long',
+    node: node('n1', { taints: unreachable, conditions: unknownReady(now - 3600 * sec) }),
+    pods: [pod('a', { ready: false })],
+    silentForMs: 50 * sec,
+    taintedForMs: 10 * sec,
+    want: { ready: undefined, taints: undefined, event: undefined, markNotReady: [], evict: [], forceDelete: [] },
+  },
+  {
+    name: 'terminating pods on an unreachable node are force deleted once their grace period is over, as this controller saw it',
     node: node('n1', { taints: unreachable, conditions: unknownReady(now - 100 * sec) }),
-    pods: [pod('over', { deleting: { at: now - 31 * sec, grace: 30 } }), pod('within', { deleting: { at: now - 10 * sec, grace: 30 } })],
-    heartbeatAgoMs: 100 * sec,
+    pods: [
+      pod('over', { deleting: { at: now - 31 * sec, grace: 30 } }),
+      pod('within', { deleting: { at: now - 10 * sec, grace: 30 } }),
+      pod('stamped-long-ago', { deleting: { at: now - 3600 * sec, grace: 30 } }),
+    ],
+    silentForMs: 100 * sec,
+    taintedForMs: 100 * sec,
+    terminatingForMs: { over: 31 * sec, within: 10 * sec, 'stamped-long-ago': 5 * sec },
     want: { ready: undefined, taints: undefined, event: undefined, markNotReady: [], evict: [], forceDelete: ['over'] },
   },
   {
     name: 'lease fresh again: taints removed, condition left to the agent, terminating pods left to the agent',
     node: node('n1', { taints: [...unreachable, { key: 'dedicated', effect: 'NoSchedule' }], conditions: unknownReady(now - 100 * sec) }),
     pods: [pod('over', { deleting: { at: now - 31 * sec, grace: 30 } })],
-    heartbeatAgoMs: 1 * sec,
+    silentForMs: 1 * sec,
+    terminatingForMs: { over: 31 * sec },
     want: { ready: undefined, taints: ['dedicated:NoSchedule'], event: undefined, markNotReady: [], evict: [], forceDelete: [] },
   },
   {
     name: 'the agent itself reports Ready=False: not-ready taints, eviction after the timeout but no force',
     node: node('n1', { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: new Date(now - 61 * sec).toISOString() }] }),
     pods: [pod('a'), pod('t', { deleting: { at: now - 100 * sec, grace: 30 } })],
-    heartbeatAgoMs: 1 * sec,
+    silentForMs: 1 * sec,
+    taintedForMs: 61 * sec,
+    terminatingForMs: { t: 100 * sec },
     want: { ready: undefined, taints: ['not-ready:NoSchedule', 'not-ready:NoExecute'], event: undefined, markNotReady: [], evict: ['a'], forceDelete: [] },
   },
 ]
 
 for (const c of lifecycleCases) {
   t.test(`lifecycle: ${c.name}`, async (t) => {
-    const plan = planNodeLifecycle({ node: c.node, pods: c.pods ?? [], lastHeartbeatMs: now - c.heartbeatAgoMs, now, gracePeriodMs: 40 * sec, podEvictionTimeoutMs: 60 * sec })
+    const terminatingForMs = new Map(Object.entries(c.terminatingForMs ?? {}).map(([name, ms]) => [`u-${name}`, ms]))
+    const plan = planNodeLifecycle({ node: c.node, pods: c.pods ?? [], silentForMs: c.silentForMs, taintedForMs: c.taintedForMs ?? 0, terminatingForMs, now, gracePeriodMs: 40 * sec, podEvictionTimeoutMs: 60 * sec })
     t.same(summary(plan), c.want)
   })
 }
 
 t.test('a node that never posted status gets a Ready=Unknown condition', async (t) => {
-  const plan = planNodeLifecycle({ node: node('n1', { conditions: [] }), pods: [], lastHeartbeatMs: now - 50 * sec, now, gracePeriodMs: 40 * sec, podEvictionTimeoutMs: 60 * sec })
+  const plan = planNodeLifecycle({ node: node('n1', { conditions: [] }), pods: [], silentForMs: 50 * sec, taintedForMs: 0, terminatingForMs: new Map(), now, gracePeriodMs: 40 * sec, podEvictionTimeoutMs: 60 * sec })
   t.match(plan.conditions, [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusNeverUpdated' }])
+})
+
+t.test('neededTaint: unreachable while silent, not-ready only for the agent\'s own Ready=False', async (t) => {
+  t.equal(neededTaint(node('n1'), true), 'node.kubernetes.io/unreachable')
+  t.equal(neededTaint(node('n1'), false), undefined)
+  t.equal(neededTaint(node('n1', { conditions: unknownReady(now) }), false), undefined, 'Unknown with a fresh Lease: left to the agent')
+  t.equal(neededTaint(node('n1', { conditions: [{ type: 'Ready', status: 'False' }] }), false), 'node.kubernetes.io/not-ready')
 })
 
 t.test('eviction delay from tolerations', async (t) => {

@@ -2,6 +2,7 @@
 // apiservers' identity Leases (pure parts).
 
 import t from 'tap'
+import { leaseFreshByWallClock } from '../../controlplane/api/routing-applied.ts'
 import { liveStoreEndpoints, storeEndpointsAnnotation } from '../../controlplane/apiserver/identity.ts'
 import { renderStoreGuard } from '../../node/store-guard.ts'
 
@@ -20,5 +21,5 @@ t.test('liveStoreEndpoints: fresh identity Leases only, IPv4 ip:port only, dedup
     metadata: { name: 'x', labels: { 'apiserver.kubernetes.io/identity': 'kube-apiserver' }, annotations: { [storeEndpointsAnnotation]: ann } },
     spec: { renewTime: new Date(now - ageS * 1000).toISOString(), leaseDurationSeconds: 30 },
   })
-  t.same(liveStoreEndpoints([lease('10.0.0.2:6379,10.0.0.1:26379', 1), lease('10.0.0.1:26379,redis.local:6379,10.0.0.9', 2), lease('10.0.0.7:6379', 60)], now), ['10.0.0.1:26379', '10.0.0.2:6379'])
+  t.same(liveStoreEndpoints([lease('10.0.0.2:6379,10.0.0.1:26379', 1), lease('10.0.0.1:26379,redis.local:6379,10.0.0.9', 2), lease('10.0.0.7:6379', 60)], (l) => leaseFreshByWallClock(l, now)), ['10.0.0.1:26379', '10.0.0.2:6379'])
 })
