@@ -21,7 +21,7 @@ export async function eventually<T>(
   fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
   opts: { timeout?: number; interval?: number; what?: string } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (opts.timeout ?? 10_000)
+  const deadline = performance.now() + (opts.timeout ?? 10_000)
   let lastErr: unknown
   for (;;) {
     try {
@@ -30,7 +30,7 @@ export async function eventually<T>(
     } catch (e) {
       lastErr = e
     }
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       const why = lastErr instanceof Error ? `: last error: ${lastErr.message}` : ''
       throw new Error(`timed out after ${opts.timeout ?? 10_000} ms waiting for ${opts.what ?? 'condition'}${why}`)
     }

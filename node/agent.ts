@@ -145,6 +145,7 @@ export class Agent {
   #podNet?: PodNetwork
   #nodes?: Informer
   #speaker?: LoadBalancerSpeaker
+  /** performance.now() of the last status write. */
   #lastStatusMs = 0
 
   constructor(opts: AgentOptions) {
@@ -425,9 +426,11 @@ export class Agent {
     const current = node ?? (await this.#o.client.get(nodesInfo, undefined, this.#o.nodeName))
     const now = Date.now()
     const desired = buildNodeStatus(this.#facts!, current, now)
-    if (!force && !nodeStatusStale(current, desired, now, 60_000)) return current
-    if (!force && now - this.#lastStatusMs < 1_000) return current
-    this.#lastStatusMs = now
+    // Our own write times on the monotonic clock: a wall clock stepped back must not hold status writes off by the step.
+    const sinceLast = performance.now() - this.#lastStatusMs
+    if (!force && !nodeStatusStale(current, desired, now, 60_000) && sinceLast < 60_000) return current
+    if (!force && sinceLast < 1_000) return current
+    this.#lastStatusMs = performance.now()
     return await this.#o.client.patch(nodesInfo, undefined, this.#o.nodeName, { status: desired }, 'application/merge-patch+json', 'status')
   }
 

@@ -21,12 +21,13 @@ export class NodeEventRecorder {
   }
 
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const now = Date.now()
+    // The dedupe window on the monotonic clock (a wall-clock step back must not mute events); the stamp on the wall clock.
+    const now = performance.now()
     const key = `${obj.metadata.uid}\0${reason}\0${message}`
     if (now - (this.#recent.get(key) ?? -Infinity) < this.#o.dedupeMs) return
     this.#recent.set(key, now)
     if (this.#recent.size > 5_000) for (const [k, at] of this.#recent) if (now - at >= this.#o.dedupeMs) this.#recent.delete(k)
-    const ts = new Date(now).toISOString().replace(/\.\d+Z$/, 'Z')
+    const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     const ns = obj.metadata.namespace ?? 'default'
     const ev = {
       apiVersion: 'v1',

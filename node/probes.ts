@@ -163,10 +163,12 @@ export class ProbeManager {
         messages: {}, timers: [], stopped: false,
       }
       this.#tracked.set(r.id, t)
-      const startedMs = r.startedAt ? Date.parse(r.startedAt) : Date.now()
+      // Docker's StartedAt against this machine's clock: how long the container has run already (an agent restart).
+      // Never negative: after a wall-clock step back it would hold the first probe off by the step.
+      const ranMs = Math.max(0, r.startedAt ? Date.now() - Date.parse(r.startedAt) : 0) || 0
       for (const kind of ['startup', 'liveness', 'readiness'] as const) {
         const probe = spec[probeField[kind]]
-        if (probe) this.#schedule(t, kind, Math.max(0, startedMs + (probe.initialDelaySeconds ?? 0) * 1000 - Date.now()))
+        if (probe) this.#schedule(t, kind, Math.max(0, (probe.initialDelaySeconds ?? 0) * 1000 - ranMs))
       }
     }
   }

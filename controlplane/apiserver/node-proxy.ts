@@ -376,7 +376,7 @@ export class RecentFailures {
     this.#max = opts.max ?? 1000
   }
 
-  put(key: string, err: ApiError, now = Date.now()): void {
+  put(key: string, err: ApiError, now = performance.now()): void {
     this.#items.delete(key)
     this.#items.set(key, { at: now, err })
     // Map keeps insertion order: the first entries are the oldest.
@@ -386,7 +386,7 @@ export class RecentFailures {
     }
   }
 
-  take(key: string, now = Date.now()): ApiError | undefined {
+  take(key: string, now = performance.now()): ApiError | undefined {
     const item = this.#items.get(key)
     this.#items.delete(key)
     return item && now - item.at <= this.#ttlMs ? item.err : undefined

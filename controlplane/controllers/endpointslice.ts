@@ -181,7 +181,7 @@ export class EndpointSliceController implements Controller {
   #pods?: Informer
   #slices?: Informer
   #endpoints?: Informer
-  /** Writes not yet seen in the cache, per Service key: object key -> resourceVersion ('' = deleted). */
+  /** Writes not yet seen in the cache, per Service key: object key -> resourceVersion ('' = deleted), and when (performance.now()). */
   #pending = new Map<string, Map<string, { rv: string; at: number }>>()
   #syncs?: Counter
 
@@ -277,7 +277,7 @@ export class EndpointSliceController implements Controller {
   #expect(svcKey: string, objKey: string, rv: string): void {
     let m = this.#pending.get(svcKey)
     if (!m) this.#pending.set(svcKey, (m = new Map()))
-    m.set(objKey, { rv, at: Date.now() })
+    m.set(objKey, { rv, at: performance.now() })
   }
 
   /** Whether the cache already shows every write of our last sync of `key` (else a sync would act on stale data and duplicate slices). */
@@ -288,7 +288,7 @@ export class EndpointSliceController implements Controller {
     for (const [objKey, w] of m) {
       const cached = objKey === 'endpoints' ? this.#endpoints!.get(key) : this.#slices!.get(`${ns}/${objKey.slice('slice/'.length)}`)
       const seen = w.rv === '' ? !cached : cached !== undefined && Number(cached.metadata.resourceVersion) >= Number(w.rv)
-      if (seen || Date.now() - w.at > writeVisibleWithinMs) m.delete(objKey)
+      if (seen || performance.now() - w.at > writeVisibleWithinMs) m.delete(objKey)
     }
     if (m.size === 0) this.#pending.delete(key)
     return m.size === 0

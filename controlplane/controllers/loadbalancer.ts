@@ -41,6 +41,7 @@ export class LoadBalancerController implements Controller {
   #services?: Informer
   #pool: PoolRange[] = []
   #poolName = ''
+  /** Writes not yet in the cache, and addresses refused lately; times are performance.now() (immune to wall-clock steps). */
   #pending = new Map<string, { ip: string; rv: string; at: number }>()
   #avoid = new Map<string, number>()
   /** The last Warning message recorded per Service, so each distinct one is recorded once. */
@@ -109,10 +110,10 @@ export class LoadBalancerController implements Controller {
     } catch (e) {
       if (e instanceof ApiClientError && e.status === 404) return
       // 422: the apiserver holds that address for another Service (see README); leave it out for a while.
-      if (e instanceof ApiClientError && e.status === 422 && w.ip) this.#avoid.set(w.ip, Date.now())
+      if (e instanceof ApiClientError && e.status === 422 && w.ip) this.#avoid.set(w.ip, performance.now())
       throw e // 409: the Service changed; the retry plans again from a fresher cache
     }
-    this.#pending.set(w.key, { ip: w.ip ?? '', rv: written.metadata.resourceVersion!, at: Date.now() })
+    this.#pending.set(w.key, { ip: w.ip ?? '', rv: written.metadata.resourceVersion!, at: performance.now() })
     const old = (svc.status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip ?? i.hostname).join(',')
     if (w.ip) {
       this.#writes!.inc({ op: old ? 'reassign' : 'assign' })
@@ -135,7 +136,7 @@ export class LoadBalancerController implements Controller {
 
   /** Drop pending writes the cache now shows (or whose Service is gone, or too old) and refusals that aged out. */
   #forgetSeen(services: KubeObject[]): void {
-    const now = Date.now()
+    const now = performance.now()
     const byKey = new Map(services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]))
     for (const [key, p] of this.#pending) {
       const s = byKey.get(key)

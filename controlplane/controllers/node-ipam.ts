@@ -106,6 +106,7 @@ export class NodeIpamController implements Controller {
   #ctx?: ControllerContext
   #queue?: WorkQueue
   #nodes?: Informer
+  /** Assignments written but not yet in the cache, and when (performance.now(): a wall-clock step must not expire them early). */
   #pending = new Map<string, { cidr: string; at: number }>()
   #warned = new Set<string>()
 
@@ -149,7 +150,7 @@ export class NodeIpamController implements Controller {
         if (e instanceof ApiClientError && e.status === 404) continue
         throw e // 409: the Node changed; the retry plans again from a fresher cache
       }
-      this.#pending.set(name, { cidr, at: Date.now() })
+      this.#pending.set(name, { cidr, at: performance.now() })
       this.#warned.delete(name)
       ctx.logger.info({ node: name, podCIDR: cidr }, 'assigned pod CIDR')
     }
@@ -159,7 +160,7 @@ export class NodeIpamController implements Controller {
     const byName = new Map(nodes.map((n) => [n.metadata.name!, n]))
     for (const [name, p] of this.#pending) {
       const n = byName.get(name)
-      if (!n || nodeCIDRs(n).length > 0 || Date.now() - p.at > pendingHoldMs) this.#pending.delete(name)
+      if (!n || nodeCIDRs(n).length > 0 || performance.now() - p.at > pendingHoldMs) this.#pending.delete(name)
     }
   }
 }

@@ -99,7 +99,7 @@ interface Expectation {
   at: number
 }
 
-/** Pending creations and deletions per controller key; expired after ttlMs (Kubernetes: 5 minutes). */
+/** Pending creations and deletions per controller key; expired after ttlMs (Kubernetes: 5 minutes) on the monotonic clock. */
 export class Expectations {
   #m = new Map<string, Expectation>()
   #ttlMs: number
@@ -109,7 +109,7 @@ export class Expectations {
   }
 
   /** True when nothing is pending (or what is pending is too old to wait for). */
-  satisfied(key: string, now = Date.now()): boolean {
+  satisfied(key: string, now = performance.now()): boolean {
     const e = this.#m.get(key)
     if (!e) return true
     return (e.adds <= 0 && e.dels.size === 0) || now - e.at > this.#ttlMs
@@ -118,10 +118,10 @@ export class Expectations {
   #entry(key: string): Expectation {
     let e = this.#m.get(key)
     if (!e || this.satisfied(key)) {
-      e = { adds: 0, dels: new Set(), at: Date.now() }
+      e = { adds: 0, dels: new Set(), at: performance.now() }
       this.#m.set(key, e)
     }
-    e.at = Date.now()
+    e.at = performance.now()
     return e
   }
 

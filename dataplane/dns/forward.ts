@@ -24,6 +24,7 @@ export interface ForwarderOptions {
   onCache?(hit: boolean): void
 }
 
+/** Times on the monotonic clock (performance.now()): a wall-clock step neither stretches nor flushes the TTLs. */
 interface CacheEntry {
   packet: DecodedPacket
   storedAt: number
@@ -80,7 +81,7 @@ export class Forwarder {
   async resolve(q: Query): Promise<Buffer> {
     const ck = `${q.key}|${q.qtype}|${q.qclass}`
     const hit = this.#cache.get(ck)
-    if (hit && hit.expiresAt > Date.now()) {
+    if (hit && hit.expiresAt > performance.now()) {
       this.#o.onCache?.(true)
       return fitUdp(q, fromCache(q, hit))
     }
@@ -106,7 +107,7 @@ export class Forwarder {
     const secs = cacheSeconds(packet)
     if (secs <= 0) return
     if (this.#cache.size >= (this.#o.cacheSize ?? 9984)) this.#cache.delete(this.#cache.keys().next().value!)
-    this.#cache.set(key, { packet, storedAt: Date.now(), expiresAt: Date.now() + secs * 1000 })
+    this.#cache.set(key, { packet, storedAt: performance.now(), expiresAt: performance.now() + secs * 1000 })
   }
 
   #ensureSocket(): Socket {
@@ -147,7 +148,7 @@ export class Forwarder {
 
 /** A cached reply with the asker's ID and spelling, TTLs lowered by the time spent in the cache. */
 function fromCache(q: Query, e: CacheEntry): Buffer {
-  const age = Math.floor((Date.now() - e.storedAt) / 1000)
+  const age = Math.floor((performance.now() - e.storedAt) / 1000)
   const qname = (dnsPacket as any).name.decode(q.question, 0) as string
   const lower = qname.toLowerCase()
   const fix = (rs: any[] | undefined) =>

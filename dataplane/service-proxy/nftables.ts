@@ -247,7 +247,7 @@ export class NftablesBackend implements Backend {
   async apply(table: RoutingTable): Promise<{ rules: number }> {
     const next = buildNftModel(table, this.#cache)
     const rules = modelSize(next)
-    const now = Date.now()
+    // Monotonic: a wall-clock step neither forces nor holds off the periodic full sync.
     const t0 = performance.now()
     const full = () => planNftSync({ next, tableName: this.tableName, mode: 'full' })
     // Without a known model (first sync, after a failure) this is already the full script.
@@ -258,7 +258,7 @@ export class NftablesBackend implements Backend {
       plan = full() // someone deleted our table
     } else if (plan.mode === 'partial') {
       // A due periodic full sync waits for a change: replacing an unchanged table would only drop affinity state.
-      const o = { applied: !!this.#model, lastFailed: this.#lastFailed, lastFullAt: this.#lastFullAt, now, fullSyncIntervalMs: this.#o.fullSyncIntervalMs ?? 3_600_000 }
+      const o = { applied: !!this.#model, lastFailed: this.#lastFailed, lastFullAt: this.#lastFullAt, now: t0, fullSyncIntervalMs: this.#o.fullSyncIntervalMs ?? 3_600_000 }
       if (chooseSyncMode(o) === 'full') plan = full()
     }
     planMs = performance.now() - t0
@@ -275,7 +275,7 @@ export class NftablesBackend implements Backend {
       this.#model = undefined
       throw new Error(`nft -f failed (${r.code}): ${r.stderr.trim().slice(0, 2000)}`)
     }
-    if (plan.mode === 'full') this.#lastFullAt = now
+    if (plan.mode === 'full') this.#lastFullAt = t0
     this.#lastFailed = false
     const prev = this.#lastTable
     this.#done(table, next, plan, rules, { planMs, nftMs: performance.now() - t1 })

@@ -71,6 +71,7 @@ export class ServiceProxier {
   #timer?: NodeJS.Timeout
   #resync?: NodeJS.Timeout
   #syncing = false
+  /** performance.now() of the last sync: a wall-clock step back must not hold the next one off. */
   #lastSyncAt = 0
   #failures = 0
   #generation = 0
@@ -164,7 +165,7 @@ export class ServiceProxier {
 
   #schedule(extraDelayMs: number): void {
     if (this.#stopped || this.#timer || this.#syncing) return
-    const wait = Math.max(extraDelayMs, this.#lastSyncAt + (this.#o.minSyncIntervalMs ?? 50) - Date.now(), 0)
+    const wait = Math.max(extraDelayMs, this.#lastSyncAt + (this.#o.minSyncIntervalMs ?? 50) - performance.now(), 0)
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       void this.#sync()
@@ -200,7 +201,7 @@ export class ServiceProxier {
       this.#o.logger.warn({ err: (e as Error).message, retryInMs: retryIn }, 'service proxy apply failed')
     } finally {
       this.metrics.syncDuration.observe((performance.now() - started) / 1000)
-      this.#lastSyncAt = Date.now()
+      this.#lastSyncAt = performance.now()
       this.#syncing = false
     }
     if (this.#dirty) this.#schedule(retryIn)

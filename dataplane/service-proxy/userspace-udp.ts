@@ -12,6 +12,7 @@ import type { ListenerContext, ProxyListener } from './userspace-tcp.ts'
 interface Session {
   upstream: dgram.Socket
   endpoint: string
+  /** performance.now(): the idle timeout survives wall-clock steps. */
   lastSeen: number
   /** The port id when the session opened: apply() may re-label the listener in place. */
   service: string
@@ -74,7 +75,7 @@ export class UdpListener implements ProxyListener {
       s = this.#open(key, rinfo)
       if (!s) return
     }
-    s.lastSeen = Date.now()
+    s.lastSeen = performance.now()
     const [ip, port] = splitKey(s.endpoint)
     this.#ctx.metrics.bytes.inc({ service: this.spec.portId, direction: 'in' }, msg.length)
     s.upstream.send(msg, port, ip)
@@ -87,10 +88,10 @@ export class UdpListener implements ProxyListener {
       return undefined
     }
     const upstream = dgram.createSocket(ep.ip.includes(':') ? 'udp6' : 'udp4')
-    const s: Session = { upstream, endpoint: endpointKey(ep), lastSeen: Date.now(), service: this.spec.portId }
+    const s: Session = { upstream, endpoint: endpointKey(ep), lastSeen: performance.now(), service: this.spec.portId }
     upstream.on('message', (reply, from) => {
       if (from.address !== ep.ip || from.port !== ep.port) return
-      s.lastSeen = Date.now()
+      s.lastSeen = performance.now()
       this.#ctx.metrics.bytes.inc({ service: this.spec.portId, direction: 'out' }, reply.length)
       this.#socket.send(reply, client.port, client.address)
     })
@@ -115,7 +116,7 @@ export class UdpListener implements ProxyListener {
 
   /** End idle sessions; with `oldest`, also the least recently used one to make room. */
   #expire(oldest = false): void {
-    const cutoff = Date.now() - this.#ctx.udpIdleMs
+    const cutoff = performance.now() - this.#ctx.udpIdleMs
     let lru: [string, number] | undefined
     for (const [key, s] of this.#sessions) {
       if (s.lastSeen <= cutoff) this.#end(key)

@@ -46,12 +46,12 @@ export async function withBuildLock<T>(
   opts: { path?: string; timeoutMs?: number; onWait?: () => void } = {},
 ): Promise<T> {
   const path = opts.path ?? defaultLockPath
-  const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000)
+  const deadline = performance.now() + (opts.timeoutMs ?? 15 * 60_000)
   let waited = false
   while (!(await tryTake(path))) {
     if (!waited) opts.onWait?.()
     waited = true
-    if (Date.now() > deadline) {
+    if (performance.now() > deadline) {
       throw new ImageBuildError('LockTimeout', `another process has held ${path} too long; if no image build is running, remove that file`)
     }
     await new Promise((r) => setTimeout(r, 250))

@@ -116,6 +116,7 @@ export class PodNetwork {
   #desired?: DesiredState
   #commandErrors: string[] = []
   /** vxlan: the overlay self-check per routed peer, keyed by node; `key` is what was probed (podCIDR and address). */
+  /** Overlay probe results per peer; `at` is performance.now() (a wall-clock step must not pause the probes). */
   #overlay = new Map<string, OverlayCheck & { key: string; at: number }>()
   #probing?: Promise<void>
 
@@ -244,7 +245,7 @@ export class PodNetwork {
     const peers = this.#desired.peers.filter((p) => p.state === 'routed')
     for (const node of [...this.#overlay.keys()]) if (!peers.some((p) => p.node === node)) this.#overlay.delete(node)
     const keyOf = (p: PeerPlan) => `${p.podCIDR}|${p.internalIP}`
-    const now = Date.now()
+    const now = performance.now()
     const every = this.#o.resyncMs ?? 10_000
     const due = peers.filter((p) => {
       const c = this.#overlay.get(p.node)

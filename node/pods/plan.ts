@@ -136,7 +136,7 @@ function planStart(pod: KubeObject, spec: any, role: 'init' | 'app', prev: Actua
   let backoffStep = 0
   if (afterCrash && prev) {
     const { delayMs, nextStep } = crashBackoff(prev, ctx.backoff)
-    const until = Date.parse(prev.finishedAt ?? prev.createdAt) + delayMs
+    const until = (ctx.exitedAt?.(prev) ?? Date.parse(prev.finishedAt ?? prev.createdAt)) + delayMs
     if (ctx.now < until) {
       const message = `back-off ${formatDuration(delayMs)} restarting failed container=${spec.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`
       return [{ type: 'wait', name: spec.name, reason: 'CrashLoopBackOff', message, untilMs: until }]

@@ -18,15 +18,16 @@ export interface StopContext {
 
 /** preStop, then SIGTERM, then SIGKILL once graceSeconds have passed in all. */
 export async function stopContainer(pod: KubeObject, c: ActualContainer, graceSeconds: number, ctx: StopContext): Promise<void> {
-  const deadline = Date.now() + graceSeconds * 1000
+  // Monotonic: a wall-clock step must neither cut the grace period short nor stretch it.
+  const deadline = performance.now() + graceSeconds * 1000
   const spec = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].find((s) => s.name === c.name)
   const hook = spec?.lifecycle?.preStop
   if (hook && c.role !== 'sandbox' && graceSeconds > 0) {
     const target = { podIP: ctx.podIP ?? '127.0.0.1', containerId: c.id, ports: spec.ports ?? [] }
-    const r = await runHandler(hook, target, ctx.runtime, Math.max(1, deadline - Date.now()))
+    const r = await runHandler(hook, target, ctx.runtime, Math.max(1, deadline - performance.now()))
     if (!r.ok) ctx.logger.info({ pod: pod.metadata.name, container: c.name, message: r.message }, 'preStop hook failed')
   }
-  const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000))
+  const left = Math.max(0, Math.ceil((deadline - performance.now()) / 1000))
   await ctx.runtime.stop(c.id, c.role === 'sandbox' ? 0 : left)
 }
 

@@ -45,6 +45,7 @@ export interface ProbeView {
 /** An image that could not be pulled: retried with back-off. */
 export interface PullFailure {
   failures: number
+  /** On the planner's clock (PlanContext.now). */
   lastFailureMs: number
   message: string
 }
@@ -61,7 +62,10 @@ export interface BackoffConfig {
 export const defaultBackoff: BackoffConfig = { baseMs: 10_000, maxMs: 300_000, resetMs: 600_000 }
 
 export interface PlanContext {
+  /** The planner's clock: the agent's monotonic one (waits, back-offs), never compared with Docker's timestamps. */
   now: number
+  /** When an exited container was first seen exited, on the clock of `now` (default: Docker's finishedAt). */
+  exitedAt?: (c: ActualContainer) => number
   backoff: BackoffConfig
   /** Volumes are in place (configMaps and secrets written); containers are created only then. */
   volumesReady: boolean

@@ -73,6 +73,13 @@ export class PodWorker {
   #o: PodWorkerOptions
   /** Image pull failures by pod UID, then container name. */
   #pulls = new Map<string, Map<string, PullFailure>>()
+  /**
+   * When each exited container was first seen exited, by pod UID then
+   * container ID, on the monotonic clock the planner runs on: CrashLoopBackOff
+   * is timed from there, so a wall-clock step neither cuts it short nor
+   * stretches it by the step.
+   */
+  #exits = new Map<string, Map<string, number>>()
   /** The newest status this agent wrote, by pod UID (the informer may lag behind). */
   #written = new Map<string, KubeObject>()
   /** Last phase by pod UID, for the running-pods gauge. */
@@ -84,6 +91,7 @@ export class PodWorker {
 
   forget(uid: string): void {
     this.#pulls.delete(uid)
+    this.#exits.delete(uid)
     this.#written.delete(uid)
     this.phases.delete(uid)
   }
@@ -104,7 +112,7 @@ export class PodWorker {
       const waits = await this.#converge(key, st)
       for (const w of waits) if (w.type === 'wait') st.waiting.set(w.name, { reason: w.reason, message: w.message })
       const next = waits.reduce((m, w) => (w.type === 'wait' ? Math.min(m, w.untilMs) : m), Infinity)
-      if (Number.isFinite(next)) this.#o.requeue(key, Math.max(100, next - Date.now() + 50))
+      if (Number.isFinite(next)) this.#o.requeue(key, Math.max(100, next - performance.now() + 50))
       const sandbox = st.actual.find((c) => c.role === 'sandbox' && c.state === 'running')
       const podIP = pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip
       const running = st.actual.filter((c) => c.role !== 'sandbox' && c.state === 'running')
@@ -140,11 +148,31 @@ export class PodWorker {
     }
   }
 
+  /**
+   * The pod's exited containers, dated on the monotonic clock when first seen
+   * exited; a container already exited then is dated back by its age from
+   * Docker's finishedAt (this machine's wall clock), never forward.
+   */
+  #exitedAt(uid: string, actual: readonly ActualContainer[]): (c: ActualContainer) => number {
+    const before = this.#exits.get(uid)
+    const mono = performance.now()
+    const wall = Date.now()
+    const seen = new Map<string, number>()
+    for (const c of actual) {
+      if (c.state !== 'exited') continue
+      const finished = Date.parse(c.finishedAt ?? c.createdAt)
+      seen.set(c.id, before?.get(c.id) ?? mono - Math.max(0, Number.isFinite(finished) ? wall - finished : 0))
+    }
+    this.#exits.set(uid, seen)
+    return (c) => seen.get(c.id) ?? mono
+  }
+
   /** Plan and apply until only waits are left (bounded); returns the waits. */
   async #converge(key: string, st: SyncState): Promise<PodAction[]> {
     const uid = st.pod.metadata.uid!
     for (let round = 0; round < maxRounds; round++) {
-      const actions = planPodActions(st.pod, st.actual, Date.now(), {
+      const actions = planPodActions(st.pod, st.actual, performance.now(), {
+        exitedAt: this.#exitedAt(uid, st.actual),
         backoff: this.#o.backoff,
         volumesReady: !!st.volumes,
         probes: (id) => this.#o.probes.view(id),
@@ -209,7 +237,7 @@ export class PodWorker {
       const message = (e as Error).message
       let m = this.#pulls.get(uid)
       if (!m) this.#pulls.set(uid, (m = new Map()))
-      m.set(spec.name, { failures: (m.get(spec.name)?.failures ?? 0) + 1, lastFailureMs: Date.now(), message })
+      m.set(spec.name, { failures: (m.get(spec.name)?.failures ?? 0) + 1, lastFailureMs: performance.now(), message })
       st.waiting.set(spec.name, { reason: 'ErrImagePull', message })
       this.#o.events.event(st.pod, 'Warning', 'Failed', message)
       return false

@@ -44,6 +44,8 @@ interface Case {
   probes?: Record<string, ProbeView>
   pulls?: Record<string, PullFailure>
   volumesReady?: boolean
+  /** When each container (by id) was seen exited, on the clock of `now` (the agent's monotonic one). */
+  exitedAt?: Record<string, number>
   want: Array<Partial<PodAction>>
 }
 
@@ -103,6 +105,20 @@ const cases: Case[] = [
     now: T0 + 700_000,
     want: [{ type: 'startContainer', attempt: 10, backoffStep: 1 }],
   },
+  {
+    name: 'the back-off counts from when the agent saw the exit, on its own clock: a finishedAt 10 minutes ahead (a wall clock stepped back) waits 10 s, not 10 min',
+    actual: [sandbox(), exited({ name: 'app', id: 'x1', attempt: 1, backoffStep: 1 }, 1, 600, 605)],
+    exitedAt: { x1: 50_000 },
+    now: 55_000,
+    want: [{ type: 'wait', name: 'app', reason: 'CrashLoopBackOff', untilMs: 60_000 }],
+  },
+  {
+    name: 'and it ends on that clock, whatever finishedAt says',
+    actual: [sandbox(), exited({ name: 'app', id: 'x1', attempt: 1, backoffStep: 1 }, 1, 600, 605)],
+    exitedAt: { x1: 50_000 },
+    now: 60_000,
+    want: [{ type: 'startContainer', name: 'app', attempt: 2, backoffStep: 2 }],
+  },
   { name: 'OnFailure: exit 0 is not restarted; the pod is done, its sandbox stopped', pod: pod({ restartPolicy: 'OnFailure' }), actual: [sandbox(), exited({ name: 'app' }, 0, 0, 1)], want: [{ type: 'killContainer', id: 'sb' }] },
   { name: 'OnFailure: exit 1 is restarted', pod: pod({ restartPolicy: 'OnFailure' }), actual: [sandbox(), exited({ name: 'app' }, 1, 0, 1)], now: T0 + 2_000, want: [{ type: 'startContainer', attempt: 1 }] },
   { name: 'Never: a finished pod with a stopped sandbox stays as it is', pod: pod({ restartPolicy: 'Never' }), actual: [sandbox({ state: 'exited' }), exited({ name: 'app' }, 2, 0, 1)], want: [] },
@@ -154,6 +170,7 @@ for (const c of cases) {
       volumesReady: c.volumesReady ?? true,
       probes: (id) => c.probes?.[id],
       pulls: new Map(Object.entries(c.pulls ?? {})),
+      ...(c.exitedAt ? { exitedAt: (x: ActualContainer) => c.exitedAt![x.id]! } : {}),
     })
     t.equal(got.length, c.want.length, JSON.stringify(got))
     c.want.forEach((w, i) => t.match(got[i], w))
