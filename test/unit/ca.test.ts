@@ -8,7 +8,7 @@ import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:cry
 import { mkdtemp, rm, stat, writeFile, chmod, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { issueClientCert, issueServingCert, loadOrCreateCA, signServingCert, type ClusterCA } from '../../certs/ca.ts'
+import { issueClientCert, issueServingCert, loadOrCreateCA, selfSignedCert, signServingCert, type ClusterCA } from '../../certs/ca.ts'
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
@@ -129,6 +129,26 @@ t.test('signServingCert: the requester\'s own RSA key, exactly the SANs asked fo
   t.throws(() => signServingCert(ca, { publicKeyPem: ec, commonName: 'x', ipAddresses: ['10.0.0.5'] }), /the public key is ec; the cluster CA signs RSA keys only/)
   t.throws(() => signServingCert(ca, { publicKeyPem: 'nope', commonName: 'x', ipAddresses: ['10.0.0.5'] }), /not a PEM public key/)
   t.throws(() => signServingCert(ca, { publicKeyPem, commonName: 'x' }), /at least one DNS name or IP/)
+})
+
+t.test('every certificate issued now is valid on a machine whose clock is 10 minutes behind or ahead (notBefore backdated)', async (t) => {
+  const ca = await sharedCA()
+  const publicKeyPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  const issued = {
+    'the CA': ca.certPem,
+    'a serving certificate': issueServingCert(ca, { commonName: 'x', ipAddresses: ['10.0.0.5'] }).certPem,
+    'a client certificate': issueClientCert(ca, { commonName: 'x' }).certPem,
+    'a kubelet certificate (signServingCert)': signServingCert(ca, { publicKeyPem, commonName: 'system:node:x', ipAddresses: ['10.0.0.5'] }),
+    'a self-signed certificate': selfSignedCert({ commonName: 'x', dnsNames: ['x'] }).certPem,
+  }
+  const now = Date.now()
+  for (const [what, pem] of Object.entries(issued)) {
+    const x = new X509Certificate(pem)
+    for (const skewMin of [-10, 10]) {
+      const then = now + skewMin * 60_000
+      t.ok(Date.parse(x.validFrom) <= then && then <= Date.parse(x.validTo), `${what}: valid at ${skewMin > 0 ? '+' : ''}${skewMin} min`)
+    }
+  }
 })
 
 function get(port: number, opts: https.RequestOptions): Promise<{ status?: number; body: string }> {
