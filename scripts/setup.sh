@@ -30,6 +30,7 @@ declare -A pkgs=(
   [arping]=iputils-arping
   [ethtool]=ethtool
   [iperf3]=iperf3
+  [faketime]=faketime
 )
 missing=()
 for cmd in "${!pkgs[@]}"; do
