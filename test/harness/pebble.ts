@@ -41,6 +41,8 @@ export interface PebbleHandle {
   /** Pebble's issuing root (PEM): what served certificates chain to. */
   rootPem: string
   managementUrl: string
+  /** The pebble process, for faults that stop it by pid (then `stop()` only waits for its exit). */
+  pid: number
   /** Change the A answers of the test resolver. */
   setAddresses(addresses: string[]): void
   /** Stop Pebble (the resolver stays up); idempotent. */
@@ -148,6 +150,7 @@ export async function startPebble(t: Teardown, opts: PebbleOptions): Promise<Peb
     caBundlePem: ca.certPem,
     rootPem: root.body,
     managementUrl,
+    pid: child.pid!,
     setAddresses(a) {
       addresses = a
     },
