@@ -33,6 +33,7 @@ import { ReplicaSetController } from './controllers/replicaset.ts'
 import { DeploymentController } from './controllers/deployment.ts'
 import { DaemonSetController } from './controllers/daemonset.ts'
 import { IngressCertsController } from './controllers/ingress-certs.ts'
+import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
@@ -258,6 +259,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new NodeLifecycleController(),
       new IngressCertsController({ ca }),
       new BootstrapTokenCleaner(),
+      new RoutingEventsController(),
     ],
   })
   return { manager, client }

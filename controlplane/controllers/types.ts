@@ -46,6 +46,8 @@ export interface ControllerConfig {
   nodeMonitorPeriodMs?: number
   /** How often expired bootstrap tokens are deleted (kubeadm's token cleaner); optional like nodeMonitorPeriodMs. */
   tokenCleanupPeriodMs?: number
+  /** After this long without every serving node applying a Service's or an Ingress's change, a RoutingNotApplied Warning (routing-events; 10 s, the endpoint withdrawal's default timeout). */
+  routingWarnAfterMs?: number
   /** Endpoints per EndpointSlice (Kubernetes' --max-endpoints-per-slice: 100). */
   maxEndpointsPerSlice?: number
   /** The pod network; each node gets one /24 from it as spec.podCIDR. */

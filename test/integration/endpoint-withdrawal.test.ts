@@ -6,9 +6,11 @@
 //  - a deleted backend pod gets SIGTERM (Docker's kill event) only after every
 //    node reported a revision at or above the slice change that took the pod
 //    out, with no preStop hook;
+//    `kubectl describe svc` says so too (a RoutingApplied Event);
 //  - a serving node that never catches up (a Lease the test keeps fresh)
 //    makes the wait run out after the configured timeout, with a Warning
-//    Event on the pod, and the pod is stopped anyway.
+//    Event on the pod, and the pod is stopped anyway; describe shows a
+//    RoutingNotApplied Warning naming the node.
 
 import t from 'tap'
 import Docker from 'dockerode'
@@ -37,7 +39,7 @@ t.test('endpoint withdrawal on real nodes', async (t) => {
   await ensureImages({ progress: null })
   const net = await pickClusterCIDR()
   const names = testNodeNames(2, 'ew')
-  const c = await startTestCluster(t, { identities: nodeIdentities(names), controllers: { clusterCIDR: net.clusterCIDR } })
+  const c = await startTestCluster(t, { identities: nodeIdentities(names), controllers: { clusterCIDR: net.clusterCIDR, routingWarnAfterMs: 3_000 } })
   t.teardown(async () => {
     for (const n of names) await removeServiceProxyTable(n).catch(() => undefined)
   })
@@ -67,6 +69,12 @@ t.test('endpoint withdrawal on real nodes', async (t) => {
       const l = await c.client.get(leases, 'kube-node-lease', n)
       t.ok(Number(l.metadata.annotations?.[proxyAppliedAnnotation]) >= newest, `${n} reports a revision >= ${newest}`)
     }
+    const described = await eventually(async () => {
+      const r = await c.kubectl(['describe', 'svc', 'web'])
+      return new RegExp(`RoutingApplied.*applied on 2/2 nodes: revision (\\d+)`).exec(r.stdout) && r.stdout
+    }, { timeout: 30_000, what: 'kubectl describe svc web: RoutingApplied 2/2' })
+    const said = Number(/applied on 2\/2 nodes: revision (\d+)/.exec(described)![1])
+    t.ok(said >= newest, `kubectl describe svc web says "applied on 2/2 nodes" for revision ${said} (the newest slice is ${newest})`)
   })
 
   await t.test('a deleted pod gets SIGTERM only after every node applied its removal', async (t) => {
@@ -128,6 +136,11 @@ t.test('endpoint withdrawal on real nodes', async (t) => {
     t.match(ev.message, /service-proxy on ghost \(at 1\)/, 'the Event names the node that was behind')
     await eventually(async () => !(await webPods()).some((p) => p.metadata.uid === victim.metadata.uid), { timeout: 60_000, what: 'the victim gone' })
     t.ok(Date.now() - started >= 3_000, 'the pod waited for the configured timeout before it stopped')
+    const described = await eventually(async () => {
+      const r = await c.kubectl(['describe', 'svc', 'web'])
+      return /RoutingNotApplied/.test(r.stdout) && r.stdout
+    }, { timeout: 30_000, what: 'kubectl describe svc web: RoutingNotApplied' })
+    t.match(described, /Warning\s+RoutingNotApplied.*applied on 2\/3 nodes after \d+ s; not yet: ghost \(service-proxy at 1\)/, 'describe names the node that is behind')
     await c.client.delete(leases, 'kube-node-lease', 'ghost')
   })
 })
