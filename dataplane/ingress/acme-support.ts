@@ -16,6 +16,7 @@ import { CodedError } from '../../lib/errors.ts'
 import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, type Registry } from '../../lib/metrics.ts'
 import { microTime, planLeaseWrite, recordOf, type LeaseRecord } from '../../controlplane/controllers/leader.ts'
+import { monotonicMs } from '../../controlplane/client/lease-observer.ts'
 
 const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 /** On the per-certificate Lease: the shared backoff (not skiff.dev/: those are validated user settings). */
@@ -58,8 +59,11 @@ export class AcmeLeases {
     if (backoff && backoff.retryAt > now) return { backoff }
     const seenKey = current ? `${current.holderIdentity}|${current.renewTime}|${current.leaseTransitions}` : ''
     const k = `${namespace}/${name}`
-    if (this.#seen.get(k)?.key !== seenKey) this.#seen.set(k, { key: seenKey, atMs: now })
-    const spec = planLeaseWrite({ current, identity, leaseDurationMs, now, observedAtMs: this.#seen.get(k)!.atMs })
+    // A holder's Lease expires by this process's monotonic clock since we saw it change (as leader election does), never
+    // by its renewTime against our wall clock: a clock step neither takes a held Lease early nor holds off a takeover.
+    const mono = monotonicMs()
+    if (this.#seen.get(k)?.key !== seenKey) this.#seen.set(k, { key: seenKey, atMs: mono })
+    const spec = planLeaseWrite({ current, identity, leaseDurationMs, now, observedAtMs: this.#seen.get(k)!.atMs, monotonicNow: mono })
     if (!spec) return { heldBy: current!.holderIdentity }
     try {
       return {
