@@ -292,7 +292,10 @@ export class Agent {
     const volumes = new VolumeManager({ stateDir: o.stateDir })
     const cap = this.#facts!.capacity
     if (o.endpointWithdrawalTimeoutMs !== 0) {
-      this.#withdrawal = new EndpointWithdrawal({ client: o.client, logger: this.#log.child({ component: 'endpoint-withdrawal' }), timeoutMs: o.endpointWithdrawalTimeoutMs, registry: this.metrics.registry })
+      this.#withdrawal = new EndpointWithdrawal({
+        client: o.client, logger: this.#log.child({ component: 'endpoint-withdrawal' }), timeoutMs: o.endpointWithdrawalTimeoutMs, registry: this.metrics.registry,
+        nodeName: o.nodeName, localApplied: () => this.#proxy?.appliedRevision,
+      })
       await this.#withdrawal.start()
     }
     let sync: PodSync | undefined

@@ -60,7 +60,7 @@ function addresses(slice: KubeObject): Array<{ ip: string; ready: boolean }> {
 }
 
 export class EndpointWithdrawal {
-  #o: { client: ApiClient; logger: Logger; timeoutMs: number; pollMs: number }
+  #o: { client: ApiClient; logger: Logger; timeoutMs: number; pollMs: number; nodeName?: string; localApplied?: () => number | undefined }
   #slices: Informer
   #nodeLeases: Informer
   #presence: Informer
@@ -71,7 +71,12 @@ export class EndpointWithdrawal {
   #prune?: NodeJS.Timeout
   #wait?: Histogram
 
-  constructor(o: { client: ApiClient; logger: Logger; timeoutMs?: number; pollMs?: number; registry?: Registry }) {
+  /**
+   * localApplied: the revision this node's own service proxy has in effect, read directly. This node counts as
+   * behind while it is below the target even when its Lease does not look fresh yet (back from a partition, its
+   * renewal not seen): its own stale rules may still send to the pod.
+   */
+  constructor(o: { client: ApiClient; logger: Logger; timeoutMs?: number; pollMs?: number; registry?: Registry; nodeName?: string; localApplied?: () => number | undefined }) {
     this.#o = { timeoutMs: 10_000, pollMs: 50, ...o }
     this.#slices = new Informer({ client: o.client, info: slicesInfo, logger: o.logger })
     this.#nodeLeases = new Informer({ client: o.client, info: leasesInfo, logger: o.logger, namespace: 'kube-node-lease' })
@@ -130,7 +135,12 @@ export class EndpointWithdrawal {
   /** Serving components (fresh Leases) whose applied revision is below `revision`. */
   behind(revision: number): Applier[] {
     const now = this.#observer.now()
-    return servingAppliers([...this.#nodeLeases.list(), ...this.#presence.list()], (l) => this.#observer.fresh(l, now)).filter((a) => a.revision < revision)
+    const out = servingAppliers([...this.#nodeLeases.list(), ...this.#presence.list()], (l) => this.#observer.fresh(l, now)).filter((a) => a.revision < revision)
+    const local = this.#o.localApplied?.()
+    if (local !== undefined && local < revision && !out.some((a) => a.node === this.#o.nodeName && a.component === 'service-proxy')) {
+      out.push({ node: this.#o.nodeName ?? 'this node', component: 'service-proxy', revision: local })
+    }
+    return out
   }
 
   /** Wait until no serving node routes to the pod any more, at most min(timeout, budgetMs). */

@@ -134,7 +134,14 @@ export class PodSync {
     this.#o.probes.forget(key)
     for (const uid of new Set(stale.map((c) => c.podUid))) {
       const list = stale.filter((c) => c.podUid === uid)
-      const pseudo: KubeObject = { metadata: { name: key, uid } }
+      const ips = [...new Set(list.filter((c) => c.role === 'sandbox' && c.ip).map((c) => c.ip!))]
+      const pseudo: KubeObject = { metadata: { name: key, uid }, status: { podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) } }
+      // An orphan (its pod deleted while this node was cut off) may still be an endpoint in this node's own stale rules:
+      // like any terminating pod it stops only once every serving node, this one included, has withdrawn it.
+      if (this.#o.withdrawal && ips.length && list.some((c) => c.state === 'running' && c.role !== 'sandbox')) {
+        const w = await this.#o.withdrawal.waitFor(pseudo, 30_000)
+        this.#log.debug({ pod: key, outcome: w.outcome, waitedMs: Math.round(w.waitedMs) }, 'endpoint withdrawal before removing a pod that is gone')
+      }
       await terminateContainers(pseudo, list, 2, { runtime: this.runtime, logger: this.#log })
       await this.#o.volumes.tearDown(uid)
       this.worker.forget(uid)
