@@ -43,6 +43,30 @@ export class SharedInformers implements InformerFactory {
 
 const eventsInfo = lookupResource('', 'v1', 'events')!
 
+/** A core/v1 Event about `obj`, counted once, stamped now (seconds, as kubectl shows them). */
+export function eventObject(obj: KubeObject, e: { name: string; type: 'Normal' | 'Warning'; reason: string; message: string; component: string }): KubeObject {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+  return {
+    metadata: { name: e.name, namespace: obj.metadata.namespace ?? 'default' },
+    involvedObject: {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+    },
+    reason: e.reason,
+    message: e.message,
+    type: e.type,
+    source: { component: e.component },
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+    reportingComponent: e.component,
+  }
+}
+
 export class ApiEventRecorder implements EventRecorder {
   #client: ApiClient
   #log: Logger
@@ -56,28 +80,10 @@ export class ApiEventRecorder implements EventRecorder {
   }
 
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     const ns = obj.metadata.namespace ?? 'default'
-    const ev = {
-      // client-go's naming: <object>.<unix nanoseconds in hex> (a generateName may not end in '.')
-      metadata: { name: `${obj.metadata.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#seq++ % 1_000_000)).toString(16)}`, namespace: ns },
-      involvedObject: {
-        apiVersion: obj.apiVersion,
-        kind: obj.kind,
-        name: obj.metadata.name,
-        namespace: obj.metadata.namespace,
-        uid: obj.metadata.uid,
-        resourceVersion: obj.metadata.resourceVersion,
-      },
-      reason,
-      message,
-      type,
-      source: { component: this.#component },
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
-      reportingComponent: this.#component,
-    }
+    // client-go's naming: <object>.<unix nanoseconds in hex> (a generateName may not end in '.')
+    const name = `${obj.metadata.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#seq++ % 1_000_000)).toString(16)}`
+    const ev = eventObject(obj, { name, type, reason, message, component: this.#component })
     this.#client.create(eventsInfo, ns, ev).catch((e) => this.#log.debug({ err: (e as Error).message, reason }, 'event not recorded'))
   }
 }

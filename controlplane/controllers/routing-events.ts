@@ -30,6 +30,7 @@ import {
 import type { KubeObject } from '../api/types.ts'
 import { ApiClientError } from '../client/client.ts'
 import { keyFor, type Informer } from '../client/informer.ts'
+import { eventObject } from './informers.ts'
 import { LeaseObserver } from '../client/lease-observer.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
@@ -205,13 +206,7 @@ export class RoutingEventsController implements Controller {
         await ctx.client.patch(eventsInfo, ns, name, { count: Number(old.count ?? 1) + 1, message: e.message, type: e.type, lastTimestamp: now }, 'application/merge-patch+json')
         return
       }
-      await ctx.client.create(eventsInfo, ns, {
-        metadata: { name, namespace: ns },
-        involvedObject: { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: ns, uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion },
-        reason: e.reason, message: e.message, type: e.type,
-        source: { component: this.name }, reportingComponent: this.name,
-        firstTimestamp: now, lastTimestamp: now, count: 1,
-      })
+      await ctx.client.create(eventsInfo, ns, eventObject(obj, { name, type: e.type, reason: e.reason, message: e.message, component: this.name }))
     } catch (err) {
       ctx.logger.debug({ controller: this.name, err: (err as Error).message, reason: e.reason }, 'event not recorded')
     }

@@ -42,7 +42,7 @@ import { sh } from '../../lib/exec.ts'
 import { upCluster, type UpCluster } from '../harness/skiff-up.ts'
 import { deployWeb, httpGet, isReady, podsInfo } from '../harness/web-app.ts'
 import type { LoadTarget } from '../harness/loadgen.ts'
-import { failedSamples, failureTimeline, loadSummary, sampleOk, startLoad } from '../harness/loadgen-process.ts'
+import { failedSamples, failureKinds, failureTimeline, loadSummary, sampleOk, startLoad } from '../harness/loadgen-process.ts'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 const slicesInfo = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
@@ -54,15 +54,6 @@ const rps = Number(process.env.SKIFF_FAULT_NODE_RPS ?? 100)
 
 const readyOf = (n: KubeObject) => (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status as string | undefined
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const ok = sampleOk
-/** Failures counted by kind (TIMEOUT, ECONNRESET, a status). */
-const outcomes = (bad: Array<[number, number, number | string]>) => {
-  const out: Record<string, number> = {}
-  for (const s of bad) out[String(s[2]).split(':')[0]!] = (out[String(s[2]).split(':')[0]!] ?? 0) + 1
-  return out
-}
-const failed = failedSamples
-const summary = loadSummary
 
 /** Web containers (any state) on a host's Engine: pod name and UID of each. */
 async function webContainers(c: UpCluster, host: HostSpec, all = false): Promise<Array<{ pod: string; uid: string }>> {
@@ -244,8 +235,8 @@ t.test('node faults on three simulated hosts', async (t) => {
     t.notOk(back.metadata.deletionTimestamp, 'not evicted')
     await sleep(1_000)
     const r = await load.stop()
-    t.comment(summary(r))
-    t.same(failed(r), { clusterip: [], ingress: [] }, '0 failed requests through node-3\'s ClusterIP and the ingress')
+    t.comment(loadSummary(r))
+    t.same(failedSamples(r), { clusterip: [], ingress: [] }, '0 failed requests through node-3\'s ClusterIP and the ingress')
   })
 
   await t.test('node-3 partitioned past eviction: traffic goes on, never more than 3 endpoints, orphans gone within 10 s of the heal', async (t) => {
@@ -293,9 +284,9 @@ t.test('node faults on three simulated hosts', async (t) => {
     watching = false
     await endpointWatch
     const r = await load.stop()
-    t.comment(summary(r))
+    t.comment(loadSummary(r))
     t.ok(maxEndpoints <= 3, `Service web never had more than 3 ready endpoints (max ${maxEndpoints})`)
-    t.same(failed(r), { clusterip: [], ingress: [] }, '0 failed requests through node-3\'s ClusterIP and the ingress')
+    t.same(failedSamples(r), { clusterip: [], ingress: [] }, '0 failed requests through node-3\'s ClusterIP and the ingress')
   })
 
   await t.test(`power-off of node-3 under ${2 * rps} requests/s: NotReady, endpoints withdrawn everywhere within 2 s, success back within 20 s; stale containers gone before Ready`, async (t) => {
@@ -355,7 +346,7 @@ t.test('node faults on three simulated hosts', async (t) => {
     if (process.env.SKIFF_FAULT_DEBUG) {
       t.comment(`trace of the victim: ${trace.join(' | ')}`)
       const ct = await c.onHost(n1.name, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', clusterIP], { allowFail: true })
-      const late = (r.samples.clusterip ?? []).filter((s) => r.startedAt + s[0] > killAt + 20_000 && !ok(s)).map((s) => String(s[2]).split(':')[1])
+      const late = (r.samples.clusterip ?? []).filter((s) => r.startedAt + s[0] > killAt + 20_000 && !sampleOk(s)).map((s) => String(s[2]).split(':')[1])
       for (const port of late) t.comment(`late failure sport ${port}: ${ct.stdout.split('\n').filter((l) => l.includes(`sport=${port} `)).join(' || ') || 'no conntrack entry'}`)
       const by = new Map<string, number>()
       for (const l of ct.stdout.split('\n')) {
@@ -368,12 +359,12 @@ t.test('node faults on three simulated hosts', async (t) => {
     }
     const t0 = r.startedAt
     for (const [name, samples] of Object.entries(r.samples)) {
-      const bad = samples.filter((s) => !ok(s))
+      const bad = samples.filter((s) => !sampleOk(s))
       const lastBad = bad.length ? t0 + bad[bad.length - 1]![0] : undefined
-      t.comment(`${name}: ${samples.length} sent, ${bad.length} failed${lastBad ? `, the last sent ${lastBad - killAt} ms after the power-off (${lastBad - notReadyAt} ms after NotReady)` : ''}; outcomes ${JSON.stringify(outcomes(bad))}`)
+      t.comment(`${name}: ${samples.length} sent, ${bad.length} failed${lastBad ? `, the last sent ${lastBad - killAt} ms after the power-off (${lastBad - notReadyAt} ms after NotReady)` : ''}; outcomes ${JSON.stringify(failureKinds(bad))}`)
       t.comment(`${name}: failures by second after the power-off: ${failureTimeline(r, name, killAt)} (NotReady at ${Math.floor(notReadyMs / 1000)}s)`)
       t.ok(samples.length > rps * 25, `${name}: load ran (${samples.length} requests)`)
-      const late = samples.filter((s) => t0 + s[0] >= notReadyAt + 20_000 && !ok(s))
+      const late = samples.filter((s) => t0 + s[0] >= notReadyAt + 20_000 && !sampleOk(s))
       t.same(late, [], `${name}: 100% success for requests sent from 20 s after NotReady on`)
     }
 

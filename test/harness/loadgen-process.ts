@@ -50,3 +50,13 @@ export function failureTimeline(r: LoadResult, name: string, zeroAt: number): st
   }
   return [...bySecond].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}s:${v}`).join(' ') || 'none'
 }
+
+/** Failures counted by kind (TIMEOUT, ECONNRESET, a status); a timeout's local port is left out. */
+export function failureKinds(bad: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const s of bad) {
+    const kind = String(s[2]).split(':')[0]!
+    out[kind] = (out[kind] ?? 0) + 1
+  }
+  return out
+}
