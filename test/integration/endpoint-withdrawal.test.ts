@@ -69,10 +69,12 @@ t.test('endpoint withdrawal on real nodes', async (t) => {
       const l = await c.client.get(leases, 'kube-node-lease', n)
       t.ok(Number(l.metadata.annotations?.[proxyAppliedAnnotation]) >= newest, `${n} reports a revision >= ${newest}`)
     }
+    // An earlier change may have been announced first: wait for the announcement of this one.
     const described = await eventually(async () => {
       const r = await c.kubectl(['describe', 'svc', 'web'])
-      return new RegExp(`RoutingApplied.*applied on 2/2 nodes: revision (\\d+)`).exec(r.stdout) && r.stdout
-    }, { timeout: 30_000, what: 'kubectl describe svc web: RoutingApplied 2/2' })
+      const m = /RoutingApplied.*applied on 2\/2 nodes: revision (\d+)/.exec(r.stdout)
+      return m && Number(m[1]) >= newest && r.stdout
+    }, { timeout: 30_000, what: `kubectl describe svc web: RoutingApplied 2/2 for revision ${newest} or later` })
     const said = Number(/applied on 2\/2 nodes: revision (\d+)/.exec(described)![1])
     t.ok(said >= newest, `kubectl describe svc web says "applied on 2/2 nodes" for revision ${said} (the newest slice is ${newest})`)
   })
