@@ -13,7 +13,7 @@ import {
 } from './validation/core.ts'
 import { validateIngress, validateIngressClass } from './validation/ingress.ts'
 import { printableCause } from './validation/field.ts'
-import { validateObjectMeta } from './validation/meta.ts'
+import { validateFinalizersUpdate, validateObjectMeta } from './validation/meta.ts'
 import type { NameRule } from './validation/meta.ts'
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain } from './validation/names.ts'
 import { validatePodSpec, validatePodUpdate } from './validation/pod.ts'
@@ -57,7 +57,10 @@ const nameRules: Record<string, NameRule> = {
 
 /** Every reason `obj` may not be stored; empty when it is valid. `old` is the stored object on update. */
 export function validate(info: ResourceInfo, obj: KubeObject, old?: KubeObject, opts: ValidationOptions = {}): StatusCause[] {
-  const meta = validateObjectMeta(obj.metadata, { namespaced: info.namespaced, nameRule: nameRules[info.kind] ?? isDNS1123Subdomain })
+  const meta = [
+    ...validateObjectMeta(obj.metadata, { namespaced: info.namespaced, nameRule: nameRules[info.kind] ?? isDNS1123Subdomain }),
+    ...validateFinalizersUpdate(obj.metadata?.finalizers, old?.metadata, 'metadata.finalizers'),
+  ]
   const kind = kindValidators[info.kind]?.(obj, old, opts) ?? []
   return [...meta, ...kind, ...validateSkiffAnnotations(obj, info.kind)].map(printableCause)
 }

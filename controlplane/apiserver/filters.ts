@@ -1,6 +1,7 @@
 // List and watch filtering: namespace, label selector, field selector, and
 // the limit/continue pagination of lists. Pure.
 
+import { intParam } from './query.ts'
 import { ApiError } from '../api/errors.ts'
 import type { ResourceInfo } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
@@ -60,7 +61,7 @@ interface ContinueToken {
  * (documented: pages are each consistent, not one snapshot across pages).
  */
 export function paginate(items: KubeObject[], revision: number, query: URLSearchParams): { page: KubeObject[]; revision: number; continueToken?: string; remaining?: number } {
-  const limit = Number(query.get('limit') ?? 0)
+  const limit = intParam(query, 'limit') ?? 0
   const cont = query.get('continue')
   let start = ''
   let rv = revision

@@ -1,18 +1,36 @@
-// Garbage collection through ownerReferences, and namespace termination,
-// without finalizers on the owners: kubectl's `propagationPolicy` is honoured
-// by deleting dependents after the owner (Background), before it
-// (Foreground), or by removing the owner reference (Orphan). A periodic sweep
-// repairs anything a crash left behind: dependents whose owners are all gone,
-// and namespaces still Terminating.
+// Garbage collection through ownerReferences, and namespace termination, as
+// Kubernetes' garbage collector does it:
+//  - Background: the owner goes at once; afterwards its dependents are
+//    deleted (a dependent that still has a live owner only loses the
+//    reference to the one that went).
+//  - Foreground: the owner is marked (deletionTimestamp) with the
+//    `foregroundDeletion` finalizer; the collector deletes its dependents
+//    (in the foreground too, so grandchildren go first) and removes the
+//    finalizer once no dependent with `blockOwnerDeletion` is left, which
+//    completes the owner's deletion. Controllers leave marked objects alone,
+//    so nothing is recreated meanwhile.
+//  - Orphan: the owner is marked with the `orphan` finalizer; the collector
+//    removes the owner reference from every dependent, then the finalizer.
+// The collector runs in every apiserver: the request that marks or deletes
+// an object triggers it, and a periodic sweep repairs anything a crash left
+// behind (dependents whose owners are all gone, marked objects, namespaces
+// still Terminating). Steps are idempotent; a conflict is retried.
 
 import { lookupKind, resources, type ResourceInfo } from '../api/resources.ts'
 import { isApiError } from '../api/errors.ts'
 import { clone, type KubeObject } from '../api/types.ts'
-import type { Registry } from './registry.ts'
+import { gcFinalizers, type Registry } from './registry.ts'
 import type { Logger } from '../../lib/log.ts'
 
 const namespaced = resources.filter((r) => r.namespaced)
 const nsInfo = resources.find((r) => r.resource === 'namespaces')!
+const podInfo = resources.find((r) => r.resource === 'pods')!
+
+type Owned = { info: ResourceInfo; obj: KubeObject }
+
+const keyOf = (info: ResourceInfo, ns: string | undefined, name: string) => `${info.resource}.${info.group}/${ns ?? ''}/${name}`
+const refersTo = (dep: KubeObject, uid: string | undefined) => (dep.metadata.ownerReferences ?? []).some((o) => o.uid === uid)
+const blocks = (dep: KubeObject, uid: string | undefined) => (dep.metadata.ownerReferences ?? []).some((o) => o.uid === uid && o.blockOwnerDeletion === true)
 
 export class GarbageCollector {
   #registry: Registry
@@ -22,6 +40,8 @@ export class GarbageCollector {
   #running = new Set<string>()
   #pending = new Set<Promise<void>>()
   #namespaceDelayMs: number
+  /** Marked owners being processed; a key here again while running is processed once more after. */
+  #active = new Map<string, { again: boolean }>()
 
   constructor(opts: { registry: Registry; logger: Logger; sweepIntervalMs?: number; namespaceDelayMs?: number }) {
     this.#namespaceDelayMs = opts.namespaceDelayMs ?? 2000
@@ -32,8 +52,12 @@ export class GarbageCollector {
 
   start(): void {
     this.#registry.hooks = {
-      beforeDelete: (info, obj, policy) => this.#dependents(info, obj, policy),
-      afterDelete: (info, obj, policy) => this.#track(policy === 'Namespace' ? this.terminateNamespace(obj.metadata.name!) : this.#dependents(info, obj, policy)),
+      deleting: (info, obj) => this.#schedule(info, obj.metadata.namespace, obj.metadata.name!),
+      afterDelete: (info, obj, policy) => {
+        if (policy === 'Namespace') return this.#track(this.terminateNamespace(obj.metadata.name!))
+        this.#track(this.#collectDependents(info, obj))
+        this.#track(this.#wakeOwners(obj))
+      },
     }
     this.#timer = setInterval(() => this.#track(this.sweep()), this.#sweepMs)
     this.#timer.unref()
@@ -42,7 +66,7 @@ export class GarbageCollector {
 
   async stop(): Promise<void> {
     clearInterval(this.#timer)
-    await Promise.allSettled([...this.#pending])
+    while (this.#pending.size) await Promise.allSettled([...this.#pending])
   }
 
   #track(p: Promise<void>): void {
@@ -51,34 +75,117 @@ export class GarbageCollector {
     void q.finally(() => this.#pending.delete(q))
   }
 
-  /** Delete (or orphan) everything that names `owner` in its ownerReferences. */
-  async #dependents(info: ResourceInfo, owner: KubeObject, policy: string): Promise<void> {
-    const uid = owner.metadata.uid
-    const candidates = info.namespaced ? namespaced : resources
-    for (const r of candidates) {
-      const { items } = await this.#registry.list(r, owner.metadata.namespace)
-      for (const dep of items) {
-        if (!(dep.metadata.ownerReferences ?? []).some((o) => o.uid === uid)) continue
-        if (policy === 'Orphan') await this.#orphan(r, dep, uid!)
-        else await this.#deleteQuietly(r, dep, policy === 'Foreground' ? 'Foreground' : 'Background')
+  /** Everything that names `owner` in its ownerReferences. */
+  async #dependentsOf(info: ResourceInfo, owner: KubeObject): Promise<Owned[]> {
+    const out: Owned[] = []
+    for (const r of info.namespaced ? namespaced : resources) {
+      const { items } = await this.#registry.list(r, info.namespaced ? owner.metadata.namespace : undefined)
+      for (const obj of items) if (refersTo(obj, owner.metadata.uid)) out.push({ info: r, obj })
+    }
+    return out
+  }
+
+  /** After an owner is gone: delete its dependents, unless another owner of theirs is still there. */
+  async #collectDependents(info: ResourceInfo, owner: KubeObject): Promise<void> {
+    for (const dep of await this.#dependentsOf(info, owner)) {
+      if (await this.#anyOwnerExists(dep.obj, owner.metadata.uid)) await this.#dropOwner(dep.info, dep.obj, owner.metadata.uid!)
+      else await this.#deleteQuietly(dep.info, dep.obj, 'Background')
+    }
+  }
+
+  /** A dependent is gone: an owner waiting for it (foregroundDeletion) may now be done. */
+  async #wakeOwners(dep: KubeObject): Promise<void> {
+    for (const ref of dep.metadata.ownerReferences ?? []) {
+      const info = lookupKind(ref.apiVersion, ref.kind)
+      if (!info) continue
+      const ns = info.namespaced ? dep.metadata.namespace : undefined
+      const owner = await this.#registry.get(info, ns, ref.name).catch(() => undefined)
+      if (owner?.metadata.uid === ref.uid && owner.metadata.deletionTimestamp && (owner.metadata.finalizers ?? []).includes(gcFinalizers.foreground)) {
+        this.#schedule(info, ns, ref.name)
       }
     }
   }
 
-  async #orphan(info: ResourceInfo, dep: KubeObject, uid: string): Promise<void> {
-    const next = clone(dep)
-    next.metadata.ownerReferences = (next.metadata.ownerReferences ?? []).filter((o) => o.uid !== uid)
-    if (next.metadata.ownerReferences.length === 0) delete next.metadata.ownerReferences
-    try {
-      await this.#registry.updateFrom(info, dep, next)
-    } catch (e) {
-      if (!isApiError(e, 'NotFound')) throw e
+  /** Process a marked owner; one run per object at a time, repeated when asked again meanwhile. */
+  #schedule(info: ResourceInfo, ns: string | undefined, name: string): void {
+    const key = keyOf(info, ns, name)
+    const active = this.#active.get(key)
+    if (active) return void (active.again = true)
+    const state = { again: false }
+    this.#active.set(key, state)
+    this.#track(
+      (async () => {
+        try {
+          do {
+            state.again = false
+            await this.#processMarked(info, ns, name)
+          } while (state.again)
+        } finally {
+          this.#active.delete(key)
+        }
+      })(),
+    )
+  }
+
+  async #processMarked(info: ResourceInfo, ns: string | undefined, name: string): Promise<void> {
+    const obj = await this.#registry.get(info, ns, name).catch(() => undefined)
+    if (!obj?.metadata.deletionTimestamp) return
+    const finalizers = obj.metadata.finalizers ?? []
+    if (finalizers.includes(gcFinalizers.orphan)) {
+      for (const dep of await this.#dependentsOf(info, obj)) await this.#dropOwner(dep.info, dep.obj, obj.metadata.uid!)
+      await this.#removeFinalizer(info, obj, gcFinalizers.orphan)
+      this.#log.info({ resource: info.resource, namespace: ns, name }, 'dependents orphaned')
+    } else if (finalizers.includes(gcFinalizers.foreground)) {
+      for (const dep of await this.#dependentsOf(info, obj)) {
+        if (dep.obj.metadata.deletionTimestamp) continue
+        // Pods own nothing: a plain delete (graceful through their agent); anything else in the foreground too.
+        await this.#deleteQuietly(dep.info, dep.obj, dep.info === podInfo ? undefined : 'Foreground')
+      }
+      const blocking = (await this.#dependentsOf(info, obj)).filter((d) => blocks(d.obj, obj.metadata.uid))
+      if (blocking.length > 0) return // each one that goes wakes this owner again (#wakeOwners)
+      await this.#removeFinalizer(info, obj, gcFinalizers.foreground)
+      this.#log.info({ resource: info.resource, namespace: ns, name }, 'foreground deletion: dependents gone')
     }
   }
 
-  async #deleteQuietly(info: ResourceInfo, obj: KubeObject, policy: 'Background' | 'Foreground'): Promise<void> {
+  /** Remove one finalizer; the registry completes the deletion when it was the last. */
+  async #removeFinalizer(info: ResourceInfo, obj: KubeObject, finalizer: string): Promise<void> {
+    await this.#edit(info, obj, (o) => {
+      if (!(o.metadata.finalizers ?? []).includes(finalizer)) return false
+      o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f) => f !== finalizer)
+      return true
+    })
+  }
+
+  async #dropOwner(info: ResourceInfo, dep: KubeObject, uid: string): Promise<void> {
+    await this.#edit(info, dep, (o) => {
+      if (!refersTo(o, uid)) return false
+      o.metadata.ownerReferences = (o.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid)
+      if (o.metadata.ownerReferences.length === 0) delete o.metadata.ownerReferences
+      return true
+    })
+  }
+
+  /** Apply `change` (false: nothing to do) to a copy and store it, reading again after a conflict; gone is done. */
+  async #edit(info: ResourceInfo, obj: KubeObject, change: (o: KubeObject) => boolean): Promise<void> {
+    let current: KubeObject | undefined = obj
+    for (let attempt = 0; current && attempt < 10; attempt++) {
+      const next = clone(current)
+      if (!change(next)) return
+      try {
+        await this.#registry.updateFrom(info, current, next)
+        return
+      } catch (e) {
+        if (isApiError(e, 'NotFound')) return
+        if (!isApiError(e, 'Conflict')) throw e
+      }
+      current = await this.#registry.get(info, obj.metadata.namespace, obj.metadata.name!).catch(() => undefined)
+    }
+  }
+
+  async #deleteQuietly(info: ResourceInfo, obj: KubeObject, policy: 'Background' | 'Foreground' | undefined): Promise<void> {
     try {
-      await this.#registry.delete(info, obj.metadata.namespace, obj.metadata.name!, { propagationPolicy: policy })
+      await this.#registry.delete(info, obj.metadata.namespace, obj.metadata.name!, { ...(policy ? { propagationPolicy: policy } : {}), preconditions: { uid: obj.metadata.uid } })
     } catch (e) {
       if (!isApiError(e, 'NotFound') && !isApiError(e, 'Conflict')) throw e
     }
@@ -117,6 +224,10 @@ export class GarbageCollector {
     const uids = new Set(all.map(([, o]) => o.metadata.uid))
     for (const [r, o] of all) {
       if (r.resource === 'namespaces' && o.metadata.deletionTimestamp) this.#track(this.terminateNamespace(o.metadata.name!))
+      const finalizers = o.metadata.finalizers ?? []
+      if (o.metadata.deletionTimestamp && (finalizers.includes(gcFinalizers.foreground) || finalizers.includes(gcFinalizers.orphan))) {
+        this.#schedule(r, o.metadata.namespace, o.metadata.name!)
+      }
       const owners = o.metadata.ownerReferences ?? []
       if (owners.length > 0 && owners.every((ref) => !uids.has(ref.uid)) && !(await this.#anyOwnerExists(o))) {
         await this.#deleteQuietly(r, o, 'Background')
@@ -124,9 +235,10 @@ export class GarbageCollector {
     }
   }
 
-  /** A fresh look at each owner: the sweep's snapshot may predate an owner created since. */
-  async #anyOwnerExists(o: KubeObject): Promise<boolean> {
+  /** A fresh look at each owner (but `except`): the sweep's snapshot may predate an owner created since. */
+  async #anyOwnerExists(o: KubeObject, except?: string): Promise<boolean> {
     for (const ref of o.metadata.ownerReferences ?? []) {
+      if (ref.uid === except) continue
       const info = lookupKind(ref.apiVersion, ref.kind)
       if (!info) continue
       const owner = await this.#registry.get(info, info.namespaced ? o.metadata.namespace : undefined, ref.name).catch(() => undefined)

@@ -18,6 +18,7 @@ import { decodeObject, mediaType, parseJson, readBody, sendJson, wantsTable } fr
 import type { ResourcePath } from './paths.ts'
 import type { DeleteOptions, Registry } from './registry.ts'
 import { serveWatch } from './watch.ts'
+import { boolParam, intParam } from './query.ts'
 import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
@@ -65,7 +66,7 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
   }
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
-  const watch = p.legacyWatch || query.get('watch') === 'true' || query.get('watch') === '1'
+  const watch = p.legacyWatch || boolParam(query, 'watch')
   if (method === 'GET' && p.name && !watch) {
     const obj = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'get', { current: obj }))
@@ -112,14 +113,14 @@ async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: R
   }
   const table = wantsTable(req, query)
   if (watch) {
-    const timeout = Number(query.get('timeoutSeconds') ?? 0)
+    const timeout = intParam(query, 'timeoutSeconds') ?? 0
     const resource = qualifiedResource(info)
     return await serveWatch(res, ctx.registry, {
       info,
       filter,
       resourceVersion: query.get('resourceVersion') ?? undefined,
       timeoutSeconds: timeout > 0 ? timeout : undefined,
-      bookmarks: query.get('allowWatchBookmarks') === 'true',
+      bookmarks: boolParam(query, 'allowWatchBookmarks'),
       table,
       print: ctx.print,
     }, (d) => ctx.watchers(d, resource))
@@ -175,16 +176,30 @@ async function patchWithRetry(req: IncomingMessage, p: ResourcePath, query: URLS
   }
 }
 
+/** DeleteOptions from the body (JSON) and the query (which wins, as the apiserver's parameter codec decodes it over the body). */
 async function deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<DeleteOptions> {
   const body = await readBody(req)
   const opts: DeleteOptions = body.length ? parseJson(body) : {}
+  if (!opts || typeof opts !== 'object' || Array.isArray(opts)) throw new ApiError('BadRequest', 'the DeleteOptions body must be a JSON object')
   const policy = query.get('propagationPolicy')
   if (policy) opts.propagationPolicy = policy as DeleteOptions['propagationPolicy']
-  const grace = query.get('gracePeriodSeconds')
-  if (grace !== null) opts.gracePeriodSeconds = Number(grace)
+  const grace = intParam(query, 'gracePeriodSeconds')
+  if (grace !== undefined) opts.gracePeriodSeconds = grace
+  if (query.has('orphanDependents')) opts.orphanDependents = boolParam(query, 'orphanDependents')
   if (opts.propagationPolicy && !['Background', 'Foreground', 'Orphan'].includes(opts.propagationPolicy)) {
-    throw new ApiError('BadRequest', `propagationPolicy must be Background, Foreground or Orphan, not ${opts.propagationPolicy}`)
+    throw new ApiError('Invalid', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan"`, {
+      kind: 'DeleteOptions',
+      causes: [{ reason: 'FieldValueNotSupported', field: 'propagationPolicy', message: `Unsupported value: ${JSON.stringify(opts.propagationPolicy)}: supported values: "Foreground", "Background", "Orphan"` }],
+    })
   }
+  if (opts.propagationPolicy && opts.orphanDependents !== undefined) {
+    throw new ApiError('Invalid', 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "' + opts.propagationPolicy + '": orphanDependents and deletionPropagation cannot be both set', {
+      kind: 'DeleteOptions',
+      causes: [{ reason: 'FieldValueInvalid', field: 'propagationPolicy', message: 'orphanDependents and deletionPropagation cannot be both set' }],
+    })
+  }
+  if (opts.gracePeriodSeconds !== undefined && !Number.isInteger(opts.gracePeriodSeconds)) throw new ApiError('BadRequest', 'gracePeriodSeconds must be an integer')
+  opts.dryRun = opts.dryRun === true || (Array.isArray((opts as { dryRun?: unknown }).dryRun) && ((opts as { dryRun?: unknown[] }).dryRun ?? []).includes('All')) || isDryRun(query)
   return opts
 }
 

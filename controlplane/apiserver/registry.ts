@@ -19,16 +19,44 @@ export interface RegistryOptions {
   alloc?: AllocConfig
 }
 
+export type PropagationPolicy = 'Background' | 'Foreground' | 'Orphan'
+
 export interface DeleteOptions {
-  propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'
+  propagationPolicy?: PropagationPolicy
+  /** The deprecated spelling: true is Orphan, false is Background; propagationPolicy wins. */
+  orphanDependents?: boolean
   gracePeriodSeconds?: number
   preconditions?: { uid?: string; resourceVersion?: string }
+  dryRun?: boolean
 }
 
 export interface DeleteHooks {
-  beforeDelete(info: ResourceInfo, obj: KubeObject, policy: string): Promise<void>
+  /** An object was marked for deletion and carries a garbage-collector finalizer (foregroundDeletion, orphan). */
+  deleting(info: ResourceInfo, obj: KubeObject): void
+  /** An object is gone from the store (or a namespace was marked Terminating: policy 'Namespace'). */
   afterDelete(info: ResourceInfo, obj: KubeObject, policy: string): void
 }
+
+/** The finalizers through which the garbage collector implements Foreground and Orphan deletion. */
+export const gcFinalizers = { foreground: 'foregroundDeletion', orphan: 'orphan' } as const
+
+/** The finalizers an object has after a DELETE with this policy (no policy: as they are). */
+export function deletionFinalizers(current: readonly string[], policy: PropagationPolicy | undefined): string[] {
+  const rest = current.filter((f) => f !== gcFinalizers.foreground && f !== gcFinalizers.orphan)
+  if (policy === 'Foreground') return [...rest, gcFinalizers.foreground]
+  if (policy === 'Orphan') return [...rest, gcFinalizers.orphan]
+  if (policy === 'Background') return rest
+  return [...current]
+}
+
+function propagationOf(opts: DeleteOptions): PropagationPolicy | undefined {
+  if (opts.propagationPolicy) return opts.propagationPolicy
+  if (opts.orphanDependents === true) return 'Orphan'
+  if (opts.orphanDependents === false) return 'Background'
+  return undefined
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export interface WriteFlags {
   dryRun?: boolean
@@ -53,8 +81,8 @@ export class Registry {
   readonly store: Store
   readonly alloc: AllocConfig
   #log: Logger
-  /** Garbage collection hooks: Orphan and Foreground act before the owner goes, Background after. */
-  hooks: DeleteHooks = { beforeDelete: async () => {}, afterDelete: () => {} }
+  /** Garbage collection hooks (gc.ts). */
+  hooks: DeleteHooks = { deleting: () => {}, afterDelete: () => {} }
 
   constructor(opts: RegistryOptions) {
     this.store = opts.store
@@ -173,10 +201,12 @@ export class Registry {
   async #write(info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined): Promise<KubeObject> {
     const resource = qualifiedResource(info)
     const key = objectKey(obj.metadata.namespace, obj.metadata.name!)
-    // The last finalizer removed from an object being deleted completes the deletion.
-    // (Other updates during a graceful deletion, e.g. a terminating pod's status, do not.)
+    // The last finalizer removed from an object being deleted completes the
+    // deletion, once its grace period is over (a terminating pod stays until
+    // its agent deletes it with grace 0). Other updates during a deletion,
+    // e.g. a terminating pod's status, do not.
     const finalizersDone = (old?.metadata.finalizers ?? []).length > 0 && (obj.metadata.finalizers ?? []).length === 0
-    if (old && old.metadata.deletionTimestamp && finalizersDone && info.resource !== 'namespaces') {
+    if (old && old.metadata.deletionTimestamp && finalizersDone && !old.metadata.deletionGracePeriodSeconds && info.resource !== 'namespaces') {
       return await this.#finalDelete(info, old, { expectedRV: old.metadata.resourceVersion })
     }
     for (let attempt = 0; ; attempt++) {
@@ -232,6 +262,16 @@ export class Registry {
     }
   }
 
+  /**
+   * As Kubernetes' graceful deletion and finalizers: an object without
+   * finalizers and without a grace period (anything but a pod running on a
+   * node) goes at once; otherwise it is marked (deletionTimestamp) and stays
+   * until its finalizers are removed and, for a pod, its agent deletes it
+   * with grace 0. Foreground and Orphan are the garbage collector's
+   * finalizers `foregroundDeletion` and `orphan` (gc.ts acts on them); a
+   * Background delete of an object without finalizers leaves its dependents
+   * to the collector after it is gone.
+   */
   async #deleteOnce(info: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions): Promise<KubeObject> {
     const obj = await this.get(info, ns, name)
     const pre = opts.preconditions
@@ -239,27 +279,41 @@ export class Registry {
       throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`)
     }
     if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) throw conflict(qualifiedResource(info), name)
-    const graceful = this.#gracefulPod(info, obj, opts)
-    if (info.resource === 'namespaces' || (obj.metadata.finalizers ?? []).length > 0 || graceful !== undefined) {
-      if (obj.metadata.deletionTimestamp) return obj
-      const marked = clone(obj)
-      marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
-      if (graceful !== undefined) marked.metadata.deletionGracePeriodSeconds = graceful
-      if (info.resource === 'namespaces') marked.status = { ...(marked.status ?? {}), phase: 'Terminating' }
-      const stored = await this.#store(info, marked, obj)
-      if (info.resource === 'namespaces') this.hooks.afterDelete(namespaceRes, stored, 'Namespace')
-      return stored
+    const meta = obj.metadata
+    const current = meta.finalizers ?? []
+    const finalizers = deletionFinalizers(current, propagationOf(opts))
+    const grace = this.#gracePeriod(info, obj, opts)
+    const isNamespace = info.resource === 'namespaces'
+    const marking = !meta.deletionTimestamp
+    if (!isNamespace && finalizers.length === 0 && grace === 0) {
+      if (opts.dryRun) return obj
+      return await this.#finalDelete(info, obj, { expectedRV: meta.resourceVersion })
     }
-    return await this.#finalDelete(info, obj, { expectedRV: obj.metadata.resourceVersion }, opts.propagationPolicy ?? 'Background')
+    const marked = clone(obj)
+    if (finalizers.length) marked.metadata.finalizers = finalizers
+    else delete marked.metadata.finalizers
+    if (marking) {
+      marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+      marked.metadata.deletionGracePeriodSeconds = grace
+      if (isNamespace) marked.status = { ...(marked.status ?? {}), phase: 'Terminating' }
+    } else if (grace < (meta.deletionGracePeriodSeconds ?? 0)) {
+      // A second DELETE may shorten the grace period, never lengthen it.
+      marked.metadata.deletionGracePeriodSeconds = grace
+    }
+    if (!marking && sameList(current, finalizers) && marked.metadata.deletionGracePeriodSeconds === meta.deletionGracePeriodSeconds) return obj
+    if (opts.dryRun) return marked
+    const stored = await this.#store(info, marked, obj)
+    if (isNamespace && marking) this.hooks.afterDelete(namespaceRes, stored, 'Namespace')
+    if (finalizers.includes(gcFinalizers.foreground) || finalizers.includes(gcFinalizers.orphan)) this.hooks.deleting(info, stored)
+    return stored
   }
 
-  /** Seconds of grace for a pod bound to a node (its agent finishes the deletion), else undefined. */
-  #gracefulPod(info: ResourceInfo, obj: KubeObject, opts: DeleteOptions): number | undefined {
-    if (info.resource !== 'pods' || !obj.spec?.nodeName) return undefined
-    const grace = opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30
-    if (grace <= 0) return undefined
+  /** Seconds of grace: a pod bound to a node and not finished gets its termination grace period (its agent finishes the deletion); everything else 0. */
+  #gracePeriod(info: ResourceInfo, obj: KubeObject, opts: DeleteOptions): number {
+    if (info.resource !== 'pods' || !obj.spec?.nodeName) return 0
     const phase = obj.status?.phase
-    return phase === 'Succeeded' || phase === 'Failed' ? undefined : grace
+    if (phase === 'Succeeded' || phase === 'Failed') return 0
+    return Math.max(0, opts.gracePeriodSeconds ?? obj.spec?.terminationGracePeriodSeconds ?? 30)
   }
 
   /** Remove the object for good (namespaces once emptied, objects whose finalizers are done). */
@@ -271,13 +325,12 @@ export class Registry {
     }
   }
 
-  async #finalDelete(info: ResourceInfo, obj: KubeObject, opts: WriteOptions, policy = 'Background'): Promise<KubeObject> {
+  async #finalDelete(info: ResourceInfo, obj: KubeObject, opts: WriteOptions): Promise<KubeObject> {
     const resource = qualifiedResource(info)
-    if (policy !== 'Background') await this.hooks.beforeDelete(info, obj, policy)
     const releases = info.resource === 'services' ? planServiceAllocations(this.alloc, { metadata: {}, spec: { type: 'ExternalName' } }, obj, { ips: new Set(), ports: new Set() }).releases : []
     try {
       const gone = await this.store.delete(resource, objectKey(obj.metadata.namespace, obj.metadata.name!), { ...opts, releases })
-      this.hooks.afterDelete(info, gone, policy)
+      this.hooks.afterDelete(info, gone, 'Background')
       return withTypeMeta(info, gone)
     } catch (e) {
       if (e instanceof StoreError && e.code === 'conflict') throw conflict(resource, obj.metadata.name!)

@@ -37,6 +37,7 @@ import { sendError, sendJson } from './http-util.ts'
 import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
 import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
 import { parsePath } from './paths.ts'
+import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
 import type { AllocConfig } from './service-alloc.ts'
 
@@ -193,7 +194,7 @@ export class ApiServer {
       const parsed = parsePath(url.pathname)
       if (parsed.type === 'resource') {
         resource = parsed.path.info.resource
-        watch = parsed.path.legacyWatch || url.searchParams.get('watch') === 'true' || parsed.path.subresource === 'log' // long-running: kept out of the latency histogram
+        watch = parsed.path.legacyWatch || boolParam(url.searchParams, 'watch') || parsed.path.subresource === 'log' // long-running: kept out of the latency histogram
         await handleResource(req, res, parsed.path, url.searchParams, this.#context(user))
       } else if (!(await this.#discovery(req, res, url, parsed))) {
         throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)

@@ -118,6 +118,36 @@ t.test('orchestration on Docker', async (t) => {
     t.ok(before.some((r) => r.metadata.uid === active[0]!.metadata.uid), 'the original ReplicaSet is reused')
   })
 
+  await t.test('kubectl delete --cascade=foreground: the 3 pods terminate, none is replaced, then the ReplicaSet and the Deployment go', async (t) => {
+    await c.client.create(deploys, 'default', deployment('fg', 3))
+    await eventually(async () => (await podsOf('fg')).filter(ready).length === 3, { timeout: 90_000, what: '3 ready pods' })
+    const d = await c.client.get(deploys, 'default', 'fg')
+    const rs = (await c.client.list(rss, 'default', { labelSelector: 'app=fg' })).items
+    const original = new Set((await podsOf('fg')).map((p) => p.metadata.uid))
+    const added: string[] = []
+    const terminating = new Set<string>()
+    const order: string[] = []
+    const w = c.client.watch(resourcePath(pods, 'default'), { labelSelector: 'app=fg', resourceVersion: d.metadata.resourceVersion }, (ev) => {
+      if (ev.type === 'ADDED' && !original.has(ev.object.metadata.uid)) added.push(ev.object.metadata.name!)
+      if (ev.object.metadata.deletionTimestamp) terminating.add(ev.object.metadata.uid!)
+      if (ev.type === 'DELETED') order.push(`pod/${ev.object.metadata.name}`)
+    }, () => {})
+    t.teardown(() => w.stop())
+    const owners = c.client.watch(resourcePath(rss, 'default'), { resourceVersion: d.metadata.resourceVersion }, (ev) => {
+      if (ev.type === 'DELETED' && ev.object.metadata.uid === rs[0]!.metadata.uid) order.push('replicaset')
+    }, () => {})
+    t.teardown(() => owners.stop())
+    const r = await c.kubectl(['delete', 'deployment', 'fg', '--cascade=foreground', '--timeout=90s'], { timeoutMs: 100_000 })
+    t.match(r.stdout, 'deployment.apps "fg" deleted')
+    t.equal((await c.client.request('GET', resourcePath(deploys, 'default', 'fg'))).status, 404, 'the Deployment is gone when kubectl returns')
+    t.equal((await c.client.request('GET', resourcePath(rss, 'default', rs[0]!.metadata.name!))).status, 404, 'its ReplicaSet is gone')
+    t.equal((await podsOf('fg')).length, 0, 'no pod left')
+    await eventually(async () => order.length === 4, { timeout: 10_000, what: 'the watch saw 3 pods and the ReplicaSet deleted' })
+    t.same(added, [], 'no pod was created after the delete')
+    t.equal(terminating.size, 3, 'exactly the 3 pods terminated')
+    t.equal(order[3], 'replicaset', `the pods went before their ReplicaSet (${order.join(', ')})`)
+  })
+
   await t.test('a pod asking for more CPU than any node has stays Pending with the reason', async (t) => {
     await c.client.create(pods, 'default', { metadata: { name: 'too-big' }, spec: { containers: [{ name: 'c', image: 'skiff/echo:local', resources: { requests: { cpu: '64' } } }] } })
     const p = await eventually(async () => {

@@ -119,6 +119,30 @@ t.test('api errors', async (t) => {
     t.equal((await c.client.request('GET', resourcePath(cms, 'default', 'pinned'))).status, 200, 'and deletes nothing')
   })
 
+  await t.test('query parameters are read as the apiserver reads them', async (t) => {
+    await c.client.create(cms, 'default', { metadata: { name: 'q1' } })
+    const listPath = resourcePath(cms, 'default')
+    const isWatch = async (v: string) => {
+      // A watch streams events and ends after timeoutSeconds; a list answers a ConfigMapList.
+      const res = await c.client.request('GET', `${listPath}?watch=${encodeURIComponent(v)}&timeoutSeconds=1&fieldSelector=metadata.name%3Dq1`)
+      const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body)
+      return text.includes('"type":"ADDED"')
+    }
+    for (const v of ['1', 't', 'T', 'true', 'True', 'TRUE']) t.ok(await isWatch(v), `watch=${v} watches`)
+    for (const v of ['0', 'false', 'False', 'FALSE']) t.notOk(await isWatch(v), `watch=${v} lists`)
+    const first = await c.client.request('GET', `${listPath}?limit=1&limit=abc&unknownParam=x&pretty=true`)
+    t.equal(first.status, 200, 'the first of a repeated parameter counts; unknown parameters are ignored')
+    t.equal(first.body.items.length, 1)
+    const bad = await c.client.request('GET', `${listPath}?limit=abc`)
+    t.equal(bad.status, 400)
+    t.match(bad.body.message, 'limit')
+    const orphan = await c.client.request('DELETE', `${resourcePath(cms, 'default', 'q1')}?propagationPolicy=Sideways`)
+    t.equal(orphan.status, 422)
+    t.equal(orphan.body.details.causes[0].field, 'propagationPolicy')
+    t.equal((await c.client.request('DELETE', `${resourcePath(cms, 'default', 'q1')}?dryRun=All`)).status, 200)
+    t.equal((await c.client.request('GET', resourcePath(cms, 'default', 'q1'))).status, 200, 'a dry-run delete deletes nothing')
+  })
+
   await t.test('a 9 MiB body is 413', async (t) => {
     const big = { metadata: { name: 'big' }, data: { blob: 'x'.repeat(9 * 1024 * 1024) } }
     const res = await c.client.request('POST', resourcePath(cms, 'default'), { body: big }).catch((e) => ({ status: -1, body: String(e) }))
@@ -206,3 +230,4 @@ t.test('api errors', async (t) => {
     t.equal(ok.metadata.name, 'after')
   })
 })
+

@@ -1,6 +1,8 @@
-// Deletion through ownerReferences: Background removes dependents after the
-// owner, Foreground before it answers, Orphan keeps them without the owner
-// reference; deleting a namespace removes everything in it.
+// Deletion through ownerReferences and finalizers: Background removes
+// dependents after the owner; Foreground marks the owner (foregroundDeletion)
+// and removes it after its blocking dependents; Orphan keeps them without the
+// owner reference; a custom finalizer holds an object in Terminating until it
+// is removed; deleting a namespace removes everything in it.
 
 import t from 'tap'
 import { lookupResource } from '../../controlplane/api/resources.ts'
@@ -18,7 +20,7 @@ const cms = lookupResource('', 'v1', 'configmaps')!
 const template = { metadata: { labels: { app: 'g' } }, spec: { containers: [{ name: 'c', image: 'skiff/echo:local' }] } }
 
 function ownerRef(o: KubeObject) {
-  return { apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata.name!, uid: o.metadata.uid!, controller: true }
+  return { apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata.name!, uid: o.metadata.uid!, controller: true, blockOwnerDeletion: true }
 }
 
 async function chain(c: TestCluster, ns: string, name: string) {
@@ -40,16 +42,55 @@ t.test('garbage collection', async (t) => {
     t.pass('replica set and pod deleted')
   })
 
-  await t.test('Foreground: dependents are gone when the delete answers', async (t) => {
-    await chain(c, 'default', 'fg')
-    await c.client.call('DELETE', resourcePath(deploys, 'default', 'fg'), { body: { propagationPolicy: 'Foreground' } })
-    t.notOk(await exists(c, rss, 'default', 'fg-rs'))
-    t.notOk(await exists(c, pods, 'default', 'fg-pod'))
+  await t.test('Foreground: the owner is marked, its dependents go first, then the owner', async (t) => {
+    const { d, rs } = await chain(c, 'default', 'fg')
+    const gone: string[] = []
+    const watches = [deploys, rss, pods].map((info) =>
+      c.client.watch(resourcePath(info, 'default'), { resourceVersion: d.metadata.resourceVersion }, (ev) => {
+        if (ev.type === 'DELETED') gone.push(ev.object.metadata.name!)
+      }, () => {}),
+    )
+    t.teardown(() => watches.forEach((w) => w.stop()))
+    const marked = await c.client.call('DELETE', resourcePath(deploys, 'default', 'fg'), { body: { propagationPolicy: 'Foreground' } })
+    t.ok(marked.metadata.deletionTimestamp, 'the answer is the owner, marked for deletion')
+    t.same(marked.metadata.finalizers, ['foregroundDeletion'])
+    await eventually(async () => gone.length === 3, { what: 'pod, replica set and deployment deleted' })
+    t.same(gone, ['fg-pod', 'fg-rs', 'fg'], 'grandchild, child, owner')
+    t.equal(rs.metadata.name, 'fg-rs')
+  })
+
+  await t.test('orphanDependents=true (the deprecated spelling) orphans', async (t) => {
+    const { d } = await chain(c, 'default', 'od')
+    await c.client.call('DELETE', resourcePath(deploys, 'default', 'od'), { body: { orphanDependents: true } })
+    await eventually(async () => !(await exists(c, deploys, 'default', 'od')), { what: 'owner gone' })
+    const rs = await c.client.get(rss, 'default', 'od-rs')
+    t.notOk((rs.metadata.ownerReferences ?? []).some((r) => r.uid === d.metadata.uid), 'owner reference removed')
+  })
+
+  await t.test('a custom finalizer holds the object in Terminating until it is removed', async (t) => {
+    await c.client.create(cms, 'default', { metadata: { name: 'held', finalizers: ['example.com/hold'] } })
+    const marked = await c.client.delete(cms, 'default', 'held')
+    t.ok(marked.metadata.deletionTimestamp, 'marked')
+    t.ok(await exists(c, cms, 'default', 'held'), 'still there')
+    const again = await c.client.delete(cms, 'default', 'held')
+    t.equal(again.metadata.deletionTimestamp, marked.metadata.deletionTimestamp, 'a second delete changes nothing')
+    const add = await c.client.request('PATCH', resourcePath(cms, 'default', 'held'), {
+      body: { metadata: { finalizers: ['example.com/hold', 'example.com/more'] } },
+      contentType: 'application/merge-patch+json',
+    })
+    t.equal(add.status, 422, 'no new finalizer on an object being deleted')
+    t.match(JSON.stringify(add.body), 'no new finalizers can be added if the object is being deleted')
+    const data = await c.client.request('PATCH', resourcePath(cms, 'default', 'held'), { body: { data: { k: 'v' } }, contentType: 'application/merge-patch+json' })
+    t.equal(data.status, 200, 'other updates are still accepted')
+    t.ok(await exists(c, cms, 'default', 'held'), 'and do not complete the deletion')
+    await c.client.request('PATCH', resourcePath(cms, 'default', 'held'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+    t.notOk(await exists(c, cms, 'default', 'held'), 'gone once the finalizer is removed')
   })
 
   await t.test('Orphan: dependents stay, without the owner reference', async (t) => {
     const { d } = await chain(c, 'default', 'or')
     await c.client.call('DELETE', resourcePath(deploys, 'default', 'or'), { body: { propagationPolicy: 'Orphan' } })
+    await eventually(async () => !(await exists(c, deploys, 'default', 'or')), { what: 'owner gone' })
     const rs = await c.client.get(rss, 'default', 'or-rs')
     t.notOk((rs.metadata.ownerReferences ?? []).some((r) => r.uid === d.metadata.uid), 'owner reference removed')
     t.ok(await exists(c, pods, 'default', 'or-pod'), 'grandchild kept')

@@ -118,6 +118,15 @@ export function validateFinalizers(finalizers: unknown, path: string): Causes {
   return out
 }
 
+/** ValidateObjectMetaUpdate's finalizer rule: an object being deleted may lose finalizers, never gain one. */
+export function validateFinalizersUpdate(finalizers: unknown, old: { deletionTimestamp?: string; finalizers?: string[] } | undefined, path: string): Causes {
+  if (!old?.deletionTimestamp || !Array.isArray(finalizers)) return []
+  const had = new Set(old.finalizers ?? [])
+  const added = finalizers.filter((f) => !had.has(f))
+  if (added.length === 0) return []
+  return [forbidden(path, `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map(goValue).join(', ')}}`)]
+}
+
 // --- label selectors -------------------------------------------------------
 
 const selectorOps = ['In', 'NotIn', 'Exists', 'DoesNotExist']
