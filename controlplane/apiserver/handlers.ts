@@ -19,6 +19,7 @@ import type { ResourcePath } from './paths.ts'
 import type { DeleteOptions, Registry } from './registry.ts'
 import { serveWatch } from './watch.ts'
 import { boolParam, intParam } from './query.ts'
+import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
@@ -54,6 +55,11 @@ export function singleNameSelector(selector: string | null): string | undefined 
   return m ? m[1] : undefined
 }
 
+/** The manager of a write: the fieldManager parameter, else the client's User-Agent up to its first '/' (as the apiserver defaults it). */
+function fieldManager(req: IncomingMessage, query: URLSearchParams): string {
+  return query.get('fieldManager') || String(req.headers['user-agent'] ?? 'unknown').split('/')[0]!.slice(0, 128)
+}
+
 function isDryRun(query: URLSearchParams): boolean {
   return query.getAll('dryRun').includes('All')
 }
@@ -83,8 +89,15 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     const body = decodeObject(req, await readBody(req))
     const current = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'update', { current, incoming: body }))
-    const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource })
+    const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource, fieldManager: fieldManager(req, query) })
     return respondObject(req, res, query, info, updated, 200, ctx.print)
+  }
+  if (method === 'PATCH' && p.name && mediaType(req) === applyPatchType && !p.subresource) {
+    const applied = await serverSideApply({
+      registry: ctx.registry, info, namespace: p.namespace, name: p.name, query, body: await readBody(req), dryRun: isDryRun(query),
+      authorize: (verb, current, incoming) => check(ctx, attrs(p, verb, { current, incoming })),
+    })
+    return respondObject(req, res, query, info, applied.obj, applied.created ? 201 : 200, ctx.print)
   }
   if (method === 'PATCH' && p.name) {
     const patched = await patchWithRetry(req, p, query, ctx, await readBody(req))
@@ -156,7 +169,7 @@ export function applyPatch(req: IncomingMessage, obj: KubeObject, body: Buffer, 
   }
   throw new ApiError(
     'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${ct})`,
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${ct})`,
   )
 }
 
@@ -167,7 +180,7 @@ async function patchWithRetry(req: IncomingMessage, p: ResourcePath, query: URLS
     const next = applyPatch(req, current, body, info.kind)
     check(ctx, attrs(p, 'patch', { current, incoming: next }))
     try {
-      return await ctx.registry.updateFrom(info, current, next, { dryRun: isDryRun(query), subresource: p.subresource })
+      return await ctx.registry.updateFrom(info, current, next, { dryRun: isDryRun(query), subresource: p.subresource, fieldManager: fieldManager(req, query) })
     } catch (e) {
       const pinned = next.metadata?.resourceVersion && next.metadata.resourceVersion !== current.metadata.resourceVersion
       if (e instanceof ApiError && e.reason === 'Conflict' && !pinned && attempt < 5) continue

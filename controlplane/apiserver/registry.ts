@@ -8,6 +8,8 @@ import { qualifiedResource, type ResourceInfo, groupVersion, lookupResource } fr
 import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/errors.ts'
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
+import { listTypesFromMergeRules, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
+import { mergeRuleFor } from '../api/patch.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
 import { defaultAllocConfig, dropTypeDependentFields, planServiceAllocations, pools, type AllocConfig } from './service-alloc.ts'
@@ -61,6 +63,10 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
 export interface WriteFlags {
   dryRun?: boolean
   subresource?: string
+  /** The manager of this write (the fieldManager parameter, else from the User-Agent), for managedFields. */
+  fieldManager?: string
+  /** The managedFields server-side apply computed for this write (kept as given). */
+  managedFields?: ManagedFieldsEntry[]
 }
 
 const namespaceRes = lookupResource('', 'v1', 'namespaces')!
@@ -103,6 +109,7 @@ export class Registry {
 
   async create(info: ResourceInfo, ns: string | undefined, body: KubeObject, flags: WriteFlags = {}): Promise<KubeObject> {
     const obj = this.#prepareCreate(info, ns, body)
+    if (flags.managedFields) obj.metadata.managedFields = flags.managedFields
     await this.#checkNamespace(info, ns)
     this.#validateOrThrow(info, obj)
     if (flags.dryRun) return obj
@@ -155,6 +162,7 @@ export class Registry {
     const expected = body.metadata?.resourceVersion
     if (expected && expected !== old.metadata.resourceVersion) throw conflict(qualifiedResource(info), name)
     const obj = this.#prepareUpdate(info, old, body, flags.subresource)
+    this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
@@ -169,9 +177,30 @@ export class Registry {
       throw new ApiError('Conflict', `Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${old.metadata.uid}`)
     }
     const obj = this.#prepareUpdate(info, old, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }, flags.subresource)
+    this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
+  }
+
+  /**
+   * managedFields: as server-side apply computed them; else, once an object
+   * has any (it was applied server-side), an ordinary write records the
+   * fields it changed under its manager. Objects never applied server-side
+   * carry none (Kubernetes records them for every object).
+   */
+  #trackFields(info: ResourceInfo, old: KubeObject, obj: KubeObject, flags: WriteFlags): void {
+    if (flags.managedFields) {
+      obj.metadata.managedFields = flags.managedFields
+      return
+    }
+    const before = old.metadata.managedFields as ManagedFieldsEntry[] | undefined
+    if (!before?.length) return
+    const entries = recordUpdate({
+      old, next: obj, manager: flags.fieldManager || 'unknown', listTypes: listTypesFromMergeRules(info.kind, mergeRuleFor),
+      apiVersion: groupVersion(info), now: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), subresource: flags.subresource,
+    })
+    if (entries.length) obj.metadata.managedFields = entries
   }
 
   #prepareUpdate(info: ResourceInfo, old: KubeObject, body: KubeObject, subresource?: string): KubeObject {

@@ -6,6 +6,7 @@ import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
 import { lookupResource } from '../../controlplane/api/resources.ts'
+import { resourcePath } from '../../controlplane/client/client.ts'
 import { eventually } from '../../lib/net.ts'
 import { startTestCluster } from '../harness/cluster.ts'
 
@@ -102,6 +103,44 @@ t.test('kubectl drives the apiserver', async (t) => {
     t.match(ns.stdout, 'namespace/team-a created')
     const cm = await c.kubectl(['create', 'configmap', 'cfg', '-n', 'team-a', '--from-literal=a=1'])
     t.match(cm.stdout, 'configmap/cfg created')
+  })
+
+  await t.test('apply --server-side: create, update, a conflict naming the other manager, --force-conflicts, a field dropped', async (t) => {
+    const manifest = (replicas: number, data: Record<string, string>) => [
+      'apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: ssa', '  namespace: team-a', 'data:', ...Object.entries(data).map(([k, v]) => `  ${k}: "${v}"`),
+      '---',
+      'apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  name: ssa', '  namespace: team-a', 'spec:', `  replicas: ${replicas}`,
+      '  selector: {matchLabels: {app: ssa}}', '  template:', '    metadata: {labels: {app: ssa}}', '    spec:', '      containers:', '      - name: web', '        image: skiff/echo:local', '        ports: [{containerPort: 8080}]',
+    ].join('\n') + '\n'
+    const created = await c.kubectl(['apply', '--server-side', '-f', '-'], { stdin: manifest(1, { a: '1', b: '2' }) })
+    t.match(created.stdout, 'configmap/ssa serverside-applied')
+    t.match(created.stdout, 'deployment.apps/ssa serverside-applied')
+    const d: any = await c.client.get(deployments, 'team-a', 'ssa')
+    t.same(d.metadata.managedFields.map((e: any) => [e.manager, e.operation]), [['kubectl', 'Apply']], 'kubectl owns what it applied')
+    t.ok(d.metadata.managedFields[0].fieldsV1['f:spec']['f:template']['f:spec']['f:containers']['k:{"name":"web"}'], 'containers are keyed by name')
+
+    const updated = await c.kubectl(['apply', '--server-side', '-f', '-'], { stdin: manifest(2, { a: '1' }) })
+    t.match(updated.stdout, 'deployment.apps/ssa serverside-applied')
+    t.equal((await c.client.get(deployments, 'team-a', 'ssa')).spec.replicas, 2)
+    const cm = await c.client.get(lookupResource('', 'v1', 'configmaps')!, 'team-a', 'ssa')
+    t.same(cm.data, { a: '1' }, 'a key kubectl no longer applies is removed')
+
+    const conflict = await c.kubectl(['apply', '--server-side', '--field-manager=other', '-f', '-'], { stdin: manifest(5, { a: '1' }), allowFail: true })
+    t.not(conflict.code, 0, 'a conflict fails')
+    t.match(conflict.stderr, /conflict with "kubectl": \.spec\.replicas/, 'and names the other manager and the field')
+    t.equal((await c.client.get(deployments, 'team-a', 'ssa')).spec.replicas, 2, 'nothing changed')
+
+    const forced = await c.kubectl(['apply', '--server-side', '--field-manager=other', '--force-conflicts', '-f', '-'], { stdin: manifest(5, { a: '1' }) })
+    t.match(forced.stdout, 'deployment.apps/ssa serverside-applied')
+    const after: any = await c.client.get(deployments, 'team-a', 'ssa')
+    t.equal(after.spec.replicas, 5)
+    const kubectlOwns = after.metadata.managedFields.find((e: any) => e.manager === 'kubectl')
+    t.notOk(kubectlOwns.fieldsV1['f:spec']['f:replicas'], 'replicas moved to the forcing manager')
+    t.equal(after.spec.template.spec.containers[0].ports[0].containerPort, 8080, 'the rest kept')
+
+    const plain = await c.client.request('PATCH', resourcePath(deployments, 'team-a', 'ssa'), { body: { apiVersion: 'apps/v1', kind: 'Deployment' }, contentType: 'application/apply-patch+yaml' })
+    t.equal(plain.status, 422, 'fieldManager is required')
+    t.match(plain.body.message, 'fieldManager: Required value')
   })
 
   await t.test('delete -f removes everything, namespace last', async (t) => {
