@@ -20,6 +20,8 @@ import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServ
 import { RedisStore, storeRedisOptions, type StoreRedisConfig } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
 import type { ServerJoinBundle } from './apiserver/join.ts'
+import { KubernetesService, kubernetesServiceIP } from './apiserver/kubernetes-service.ts'
+import { defaultAllocConfig } from './apiserver/service-alloc.ts'
 import { IdentityLease, isIPv4Endpoint } from './apiserver/identity.ts'
 import { TokenAuthenticator, formatTokenLine, groups, parseTokenLine, type TokenLine } from './apiserver/authn.ts'
 import { ApiClient } from './client/client.ts'
@@ -171,7 +173,9 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   if (cfg.join) await joinControlPlane(cfg.stateDir, cfg.join)
   const ca = await loadOrCreateCA(join(cfg.stateDir, 'pki'))
   const host = cfg.host ?? '127.0.0.1'
-  const names = ['localhost', '127.0.0.1', host, ...(cfg.sans ?? [])]
+  // In-cluster clients reach this server as https://kubernetes.default.svc (the default/kubernetes Service).
+  const inCluster = [kubernetesServiceIP(defaultAllocConfig.serviceCIDR), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']
+  const names = [...new Set(['localhost', '127.0.0.1', host, ...inCluster, ...(cfg.sans ?? [])])]
   const serving = issueServingCert(ca, {
     commonName: 'skiff-apiserver',
     dnsNames: names.filter((n) => !/^[\d.]+$/.test(n) && !n.includes(':')),
@@ -211,9 +215,14 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     await store.stop()
     throw e
   }
+  const selfURL = cfg.advertiseURL ?? apiserver.url
+  const kubernetesService = new KubernetesService({
+    registry: apiserver.registry, logger: cfg.logger.child({ component: 'kubernetes-service' }), serviceCIDR: apiserver.registry.alloc.serviceCIDR, self: selfURL,
+  })
   const identity = new IdentityLease({
-    registry: apiserver.registry, url: cfg.advertiseURL ?? apiserver.url, logger: cfg.logger.child({ component: 'apiserver-identity' }),
+    registry: apiserver.registry, url: selfURL, logger: cfg.logger.child({ component: 'apiserver-identity' }),
     storeEndpoints: () => storeEndpoints(cfg.redis),
+    afterRenew: (leaving) => kubernetesService.reconcile(leaving),
   })
   await identity.start()
   const manager = cfg.controllers === false ? undefined : controllerManager(cfg, apiserver, ca, host)

@@ -57,26 +57,45 @@ export function liveApiservers(items: Iterable<KubeObject>, fresh: LeaseFreshnes
   return out.sort()
 }
 
+interface IdentityOptions {
+  registry: Registry
+  url: string
+  logger: Logger
+  storeEndpoints?: () => Promise<string[]>
+  /** Run after each renewal, and with leaving=true before the Lease is deleted (the default/kubernetes endpoints). */
+  afterRenew?: (leaving: boolean) => Promise<void>
+}
+
 export class IdentityLease {
-  #o: { registry: Registry; url: string; logger: Logger; storeEndpoints?: () => Promise<string[]> }
+  #o: IdentityOptions
   #timer?: NodeJS.Timeout
   #name: string
   #lastEndpoints?: string[]
 
-  constructor(o: { registry: Registry; url: string; logger: Logger; storeEndpoints?: () => Promise<string[]> }) {
+  constructor(o: IdentityOptions) {
     this.#o = o
     this.#name = identityLeaseName(o.url)
   }
 
   async start(): Promise<void> {
-    await this.#renew().catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'apiserver identity lease write failed; retrying'))
-    this.#timer = setInterval(() => void this.#renew().catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'apiserver identity lease write failed; retrying')), renewMs)
+    await this.#tick()
+    this.#timer = setInterval(() => void this.#tick(), renewMs)
     this.#timer.unref()
   }
 
   async stop(): Promise<void> {
     clearInterval(this.#timer)
+    await this.#o.afterRenew?.(true).catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'could not take this server out of the default/kubernetes endpoints'))
     await this.#o.registry.delete(leases, namespace, this.#name).catch(() => undefined)
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      await this.#renew()
+    } catch (e) {
+      return this.#o.logger.warn({ err: (e as Error).message }, 'apiserver identity lease write failed; retrying')
+    }
+    await this.#o.afterRenew?.(false).catch((e) => this.#o.logger.warn({ err: (e as Error).message }, 'default/kubernetes endpoints not reconciled; retrying at the next renewal'))
   }
 
   async #renew(): Promise<void> {

@@ -1,6 +1,10 @@
 // Container environment as Kubernetes builds it (pure): envFrom first, then
 // env entries in order, later names overriding earlier ones; `$(VAR)`
-// references to variables defined before are expanded (`$$` escapes). A
+// references to variables defined before, or to a service variable, are
+// expanded (`$$` escapes); then the service variables the container did not
+// set itself (the kubelet's docker-links style variables: every Service of
+// the pod's namespace with a cluster IP while enableServiceLinks, and always
+// default/kubernetes, so KUBERNETES_SERVICE_HOST/PORT lead to the API). A
 // missing ConfigMap, Secret or key that is not optional is a
 // ContainerConfigError, shown as CreateContainerConfigError.
 
@@ -19,6 +23,46 @@ export interface EnvSources {
   hostIP: string
   /** Node allocatable, for resourceFieldRef of a resource without a limit. */
   allocatable: { cpu: number; memory: number }
+  /** Services whose variables the container gets (serviceEnv picks which). */
+  services?: readonly KubeObject[]
+}
+
+/**
+ * The kubelet's service variables for a pod in `namespace`: every Service of
+ * that namespace with a cluster IP (not headless, not ExternalName) while
+ * `enableServiceLinks`, and default/kubernetes always (it wins over a
+ * `kubernetes` Service of the pod's own namespace).
+ */
+export function serviceEnv(services: readonly KubeObject[], namespace: string, enableServiceLinks: boolean): Map<string, string> {
+  const chosen = new Map<string, KubeObject>()
+  for (const svc of services) {
+    const ip = svc.spec?.clusterIP
+    if (!ip || ip === 'None' || svc.spec?.type === 'ExternalName') continue
+    const ns = svc.metadata.namespace
+    const name = svc.metadata.name!
+    if (ns === 'default' && name === 'kubernetes') chosen.set(name, svc)
+    else if (enableServiceLinks && ns === namespace && !(name === 'kubernetes' && chosen.has(name) && chosen.get(name)!.metadata.namespace === 'default')) chosen.set(name, svc)
+  }
+  const env = new Map<string, string>()
+  for (const svc of [...chosen.values()].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
+    const prefix = svc.metadata.name!.toUpperCase().replaceAll('-', '_')
+    const ip = String(svc.spec.clusterIP)
+    const ports: any[] = Array.isArray(svc.spec.ports) ? svc.spec.ports : []
+    if (ports.length === 0) continue
+    env.set(`${prefix}_SERVICE_HOST`, ip)
+    env.set(`${prefix}_SERVICE_PORT`, String(ports[0].port))
+    for (const p of ports) if (p.name) env.set(`${prefix}_SERVICE_PORT_${String(p.name).toUpperCase().replaceAll('-', '_')}`, String(p.port))
+    const proto = (p: any) => String(p.protocol ?? 'TCP').toLowerCase()
+    env.set(`${prefix}_PORT`, `${proto(ports[0])}://${ip}:${ports[0].port}`)
+    for (const p of ports) {
+      const base = `${prefix}_PORT_${p.port}_${proto(p).toUpperCase()}`
+      env.set(base, `${proto(p)}://${ip}:${p.port}`)
+      env.set(`${base}_PROTO`, proto(p))
+      env.set(`${base}_PORT`, String(p.port))
+      env.set(`${base}_ADDR`, ip)
+    }
+  }
+  return env
 }
 
 /** `$(VAR)` expansion as in Kubernetes: undefined references stay as written. */
@@ -130,10 +174,13 @@ export function resolveEnv(pod: KubeObject, container: any, src: EnvSources): Ma
     }
     for (const [k, v] of data) if (!k.includes('=')) env.set(`${from.prefix ?? ''}${k}`, v)
   }
+  const services = serviceEnv(src.services ?? [], pod.metadata.namespace ?? 'default', pod.spec?.enableServiceLinks !== false)
   for (const e of container.env ?? []) {
-    const v = entryValue(pod, container, e, env, src)
+    // $(VAR) sees the variables defined so far, then the service variables.
+    const v = entryValue(pod, container, e, new Map([...services, ...env]), src)
     if (v !== undefined) env.set(e.name, v)
   }
+  for (const [k, v] of services) if (!env.has(k)) env.set(k, v)
   return env
 }
 

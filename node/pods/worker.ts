@@ -29,6 +29,7 @@ import { bridgeName, enableHairpin } from '../network.ts'
 const pods = lookupResource('', 'v1', 'pods')!
 const configmaps = lookupResource('', 'v1', 'configmaps')!
 const secrets = lookupResource('', 'v1', 'secrets')!
+const services = lookupResource('', 'v1', 'services')!
 const maxRounds = 8
 
 export interface EventSink {
@@ -73,6 +74,8 @@ export class PodWorker {
   #o: PodWorkerOptions
   /** Image pull failures by pod UID, then container name. */
   #pulls = new Map<string, Map<string, PullFailure>>()
+  /** The last Services read for container variables, by namespace and enableServiceLinks. */
+  #servicesSeen = new Map<string, KubeObject[]>()
   /**
    * When each exited container was first seen exited, by pod UID then
    * container ID, on the monotonic clock the planner runs on: CrashLoopBackOff
@@ -136,6 +139,29 @@ export class PodWorker {
       this.#o.events.event(pod, 'Warning', 'FailedMount', message)
       for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) st.waiting.set(c.name, { reason: 'ContainerCreating', message })
       this.#o.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 5_000)
+    }
+  }
+
+  /** The Services whose variables a container of this pod gets: its namespace's (enableServiceLinks) and default/kubernetes. */
+  /**
+   * Without the API (a control-plane outage) the last list read is used, so
+   * a container restarts with the variables it had, as the kubelet's cache.
+   */
+  async #servicesForEnv(pod: KubeObject): Promise<KubeObject[]> {
+    const ns = pod.metadata.namespace ?? 'default'
+    const links = pod.spec?.enableServiceLinks !== false
+    const key = `${ns}/${links}`
+    try {
+      const out: KubeObject[] = links ? (await this.#o.client.list(services, ns)).items : []
+      if (!links || ns !== 'default') {
+        const api = await this.#getOptional(services, 'default', 'kubernetes')
+        if (api) out.push(api)
+      }
+      this.#servicesSeen.set(key, out)
+      return out
+    } catch (e) {
+      if (e instanceof ApiClientError && e.status < 500) throw e
+      return this.#servicesSeen.get(key) ?? []
     }
   }
 
@@ -252,7 +278,8 @@ export class PodWorker {
     const sandbox = st.actual.find((c) => c.id === a.sandboxId)
     let env: Map<string, string>
     try {
-      env = resolveEnv(pod, spec, { ...st.sources, podIP: pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip, hostIP: this.#o.hostIP, allocatable: this.#o.allocatable })
+      const serviceList = await this.#servicesForEnv(pod)
+      env = resolveEnv(pod, spec, { ...st.sources, services: serviceList, podIP: pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip, hostIP: this.#o.hostIP, allocatable: this.#o.allocatable })
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e
       st.waiting.set(spec.name, { reason: 'CreateContainerConfigError', message: e.message })

@@ -66,6 +66,20 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     t.match(again.stderr, /already running/)
   })
 
+  await t.test('pods reach the API through default/kubernetes (first service address, port 443, the serving apiserver behind it)', async (t) => {
+    const svc = await c.kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP} {.spec.ports[0].port} {.spec.ports[0].name}'])
+    t.equal(svc.stdout, '10.96.0.1 443 https')
+    const server = new URL(c.client.server).hostname
+    const slice = await c.kubectl(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.endpoints[*].addresses[0]} {.ports[0].port}'])
+    t.match(slice.stdout, new RegExp(`^${server.replaceAll('.', '\\.')} \\d+$`), `the EndpointSlice lists the server (${slice.stdout})`)
+    const pod = (await c.client.list(pods, 'demo')).items[0]!.metadata.name!
+    const env = await c.kubectl(['exec', '-n', 'demo', pod, '--', 'sh', '-c', 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT $KUBERNETES_PORT_443_TCP_ADDR'])
+    t.equal(env.stdout.trim(), '10.96.0.1:443 10.96.0.1', 'the kubelet variables name the Service')
+    const script = "require('https').get({host:process.env.KUBERNETES_SERVICE_HOST,port:+process.env.KUBERNETES_SERVICE_PORT,path:'/version',servername:'kubernetes.default.svc',ca:require('fs').readFileSync(0)},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>console.log(r.statusCode,JSON.parse(b).gitVersion))}).on('error',e=>{console.log('error',e.message);process.exit(1)})"
+    const version = await c.kubectl(['exec', '-i', '-n', 'demo', pod, '--', 'node', '-e', script], { stdin: c.client.config.caPem, allowFail: true })
+    t.match(version.stdout, /^200 v1\.32/, `GET /version through the Service, the certificate verified as kubernetes.default.svc (${version.stdout}${version.stderr})`)
+  })
+
   for (const i of [1, 2, 3]) await c.client.create(configmaps, 'default', { metadata: { name: `keep-${i}` }, data: { i: String(i) } })
   const demoPods = async () => (await c.client.list(pods, 'demo')).items
 
