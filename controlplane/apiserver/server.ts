@@ -26,8 +26,6 @@ import {
   apiGroupList,
   apiResourceList,
   apiVersions,
-  openapiV3GroupVersion,
-  openapiV3Root,
   serverVersion,
   wantsAggregated,
 } from './discovery.ts'
@@ -36,6 +34,7 @@ import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
 import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
 import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
+import { OPENAPI_V2_PROTOBUF, openapiV2Protobuf, serveOpenAPI } from './openapi.ts'
 import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
@@ -298,14 +297,9 @@ export class ApiServer {
       sendJson(res, 200, list)
       return true
     }
-    if (path === '/openapi/v3') {
-      sendJson(res, 200, openapiV3Root())
-      return true
-    }
-    if (path.startsWith('/openapi/v3/')) {
-      const doc = openapiV3GroupVersion(path.slice('/openapi/v3/'.length))
-      if (!doc) return false
-      sendJson(res, 200, doc)
+    if (path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return serveOpenAPI(req, res, url)
+    if (path === '/openapi/v2') {
+      res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF }).end(openapiV2Protobuf())
       return true
     }
     return false
