@@ -4,7 +4,18 @@
 
 import t from 'tap'
 import { request } from 'node:https'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { issueServingCert, loadOrCreateCA } from '../../certs/ca.ts'
+import { lookupResource } from '../../controlplane/api/resources.ts'
 import { startTestCluster } from '../harness/cluster.ts'
+
+const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
+const secrets = lookupResource('', 'v1', 'secrets')!
+const serviceaccounts = lookupResource('', 'v1', 'serviceaccounts')!
+const services = lookupResource('', 'v1', 'services')!
+const deployments = lookupResource('apps', 'v1', 'deployments')!
 
 type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -60,5 +71,39 @@ t.test('kubectl and the schema', async (t) => {
     t.not(r.code, 0)
     t.match(r.stderr, 'no matches for kind "Widget" in version "example.com/v1"')
     t.notMatch(r.stderr, 'failed to download openapi')
+  })
+
+  await t.test('every kubectl create command sends protobuf the server decodes', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'skiff-tls-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const cert = issueServingCert(await loadOrCreateCA(dir), { commonName: 'shop.example.com', dnsNames: ['shop.example.com'], days: 1 })
+    await writeFile(join(dir, 'tls.crt'), cert.certPem)
+    await writeFile(join(dir, 'tls.key'), cert.keyPem)
+
+    const run = async (args: string[], want: string) => t.match((await c.kubectl(['create', ...args])).stdout, want, args.slice(0, 2).join(' '))
+    await run(['namespace', 'pb'], 'namespace/pb created')
+    await run(['ingress', 'web', '-n', 'pb', '--class=external', '--rule=shop.example.com/api*=web:80,tls=shop-tls', '--annotation=a=b'], 'ingress.networking.k8s.io/web created')
+    await run(['secret', 'tls', 'shop-tls', '-n', 'pb', `--cert=${join(dir, 'tls.crt')}`, `--key=${join(dir, 'tls.key')}`], 'secret/shop-tls created')
+    await run(['secret', 'generic', 'creds', '-n', 'pb', '--from-literal=user=admin'], 'secret/creds created')
+    await run(['serviceaccount', 'robot', '-n', 'pb'], 'serviceaccount/robot created')
+    await run(['configmap', 'cfg', '-n', 'pb', '--from-literal=a=1'], 'configmap/cfg created')
+    await run(['deployment', 'web', '-n', 'pb', '--image=skiff/echo:local', '--port=8080', '--replicas=0'], 'deployment.apps/web created')
+    await run(['service', 'clusterip', 'web', '-n', 'pb', '--tcp=80:8080'], 'service/web created')
+
+    const ing = await c.client.get(ingresses, 'pb', 'web')
+    t.equal(ing.spec.ingressClassName, 'external')
+    t.same(ing.metadata.annotations, { a: 'b' })
+    t.same(ing.spec.rules, [{ host: 'shop.example.com', http: { paths: [{ path: '/api', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }])
+    t.same(ing.spec.tls, [{ hosts: ['shop.example.com'], secretName: 'shop-tls' }])
+    const tls = await c.client.get(secrets, 'pb', 'shop-tls')
+    t.equal(tls.type, 'kubernetes.io/tls')
+    t.equal(Buffer.from(tls.data['tls.crt'], 'base64').toString(), cert.certPem)
+    t.ok(await c.client.get(serviceaccounts, 'pb', 'robot'))
+    t.equal((await c.client.get(deployments, 'pb', 'web')).spec.replicas, 0, 'a pointer zero survives')
+    t.same((await c.client.get(services, 'pb', 'web')).spec.ports[0].targetPort, 8080)
+
+    const pc = await c.kubectl(['create', 'priorityclass', 'high', '--value=1000'], { allowFail: true })
+    t.not(pc.code, 0)
+    t.match(pc.stderr, 'error: failed to create priorityclass: the server could not find the requested resource (scheduling.k8s.io/v1 priorityclasses)')
   })
 })
