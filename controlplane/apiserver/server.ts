@@ -29,6 +29,7 @@ import {
   serverVersion,
   wantsAggregated,
 } from './discovery.ts'
+import type { FieldValidation } from './field-validation.ts'
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
@@ -75,6 +76,8 @@ export interface ApiServerOptions {
   kubeletClient?: CertAndKey
   /** The cluster secrets a joining server receives (skiff server --join); without it server joins answer 503. */
   serverBundle?: () => ServerJoinBundle
+  /** fieldValidation of requests without the parameter; Warn (Kubernetes' default) unless given. */
+  defaultFieldValidation?: FieldValidation
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -254,6 +257,7 @@ export class ApiServer {
       watchers: (d: number, resource: string) => this.#watchers.inc({ resource }, d),
       nodeProxy: this.#nodeProxy,
       print: this.#print,
+      defaultFieldValidation: this.#opts.defaultFieldValidation,
     }
   }
 

@@ -106,4 +106,26 @@ t.test('kubectl and the schema', async (t) => {
     t.not(pc.code, 0)
     t.match(pc.stderr, 'error: failed to create priorityclass: the server could not find the requested resource (scheduling.k8s.io/v1 priorityclasses)')
   })
+
+  await t.test('fieldValidation: Strict refuses unknown fields, Warn drops them with a warning', async (t) => {
+    const manifest = (name: string) => [
+      'apiVersion: v1', 'kind: ConfigMap', 'metadata:', `  name: ${name}`, '  namespace: default', '  colour: blue', 'data:', '  a: "1"', 'extra: true', '',
+    ].join('\n')
+    const strict = await c.kubectl(['apply', '-f', '-'], { stdin: manifest('strict'), allowFail: true })
+    t.not(strict.code, 0)
+    t.match(strict.stderr, 'Error from server (BadRequest): error when creating "STDIN": ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "extra", unknown field "metadata.colour"')
+    const warn = await c.kubectl(['apply', '--validate=warn', '-f', '-'], { stdin: manifest('warned') })
+    t.match(warn.stdout, 'configmap/warned created')
+    t.match(warn.stderr, 'Warning: unknown field "extra"')
+    t.match(warn.stderr, 'Warning: unknown field "metadata.colour"')
+    const stored = await c.kubectl(['get', 'cm', 'warned', '-o', 'json'])
+    const obj = JSON.parse(stored.stdout)
+    t.notOk('extra' in obj, 'unknown fields are not stored')
+    t.notOk('colour' in obj.metadata)
+    const patch = await c.kubectl(['patch', 'cm', 'warned', '--type=merge', '-p', '{"data":{"b":"2"},"spec":{"x":1}}'])
+    t.match(patch.stderr, 'Warning: unknown field "spec"', 'no parameter means Warn')
+    const ignored = await c.kubectl(['apply', '--validate=false', '-f', '-'], { stdin: manifest('ignored') })
+    t.match(ignored.stdout, 'configmap/ignored created')
+    t.notMatch(ignored.stderr, 'Warning')
+  })
 })
