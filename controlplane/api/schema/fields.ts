@@ -111,3 +111,43 @@ export function duplicateFields(text: string): string[] {
   }
   return dups
 }
+
+export interface ListMergeRule {
+  /** The list's path, as asked. */
+  path: string
+  /** Field that identifies an item; absent for merged lists of primitives. */
+  mergeKey?: string
+}
+
+const kindByName = new Map<string, Message>()
+for (const m of messages.values()) {
+  if (!m.topLevel) continue
+  const name = m.name.slice(m.name.lastIndexOf('.') + 1)
+  if (!kindByName.has(name)) kindByName.set(name, m)
+}
+
+/**
+ * The strategic-merge rule of the list at `path` in an object of `kind`
+ * (`spec.template.spec.containers[].ports`: dotted steps, `[]` into a list's
+ * items, map keys with `.` written `%2E`), from the schema's patch strategy
+ * and merge key. Undefined when the list is replaced whole (no merge
+ * strategy, an unknown path, or a kind without a schema).
+ */
+export function listMergeRule(kind: string, path: string): ListMergeRule | undefined {
+  let m = kindByName.get(kind)
+  const segs = path.split('.')
+  for (let i = 0; m && i < segs.length; i++) {
+    const seg = segs[i]!
+    const item = seg.endsWith('[]')
+    const f = fieldsOf(m).get(item ? seg.slice(0, -2) : seg)
+    if (!f) return undefined
+    if (i === segs.length - 1) {
+      if (!f.repeated || item || !f.options.patchStrategy?.split(',').includes('merge')) return undefined
+      return { path, ...(f.options.patchMergeKey ? { mergeKey: f.options.patchMergeKey } : {}) }
+    }
+    if (f.repeated && !item) return undefined
+    if (f.map) i++ // the next step is a map key
+    m = f.value.kind === 'message' ? messages.get(f.value.name) : undefined
+  }
+  return undefined
+}
