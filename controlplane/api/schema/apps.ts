@@ -30,6 +30,7 @@ export const apps = definePackage('apps', 'io.k8s.api.apps.v1', {
     revisionHistoryLimit: [6, '*int32', 'Old ReplicaSets kept for rollback. Defaults to 10.'],
     paused: [7, 'bool', 'Stop rolling out changes.'],
     progressDeadlineSeconds: [9, '*int32', 'Seconds without progress before the rollout is reported failed. Defaults to 600.'],
+    podReplacementPolicy: [10, '*string', 'TerminationStarted or TerminationComplete: when replacement pods are created.'],
   }),
   DeploymentStrategy: type('How a deployment replaces pods.', {
     type: [1, 'string', 'Recreate or RollingUpdate. Defaults to RollingUpdate.', { enum: ['Recreate', 'RollingUpdate'] }],
