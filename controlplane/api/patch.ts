@@ -5,11 +5,12 @@
 //
 // Strategic merge follows apimachinery's strategicpatch package as the
 // apiserver runs it (MergeParallelList and IgnoreUnmatchedNulls on). Where the
-// Go code reads patch strategies from struct tags, Skiff reads
-// `mergeListRules` below, keyed by the field's path inside the object.
+// Go code reads patch strategies from struct tags, Skiff reads them from the
+// schema (schema/fields.ts listMergeRule), by the field's path in the object.
 
 import jsonpatch from 'fast-json-patch'
 import type { Operation } from 'fast-json-patch'
+import { listMergeRule, type ListMergeRule } from './schema/fields.ts'
 
 /** A patch that cannot be applied. `status` is the HTTP code Kubernetes uses for it. */
 export class PatchError extends Error {
@@ -117,68 +118,17 @@ function valueAt(doc: unknown, pointer: string): string {
 // ---------------------------------------------------------------------------
 // Strategic merge patch: which lists merge, and by what
 
-export interface MergeListRule {
-  /**
-   * Dotted path of the list from the object root. `[]` steps into a list's
-   * items, `*` matches within one segment, a leading `**.` matches any prefix
-   * (so `**.spec.containers` covers a Pod's `spec` and every template's
-   * `spec.template.spec`).
-   */
-  path: string
-  /** Field that identifies an item; absent for merged lists of primitives. */
-  mergeKey?: string
-  /** Only for these kinds (where the same path means another thing elsewhere). */
-  kinds?: readonly string[]
-}
-
-const containerLists = ['containers', 'initContainers', 'ephemeralContainers']
-const containerListKeys: ReadonlyArray<[string, string]> = [
-  ['env', 'name'],
-  ['ports', 'containerPort'], // k8s lists containerPort+protocol as the map keys; the patch key is containerPort
-  ['volumeMounts', 'mountPath'],
-  ['volumeDevices', 'devicePath'],
-]
+export type MergeListRule = ListMergeRule
 
 /**
- * Every list Kubernetes declares `patchStrategy:"merge"` for, among the kinds
- * in resources.ts. Any list not matched here is replaced whole (tolerations,
- * Node taints, Endpoints subsets, EndpointSlice endpoints, Ingress rules...).
+ * The merge rule for the list at `path` (as built by the patcher:
+ * `spec.template.spec.containers[].ports`): the schema's patch strategy and
+ * merge key (schema/), the same table server-side apply will read. A list
+ * without `patchStrategy: merge` (tolerations, Node taints, Ingress rules,
+ * ServiceAccount imagePullSecrets, ...) is replaced whole.
  */
-export const mergeListRules: readonly MergeListRule[] = Object.freeze([
-  { path: '**.metadata.finalizers' },
-  { path: '**.metadata.ownerReferences', mergeKey: 'uid' },
-  ...containerLists.map((c) => ({ path: `**.spec.${c}`, mergeKey: 'name' })),
-  ...containerLists.flatMap((c) => containerListKeys.map(([f, k]) => ({ path: `**.spec.${c}[].${f}`, mergeKey: k }))),
-  { path: '**.spec.volumes', mergeKey: 'name' },
-  { path: '**.spec.imagePullSecrets', mergeKey: 'name' },
-  { path: '**.spec.hostAliases', mergeKey: 'ip' },
-  { path: '**.spec.topologySpreadConstraints', mergeKey: 'topologyKey' },
-  { path: '**.spec.schedulingGates', mergeKey: 'name' },
-  { path: '**.spec.resourceClaims', mergeKey: 'name' },
-  { path: 'status.conditions', mergeKey: 'type' },
-  { path: 'status.podIPs', mergeKey: 'ip', kinds: ['Pod'] },
-  { path: 'status.hostIPs', mergeKey: 'ip', kinds: ['Pod'] },
-  { path: 'spec.ports', mergeKey: 'port', kinds: ['Service'] },
-  { path: 'spec.podCIDRs', kinds: ['Node'] },
-  { path: 'status.addresses', mergeKey: 'type', kinds: ['Node'] },
-  { path: 'secrets', mergeKey: 'name', kinds: ['ServiceAccount'] },
-  { path: 'imagePullSecrets', mergeKey: 'name', kinds: ['ServiceAccount'] },
-])
-
-function compilePath(pattern: string): RegExp {
-  const anyPrefix = pattern.startsWith('**.')
-  const body = (anyPrefix ? pattern.slice(3) : pattern)
-    .split('.')
-    .map((seg) => seg.split('*').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*'))
-    .join('\\.')
-  return new RegExp(`^${anyPrefix ? '(?:.*\\.)?' : ''}${body}$`)
-}
-
-const compiledRules = mergeListRules.map((rule) => ({ rule, re: compilePath(rule.path) }))
-
-/** The merge rule for the list at `path` (as built by the patcher: `spec.template.spec.containers[].ports`). */
 export function mergeRuleFor(kind: string, path: string): MergeListRule | undefined {
-  return compiledRules.find(({ rule, re }) => (!rule.kinds || rule.kinds.includes(kind)) && re.test(path))?.rule
+  return listMergeRule(kind, path)
 }
 
 // Map keys may contain dots (label keys); escape them so they never read as path steps.

@@ -1,198 +1,51 @@
-// Decoding of the protobuf request bodies that kubectl's typed clients send.
+// Decoding of the protobuf request bodies that typed clients send.
 //
-// `kubectl create deployment|service|namespace|configmap|secret` POST their
-// object as `application/vnd.kubernetes.protobuf`, and kubectl does not retry
-// with JSON when the server refuses it (reference/kubectl-surface.md §7). So
-// the apiserver decodes these few kinds into the same JSON shape kubectl would
-// have sent, and everything after that point sees only JSON.
+// `kubectl create deployment|service|namespace|configmap|secret|ingress|
+// serviceaccount|role|...` POST their object as
+// `application/vnd.kubernetes.protobuf`, and kubectl does not retry with JSON
+// when the server refuses it (reference/kubectl-surface.md §7). So the
+// apiserver decodes every kind the schema describes (schema/) into the JSON
+// shape the client would have sent, and everything after this point sees
+// only JSON.
 //
 // Wire format: the 4-byte magic "k8s\0", then a runtime.Unknown
 //   { 1 typeMeta {1 apiVersion, 2 kind}, 2 raw, 3 contentEncoding, 4 contentType }
-// whose `raw` is the object, encoded per k8s.io/api generated.proto. The
-// field tables below follow those files (core/v1, apps/v1, meta/v1, intstr,
-// resource) and cover every field the create commands can set, plus the
-// common pod-template fields a hand-built client might send.
+// whose `raw` is the object, encoded per k8s.io/api generated.proto; the
+// field numbers and types come from the schema.
 //
 // gogo/protobuf (proto2) writes every non-pointer Go field, zero or not, so a
 // zero scalar or an empty message means "unset", like JSON omitempty. A Go
-// pointer field (`pointer: true`: replicas, maxSurge, immutable, ...) is only
-// written when set, so its zero is kept. Server-owned fields (status,
-// timestamps, managedFields) are skipped, as are unknown field numbers.
+// pointer field (`*int32` in the schema: replicas, maxSurge, immutable, ...)
+// is only written when set, so its zero is kept, and so is the zero of a
+// required field (Go marshals those without omitempty). Unknown field numbers are
+// skipped, as the apiserver's protobuf decoder skips them.
 
 import protobuf from 'protobufjs/minimal.js'
 import { ApiError } from './errors.ts'
+import { kindSchema, messages, type Field, type Message } from './schema/index.ts'
 import type { KubeObject } from './types.ts'
 
 type Reader = protobuf.Reader
-type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'bytes'
-type ValueType = Scalar | 'intOrString' | 'quantity' | Message
-
-interface Field {
-  name: string
-  type: ValueType
-  /** repeated field: every element is kept, zero or not */
-  list?: boolean
-  /** map<string, type>, on the wire a repeated {1 key, 2 value} */
-  map?: boolean
-  /** Go pointer field: present on the wire means set, even when zero */
-  pointer?: boolean
-  /** embedded Go struct whose fields JSON puts in the parent object */
-  inline?: boolean
-}
-
-/** A message is its fields by field number. */
-interface Message {
-  [fieldNumber: number]: Field
-}
-
 type Json = Record<string, unknown>
 
 const PROTOBUF_MEDIA_TYPE = 'application/vnd.kubernetes.protobuf'
 const MAGIC = Buffer.from('k8s\0', 'latin1')
-
-// ---- field table helpers -------------------------------------------------
-
-const opt = (pointer: boolean) => (pointer ? { pointer } : {})
-const str = (name: string): Field => ({ name, type: 'string' })
-const int = (name: string, pointer = false): Field => ({ name, type: 'int32', ...opt(pointer) })
-const int64 = (name: string, pointer = false): Field => ({ name, type: 'int64', ...opt(pointer) })
-const bool = (name: string, pointer = false): Field => ({ name, type: 'bool', ...opt(pointer) })
-const strs = (name: string): Field => ({ name, type: 'string', list: true })
-const map = (name: string, type: ValueType): Field => ({ name, type, map: true })
-const msg = (name: string, type: ValueType, extra: Partial<Field> = {}): Field => ({ name, type, ...extra })
-const list = (name: string, type: Message): Field => ({ name, type, list: true })
-
-// ---- k8s.io/apimachinery meta/v1 ----------------------------------------
-
-const ownerReference: Message = {
-  1: str('kind'), 3: str('name'), 4: str('uid'), 5: str('apiVersion'),
-  6: bool('controller', true), 7: bool('blockOwnerDeletion', true),
-}
-
-// Server-owned fields (selfLink 4, timestamps 8/9, deletionGracePeriodSeconds
-// 10, managedFields 17) are left out on purpose: the server sets them.
-const objectMeta: Message = {
-  1: str('name'), 2: str('generateName'), 3: str('namespace'), 5: str('uid'),
-  6: str('resourceVersion'), 7: int64('generation'),
-  11: map('labels', 'string'), 12: map('annotations', 'string'),
-  13: list('ownerReferences', ownerReference), 14: strs('finalizers'),
-}
-
-const labelSelector: Message = {
-  1: map('matchLabels', 'string'),
-  2: list('matchExpressions', { 1: str('key'), 2: str('operator'), 3: strs('values') }),
-}
-
-// ---- k8s.io/api core/v1: pod template -----------------------------------
-
-const localObjectReference: Message = { 1: str('name') }
-const inlineName = msg('localObjectReference', localObjectReference, { inline: true })
-const keySelector: Message = { 1: inlineName, 2: str('key'), 3: bool('optional', true) }
-const envSource: Message = { 1: inlineName, 2: bool('optional', true) }
-
-const envVarSource: Message = {
-  1: msg('fieldRef', { 1: str('apiVersion'), 2: str('fieldPath') }),
-  2: msg('resourceFieldRef', { 1: str('containerName'), 2: str('resource'), 3: msg('divisor', 'quantity') }),
-  3: msg('configMapKeyRef', keySelector),
-  4: msg('secretKeyRef', keySelector),
-}
-
-const container: Message = {
-  1: str('name'), 2: str('image'), 3: strs('command'), 4: strs('args'), 5: str('workingDir'),
-  6: list('ports', { 1: str('name'), 2: int('hostPort'), 3: int('containerPort'), 4: str('protocol'), 5: str('hostIP') }),
-  7: list('env', { 1: str('name'), 2: str('value'), 3: msg('valueFrom', envVarSource) }),
-  8: msg('resources', { 1: map('limits', 'quantity'), 2: map('requests', 'quantity') }),
-  9: list('volumeMounts', {
-    1: str('name'), 2: bool('readOnly'), 3: str('mountPath'), 4: str('subPath'),
-    5: str('mountPropagation'), 6: str('subPathExpr'),
-  }),
-  13: str('terminationMessagePath'), 14: str('imagePullPolicy'),
-  16: bool('stdin'), 17: bool('stdinOnce'), 18: bool('tty'),
-  19: list('envFrom', { 1: str('prefix'), 2: msg('configMapRef', envSource), 3: msg('secretRef', envSource) }),
-  20: str('terminationMessagePolicy'), 24: str('restartPolicy'),
-}
-
-const podSpec: Message = {
-  2: list('containers', container), 3: str('restartPolicy'),
-  4: int64('terminationGracePeriodSeconds', true), 5: int64('activeDeadlineSeconds', true),
-  6: str('dnsPolicy'), 7: map('nodeSelector', 'string'), 8: str('serviceAccountName'),
-  9: str('serviceAccount'), 10: str('nodeName'), 11: bool('hostNetwork'),
-  15: list('imagePullSecrets', localObjectReference), 16: str('hostname'), 17: str('subdomain'),
-  19: str('schedulerName'), 20: list('initContainers', container),
-  21: bool('automountServiceAccountToken', true), 24: str('priorityClassName'),
-  30: bool('enableServiceLinks', true),
-}
-
-const podTemplateSpec: Message = { 1: msg('metadata', objectMeta), 2: msg('spec', podSpec) }
-
-// ---- apps/v1 Deployment -------------------------------------------------
-
-const deploymentStrategy: Message = {
-  1: str('type'),
-  2: msg('rollingUpdate', {
-    1: msg('maxUnavailable', 'intOrString', { pointer: true }),
-    2: msg('maxSurge', 'intOrString', { pointer: true }),
-  }),
-}
-
-const deployment: Message = {
-  1: msg('metadata', objectMeta),
-  2: msg('spec', {
-    1: int('replicas', true), 2: msg('selector', labelSelector), 3: msg('template', podTemplateSpec),
-    4: msg('strategy', deploymentStrategy), 5: int('minReadySeconds'),
-    6: int('revisionHistoryLimit', true), 7: bool('paused'), 9: int('progressDeadlineSeconds', true),
-  }),
-}
-
-// ---- core/v1 Service, Namespace, ConfigMap, Secret ------------------------
-
-const servicePort: Message = {
-  1: str('name'), 2: str('protocol'), 3: int('port'), 4: msg('targetPort', 'intOrString'),
-  5: int('nodePort'), 6: str('appProtocol'),
-}
-
-const service: Message = {
-  1: msg('metadata', objectMeta),
-  2: msg('spec', {
-    1: list('ports', servicePort), 2: map('selector', 'string'), 3: str('clusterIP'), 4: str('type'),
-    5: strs('externalIPs'), 7: str('sessionAffinity'), 8: str('loadBalancerIP'),
-    9: strs('loadBalancerSourceRanges'), 10: str('externalName'), 11: str('externalTrafficPolicy'),
-    12: int('healthCheckNodePort'), 13: bool('publishNotReadyAddresses'),
-    14: msg('sessionAffinityConfig', { 1: msg('clientIP', { 1: int('timeoutSeconds', true) }) }),
-    17: str('ipFamilyPolicy'), 18: strs('clusterIPs'), 19: strs('ipFamilies'),
-    20: bool('allocateLoadBalancerNodePorts', true), 21: str('loadBalancerClass'),
-    22: str('internalTrafficPolicy'), 23: str('trafficDistribution'),
-  }),
-}
-
-const namespace: Message = { 1: msg('metadata', objectMeta), 2: msg('spec', { 1: strs('finalizers') }) }
-
-const configMap: Message = {
-  1: msg('metadata', objectMeta), 2: map('data', 'string'), 3: map('binaryData', 'bytes'),
-  4: bool('immutable', true),
-}
-
-const secret: Message = {
-  1: msg('metadata', objectMeta), 2: map('data', 'bytes'), 3: str('type'),
-  4: map('stringData', 'string'), 5: bool('immutable', true),
-}
-
-const kinds: Record<string, { apiVersion: string; message: Message }> = {
-  Deployment: { apiVersion: 'apps/v1', message: deployment },
-  Service: { apiVersion: 'v1', message: service },
-  Namespace: { apiVersion: 'v1', message: namespace },
-  ConfigMap: { apiVersion: 'v1', message: configMap },
-  Secret: { apiVersion: 'v1', message: secret },
-}
 
 // ---- wire decoding ------------------------------------------------------
 
 /** A decoding failure, with the field path where it happened. */
 class WireError extends Error {}
 
+/** The wire type one value of the field is written with (lists of numbers may also come packed, as 2). */
 function wireTypeOf(f: Field): number {
-  if (f.map || typeof f.type === 'object') return 2
-  return f.type === 'string' || f.type === 'bytes' || f.type === 'intOrString' || f.type === 'quantity' ? 2 : 0
+  if (f.map) return 2
+  const v = f.value
+  if (v.kind !== 'scalar') return 2
+  switch (v.scalar) {
+    case 'string': case 'bytes': return 2
+    case 'double': return 1
+    default: return 0
+  }
 }
 
 function toNumber(v: number | protobuf.Long): number {
@@ -203,75 +56,152 @@ function base64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64')
 }
 
-/** Reads one value of `type`; bytes become base64, as in Kubernetes JSON. */
-function readValue(r: Reader, type: ValueType, path: string): unknown {
-  switch (type) {
+/** Iterates the fields of a message: calls `each(number, wireType)`, which must consume the value. */
+function forFields(bytes: Uint8Array, path: string, each: (r: Reader, n: number, wire: number) => void): void {
+  const r = protobuf.Reader.create(bytes)
+  while (r.pos < r.len) {
+    const tag = r.uint32()
+    const n = tag >>> 3
+    if (n === 0) throw new WireError(`${path}: field number 0 at offset ${r.pos}`)
+    each(r, n, tag & 7)
+  }
+}
+
+/** metav1.Time / MicroTime {1 seconds, 2 nanos} as RFC 3339; undefined for the zero time (JSON null). */
+function decodeTime(bytes: Uint8Array, path: string, micro: boolean): string | undefined {
+  let seconds = 0
+  let nanos = 0
+  forFields(bytes, path, (r, n, wire) => {
+    if (n === 1 && wire === 0) seconds = toNumber(r.int64())
+    else if (n === 2 && wire === 0) nanos = r.int32()
+    else r.skipType(wire)
+  })
+  if (seconds === 0 && nanos === 0) return undefined
+  const iso = new Date(seconds * 1000).toISOString().slice(0, 19)
+  return micro ? `${iso}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}Z` : `${iso}Z`
+}
+
+/** A message of one field of raw bytes holding JSON (RawExtension, FieldsV1). */
+function decodeRawJson(bytes: Uint8Array, path: string): unknown {
+  let raw: Uint8Array | undefined
+  forFields(bytes, path, (r, n, wire) => {
+    if (n === 1 && wire === 2) raw = r.bytes()
+    else r.skipType(wire)
+  })
+  if (!raw || raw.length === 0) return undefined
+  try {
+    return JSON.parse(Buffer.from(raw).toString('utf8'))
+  } catch {
+    throw new WireError(`${path}: embedded object is not JSON`)
+  }
+}
+
+function decodeSpecial(r: Reader, special: string, path: string): unknown {
+  const bytes = r.bytes()
+  switch (special) {
+    case 'Quantity': {
+      let q = ''
+      forFields(bytes, path, (r, n, wire) => { if (n === 1 && wire === 2) q = r.string(); else r.skipType(wire) })
+      return q
+    }
+    case 'IntOrString': {
+      let type = 0
+      let intVal = 0
+      let strVal = ''
+      forFields(bytes, path, (r, n, wire) => {
+        if (n === 1 && wire === 0) type = toNumber(r.int64())
+        else if (n === 2 && wire === 0) intVal = r.int32()
+        else if (n === 3 && wire === 2) strVal = r.string()
+        else r.skipType(wire)
+      })
+      return type === 1 ? strVal : intVal
+    }
+    case 'Time': return decodeTime(bytes, path, false)
+    case 'MicroTime': return decodeTime(bytes, path, true)
+    case 'RawExtension': case 'FieldsV1': return decodeRawJson(bytes, path)
+    case 'ExtraValue': {
+      const items: string[] = []
+      forFields(bytes, path, (r, n, wire) => { if (n === 1 && wire === 2) items.push(r.string()); else r.skipType(wire) })
+      return items
+    }
+    default: throw new WireError(`${path}: no decoder for ${special}`)
+  }
+}
+
+/** Reads one value of the field; bytes become base64, as in Kubernetes JSON. */
+function readValue(r: Reader, f: Field, path: string): unknown {
+  const v = f.value
+  if (v.kind === 'special') return decodeSpecial(r, v.special, path)
+  if (v.kind === 'message') return decodeMessage(r.bytes(), messages.get(v.name)!, path)
+  switch (v.scalar) {
     case 'string': return r.string()
     case 'int32': return r.int32()
     case 'int64': return toNumber(r.int64())
     case 'bool': return r.bool()
     case 'bytes': return base64(r.bytes())
-    case 'quantity': return (decodeMessage(r.bytes(), { 1: str('string') }, path).string as string | undefined) ?? ''
-    case 'intOrString': {
-      const v = decodeMessage(r.bytes(), { 1: int64('type'), 2: int('intVal'), 3: str('strVal') }, path)
-      return v.type === 1 ? (v.strVal ?? '') : (v.intVal ?? 0)
-    }
-    default: return decodeMessage(r.bytes(), type, path)
+    case 'double': return r.double()
   }
 }
 
 function isZero(v: unknown): boolean {
-  if (v === '' || v === 0 || v === false) return true
-  return typeof v === 'object' && v !== null && Object.keys(v).length === 0
+  if (v === undefined || v === '' || v === 0 || v === false) return true
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0
+}
+
+function zeroOf(f: Field): unknown {
+  const v = f.value
+  if (v.kind === 'message') return {}
+  if (v.kind === 'special') return v.special === 'IntOrString' ? 0 : v.special === 'Quantity' ? '' : undefined
+  return v.scalar === 'bool' ? false : v.scalar === 'string' || v.scalar === 'bytes' ? '' : 0
 }
 
 /** A map entry {1 key, 2 value}; a missing value is the type's zero value. */
 function readMapEntry(bytes: Uint8Array, f: Field, path: string): [string, unknown] {
-  const r = protobuf.Reader.create(bytes)
   let key = ''
-  let value: unknown = f.type === 'int32' || f.type === 'int64' ? 0 : f.type === 'bool' ? false : ''
-  while (r.pos < r.len) {
-    const tag = r.uint32()
-    if (tag === (1 << 3 | 2)) key = r.string()
-    else if (tag === (2 << 3 | wireTypeOf({ name: '', type: f.type }))) value = readValue(r, f.type, `${path}[value]`)
-    else r.skipType(tag & 7)
-  }
+  let value = zeroOf(f)
+  forFields(bytes, path, (r, n, wire) => {
+    if (n === 1 && wire === 2) key = r.string()
+    else if (n === 2 && wire === wireTypeOf({ ...f, map: false })) value = readValue(r, f, `${path}[${JSON.stringify(key)}]`)
+    else r.skipType(wire)
+  })
   return [key, value]
 }
 
-function readField(r: Reader, f: Field, out: Json, path: string): void {
+/** A packed run of numbers (proto3 style); gogo proto2 writes them unpacked, but both are valid. */
+function readPacked(r: Reader, f: Field, out: unknown[], path: string): void {
+  const end = r.uint32() + r.pos
+  while (r.pos < end) out.push(readValue(r, f, path))
+}
+
+function readField(r: Reader, f: Field, wire: number, out: Json, path: string): void {
   if (f.map) {
     const [key, value] = readMapEntry(r.bytes(), f, path)
-    const m = (out[f.name] ??= {}) as Json
-    m[key] = value
+    ;((out[f.name] ??= {}) as Json)[key] = value
     return
   }
-  const value = readValue(r, f.type, path)
-  if (f.list) {
-    ;((out[f.name] ??= []) as unknown[]).push(value)
-  } else if (f.pointer || !isZero(value)) {
-    if (f.inline) Object.assign(out, value)
-    else out[f.name] = value
+  if (f.repeated) {
+    const list = (out[f.name] ??= []) as unknown[]
+    if (wire === 2 && wireTypeOf(f) !== 2) readPacked(r, f, list, path)
+    else list.push(readValue(r, f, `${path}[${list.length}]`))
+    return
   }
+  const value = readValue(r, f, path)
+  // Go's JSON writes required fields (no omitempty) even when zero: restartCount 0, ready false.
+  if (value === undefined || (!f.pointer && !f.options.required && isZero(value))) return
+  if (f.options.inline) Object.assign(out, value)
+  else out[f.name] = value
 }
 
 function decodeMessage(bytes: Uint8Array, message: Message, path: string): Json {
-  const r = protobuf.Reader.create(bytes)
   const out: Json = {}
-  while (r.pos < r.len) {
-    const tag = r.uint32()
-    const fieldNumber = tag >>> 3
-    const wireType = tag & 7
-    if (fieldNumber === 0) throw new WireError(`${path}: field number 0 at offset ${r.pos}`)
-    const f = message[fieldNumber]
-    if (!f) {
-      r.skipType(wireType)
-      continue
-    }
+  forFields(bytes, path, (r, n, wire) => {
+    const f = message.byNumber.get(n)
+    if (!f) return r.skipType(wire)
     const at = `${path}.${f.name}`
-    if (wireType !== wireTypeOf(f)) throw new WireError(`${at}: wire type ${wireType}, expected ${wireTypeOf(f)}`)
-    readField(r, f, out, at)
-  }
+    const packed = f.repeated && wire === 2 && wireTypeOf(f) !== 2
+    if (wire !== wireTypeOf(f) && !packed) throw new WireError(`${at}: wire type ${wire}, expected ${wireTypeOf(f)}`)
+    readField(r, f, wire, out, at)
+  })
   return out
 }
 
@@ -291,9 +221,11 @@ function readUnknown(body: Uint8Array): Unknown {
   while (r.pos < r.len) {
     const tag = r.uint32()
     if (tag === (1 << 3 | 2)) {
-      const typeMeta = decodeMessage(r.bytes(), { 1: str('apiVersion'), 2: str('kind') }, 'typeMeta')
-      u.apiVersion = (typeMeta.apiVersion as string | undefined) ?? ''
-      u.kind = (typeMeta.kind as string | undefined) ?? ''
+      forFields(r.bytes(), 'typeMeta', (r, n, wire) => {
+        if (n === 1 && wire === 2) u.apiVersion = r.string()
+        else if (n === 2 && wire === 2) u.kind = r.string()
+        else r.skipType(wire)
+      })
     } else if (tag === (2 << 3 | 2)) u.raw = r.bytes()
     else if (tag === (3 << 3 | 2)) u.contentEncoding = r.string()
     else if (tag === (4 << 3 | 2)) u.contentType = r.string()
@@ -308,14 +240,11 @@ export function isProtobufContentType(ct: string | undefined | null): boolean {
   return ct.split(';')[0].trim().toLowerCase() === PROTOBUF_MEDIA_TYPE
 }
 
-/** The kinds decodeProtobufObject understands, as `apiVersion/kind`. */
-export const protobufKinds: readonly string[] = Object.entries(kinds).map(([kind, k]) => `${k.apiVersion}/${kind}`)
-
 function checkEnvelope(u: Unknown): Message {
-  const known = kinds[u.kind]
-  if (!known || known.apiVersion !== u.apiVersion) {
+  const known = kindSchema(u.apiVersion, u.kind)
+  if (!known) {
     throw new ApiError('UnsupportedMediaType',
-      `protobuf bodies are supported only for ${protobufKinds.join(', ')}, not ${u.apiVersion}/${u.kind || '(no kind)'}; send JSON instead`)
+      `protobuf bodies are decoded only for kinds with a schema in Skiff, not ${u.apiVersion}/${u.kind || '(no kind)'}; send JSON instead`)
   }
   if (u.contentEncoding !== '') {
     throw new ApiError('UnsupportedMediaType', `protobuf body has unsupported contentEncoding "${u.contentEncoding}"`)

@@ -1,8 +1,7 @@
 // Discovery documents, built once from the resource table: /version, legacy
 // /api and /apis with one APIResourceList per group version, aggregated
-// discovery (apidiscovery.k8s.io/v2, 2 requests instead of 2+N for kubectl),
-// and the OpenAPI v3 stub that lets `kubectl apply` hand validation to the
-// server (kubectl-surface.md §2, §3).
+// discovery (apidiscovery.k8s.io/v2, 2 requests instead of 2+N for kubectl)
+// (kubectl-surface.md §2). The OpenAPI documents are in openapi.ts.
 
 import { groupVersion, groups, resources, type ResourceInfo } from '../api/resources.ts'
 
@@ -102,31 +101,4 @@ export function aggregatedDiscovery(core: boolean): unknown {
     metadata: {},
     items: core ? [discoveryItem('')] : groups.map(discoveryItem),
   }
-}
-
-const allGroupVersions = [...new Set(resources.map(groupVersion))]
-
-function openapiPath(gv: string): string {
-  return gv === 'v1' ? 'api/v1' : `apis/${gv}`
-}
-
-export function openapiV3Root(): unknown {
-  return { paths: Object.fromEntries(allGroupVersions.map((gv) => [openapiPath(gv), { serverRelativeURL: `/openapi/v3/${openapiPath(gv)}?hash=skiff1` }])) }
-}
-
-/** One group version's stub: a PATCH with fieldValidation per kind, so kubectl validates server-side. */
-export function openapiV3GroupVersion(path: string): unknown | undefined {
-  const gv = allGroupVersions.find((x) => openapiPath(x) === path)
-  if (!gv) return undefined
-  const paths: Record<string, unknown> = {}
-  for (const x of resources.filter((r) => groupVersion(r) === gv)) {
-    const ns = x.namespaced ? 'namespaces/{namespace}/' : ''
-    paths[`/${path}/${ns}${x.resource}/{name}`] = {
-      patch: {
-        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string' } }],
-        'x-kubernetes-group-version-kind': { group: x.group, version: x.version, kind: x.kind },
-      },
-    }
-  }
-  return { openapi: '3.0.0', info: { title: 'Skiff', version: serverVersion.gitVersion }, paths, components: { schemas: {} } }
 }

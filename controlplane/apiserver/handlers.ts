@@ -14,6 +14,7 @@ import { clone, type KubeObject } from '../api/types.ts'
 import { authorize, type AuthzView, type RequestAttributes, type Verb } from './authz.ts'
 import type { UserInfo } from './authn.ts'
 import { matches, paginate, parseFilter } from './filters.ts'
+import { enforceFieldValidation, fieldValidationOf, type FieldValidation, type WriteVerb } from './field-validation.ts'
 import { decodeObject, mediaType, parseJson, readBody, sendJson, wantsTable } from './http-util.ts'
 import type { ResourcePath } from './paths.ts'
 import type { DeleteOptions, Registry } from './registry.ts'
@@ -31,6 +32,8 @@ export interface HandlerContext {
   nodeProxy?: NodeProxy
   /** What Table printers may know beyond the object ("applied on n/n nodes"). */
   print?: PrintContext
+  /** fieldValidation when the request has none: Warn, as Kubernetes (tests may run Strict). */
+  defaultFieldValidation?: FieldValidation
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -80,15 +83,19 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   }
   if (method === 'GET') return await handleListOrWatch(req, res, p, query, ctx, watch)
   if (method === 'POST' && !p.name) {
-    const body = decodeObject(req, await readBody(req))
+    const raw = await readBody(req)
+    const body = decodeObject(req, raw)
     check(ctx, attrs(p, 'create', { name: body?.metadata?.name, incoming: body }))
+    validateFields(req, res, query, ctx, info, body, raw, 'create')
     const created = await ctx.registry.create(info, p.namespace, body, { dryRun: isDryRun(query) })
     return respondObject(req, res, query, info, created, 201, ctx.print)
   }
   if (method === 'PUT' && p.name) {
-    const body = decodeObject(req, await readBody(req))
+    const raw = await readBody(req)
+    const body = decodeObject(req, raw)
     const current = await ctx.registry.get(info, p.namespace, p.name)
     check(ctx, attrs(p, 'update', { current, incoming: body }))
+    validateFields(req, res, query, ctx, info, body, raw, 'update')
     const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource, fieldManager: fieldManager(req, query) })
     return respondObject(req, res, query, info, updated, 200, ctx.print)
   }
@@ -100,7 +107,7 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     return respondObject(req, res, query, info, applied.obj, applied.created ? 201 : 200, ctx.print)
   }
   if (method === 'PATCH' && p.name) {
-    const patched = await patchWithRetry(req, p, query, ctx, await readBody(req))
+    const patched = await patchWithRetry(req, res, p, query, ctx, await readBody(req))
     return respondObject(req, res, query, info, patched, 200, ctx.print)
   }
   if (method === 'DELETE' && p.name) {
@@ -150,6 +157,13 @@ async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: R
   sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: meta, items: page.page })
 }
 
+/** fieldValidation on a decoded body (unknown fields are dropped from `obj` in place). */
+function validateFields(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, ctx: HandlerContext, info: ResourceInfo, obj: unknown, raw: Buffer, verb: WriteVerb): void {
+  const directive = fieldValidationOf(query, verb, ctx.defaultFieldValidation)
+  const rawJson = mediaType(req).endsWith('json') ? raw.toString('utf8') : undefined
+  enforceFieldValidation({ info, obj, rawJson, directive, verb, res })
+}
+
 function respondObject(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, info: ResourceInfo, obj: KubeObject, status: number, context?: PrintContext): void {
   const table = wantsTable(req, query)
   if (table) return sendJson(res, status, printTable(info, [obj], { includeObject: table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? '', context }))
@@ -173,12 +187,14 @@ export function applyPatch(req: IncomingMessage, obj: KubeObject, body: Buffer, 
   )
 }
 
-async function patchWithRetry(req: IncomingMessage, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, body: Buffer): Promise<KubeObject> {
+async function patchWithRetry(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, body: Buffer): Promise<KubeObject> {
   const { info } = p
   for (let attempt = 0; ; attempt++) {
     const current = await ctx.registry.get(info, p.namespace, p.name!)
     const next = applyPatch(req, current, body, info.kind)
     check(ctx, attrs(p, 'patch', { current, incoming: next }))
+    if (attempt === 0) validateFields(req, res, query, ctx, info, next, body, 'patch')
+    else enforceFieldValidation({ info, obj: next, directive: 'Ignore', verb: 'patch', res })
     try {
       return await ctx.registry.updateFrom(info, current, next, { dryRun: isDryRun(query), subresource: p.subresource, fieldManager: fieldManager(req, query) })
     } catch (e) {

@@ -26,16 +26,16 @@ import {
   apiGroupList,
   apiResourceList,
   apiVersions,
-  openapiV3GroupVersion,
-  openapiV3Root,
   serverVersion,
   wantsAggregated,
 } from './discovery.ts'
+import type { FieldValidation } from './field-validation.ts'
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
 import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
 import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
+import { OPENAPI_V2_PROTOBUF, openapiV2Protobuf, serveOpenAPI } from './openapi.ts'
 import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
@@ -76,6 +76,8 @@ export interface ApiServerOptions {
   kubeletClient?: CertAndKey
   /** The cluster secrets a joining server receives (skiff server --join); without it server joins answer 503. */
   serverBundle?: () => ServerJoinBundle
+  /** fieldValidation of requests without the parameter; Warn (Kubernetes' default) unless given. */
+  defaultFieldValidation?: FieldValidation
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -255,6 +257,7 @@ export class ApiServer {
       watchers: (d: number, resource: string) => this.#watchers.inc({ resource }, d),
       nodeProxy: this.#nodeProxy,
       print: this.#print,
+      defaultFieldValidation: this.#opts.defaultFieldValidation,
     }
   }
 
@@ -298,14 +301,9 @@ export class ApiServer {
       sendJson(res, 200, list)
       return true
     }
-    if (path === '/openapi/v3') {
-      sendJson(res, 200, openapiV3Root())
-      return true
-    }
-    if (path.startsWith('/openapi/v3/')) {
-      const doc = openapiV3GroupVersion(path.slice('/openapi/v3/'.length))
-      if (!doc) return false
-      sendJson(res, 200, doc)
+    if (path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return serveOpenAPI(req, res, url)
+    if (path === '/openapi/v2') {
+      res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF }).end(openapiV2Protobuf())
       return true
     }
     return false

@@ -352,7 +352,14 @@ t.test('merge rule table is path and kind aware', async (t) => {
   t.equal(mergeRuleFor('Pod', 'spec.initContainers[].volumeMounts')?.mergeKey, 'mountPath')
   t.equal(mergeRuleFor('Pod', 'spec.tolerations'), undefined)
   t.equal(mergeRuleFor('Node', 'spec.taints'), undefined)
-  t.same(mergeRuleFor('Pod', 'metadata.finalizers'), { path: '**.metadata.finalizers' })
+  t.same(mergeRuleFor('Pod', 'metadata.finalizers'), { path: 'metadata.finalizers' })
+  // From the schema: every kind it describes, and lists Kubernetes declares atomic stay whole.
+  t.equal(mergeRuleFor('CronJob', 'spec.jobTemplate.spec.template.spec.containers[].env')?.mergeKey, 'name')
+  t.equal(mergeRuleFor('Job', 'status.conditions')?.mergeKey, 'type')
+  t.equal(mergeRuleFor('ServiceAccount', 'secrets')?.mergeKey, 'name')
+  t.equal(mergeRuleFor('ServiceAccount', 'imagePullSecrets'), undefined, '+listType=atomic, no patch strategy')
+  t.equal(mergeRuleFor('Pod', 'spec.ephemeralContainers[].volumeMounts')?.mergeKey, 'mountPath', 'fields of an embedded struct')
+  t.equal(mergeRuleFor('Widget', 'spec.items'), undefined, 'a kind without a schema')
 })
 
 const mergeCases = [

@@ -213,7 +213,7 @@ t.test('malformed and unsupported bodies', async (t) => {
   t.match(rejection(envelope('apps/v1', 'Deployment', raw.subarray(0, raw.length - 40))), { reason: 'BadRequest', message: /the Deployment object: index out of range/ })
   const wrongWire = envelope('apps/v1', 'Deployment', build((w) => int(w, 1, 7)))
   t.match(rejection(wrongWire), { reason: 'BadRequest', message: /Deployment\.metadata: wire type 0, expected 2/ })
-  t.match(rejection(envelope('v1', 'Pod', new Uint8Array(0))), { reason: 'UnsupportedMediaType', message: /not v1\/Pod/ })
+  t.match(rejection(envelope('scheduling.k8s.io/v1', 'PriorityClass', new Uint8Array(0))), { reason: 'UnsupportedMediaType', message: /not scheduling.k8s.io\/v1\/PriorityClass/ })
   t.match(rejection(envelope('extensions/v1beta1', 'Deployment', new Uint8Array(0))), { reason: 'UnsupportedMediaType', message: /send JSON/ })
   t.match(rejection(envelope('v1', 'ConfigMap', new Uint8Array(0), 'gzip')), { reason: 'UnsupportedMediaType', message: /contentEncoding "gzip"/ })
 })
