@@ -37,6 +37,7 @@ import { DaemonSetController } from './controllers/daemonset.ts'
 import { IngressCertsController } from './controllers/ingress-certs.ts'
 import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
+import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -269,6 +270,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new IngressCertsController({ ca }),
       new BootstrapTokenCleaner(),
       new RoutingEventsController(),
+      new ClusterRoleAggregationController(),
     ],
   })
   return { manager, client }

