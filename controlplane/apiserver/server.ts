@@ -16,6 +16,8 @@ import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
 import type { CertAndKey, ClusterCA } from '../../certs/ca.ts'
 import { AuthzGraph } from './authz-graph.ts'
+import { authorizeNonResource, forbiddenPath } from './authz.ts'
+import { reconcileBootstrapPolicy } from './rbac/reconcile.ts'
 import { RoutingStatus } from './routing-status.ts'
 import type { PrintContext } from '../api/printers/types.ts'
 import type { TokenAuthenticator, UserInfo } from './authn.ts'
@@ -126,6 +128,7 @@ export class ApiServer {
 
   async start(): Promise<void> {
     await this.#bootstrap()
+    await reconcileBootstrapPolicy(this.registry, this.#log)
     await this.#graph.start()
     await this.#routing.start()
     await this.#credentials.start()
@@ -198,7 +201,7 @@ export class ApiServer {
         resource = parsed.path.info.resource
         watch = parsed.path.legacyWatch || boolParam(url.searchParams, 'watch') || parsed.path.subresource === 'log' // long-running: kept out of the latency histogram
         await handleResource(req, res, parsed.path, url.searchParams, this.#context(user))
-      } else if (!(await this.#discovery(req, res, url, parsed))) {
+      } else if (!this.#authorizePath(user, verb, url.pathname) || !(await this.#discovery(req, res, url, parsed))) {
         throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)
       }
     } catch (e) {
@@ -243,6 +246,13 @@ export class ApiServer {
   /** The static token file first, then the credentials issued at join; both in memory. */
   #authenticate(header: string | undefined): UserInfo | undefined {
     return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header)
+  }
+
+  /** A request for a path that is no resource: RBAC nonResourceURLs (system:discovery, system:monitoring). */
+  #authorizePath(user: UserInfo, method: string, path: string): true {
+    const verb = method.toLowerCase()
+    if (!authorizeNonResource(user, verb, path, this.#graph).allowed) throw forbiddenPath(user, verb, path)
+    return true
   }
 
   get #timeoutMs(): number {

@@ -4,9 +4,13 @@
 // (kubectl auth can-i / whoami); ServiceAccount tokens; skiff user add.
 
 import t from 'tap'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { lookupResource } from '../../controlplane/api/resources.ts'
+import { renderKubeconfig } from '../../cli/kubeconfig.ts'
 import { eventually } from '../../lib/net.ts'
-import { startTestCluster } from '../harness/cluster.ts'
+import { runKubectl, startTestCluster, type TestCluster } from '../harness/cluster.ts'
 
 const clusterRoles = lookupResource('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
 
@@ -55,8 +59,18 @@ subjects: [{kind: Group, name: monitors}]
 roleRef: {kind: ClusterRole, name: monitoring, apiGroup: rbac.authorization.k8s.io}
 `
 
+/** kubectl as another identity: its own kubeconfig (a token or a whole kubeconfig text) and cache dir. */
+async function kubectlAs(t: { teardown(fn: () => unknown): void }, c: TestCluster, who: { token: string } | { kubeconfig: string }) {
+  const dir = await mkdtemp(join(tmpdir(), 'skiff-rbac-kubectl-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const kubeconfig = join(dir, 'kubeconfig')
+  await writeFile(kubeconfig, 'token' in who ? renderKubeconfig({ server: c.url, caPem: c.caPem, token: who.token }) : who.kubeconfig, { mode: 0o600 })
+  return (args: string[], o: { allowFail?: boolean; stdin?: string } = {}) => runKubectl(kubeconfig, dir, args, o)
+}
+
 t.test('RBAC and identities', async (t) => {
-  const c = await startTestCluster(t, { controllers: {} })
+  const c = await startTestCluster(t, { controllers: {}, identities: [{ user: 'jane', groups: [] }, { user: 'prometheus', groups: ['system:monitoring'] }] })
+  const jane = await kubectlAs(t, c, { token: c.tokens.get('jane')! })
 
   await t.test('the four kinds apply, print as kubectl prints them, and aggregate', async (t) => {
     const r = await c.kubectl(['apply', '-f', '-'], { stdin: roles })
@@ -102,5 +116,27 @@ rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verb
     t.match(r.stderr, 'rules[1].nonResourceURLs: Invalid value: []string{"/healthz"}: namespaced rules cannot apply to non-resource URLs')
     const change = await c.kubectl(['patch', 'rolebinding', 'read-pods', '--type=merge', '-p', '{"roleRef":{"name":"other"}}'], { allowFail: true })
     t.match(change.stderr, 'roleRef: Invalid value: rbac.RoleRef{APIGroup:"rbac.authorization.k8s.io", Kind:"Role", Name:"other"}: cannot change roleRef')
+  })
+
+  await t.test('the authorizer chain: RBAC grants, Kubernetes 403 messages, built-in roles', async (t) => {
+    t.match((await jane(['get', 'pods'])).stderr, /No resources found in default namespace/, 'the RoleBinding lets jane list pods in default')
+    const denied = await jane(['get', 'pods', '-n', 'kube-system'], { allowFail: true })
+    t.equal(denied.code, 1)
+    t.match(denied.stderr, 'Error from server (Forbidden): pods is forbidden: User "jane" cannot list resource "pods" in API group "" in the namespace "kube-system"')
+    const cluster = await jane(['get', 'nodes'], { allowFail: true })
+    t.match(cluster.stderr, 'nodes is forbidden: User "jane" cannot list resource "nodes" in API group "" at the cluster scope')
+    const write = await jane(['delete', 'pod', 'x'], { allowFail: true })
+    t.match(write.stderr, 'pods "x" is forbidden: User "jane" cannot delete resource "pods" in API group "" in the namespace "default"')
+    const builtins = await c.kubectl(['get', 'clusterroles', '-l', 'kubernetes.io/bootstrapping=rbac-defaults', '-o', 'name'])
+    for (const n of ['cluster-admin', 'admin', 'edit', 'view', 'system:basic-user', 'system:discovery', 'system:public-info-viewer', 'system:node', 'skiff:ingress-controller']) {
+      t.match(builtins.stdout, `clusterrole.rbac.authorization.k8s.io/${n}\n`)
+    }
+    const crb = await c.kubectl(['get', 'clusterrolebinding', 'cluster-admin', '-o', 'wide'])
+    t.match(crb.stdout, /cluster-admin\s+ClusterRole\/cluster-admin\s+\S+\s+system:masters/)
+    const view = await c.client.get(clusterRoles, undefined, 'view')
+    t.ok(view.rules.length > 5, 'view aggregated from system:aggregate-to-view at start')
+    const metrics = async (tok: string) => (await c.clientFor(tok).request('GET', '/metrics')).status
+    t.equal(await metrics(c.tokens.get('prometheus')!), 200, 'system:monitoring reads /metrics')
+    t.equal(await metrics(c.tokens.get('jane')!), 403, 'another user does not')
   })
 })
