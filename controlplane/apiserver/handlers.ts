@@ -21,6 +21,7 @@ import type { DeleteOptions, Registry } from './registry.ts'
 import { serveWatch } from './watch.ts'
 import { boolParam, intParam } from './query.ts'
 import { applyPatchType, serverSideApply } from './server-side-apply.ts'
+import { review } from './rbac/reviews.ts'
 import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
@@ -82,6 +83,11 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
   }
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (info.virtual) {
+    if (method !== 'POST' || p.name) throw new ApiError('MethodNotAllowed', `${method} is not supported on ${qualifiedResource(info)}: it is create-only; POST a ${info.kind}`)
+    check(ctx, attrs(p, 'create'))
+    return sendJson(res, 201, review(info, decodeObject(req, await readBody(req)), { user: ctx.user, view: ctx.view, namespace: p.namespace }))
+  }
   const watch = p.legacyWatch || boolParam(query, 'watch')
   if (method === 'GET' && p.name && !watch) {
     const obj = await load(ctx, p, 'get')

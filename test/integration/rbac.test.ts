@@ -139,4 +139,35 @@ rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verb
     t.equal(await metrics(c.tokens.get('prometheus')!), 200, 'system:monitoring reads /metrics')
     t.equal(await metrics(c.tokens.get('jane')!), 403, 'another user does not')
   })
+
+  await t.test('access reviews: kubectl auth can-i (yes, no, exit codes), --list, whoami', async (t) => {
+    const yes = await jane(['auth', 'can-i', 'list', 'pods'])
+    t.equal(yes.stdout.trim(), 'yes')
+    t.equal(yes.code, 0)
+    const no = await jane(['auth', 'can-i', 'create', 'pods'], { allowFail: true })
+    t.equal(no.stdout.trim(), 'no')
+    t.equal(no.code, 1, 'no exits 1')
+    t.equal((await jane(['auth', 'can-i', 'get', 'pods', '--subresource=log'])).stdout.trim(), 'yes', 'pods/log through the Role')
+    t.equal((await jane(['auth', 'can-i', 'list', 'pods', '-n', 'kube-system'], { allowFail: true })).stdout.trim(), 'no')
+    t.equal((await c.kubectl(['auth', 'can-i', '*', '*'])).stdout.trim(), 'yes', 'the admin may do anything')
+    const list = await jane(['auth', 'can-i', '--list'])
+    t.match(list.stdout, /Resources\s+Non-Resource URLs\s+Resource Names\s+Verbs/)
+    t.match(list.stdout, /pods\s+\[\]\s+\[\]\s+\[get list watch\]/)
+    t.match(list.stdout, /selfsubjectaccessreviews\.authorization\.k8s\.io\s+\[\]\s+\[\]\s+\[create\]/)
+    t.match(list.stdout, /\s+\[\/api\/\*\]\s+\[\]\s+\[get\]/)
+    const who = await jane(['auth', 'whoami'])
+    t.match(who.stdout, /ATTRIBUTE\s+VALUE\nUsername\s+jane\nUID\s+jane\nGroups\s+\[system:authenticated\]/)
+    const sar = await c.kubectl(['create', '-o', 'json', '-f', '-'], {
+      stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'jane', resourceAttributes: { verb: 'watch', resource: 'pods', namespace: 'default' } } }),
+    })
+    t.equal(JSON.parse(sar.stdout).status.allowed, true, 'SubjectAccessReview for jane')
+    const lsar = await c.kubectl(['create', '-o', 'json', '-n', 'web', '-f', '-'], {
+      stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'LocalSubjectAccessReview', metadata: { namespace: 'web' }, spec: { groups: ['monitors'], resourceAttributes: { verb: 'get', resource: 'services', namespace: 'web' } } }),
+    })
+    t.equal(JSON.parse(lsar.stdout).status.allowed, true, 'LocalSubjectAccessReview for a group')
+    const bad = await c.kubectl(['create', '-f', '-'], { allowFail: true, stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { resourceAttributes: { verb: 'get', resource: 'pods' } } }) })
+    t.match(bad.stderr, 'spec.user: Invalid value: "": at least one of user or group must be specified')
+    const sneaky = await jane(['create', '-f', '-'], { allowFail: true, stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'admin', groups: ['system:masters'], resourceAttributes: { verb: 'get', resource: 'secrets' } } }) })
+    t.match(sneaky.stderr, 'subjectaccessreviews.authorization.k8s.io is forbidden: User "jane" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope')
+  })
 })
