@@ -10,6 +10,8 @@ export interface UserInfo {
   name: string
   uid: string
   groups: string[]
+  /** Extra attributes (a service account token's pod and credential id). */
+  extra?: Record<string, string[]>
 }
 
 export const groups = {

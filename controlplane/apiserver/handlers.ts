@@ -22,6 +22,7 @@ import { serveWatch } from './watch.ts'
 import { boolParam, intParam } from './query.ts'
 import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { review } from './rbac/reviews.ts'
+import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
@@ -35,6 +36,8 @@ export interface HandlerContext {
   print?: PrintContext
   /** fieldValidation when the request has none: Warn, as Kubernetes (tests may run Strict). */
   defaultFieldValidation?: FieldValidation
+  /** Issues ServiceAccount tokens (serviceaccounts/token). */
+  serviceAccountTokens?: ServiceAccountTokens
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -83,6 +86,12 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
   }
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (p.subresource === 'token') {
+    if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)
+    check(ctx, attrs(p, 'create'))
+    if (!ctx.serviceAccountTokens) throw new ApiError('ServiceUnavailable', 'this apiserver has no service-account key to sign tokens with; start it with `skiff server`')
+    return sendJson(res, 201, await ctx.serviceAccountTokens.request(p.namespace!, p.name!, decodeObject(req, await readBody(req))))
+  }
   if (info.virtual) {
     if (method !== 'POST' || p.name) throw new ApiError('MethodNotAllowed', `${method} is not supported on ${qualifiedResource(info)}: it is create-only; POST a ${info.kind}`)
     check(ctx, attrs(p, 'create'))

@@ -4,6 +4,7 @@
 // Skiff's node identity endpoints: /cacerts (open), /skiff/v1/join (bootstrap
 // token) and /skiff/v1/kubelet-certificate (nodes). One module with start()/stop().
 
+import type { KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -18,6 +19,7 @@ import type { CertAndKey, ClusterCA } from '../../certs/ca.ts'
 import { AuthzGraph } from './authz-graph.ts'
 import { authorizeNonResource, forbiddenPath } from './authz.ts'
 import { reconcileBootstrapPolicy } from './rbac/reconcile.ts'
+import { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { RoutingStatus } from './routing-status.ts'
 import type { PrintContext } from '../api/printers/types.ts'
 import type { TokenAuthenticator, UserInfo } from './authn.ts'
@@ -76,6 +78,8 @@ export interface ApiServerOptions {
   ca?: ClusterCA
   /** The apiserver's client certificate towards kubelets (CN skiff:apiserver-kubelet-client); without it log/exec answer 503. */
   kubeletClient?: CertAndKey
+  /** Signs and verifies ServiceAccount tokens (pki/sa.key, the same on every server); without it TokenRequests answer 503. */
+  serviceAccountKey?: KeyObject
   /** The cluster secrets a joining server receives (skiff server --join); without it server joins answer 503. */
   serverBundle?: () => ServerJoinBundle
   /** fieldValidation of requests without the parameter; Warn (Kubernetes' default) unless given. */
@@ -97,6 +101,7 @@ export class ApiServer {
   #nodeProxy: NodeProxy
   #credentials: CredentialAuthenticator
   #join: NodeJoin
+  #saTokens?: ServiceAccountTokens
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -113,6 +118,7 @@ export class ApiServer {
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
+    if (opts.serviceAccountKey) this.#saTokens = new ServiceAccountTokens({ registry: this.registry, key: opts.serviceAccountKey, logger: this.#log })
     this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
@@ -193,7 +199,7 @@ export class ApiServer {
       // The one path a bootstrap token opens, and the only thing it authenticates.
       if (url.pathname === joinPath) return await this.#join.join(req, res)
       if (url.pathname === serverJoinPath) return await this.#join.serverJoin(req, res)
-      const user = this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req.headers.authorization)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)
       const parsed = parsePath(url.pathname)
@@ -227,7 +233,7 @@ export class ApiServer {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://apiserver')
     try {
-      const user = this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req.headers.authorization)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       const parsed = parsePath(url.pathname)
       const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
@@ -243,9 +249,9 @@ export class ApiServer {
     }
   }
 
-  /** The static token file first, then the credentials issued at join; both in memory. */
-  #authenticate(header: string | undefined): UserInfo | undefined {
-    return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header)
+  /** The static token file first, then the credentials issued at join (both in memory), then ServiceAccount tokens (JWTs). */
+  async #authenticate(header: string | undefined): Promise<UserInfo | undefined> {
+    return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
   }
 
   /** A request for a path that is no resource: RBAC nonResourceURLs (system:discovery, system:monitoring). */
@@ -268,6 +274,7 @@ export class ApiServer {
       nodeProxy: this.#nodeProxy,
       print: this.#print,
       defaultFieldValidation: this.#opts.defaultFieldValidation,
+      serviceAccountTokens: this.#saTokens,
     }
   }
 

@@ -13,6 +13,7 @@ import { eventually } from '../../lib/net.ts'
 import { runKubectl, startTestCluster, type TestCluster } from '../harness/cluster.ts'
 
 const clusterRoles = lookupResource('rbac.authorization.k8s.io', 'v1', 'clusterroles')!
+const serviceAccounts = lookupResource('', 'v1', 'serviceaccounts')!
 
 const roles = `
 apiVersion: rbac.authorization.k8s.io/v1
@@ -169,5 +170,47 @@ rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verb
     t.match(bad.stderr, 'spec.user: Invalid value: "": at least one of user or group must be specified')
     const sneaky = await jane(['create', '-f', '-'], { allowFail: true, stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'admin', groups: ['system:masters'], resourceAttributes: { verb: 'get', resource: 'secrets' } } }) })
     t.match(sneaky.stderr, 'subjectaccessreviews.authorization.k8s.io is forbidden: User "jane" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope')
+  })
+
+  await t.test('ServiceAccount tokens: kubectl create token, bound JWTs, RBAC for service accounts', async (t) => {
+    await eventually(async () => (await c.client.list(serviceAccounts, 'default')).items.some((s) => s.metadata.name === 'default'), { timeout: 10_000, what: 'the default ServiceAccount' })
+    await c.kubectl(['apply', '-f', '-'], { stdin: 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot, namespace: default}\n' })
+    const token = (await c.kubectl(['create', 'token', 'robot'])).stdout.trim()
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+    const sa = await c.client.get(serviceAccounts, 'default', 'robot')
+    t.equal(claims.iss, 'https://kubernetes.default.svc.cluster.local')
+    t.equal(claims.sub, 'system:serviceaccount:default:robot')
+    t.same(claims.aud, ['https://kubernetes.default.svc.cluster.local'])
+    t.equal(claims.exp - claims.iat, 3600, 'one hour by default')
+    t.same(claims['kubernetes.io'], { namespace: 'default', serviceaccount: { name: 'robot', uid: sa.metadata.uid } })
+    const robot = c.clientFor(token)
+    t.equal((await robot.request('GET', '/api/v1/namespaces/default/pods')).status, 200, 'the Role lets it list pods')
+    const secrets = await robot.request('GET', '/api/v1/namespaces/default/secrets')
+    t.equal(secrets.status, 403, 'and nothing else')
+    t.equal((secrets.body as { message: string }).message, 'secrets is forbidden: User "system:serviceaccount:default:robot" cannot list resource "secrets" in API group "" in the namespace "default"')
+    const who = await kubectlAs(t, c, { token })
+    t.match((await who(['auth', 'whoami'])).stdout, /Username\s+system:serviceaccount:default:robot\nUID\s+\S+\nGroups\s+\[system:serviceaccounts system:serviceaccounts:default system:authenticated\]/)
+
+    const short = await c.kubectl(['create', 'token', 'robot', '--duration=5m'], { allowFail: true })
+    t.match(short.stderr, 'spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes')
+    const other = (await c.kubectl(['create', 'token', 'robot', '--audience=vault'])).stdout.trim()
+    t.equal((await c.clientFor(other).request('GET', '/api/v1/namespaces/default/pods')).status, 401, 'another audience is no API token')
+
+    await c.kubectl(['apply', '-f', '-'], { stdin: 'apiVersion: v1\nkind: Pod\nmetadata: {name: holder, namespace: default}\nspec: {serviceAccountName: robot, containers: [{name: c, image: skiff/echo:local}]}\n' })
+    const bound = (await c.kubectl(['create', 'token', 'robot', '--bound-object-kind=Pod', '--bound-object-name=holder', '--duration=20m'])).stdout.trim()
+    const b = JSON.parse(Buffer.from(bound.split('.')[1]!, 'base64url').toString())
+    t.equal(b['kubernetes.io'].pod.name, 'holder')
+    t.equal(b.exp - b.iat, 1200)
+    t.equal((await c.clientFor(bound).request('GET', '/api/v1/namespaces/default/pods')).status, 200, 'bound to a live pod')
+    await c.kubectl(['delete', 'pod', 'holder', '--wait=true'])
+    t.equal((await c.clientFor(bound).request('GET', '/api/v1/namespaces/default/pods')).status, 401, 'the pod is gone: so is the token')
+
+    await c.kubectl(['delete', 'serviceaccount', 'robot'])
+    await c.kubectl(['apply', '-f', '-'], { stdin: 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot, namespace: default}\n' })
+    t.equal((await c.clientFor(token).request('GET', '/api/v1/namespaces/default/pods')).status, 401, 'a ServiceAccount deleted and created again does not honour the old token (uid)')
+    const tampered = token.slice(0, token.lastIndexOf('.') + 1) + Buffer.from('x'.repeat(256)).toString('base64url')
+    t.equal((await c.clientFor(tampered).request('GET', '/api/v1/namespaces/default/pods')).status, 401, 'a bad signature')
+    const denied = await jane(['create', 'token', 'robot'], { allowFail: true })
+    t.match(denied.stderr, 'serviceaccounts "robot" is forbidden: User "jane" cannot create resource "serviceaccounts/token" in API group "" in the namespace "default"')
   })
 })

@@ -84,7 +84,7 @@ export function review(info: ResourceInfo, body: KubeObject, c: ReviewContext): 
   const spec: Record<string, any> = isRecord(body?.spec) ? body.spec : {}
   switch (info.kind) {
     case 'SelfSubjectReview':
-      return { kind: info.kind, apiVersion: groupVersion(info), metadata: { creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }, status: { userInfo: { username: c.user.name, uid: c.user.uid, groups: c.user.groups } } }
+      return { kind: info.kind, apiVersion: groupVersion(info), metadata: { creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }, status: { userInfo: { username: c.user.name, uid: c.user.uid, groups: c.user.groups, ...(c.user.extra ? { extra: c.user.extra } : {}) } } }
     case 'SelfSubjectRulesReview':
       if (!spec.namespace) throw reject(info, [required('spec.namespace')])
       return answer(info, body, rulesReview(spec, c))
