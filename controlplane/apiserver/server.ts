@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
@@ -22,7 +23,7 @@ import { reconcileBootstrapPolicy } from './rbac/reconcile.ts'
 import { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { RoutingStatus } from './routing-status.ts'
 import type { PrintContext } from '../api/printers/types.ts'
-import type { TokenAuthenticator, UserInfo } from './authn.ts'
+import { certificateUser, type TokenAuthenticator, type UserInfo } from './authn.ts'
 import { CredentialAuthenticator } from './credentials.ts'
 import {
   aggregatedContentType,
@@ -139,7 +140,9 @@ export class ApiServer {
     await this.#routing.start()
     await this.#credentials.start()
     this.#gc.start()
-    const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
+    // Client certificates are asked for, never required: verified against the cluster CA, they identify users (skiff user add).
+    const clientCA = this.#opts.ca ? { requestCert: true, rejectUnauthorized: false, ca: this.#opts.ca.certPem } : {}
+    const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2', ...clientCA }, (req, res) => void this.#handle(req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head))
     server.requestTimeout = 60_000
     server.headersTimeout = 20_000
@@ -199,7 +202,7 @@ export class ApiServer {
       // The one path a bootstrap token opens, and the only thing it authenticates.
       if (url.pathname === joinPath) return await this.#join.join(req, res)
       if (url.pathname === serverJoinPath) return await this.#join.serverJoin(req, res)
-      const user = await this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)
       const parsed = parsePath(url.pathname)
@@ -233,7 +236,7 @@ export class ApiServer {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://apiserver')
     try {
-      const user = await this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       const parsed = parsePath(url.pathname)
       const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
@@ -249,9 +252,14 @@ export class ApiServer {
     }
   }
 
-  /** The static token file first, then the credentials issued at join (both in memory), then ServiceAccount tokens (JWTs). */
-  async #authenticate(header: string | undefined): Promise<UserInfo | undefined> {
-    return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
+  /**
+   * A client certificate from the cluster CA first (as kube-apiserver's x509
+   * authenticator precedes tokens), then the static token file, the
+   * credentials issued at join (both in memory), and ServiceAccount tokens.
+   */
+  async #authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const header = req.headers.authorization
+    return certificateUser(req.socket as TLSSocket) ?? this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
   }
 
   /** A request for a path that is no resource: RBAC nonResourceURLs (system:discovery, system:monitoring). */

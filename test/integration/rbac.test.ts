@@ -7,6 +7,8 @@ import t from 'tap'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { renderKubeconfig } from '../../cli/kubeconfig.ts'
 import { eventually } from '../../lib/net.ts'
@@ -59,6 +61,20 @@ metadata: {name: monitoring}
 subjects: [{kind: Group, name: monitors}]
 roleRef: {kind: ClusterRole, name: monitoring, apiGroup: rbac.authorization.k8s.io}
 `
+
+const skiffEntry = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
+
+/** The real skiff CLI in a child process. */
+function skiff(stateDir: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [skiffEntry, '--state-dir', stateDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+}
 
 /** kubectl as another identity: its own kubeconfig (a token or a whole kubeconfig text) and cache dir. */
 async function kubectlAs(t: { teardown(fn: () => unknown): void }, c: TestCluster, who: { token: string } | { kubeconfig: string }) {
@@ -212,5 +228,25 @@ rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verb
     t.equal((await c.clientFor(tampered).request('GET', '/api/v1/namespaces/default/pods')).status, 401, 'a bad signature')
     const denied = await jane(['create', 'token', 'robot'], { allowFail: true })
     t.match(denied.stderr, 'serviceaccounts "robot" is forbidden: User "jane" cannot create resource "serviceaccounts/token" in API group "" in the namespace "default"')
+  })
+
+  await t.test('skiff user add: a client-certificate user with no rights until bound', async (t) => {
+    await writeFile(join(c.stateDir, 'server.json'), JSON.stringify({ url: c.url }))
+    const add = await skiff(c.stateDir, ['user', 'add', 'alice', '--group', 'devs', '--group', 'qa'])
+    t.equal(add.code, 0, add.stderr)
+    t.match(add.stdout, 'client-certificate-data')
+    const alice = await kubectlAs(t, c, { kubeconfig: add.stdout })
+    t.match((await alice(['auth', 'whoami'])).stdout, /Username\s+alice\nGroups\s+\[devs qa system:authenticated\]/)
+    const before = await alice(['get', 'pods'], { allowFail: true })
+    t.equal(before.code, 1)
+    t.match(before.stderr, 'Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default"')
+    t.equal((await alice(['auth', 'can-i', 'list', 'pods'], { allowFail: true })).stdout.trim(), 'no')
+    await c.kubectl(['apply', '-f', '-'], { stdin: 'apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: alice-reads, namespace: default}\nroleRef: {kind: Role, name: pod-reader}\nsubjects: [{kind: User, name: alice}]\n' })
+    await eventually(async () => (await alice(['get', 'pods'], { allowFail: true })).code === 0, { timeout: 5_000, what: 'alice lists pods once bound' })
+    t.pass('after the RoleBinding, alice lists pods')
+    t.equal((await alice(['get', 'secrets'], { allowFail: true })).code, 1, 'and still nothing else')
+    const reserved = await skiff(c.stateDir, ['user', 'add', 'system:admin'])
+    t.equal(reserved.code, 1)
+    t.match(reserved.stderr, 'is reserved')
   })
 })
