@@ -21,6 +21,7 @@ import { AuthzGraph } from './authz-graph.ts'
 import { authorizeNonResource, forbiddenPath } from './authz.ts'
 import { reconcileBootstrapPolicy } from './rbac/reconcile.ts'
 import { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
+import { impersonate } from './impersonation.ts'
 import { RoutingStatus } from './routing-status.ts'
 import type { PrintContext } from '../api/printers/types.ts'
 import { certificateUser, type TokenAuthenticator, type UserInfo } from './authn.ts'
@@ -259,7 +260,9 @@ export class ApiServer {
    */
   async #authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
     const header = req.headers.authorization
-    return certificateUser(req.socket as TLSSocket) ?? this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
+    const user = certificateUser(req.socket as TLSSocket) ?? this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
+    // kubectl --as: the request runs as another user once the caller may impersonate them.
+    return user && impersonate(user, req.headers, this.#graph)
   }
 
   /** A request for a path that is no resource: RBAC nonResourceURLs (system:discovery, system:monitoring). */

@@ -174,6 +174,11 @@ rules: [{apiGroups: [""], resources: [pods]}, {nonResourceURLs: [/healthz], verb
     t.match(list.stdout, /\s+\[\/api\/\*\]\s+\[\]\s+\[get\]/)
     const who = await jane(['auth', 'whoami'])
     t.match(who.stdout, /ATTRIBUTE\s+VALUE\nUsername\s+jane\nUID\s+jane\nGroups\s+\[system:authenticated\]/)
+    t.equal((await c.kubectl(['auth', 'can-i', 'list', 'pods', '--as=jane'])).stdout.trim(), 'yes', 'impersonation: the admin asks as jane')
+    t.equal((await c.kubectl(['auth', 'can-i', 'list', 'pods', '--as=jane', '-n', 'kube-system'], { allowFail: true })).stdout.trim(), 'no')
+    t.equal((await c.kubectl(['auth', 'can-i', 'get', 'services', '--as=someone', '--as-group=monitors'])).stdout.trim(), 'yes', 'and as a group')
+    const asAdmin = await jane(['get', 'secrets', '--as=admin'], { allowFail: true })
+    t.match(asAdmin.stderr, 'users "admin" is forbidden: User "jane" cannot impersonate resource "users" in API group "" at the cluster scope')
     const sar = await c.kubectl(['create', '-o', 'json', '-f', '-'], {
       stdin: JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'jane', resourceAttributes: { verb: 'watch', resource: 'pods', namespace: 'default' } } }),
     })
