@@ -147,7 +147,8 @@ function subjectAltNames(opts: { dnsNames?: string[]; ipAddresses?: string[] }):
 /** What a leaf certificate says: who (CN, O), where (SANs) and for what (TLS server or client). */
 interface LeafOptions {
   commonName: string
-  organization?: string
+  /** One O, or several (a user's groups). */
+  organization?: string | string[]
   altNames: { type: number; value?: string; ip?: string }[]
   usage: 'server' | 'client'
   days?: number
@@ -158,10 +159,8 @@ function signLeaf(ca: ClusterCA, publicKey: forge.pki.rsa.PublicKey, opts: LeafO
   cert.publicKey = publicKey
   cert.serialNumber = serialNumber()
   validity(cert, (opts.days ?? DEFAULT_SERVING_DAYS) * DAY_MS)
-  cert.setSubject([
-    ...(opts.organization ? [{ name: 'organizationName', value: opts.organization }] : []),
-    { name: 'commonName', value: opts.commonName },
-  ])
+  const orgs = opts.organization === undefined ? [] : [opts.organization].flat()
+  cert.setSubject([...orgs.map((value) => ({ name: 'organizationName', value })), { name: 'commonName', value: opts.commonName }])
   cert.setIssuer(ca.cert.subject.attributes)
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
@@ -188,10 +187,11 @@ export function issueServingCert(ca: ClusterCA, opts: ServingCertOptions): CertA
 }
 
 /**
- * A TLS client certificate from the CA (no SANs; the server reads the CN,
- * and O as the group): the apiserver's identity towards node agents.
+ * A TLS client certificate from the CA (no SANs; the server reads the CN as
+ * the user and each O as a group): the apiserver's identity towards node
+ * agents, and users made by `skiff user add`.
  */
-export function issueClientCert(ca: ClusterCA, opts: { commonName: string; organization?: string; days?: number }): CertAndKey {
+export function issueClientCert(ca: ClusterCA, opts: { commonName: string; organization?: string | string[]; days?: number }): CertAndKey {
   const { keyPem, publicKey } = newKeyPair()
   return { certPem: signLeaf(ca, publicKey, { ...opts, altNames: [], usage: 'client' }), keyPem }
 }

@@ -203,6 +203,18 @@ program
     process.stdout.write(kubeconfigFor(stateDir(), url, liveApiservers(leases.items, (l) => leaseFreshByWallClock(l, Date.now()))))
   })
 
+const user = program.command('user').description('users with client certificates from the cluster CA')
+user
+  .command('add <name>')
+  .description('print a kubeconfig for a new user (client certificate CN=<name>, O=each --group); no rights until a RoleBinding or ClusterRoleBinding names the user or a group')
+  .option('--group <group>', 'a group of the user (repeat for more)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--days <n>', 'how long the certificate is valid', '365')
+  .action(async (name: string, o: { group: string[]; days: string }) => {
+    const { addUser } = await import('./user.ts')
+    const days = intFlag('--days', o.days, 1, 3650)
+    process.stdout.write(await addUser({ stateDir: stateDir(), server: await localServerURL(), name, groups: o.group, days }))
+  })
+
 program
   .command('server')
   .description('run the control plane (apiserver on Redis, scheduler, controllers) in the foreground')

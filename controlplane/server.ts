@@ -8,6 +8,8 @@
 //                                     node agents' kubelet servers (pods/log,
 //                                     pods/exec), CN skiff:apiserver-kubelet-client,
 //                                     re-issued at start
+//   pki/sa.key                        signs ServiceAccount tokens (created on first
+//                                     start, copied to joining servers)
 //   encryption.key                    AES-256 key for Secrets at rest (0600)
 //   tokens.csv                        static bearer tokens (token,user,uid,"groups");
 //                                     joined nodes' credentials live in the store
@@ -19,6 +21,7 @@ import { join } from 'node:path'
 import { APISERVER_KUBELET_CLIENT_CN, loadOrCreateCA, issueClientCert, issueServingCert, type ClusterCA } from '../certs/ca.ts'
 import { RedisStore, storeRedisOptions, type StoreRedisConfig } from './store/redis-store.ts'
 import { ApiServer } from './apiserver/server.ts'
+import { loadOrCreateServiceAccountKey, saKeyPath } from './apiserver/serviceaccounts/key.ts'
 import type { ServerJoinBundle } from './apiserver/join.ts'
 import { KubernetesService, kubernetesServiceIP } from './apiserver/kubernetes-service.ts'
 import { defaultAllocConfig } from './apiserver/service-alloc.ts'
@@ -37,6 +40,8 @@ import { DaemonSetController } from './controllers/daemonset.ts'
 import { IngressCertsController } from './controllers/ingress-certs.ts'
 import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
+import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
+import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -136,6 +141,8 @@ async function joinControlPlane(stateDir: string, joinWith: { server: string; to
   writeFileSync(join(stateDir, 'tokens.csv'), b.tokensCsv, { mode: 0o600 })
   writeFileSync(join(stateDir, 'encryption.key'), b.encryptionKey + '\n', { mode: 0o600 })
   writeFileSync(join(stateDir, 'pki', 'ca.key'), b.caKeyPem, { mode: 0o600 })
+  // Tokens one server issues must verify on every other: one key for all.
+  if (b.serviceAccountKeyPem) writeFileSync(saKeyPath(stateDir), b.serviceAccountKeyPem, { mode: 0o600 })
   // The certificate last: its presence says the join is complete.
   writeFileSync(caPath, b.caCertPem, { mode: 0o644 })
 }
@@ -165,6 +172,7 @@ function serverBundle(stateDir: string, ca: ClusterCA): ServerJoinBundle {
     caKeyPem: ca.keyPem,
     tokensCsv: readFileSync(join(stateDir, 'tokens.csv'), 'utf8'),
     encryptionKey: readFileSync(join(stateDir, 'encryption.key'), 'utf8').trim(),
+    serviceAccountKeyPem: readFileSync(saKeyPath(stateDir), 'utf8'),
   }
 }
 
@@ -172,6 +180,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   mkdirSync(join(cfg.stateDir, 'pki'), { recursive: true, mode: 0o700 })
   if (cfg.join) await joinControlPlane(cfg.stateDir, cfg.join)
   const ca = await loadOrCreateCA(join(cfg.stateDir, 'pki'))
+  const serviceAccountKey = loadOrCreateServiceAccountKey(cfg.stateDir)
   const host = cfg.host ?? '127.0.0.1'
   // In-cluster clients reach this server as https://kubernetes.default.svc (the default/kubernetes Service).
   const inCluster = [kubernetesServiceIP(defaultAllocConfig.serviceCIDR), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']
@@ -206,6 +215,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     gcSweepIntervalMs: cfg.gcSweepIntervalMs,
     ca,
     kubeletClient,
+    serviceAccountKey,
     serverBundle: () => serverBundle(cfg.stateDir, ca),
   })
   store.registerMetrics(apiserver.metrics)
@@ -269,6 +279,8 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new IngressCertsController({ ca }),
       new BootstrapTokenCleaner(),
       new RoutingEventsController(),
+      new ClusterRoleAggregationController(),
+      new ServiceAccountsController(),
     ],
   })
   return { manager, client }

@@ -9,6 +9,7 @@ import { clone } from './types.ts'
 import type { KubeObject } from './types.ts'
 import { parseQuantity } from './validation/quantity.ts'
 import { text } from './validation/field.ts'
+import { defaultBinding } from './validation/rbac.ts'
 
 type Obj = Record<string, any>
 
@@ -61,6 +62,8 @@ const defaulters: Record<string, Defaulter> = {
       if (p.name === undefined || p.name === null) p.name = ''
     }
   },
+  RoleBinding: defaultBinding,
+  ClusterRoleBinding: defaultBinding,
   Endpoints: (o) => {
     for (const s of list(o.subsets)) for (const p of list(s.ports)) def(p, 'protocol', 'TCP')
   },

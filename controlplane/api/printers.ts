@@ -9,6 +9,7 @@ import { configMapPrinter, eventPrinter, leasePrinter, namespacePrinter, nodePri
 import { age } from './printers/format.ts'
 import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPrinter, servicePrinter } from './printers/network.ts'
 import { ageCol, nameCol } from './printers/types.ts'
+import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 
@@ -43,6 +44,10 @@ const printers: Record<string, KindPrinter> = {
   ServiceAccount: serviceAccountPrinter,
   Event: eventPrinter,
   Lease: leasePrinter,
+  Role: rolePrinter,
+  ClusterRole: rolePrinter,
+  RoleBinding: roleBindingPrinter,
+  ClusterRoleBinding: roleBindingPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

@@ -18,6 +18,7 @@ import type { NameRule } from './validation/meta.ts'
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain } from './validation/names.ts'
 import { validatePodSpec, validatePodUpdate } from './validation/pod.ts'
 import { validateService } from './validation/service.ts'
+import { isValidPathSegmentName, validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './validation/rbac.ts'
 import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
 
@@ -47,12 +48,20 @@ const kindValidators: Record<string, KindValidator> = {
   Endpoints: validateEndpoints,
   Event: validateEvent,
   ServiceAccount: validateServiceAccount,
+  Role: validateRole,
+  ClusterRole: validateClusterRole,
+  RoleBinding: validateRoleBinding,
+  ClusterRoleBinding: validateClusterRoleBinding,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */
 const nameRules: Record<string, NameRule> = {
   Namespace: isDNS1123Label,
   Service: isDNS1035Label,
+  Role: isValidPathSegmentName,
+  ClusterRole: isValidPathSegmentName,
+  RoleBinding: isValidPathSegmentName,
+  ClusterRoleBinding: isValidPathSegmentName,
 }
 
 /** Every reason `obj` may not be stored; empty when it is valid. `old` is the stored object on update. */

@@ -5,11 +5,14 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import type { TLSSocket } from 'node:tls'
 
 export interface UserInfo {
   name: string
   uid: string
   groups: string[]
+  /** Extra attributes (a service account token's pod and credential id). */
+  extra?: Record<string, string[]>
 }
 
 export const groups = {
@@ -79,4 +82,20 @@ export class TokenAuthenticator {
     }
     return found
   }
+}
+
+/**
+ * The user of a verified client certificate (the socket's, checked against
+ * the cluster CA during the handshake): CN is the name, each O a group, as
+ * kube-apiserver's x509 authenticator reads them. A certificate the CA did
+ * not sign, or none, is no user. Certificates are not revocable: they end at
+ * their expiry (skiff user add issues them for a year).
+ */
+export function certificateUser(socket: TLSSocket): UserInfo | undefined {
+  if (!socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined
+  const subject = socket.getPeerCertificate()?.subject as unknown as Record<string, string | string[]> | undefined
+  const cn = subject?.CN
+  if (typeof cn !== 'string' || !cn) return undefined
+  const orgs = subject!.O === undefined ? [] : [subject!.O].flat()
+  return { name: cn, uid: '', groups: [...orgs.filter((o) => o !== groups.authenticated), groups.authenticated] }
 }

@@ -1,6 +1,7 @@
-// The cluster facts the authorizer needs (which node's pods use which
-// Secrets and ConfigMaps; which Ingress class names which TLS Secrets), kept
-// current from the store. Queries are O(pods on the node) / O(ingresses).
+// The cluster facts the authorizers need (which node's pods use which
+// Secrets and ConfigMaps; which Ingress class names which TLS Secrets; the
+// RBAC roles and bindings), kept current from the store. Queries are
+// O(pods on the node) / O(ingresses) / O(bindings).
 
 import type { KubeObject } from '../api/types.ts'
 import type { AuthzView } from './authz.ts'
@@ -41,21 +42,47 @@ export class AuthzGraph implements AuthzView {
   #pods: StoreCache
   #ingresses: StoreCache
   #classes: StoreCache
+  #roles: StoreCache
+  #clusterRoles: StoreCache
+  #roleBindings: StoreCache
+  #clusterRoleBindings: StoreCache
 
   constructor(opts: { store: Store; logger: Logger }) {
     this.#pods = new StoreCache({ ...opts, resource: 'pods' })
     this.#ingresses = new StoreCache({ ...opts, resource: 'ingresses.networking.k8s.io' })
     this.#classes = new StoreCache({ ...opts, resource: 'ingressclasses.networking.k8s.io' })
+    this.#roles = new StoreCache({ ...opts, resource: 'roles.rbac.authorization.k8s.io' })
+    this.#clusterRoles = new StoreCache({ ...opts, resource: 'clusterroles.rbac.authorization.k8s.io' })
+    this.#roleBindings = new StoreCache({ ...opts, resource: 'rolebindings.rbac.authorization.k8s.io' })
+    this.#clusterRoleBindings = new StoreCache({ ...opts, resource: 'clusterrolebindings.rbac.authorization.k8s.io' })
+  }
+
+  get #caches(): StoreCache[] {
+    return [this.#pods, this.#ingresses, this.#classes, this.#roles, this.#clusterRoles, this.#roleBindings, this.#clusterRoleBindings]
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.#pods.start(), this.#ingresses.start(), this.#classes.start()])
+    await Promise.all(this.#caches.map((c) => c.start()))
   }
 
   stop(): void {
-    this.#pods.stop()
-    this.#ingresses.stop()
-    this.#classes.stop()
+    for (const c of this.#caches) c.stop()
+  }
+
+  clusterRoleBindings(): Iterable<KubeObject> {
+    return this.#clusterRoleBindings.items.values()
+  }
+
+  *roleBindings(namespace: string): Iterable<KubeObject> {
+    for (const b of this.#roleBindings.items.values()) if (b.metadata.namespace === namespace) yield b
+  }
+
+  clusterRole(name: string): KubeObject | undefined {
+    return this.#clusterRoles.items.get(name)
+  }
+
+  role(namespace: string, name: string): KubeObject | undefined {
+    return this.#roles.items.get(`${namespace}/${name}`)
   }
 
   nodeUsesObject(node: string, resource: 'secrets' | 'configmaps', namespace: string, name: string): boolean {

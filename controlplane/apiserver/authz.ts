@@ -1,26 +1,32 @@
-// Authorization: deny by default. Three roles, decided from the user's groups:
-//  - admin (system:masters): everything.
-//  - node (system:nodes, user system:node:<name>): reads what an agent and
-//    its data plane need (the node Leases of kube-node-lease included: the
-//    LoadBalancer speaker; the kube-system Leases: ingress presence),
-//    writes only its own Node and Lease, the status of
-//    pods bound to it, and Events; reads a Secret or ConfigMap only when a pod
-//    bound to it uses that object (like Kubernetes' Node authorizer).
-//  - ingress (skiff:ingress-controllers, user skiff:ingress:<class>): reads
-//    routing inputs, and only the Secrets that its class's Ingresses name in
-//    spec.tls (which it may also write, for ACME; list/watch only pinned to
-//    the name), the default certificate kube-system/skiff-ingress-default-tls,
-//    its own state in kube-system Secrets/ConfigMaps named
-//    skiff-ingress-<class>-*; writes its Ingresses' status, its own Leases
-//    and Events.
-// The decision is a pure function of the request and an AuthzGraph view.
+// Authorization: a chain of authorizers, as kube-apiserver's
+// --authorization-mode=Node,RBAC, each answering allow or no opinion; the
+// first allow wins, and no allow is a 403 (deny by default):
+//  1. system:masters: everything (kube-apiserver's privileged-group
+//     authorizer; also bound to cluster-admin for `kubectl get`).
+//  2. Node (system:node:<name> in system:nodes), over the graph
+//     (authz-graph.ts): its own Node (read, create, update, patch), its own
+//     Lease in kube-node-lease, the status of pods bound to it and their
+//     deletion, and a Secret or ConfigMap only when a pod bound to it uses
+//     that object (get only), as Kubernetes' Node authorizer.
+//  3. Ingress (skiff:ingress:<class> in skiff:ingress-controllers), a Skiff
+//     authorizer because RBAC cannot say "the Secrets that Ingresses of my
+//     class name in spec.tls" (read and write, for ACME; list/watch only
+//     pinned to the name), nor name prefixes: its class's state in
+//     kube-system Secrets/ConfigMaps skiff-ingress-<class>-*, Leases
+//     ingress-<class>-*, and the status of its class's Ingresses.
+//  4. RBAC (rbac/authorizer.ts) over Roles, ClusterRoles and bindings,
+//     the built-in ones included (rbac/bootstrap.ts: system:node and
+//     skiff:ingress-controller hold what nodes and ingress controllers read).
+// Pure: a function of the user, the request and an AuthzView.
 
+import { ApiError } from '../api/errors.ts'
 import { groups, ingressUserPrefix, nodeUserPrefix, type UserInfo } from './authn.ts'
+import { rbacAuthorize, type PolicySource } from './rbac/authorizer.ts'
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection'
 
 export interface RequestAttributes {
-  verb: Verb
+  verb: Verb | string
   /** Qualified resource: 'pods', 'leases.coordination.k8s.io'. */
   resource: string
   subresource?: string
@@ -32,8 +38,8 @@ export interface RequestAttributes {
   incoming?: { metadata?: { name?: string }; spec?: any }
 }
 
-/** What the authorizer needs to know about the cluster, kept by AuthzGraph. */
-export interface AuthzView {
+/** What the authorizers need to know about the cluster, kept by AuthzGraph. */
+export interface AuthzView extends PolicySource {
   nodeUsesObject(node: string, resource: 'secrets' | 'configmaps', namespace: string, name: string): boolean
   ingressClassOf(ingress: { metadata?: any; spec?: any }): string | undefined
   classUsesSecret(ingressClass: string, namespace: string, name: string): boolean
@@ -41,97 +47,101 @@ export interface AuthzView {
 
 export interface Decision {
   allowed: boolean
+  /** Why; for a denial, what Kubernetes appends to its message (often empty). */
   reason: string
 }
 
-const readVerbs = new Set<Verb>(['get', 'list', 'watch'])
-const writeVerbs = new Set<Verb>(['create', 'update', 'patch'])
-
-const nodeReadable = new Set([
-  'nodes', 'pods', 'services', 'endpoints', 'endpointslices.discovery.k8s.io', 'namespaces',
-  'ingresses.networking.k8s.io', 'ingressclasses.networking.k8s.io',
-])
-const ingressReadable = new Set([
-  'ingresses.networking.k8s.io', 'ingressclasses.networking.k8s.io', 'services', 'endpoints',
-  'endpointslices.discovery.k8s.io', 'namespaces', 'nodes',
-])
+const readVerbs = new Set(['get', 'list', 'watch'])
+const writeVerbs = new Set(['create', 'update', 'patch'])
 
 const allow = (reason: string): Decision => ({ allowed: true, reason })
-const deny = (reason: string): Decision => ({ allowed: false, reason })
+const noOpinion = (reason = ''): Decision => ({ allowed: false, reason })
+
+/** 'leases.coordination.k8s.io' → ['leases', 'coordination.k8s.io']; plurals hold no dot. */
+export function splitResource(qualified: string): { resource: string; apiGroup: string } {
+  const i = qualified.indexOf('.')
+  return i < 0 ? { resource: qualified, apiGroup: '' } : { resource: qualified.slice(0, i), apiGroup: qualified.slice(i + 1) }
+}
 
 export function authorize(user: UserInfo, a: RequestAttributes, view: AuthzView): Decision {
-  if (user.groups.includes(groups.admin)) return allow('admin')
-  if (user.groups.includes(groups.nodes) && user.name.startsWith(nodeUserPrefix)) {
-    return authorizeNode(user.name.slice(nodeUserPrefix.length), a, view)
+  if (user.groups.includes(groups.admin)) return allow('system:masters')
+  const reasons: string[] = []
+  for (const az of [authorizeNode, authorizeIngress]) {
+    const d = az(user, a, view)
+    if (d.allowed) return d
+    if (d.reason) reasons.push(d.reason)
   }
-  if (user.groups.includes(groups.ingress) && user.name.startsWith(ingressUserPrefix)) {
-    return authorizeIngress(user.name.slice(ingressUserPrefix.length), a, view)
-  }
-  return deny('no role grants this user access')
+  const { resource, apiGroup } = splitResource(a.resource)
+  // A create names no object in Kubernetes' request attributes, so resourceNames never grant one.
+  const name = a.verb === 'create' ? '' : a.name
+  const d = rbacAuthorize(view, { user, verb: a.verb, resourceRequest: true, apiGroup, resource, subresource: a.subresource ?? '', namespace: a.namespace ?? '', name: name ?? '' })
+  if (d.allowed) return d
+  if (d.reason) reasons.push(d.reason)
+  return noOpinion(reasons.join(', '))
+}
+
+/** A request for a path that is no resource (`/metrics`, `/api`, `/openapi/v3`): RBAC nonResourceURLs. */
+export function authorizeNonResource(user: UserInfo, verb: string, path: string, view: AuthzView): Decision {
+  if (user.groups.includes(groups.admin)) return allow('system:masters')
+  return rbacAuthorize(view, { user, verb, resourceRequest: false, path })
+}
+
+/** The 403 as kube-apiserver words it (responsewriters.Forbidden). */
+export function forbidden(user: UserInfo, a: RequestAttributes, reason: string): ApiError {
+  const { resource, apiGroup } = splitResource(a.resource)
+  const target = a.subresource ? `${resource}/${a.subresource}` : resource
+  const where = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope'
+  const msg = `User "${user.name}" cannot ${a.verb} resource "${target}" in API group "${apiGroup}" ${where}${reason ? `: ${reason}` : ''}`
+  return new ApiError('Forbidden', `${a.resource}${a.name ? ` "${a.name}"` : ''} is forbidden: ${msg}`, { name: a.name, group: apiGroup, kind: resource })
+}
+
+export function forbiddenPath(user: UserInfo, verb: string, path: string): ApiError {
+  return new ApiError('Forbidden', `forbidden: User "${user.name}" cannot ${verb} path "${path}"`)
+}
+
+/** Throws the 403 unless the chain allows. */
+export function check(user: UserInfo, a: RequestAttributes, view: AuthzView): void {
+  const d = authorize(user, a, view)
+  if (!d.allowed) throw forbidden(user, a, d.reason)
 }
 
 function boundTo(obj: RequestAttributes['current'], node: string): boolean {
   return obj?.spec?.nodeName === node
 }
 
-function authorizeNode(node: string, a: RequestAttributes, view: AuthzView): Decision {
+function authorizeNode(user: UserInfo, a: RequestAttributes, view: AuthzView): Decision {
+  if (!user.groups.includes(groups.nodes) || !user.name.startsWith(nodeUserPrefix)) return noOpinion()
+  const node = user.name.slice(nodeUserPrefix.length)
   const { verb, resource, subresource } = a
-  if (resource === 'events' && (verb === 'create' || verb === 'patch')) return allow('node events')
   if (resource === 'secrets' || resource === 'configmaps') {
-    if (verb === 'get' && a.namespace && a.name && view.nodeUsesObject(node, resource, a.namespace, a.name)) {
-      return allow(`a pod on node ${node} uses it`)
-    }
-    return deny(`no pod bound to node ${node} uses ${resource} ${a.namespace}/${a.name ?? ''}`.trim())
+    if (verb === 'get' && a.namespace && a.name && view.nodeUsesObject(node, resource, a.namespace, a.name)) return allow(`a pod on node ${node} uses it`)
+    return noOpinion(`no relationship found between node '${node}' and this object`)
   }
-  if (resource === 'nodes' && (writeVerbs.has(verb) || verb === 'get')) {
-    if (a.name === node) return allow('own node')
-    if (verb !== 'get') return deny(`node ${node} may only write its own Node`)
+  if (resource === 'nodes' && (writeVerbs.has(verb) || verb === 'get') && a.name === node) return allow('own node')
+  if (resource === 'leases.coordination.k8s.io' && a.namespace === 'kube-node-lease' && a.name === node && (readVerbs.has(verb) || writeVerbs.has(verb))) {
+    return allow('own lease')
   }
-  if (resource === 'leases.coordination.k8s.io') {
-    if (a.namespace === 'kube-node-lease' && a.name === node && (readVerbs.has(verb) || writeVerbs.has(verb))) return allow('own lease')
-    // The LoadBalancer speaker judges its peers' liveness from their heartbeats (dataplane/lb-speaker).
-    if (a.namespace === 'kube-node-lease' && readVerbs.has(verb)) return allow('node heartbeats are readable by nodes')
-    // A terminating pod waits until every serving ingress node routes without it (ingress presence Leases, node/endpoint-withdrawal.ts).
-    if (a.namespace === 'kube-system' && readVerbs.has(verb)) return allow('ingress presence leases are readable by nodes')
-    return deny(`node ${node} may only read Leases in kube-node-lease and kube-system and write its own, kube-node-lease/${node}`)
+  if (resource === 'pods' && ((subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) || (!subresource && verb === 'delete'))) {
+    return boundTo(a.current, node) ? allow('pod bound to this node') : noOpinion(`pod ${a.namespace}/${a.name} is not bound to node '${node}'`)
   }
-  if (resource === 'pods' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {
-    if (boundTo(a.current, node)) return allow('pod bound to this node')
-    return deny(`pod ${a.namespace}/${a.name} is not bound to node ${node}`)
-  }
-  if (resource === 'pods' && verb === 'delete') {
-    if (boundTo(a.current, node)) return allow('pod bound to this node')
-    return deny(`pod ${a.namespace}/${a.name} is not bound to node ${node}`)
-  }
-  if (!subresource && readVerbs.has(verb) && nodeReadable.has(resource)) return allow('node read')
-  return deny(`node ${node} may not ${verb} ${resource}${subresource ? '/' + subresource : ''}`)
+  return noOpinion()
 }
 
-function authorizeIngress(cls: string, a: RequestAttributes, view: AuthzView): Decision {
+function authorizeIngress(user: UserInfo, a: RequestAttributes, view: AuthzView): Decision {
+  if (!user.groups.includes(groups.ingress) || !user.name.startsWith(ingressUserPrefix)) return noOpinion()
+  const cls = user.name.slice(ingressUserPrefix.length)
   const { verb, resource, subresource } = a
-  if (resource === 'events' && (verb === 'create' || verb === 'patch')) return allow('ingress events')
-  if ((resource === 'secrets' || resource === 'configmaps') && a.namespace === 'kube-system' && a.name?.startsWith(`skiff-ingress-${cls}-`)) {
+  const readWrite = readVerbs.has(verb) || writeVerbs.has(verb)
+  if ((resource === 'secrets' || resource === 'configmaps') && a.namespace === 'kube-system' && a.name?.startsWith(`skiff-ingress-${cls}-`) && readWrite) {
     // The class's own state: ACME account key, challenge tokens, default certificate.
-    if (readVerbs.has(verb) || writeVerbs.has(verb)) return allow(`class ${cls} state`)
+    return allow(`class ${cls} state`)
   }
-  if (resource === 'secrets' && a.namespace === 'kube-system' && a.name === 'skiff-ingress-default-tls' && readVerbs.has(verb)) {
-    return allow('the default ingress certificate')
-  }
-  if (resource === 'secrets') {
-    const ok = (readVerbs.has(verb) || writeVerbs.has(verb)) && a.namespace && a.name && view.classUsesSecret(cls, a.namespace, a.name)
-    return ok ? allow(`an Ingress of class ${cls} names it`) : deny(`no Ingress of class ${cls} names secret ${a.namespace}/${a.name ?? ''}`)
-  }
+  if (resource === 'secrets' && readWrite && a.namespace && a.name && view.classUsesSecret(cls, a.namespace, a.name)) return allow(`an Ingress of class ${cls} names it`)
   if (resource === 'ingresses.networking.k8s.io' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {
     const target = a.current ?? a.incoming
     if (target && view.ingressClassOf(target) === cls) return allow('own class ingress status')
-    return deny(`ingress ${a.namespace}/${a.name} is not of class ${cls}`)
+    return noOpinion(`ingress ${a.namespace}/${a.name} is not of class ${cls}`)
   }
-  if (resource === 'leases.coordination.k8s.io') {
-    // Listing and watching kube-system Leases shows which ingress nodes serve (presence Leases); writes stay per name.
-    if ((verb === 'list' || verb === 'watch') && a.namespace === 'kube-system' && !a.name) return allow('ingress presence leases')
-    if (a.name?.startsWith(`ingress-${cls}-`) && (readVerbs.has(verb) || writeVerbs.has(verb) || verb === 'delete')) return allow('own lease')
-    return deny(`ingress class ${cls} may only use Leases named ingress-${cls}-*`)
-  }
-  if (!subresource && readVerbs.has(verb) && ingressReadable.has(resource)) return allow('ingress read')
-  return deny(`ingress controller ${cls} may not ${verb} ${resource}${subresource ? '/' + subresource : ''}`)
+  if (resource === 'leases.coordination.k8s.io' && a.name?.startsWith(`ingress-${cls}-`) && (readWrite || verb === 'delete')) return allow('own lease')
+  return noOpinion()
 }

@@ -25,6 +25,7 @@ export function wantsAggregated(accept: string | undefined): boolean {
 
 function subresourceKind(info: ResourceInfo, sub: string): { group: string; version: string; kind: string } {
   if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+  if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }
   return { group: info.group, version: info.version, kind: info.kind }
 }
 
@@ -43,8 +44,8 @@ export function apiResourceList(gv: string): unknown {
     })
     for (const sub of x.subresources ?? []) {
       const k = subresourceKind(x, sub)
-      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' ? ['get'] : ['create', 'get']
-      list.push({ name: `${x.resource}/${sub}`, singularName: '', namespaced: x.namespaced, kind: k.kind, verbs, ...(sub === 'scale' ? { group: k.group, version: k.version } : {}) })
+      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' ? ['get'] : sub === 'token' ? ['create'] : ['create', 'get']
+      list.push({ name: `${x.resource}/${sub}`, singularName: '', namespaced: x.namespaced, kind: k.kind, verbs, ...(sub === 'scale' || sub === 'token' ? { group: k.group, version: k.version } : {}) })
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources: list }
@@ -85,7 +86,7 @@ function discoveryItem(group: string): unknown {
           subresources: (x.subresources ?? []).map((sub) => ({
             subresource: sub,
             responseKind: subresourceKind(x, sub),
-            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : ['get'],
+            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' ? ['create'] : ['get'],
           })),
         })),
       },

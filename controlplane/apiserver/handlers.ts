@@ -11,7 +11,7 @@ import type { PrintContext } from '../api/printers/types.ts'
 import { groupVersion, qualifiedResource, type ResourceInfo } from '../api/resources.ts'
 import { labelSelectorFromObject, selectorToString } from '../api/selectors.ts'
 import { clone, type KubeObject } from '../api/types.ts'
-import { authorize, type AuthzView, type RequestAttributes, type Verb } from './authz.ts'
+import { check as checkAccess, type AuthzView, type RequestAttributes, type Verb } from './authz.ts'
 import type { UserInfo } from './authn.ts'
 import { matches, paginate, parseFilter } from './filters.ts'
 import { enforceFieldValidation, fieldValidationOf, type FieldValidation, type WriteVerb } from './field-validation.ts'
@@ -21,6 +21,8 @@ import type { DeleteOptions, Registry } from './registry.ts'
 import { serveWatch } from './watch.ts'
 import { boolParam, intParam } from './query.ts'
 import { applyPatchType, serverSideApply } from './server-side-apply.ts'
+import { review } from './rbac/reviews.ts'
+import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
@@ -34,17 +36,26 @@ export interface HandlerContext {
   print?: PrintContext
   /** fieldValidation when the request has none: Warn, as Kubernetes (tests may run Strict). */
   defaultFieldValidation?: FieldValidation
+  /** Issues ServiceAccount tokens (serviceaccounts/token). */
+  serviceAccountTokens?: ServiceAccountTokens
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
-  const d = authorize(ctx.user, attrs, ctx.view)
-  if (!d.allowed) {
-    const target = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource
-    const where = attrs.namespace ? ` in the namespace "${attrs.namespace}"` : attrs.name ? '' : ' at the cluster scope'
-    throw new ApiError('Forbidden', `${target}${attrs.name ? ` "${attrs.name}"` : ''} is forbidden: User "${ctx.user.name}" cannot ${attrs.verb} resource "${target}"${where}: ${d.reason}`, {
-      name: attrs.name,
-      kind: attrs.resource,
-    })
+  checkAccess(ctx.user, attrs, ctx.view)
+}
+
+/**
+ * The stored object a request names, for decisions that depend on it. When
+ * it does not exist, the caller must still be allowed the request before
+ * hearing so (a 404 would tell anyone what exists): Kubernetes authorizes
+ * before it reads.
+ */
+async function load(ctx: HandlerContext, p: ResourcePath, verb: Verb): Promise<KubeObject> {
+  try {
+    return await ctx.registry.get(p.info, p.namespace, p.name!)
+  } catch (e) {
+    if (e instanceof ApiError && e.reason === 'NotFound') check(ctx, attrs(p, verb))
+    throw e
   }
 }
 
@@ -75,9 +86,20 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
   }
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (p.subresource === 'token') {
+    if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)
+    check(ctx, attrs(p, 'create'))
+    if (!ctx.serviceAccountTokens) throw new ApiError('ServiceUnavailable', 'this apiserver has no service-account key to sign tokens with; start it with `skiff server`')
+    return sendJson(res, 201, await ctx.serviceAccountTokens.request(p.namespace!, p.name!, decodeObject(req, await readBody(req))))
+  }
+  if (info.virtual) {
+    if (method !== 'POST' || p.name) throw new ApiError('MethodNotAllowed', `${method} is not supported on ${qualifiedResource(info)}: it is create-only; POST a ${info.kind}`)
+    check(ctx, attrs(p, 'create'))
+    return sendJson(res, 201, review(info, decodeObject(req, await readBody(req)), { user: ctx.user, view: ctx.view, namespace: p.namespace }))
+  }
   const watch = p.legacyWatch || boolParam(query, 'watch')
   if (method === 'GET' && p.name && !watch) {
-    const obj = await ctx.registry.get(info, p.namespace, p.name)
+    const obj = await load(ctx, p, 'get')
     check(ctx, attrs(p, 'get', { current: obj }))
     return respondObject(req, res, query, info, obj, 200, ctx.print)
   }
@@ -93,7 +115,7 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   if (method === 'PUT' && p.name) {
     const raw = await readBody(req)
     const body = decodeObject(req, raw)
-    const current = await ctx.registry.get(info, p.namespace, p.name)
+    const current = await load(ctx, p, 'update')
     check(ctx, attrs(p, 'update', { current, incoming: body }))
     validateFields(req, res, query, ctx, info, body, raw, 'update')
     const updated = await ctx.registry.update(info, p.namespace, p.name, body, { dryRun: isDryRun(query), subresource: p.subresource, fieldManager: fieldManager(req, query) })
@@ -111,7 +133,7 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     return respondObject(req, res, query, info, patched, 200, ctx.print)
   }
   if (method === 'DELETE' && p.name) {
-    const current = await ctx.registry.get(info, p.namespace, p.name)
+    const current = await load(ctx, p, 'delete')
     check(ctx, attrs(p, 'delete', { current }))
     const opts = await deleteOptions(req, query)
     const gone = await ctx.registry.delete(info, p.namespace, p.name, opts)
@@ -190,7 +212,7 @@ export function applyPatch(req: IncomingMessage, obj: KubeObject, body: Buffer, 
 async function patchWithRetry(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, body: Buffer): Promise<KubeObject> {
   const { info } = p
   for (let attempt = 0; ; attempt++) {
-    const current = await ctx.registry.get(info, p.namespace, p.name!)
+    const current = await load(ctx, p, 'patch')
     const next = applyPatch(req, current, body, info.kind)
     check(ctx, attrs(p, 'patch', { current, incoming: next }))
     if (attempt === 0) validateFields(req, res, query, ctx, info, next, body, 'patch')
@@ -260,7 +282,7 @@ function toScale(obj: KubeObject): unknown {
 async function handleScale(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
   const { info } = p
   const method = req.method ?? 'GET'
-  const current = await ctx.registry.get(info, p.namespace, p.name!)
+  const current = await load(ctx, p, method === 'GET' ? 'get' : method === 'PUT' ? 'update' : 'patch')
   if (method === 'GET') {
     check(ctx, attrs(p, 'get', { current }))
     return sendJson(res, 200, toScale(current))

@@ -70,6 +70,8 @@ export interface ServerJoinBundle {
   tokensCsv: string
   /** base64 of the 32-byte AES-256 key. */
   encryptionKey: string
+  /** PEM (PKCS#8) of the key ServiceAccount tokens are signed with (pki/sa.key); absent from servers older than it. */
+  serviceAccountKeyPem?: string
 }
 
 export interface JoinAnswer {

@@ -26,7 +26,7 @@ import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
 import { StoreError } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
-import { authorize, type Verb } from './authz.ts'
+import { check as checkAccess, type Verb } from './authz.ts'
 import type { HandlerContext } from './handlers.ts'
 import type { ResourcePath } from './paths.ts'
 import type { Registry } from './registry.ts'
@@ -148,7 +148,10 @@ export class NodeProxy {
 
   async #resolve(p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, verb: Verb): Promise<Target> {
     const namespace = p.namespace ?? 'default'
-    const pod = await ctx.registry.get(p.info, namespace, p.name!)
+    const pod = await ctx.registry.get(p.info, namespace, p.name!).catch((e) => {
+      if (e instanceof ApiError && e.reason === 'NotFound') check(ctx, verb, p, undefined)
+      throw e
+    })
     check(ctx, verb, p, pod)
     const container = chooseContainer(pod, query.get('container') ?? undefined)
     if (p.subresource === 'exec' && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
@@ -177,15 +180,9 @@ export async function handleNodeSubresource(req: IncomingMessage, res: ServerRes
   await ctx.nodeProxy.serveLog(req, res, p, query, ctx)
 }
 
-function check(ctx: HandlerContext, verb: Verb, p: ResourcePath, pod: KubeObject): void {
+function check(ctx: HandlerContext, verb: Verb, p: ResourcePath, pod: KubeObject | undefined): void {
   const attrs = { verb, resource: 'pods', subresource: p.subresource, namespace: p.namespace, name: p.name, current: pod }
-  const d = authorize(ctx.user, attrs, ctx.view)
-  if (!d.allowed) {
-    throw new ApiError('Forbidden', `pods "${p.name}" is forbidden: User "${ctx.user.name}" cannot ${verb} resource "pods/${p.subresource}" in the namespace "${p.namespace}": ${d.reason}`, {
-      name: p.name,
-      kind: 'pods',
-    })
-  }
+  checkAccess(ctx.user, attrs, ctx.view)
 }
 
 async function getNode(registry: Registry, name: string): Promise<KubeObject | undefined> {

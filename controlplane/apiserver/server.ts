@@ -4,9 +4,11 @@
 // Skiff's node identity endpoints: /cacerts (open), /skiff/v1/join (bootstrap
 // token) and /skiff/v1/kubelet-certificate (nodes). One module with start()/stop().
 
+import type { KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { ApiError } from '../api/errors.ts'
 import { lookupResource } from '../api/resources.ts'
@@ -16,9 +18,13 @@ import type { Logger } from '../../lib/log.ts'
 import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registry as MetricsRegistry } from '../../lib/metrics.ts'
 import type { CertAndKey, ClusterCA } from '../../certs/ca.ts'
 import { AuthzGraph } from './authz-graph.ts'
+import { authorizeNonResource, forbiddenPath } from './authz.ts'
+import { reconcileBootstrapPolicy } from './rbac/reconcile.ts'
+import { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
+import { impersonate } from './impersonation.ts'
 import { RoutingStatus } from './routing-status.ts'
 import type { PrintContext } from '../api/printers/types.ts'
-import type { TokenAuthenticator, UserInfo } from './authn.ts'
+import { certificateUser, type TokenAuthenticator, type UserInfo } from './authn.ts'
 import { CredentialAuthenticator } from './credentials.ts'
 import {
   aggregatedContentType,
@@ -74,6 +80,8 @@ export interface ApiServerOptions {
   ca?: ClusterCA
   /** The apiserver's client certificate towards kubelets (CN skiff:apiserver-kubelet-client); without it log/exec answer 503. */
   kubeletClient?: CertAndKey
+  /** Signs and verifies ServiceAccount tokens (pki/sa.key, the same on every server); without it TokenRequests answer 503. */
+  serviceAccountKey?: KeyObject
   /** The cluster secrets a joining server receives (skiff server --join); without it server joins answer 503. */
   serverBundle?: () => ServerJoinBundle
   /** fieldValidation of requests without the parameter; Warn (Kubernetes' default) unless given. */
@@ -95,6 +103,7 @@ export class ApiServer {
   #nodeProxy: NodeProxy
   #credentials: CredentialAuthenticator
   #join: NodeJoin
+  #saTokens?: ServiceAccountTokens
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -111,6 +120,7 @@ export class ApiServer {
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
+    if (opts.serviceAccountKey) this.#saTokens = new ServiceAccountTokens({ registry: this.registry, key: opts.serviceAccountKey, logger: this.#log })
     this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
@@ -126,11 +136,14 @@ export class ApiServer {
 
   async start(): Promise<void> {
     await this.#bootstrap()
+    await reconcileBootstrapPolicy(this.registry, this.#log)
     await this.#graph.start()
     await this.#routing.start()
     await this.#credentials.start()
     this.#gc.start()
-    const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => void this.#handle(req, res))
+    // Client certificates are asked for, never required: verified against the cluster CA, they identify users (skiff user add).
+    const clientCA = this.#opts.ca ? { requestCert: true, rejectUnauthorized: false, ca: this.#opts.ca.certPem } : {}
+    const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2', ...clientCA }, (req, res) => void this.#handle(req, res))
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(req, socket, head))
     server.requestTimeout = 60_000
     server.headersTimeout = 20_000
@@ -190,7 +203,7 @@ export class ApiServer {
       // The one path a bootstrap token opens, and the only thing it authenticates.
       if (url.pathname === joinPath) return await this.#join.join(req, res)
       if (url.pathname === serverJoinPath) return await this.#join.serverJoin(req, res)
-      const user = this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)
       const parsed = parsePath(url.pathname)
@@ -198,7 +211,7 @@ export class ApiServer {
         resource = parsed.path.info.resource
         watch = parsed.path.legacyWatch || boolParam(url.searchParams, 'watch') || parsed.path.subresource === 'log' // long-running: kept out of the latency histogram
         await handleResource(req, res, parsed.path, url.searchParams, this.#context(user))
-      } else if (!(await this.#discovery(req, res, url, parsed))) {
+      } else if (!this.#authorizePath(user, verb, url.pathname) || !(await this.#discovery(req, res, url, parsed))) {
         throw new ApiError('NotFound', `the server could not find the requested resource: ${url.pathname}`)
       }
     } catch (e) {
@@ -224,7 +237,7 @@ export class ApiServer {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://apiserver')
     try {
-      const user = this.#authenticate(req.headers.authorization)
+      const user = await this.#authenticate(req)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       const parsed = parsePath(url.pathname)
       const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
@@ -240,9 +253,23 @@ export class ApiServer {
     }
   }
 
-  /** The static token file first, then the credentials issued at join; both in memory. */
-  #authenticate(header: string | undefined): UserInfo | undefined {
-    return this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header)
+  /**
+   * A client certificate from the cluster CA first (as kube-apiserver's x509
+   * authenticator precedes tokens), then the static token file, the
+   * credentials issued at join (both in memory), and ServiceAccount tokens.
+   */
+  async #authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
+    const header = req.headers.authorization
+    const user = certificateUser(req.socket as TLSSocket) ?? this.#opts.tokens.authenticate(header) ?? this.#credentials.authenticate(header) ?? (await this.#saTokens?.authenticate(header))
+    // kubectl --as: the request runs as another user once the caller may impersonate them.
+    return user && impersonate(user, req.headers, this.#graph)
+  }
+
+  /** A request for a path that is no resource: RBAC nonResourceURLs (system:discovery, system:monitoring). */
+  #authorizePath(user: UserInfo, method: string, path: string): true {
+    const verb = method.toLowerCase()
+    if (!authorizeNonResource(user, verb, path, this.#graph).allowed) throw forbiddenPath(user, verb, path)
+    return true
   }
 
   get #timeoutMs(): number {
@@ -258,6 +285,7 @@ export class ApiServer {
       nodeProxy: this.#nodeProxy,
       print: this.#print,
       defaultFieldValidation: this.#opts.defaultFieldValidation,
+      serviceAccountTokens: this.#saTokens,
     }
   }
 

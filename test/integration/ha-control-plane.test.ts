@@ -28,6 +28,7 @@ import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '.
 const secrets = lookupResource('', 'v1', 'secrets')!
 const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 const nodes = lookupResource('', 'v1', 'nodes')!
+const serviceAccounts = lookupResource('', 'v1', 'serviceaccounts')!
 const pods = lookupResource('', 'v1', 'pods')!
 
 const election = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 }
@@ -60,11 +61,18 @@ t.test('a second server joins, both serve, an agent fails over between them', as
 
   await t.test('the joined server holds the same CA, tokens and encryption key, received over TLS', async (t) => {
     t.equal(b.caPem, c.caPem, 'the same cluster CA')
-    for (const f of ['tokens.csv', 'encryption.key', join('pki', 'ca.key')]) t.equal(await readFile(join(dirB, f), 'utf8'), await readFile(join(c.stateDir, f), 'utf8'), `${f} is the first server's`)
+    for (const f of ['tokens.csv', 'encryption.key', join('pki', 'ca.key'), join('pki', 'sa.key')]) t.equal(await readFile(join(dirB, f), 'utf8'), await readFile(join(c.stateDir, f), 'utf8'), `${f} is the first server's`)
     // Sealed by one server, opened by the other: the key really is shared.
     await c.client.create(secrets, 'default', { metadata: { name: 'shared' }, stringData: { k: 'v' } } as KubeObject)
     const got = await bAdmin.get(secrets, 'default', 'shared')
     t.equal(Buffer.from(got.data.k, 'base64').toString(), 'v')
+    // Issued by one server, accepted by the other: the service-account key is shared too.
+    await c.client.create(serviceAccounts, 'default', { metadata: { name: 'ha' } } as KubeObject)
+    const tr = await c.client.call('POST', '/api/v1/namespaces/default/serviceaccounts/ha/token', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} } })
+    const viaB = new ApiClient({ server: b.url, caPem: b.caPem, token: tr.status.token })
+    t.teardown(() => viaB.close())
+    const who = await viaB.call('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } })
+    t.equal(who.status.userInfo.username, 'system:serviceaccount:default:ha')
   })
 
   await t.test('both publish identity Leases; the kubeconfig gets a context per server', async (t) => {
