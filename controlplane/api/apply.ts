@@ -8,7 +8,10 @@
 // associative list by its key fields, `v:` an item of a set, and `.` the item
 // itself. Internally a set is a set of leaf paths, each path the list of
 // those elements; a list's semantics (atomic, set, map with keys) come from
-// a ListTypes lookup, so the same code serves any schema.
+// a ListTypes lookup (the schema's, listTypesFromSchema), so the same code
+// serves any schema.
+
+import { listFieldAt } from './schema/fields.ts'
 
 export type FieldsV1 = { [element: string]: FieldsV1 }
 
@@ -317,18 +320,27 @@ export function recordUpdate(input: { old: Record<string, any> | undefined; next
 }
 
 /**
- * List semantics from the strategic-merge-patch table (patch.ts) until the
- * schema gives x-kubernetes-list-type: a list with a merge key is a map on
- * that key (container ports and Service ports on port and protocol, as
- * their list-map-keys), one merged without a key is a set, any other list
- * is atomic.
+ * List semantics from the schema (schema/fields.ts): x-kubernetes-list-type
+ * and its map keys; a list the schema leaves untyped is atomic, unless it
+ * merges by a patch merge key (a map on that key) or merges without one (a
+ * set), as structured-merge-diff reads the Go tags. A map key named
+ * `protocol` defaults to TCP, as the API defaults it.
  */
-export function listTypesFromMergeRules(kind: string, ruleFor: (kind: string, path: string) => { mergeKey?: string } | undefined): ListTypes {
+export function listTypesFromSchema(kind: string): ListTypes {
+  const cache = new Map<string, ListType>()
   return (path) => {
-    const rule = ruleFor(kind, path)
-    if (!rule) return { type: 'atomic' }
-    if (!rule.mergeKey) return { type: 'set' }
-    if (rule.mergeKey === 'containerPort' || (kind === 'Service' && path === 'spec.ports')) return { type: 'map', keys: [rule.mergeKey, 'protocol'], defaults: { protocol: 'TCP' } }
-    return { type: 'map', keys: [rule.mergeKey] }
+    let lt = cache.get(path)
+    if (!lt) cache.set(path, (lt = schemaListType(kind, path)))
+    return lt
   }
+}
+
+function schemaListType(kind: string, path: string): ListType {
+  const f = listFieldAt(kind, path)
+  const o = f?.options
+  const keys = o?.listMapKeys?.length ? [...o.listMapKeys] : o?.patchMergeKey && o.patchStrategy?.split(',').includes('merge') ? [o.patchMergeKey] : undefined
+  const type = o?.listType ?? (keys ? 'map' : o?.patchStrategy?.split(',').includes('merge') ? 'set' : 'atomic')
+  if (type === 'map' && keys) return { type, keys, ...(keys.includes('protocol') ? { defaults: { protocol: 'TCP' } } : {}) }
+  if (type === 'set') return { type }
+  return { type: 'atomic' }
 }

@@ -8,8 +8,7 @@ import { qualifiedResource, type ResourceInfo, groupVersion, lookupResource } fr
 import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/errors.ts'
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
-import { listTypesFromMergeRules, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
-import { mergeRuleFor } from '../api/patch.ts'
+import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
 import { defaultAllocConfig, dropTypeDependentFields, planServiceAllocations, pools, type AllocConfig } from './service-alloc.ts'
@@ -197,7 +196,7 @@ export class Registry {
     const before = old.metadata.managedFields as ManagedFieldsEntry[] | undefined
     if (!before?.length) return
     const entries = recordUpdate({
-      old, next: obj, manager: flags.fieldManager || 'unknown', listTypes: listTypesFromMergeRules(info.kind, mergeRuleFor),
+      old, next: obj, manager: flags.fieldManager || 'unknown', listTypes: listTypesFromSchema(info.kind),
       apiVersion: groupVersion(info), now: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), subresource: flags.subresource,
     })
     if (entries.length) obj.metadata.managedFields = entries

@@ -8,9 +8,8 @@
 
 import type { IncomingMessage } from 'node:http'
 import { parse as parseYaml } from 'yaml'
-import { apply, ApplyConflict, listTypesFromMergeRules } from '../api/apply.ts'
+import { apply, ApplyConflict, listTypesFromSchema } from '../api/apply.ts'
 import { ApiError } from '../api/errors.ts'
-import { mergeRuleFor } from '../api/patch.ts'
 import { groupVersion, type ResourceInfo } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
 import { boolParam } from './query.ts'
@@ -58,7 +57,7 @@ export async function serverSideApply(r: ApplyRequest): Promise<{ obj: KubeObjec
     })
   }
   const config = parseConfig(r.body, r.info, r.name)
-  const listTypes = listTypesFromMergeRules(r.info.kind, mergeRuleFor)
+  const listTypes = listTypesFromSchema(r.info.kind)
   for (let attempt = 0; ; attempt++) {
     const current = await r.registry.get(r.info, r.namespace, r.name).catch((e) => {
       if (e instanceof ApiError && e.reason === 'NotFound') return undefined

@@ -4,10 +4,9 @@
 // ownership an ordinary update takes.
 
 import t from 'tap'
-import { apply, ApplyConflict, fromFieldsV1, leafPaths, listTypesFromMergeRules, recordUpdate, toFieldsV1 } from '../../controlplane/api/apply.ts'
-import { mergeRuleFor } from '../../controlplane/api/patch.ts'
+import { apply, ApplyConflict, fromFieldsV1, leafPaths, listTypesFromSchema, recordUpdate, toFieldsV1 } from '../../controlplane/api/apply.ts'
 
-const lt = listTypesFromMergeRules('Deployment', mergeRuleFor)
+const lt = listTypesFromSchema('Deployment')
 const base = { apiVersion: 'apps/v1', kind: 'Deployment', now: '2026-12-04T00:00:00Z', listTypes: lt }
 
 const deploy = (replicas: number, image: string, extra: Record<string, unknown> = {}) => ({

@@ -151,3 +151,24 @@ export function listMergeRule(kind: string, path: string): ListMergeRule | undef
   }
   return undefined
 }
+
+/**
+ * The schema field of the list at `path` in an object of `kind` (same path
+ * form as listMergeRule), for its x-kubernetes-list-type and map keys
+ * (server-side apply). Undefined for an unknown path or a non-list.
+ */
+export function listFieldAt(kind: string, path: string): Field | undefined {
+  let m = kindByName.get(kind)
+  const segs = path.split('.')
+  for (let i = 0; m && i < segs.length; i++) {
+    const seg = segs[i]!
+    const item = seg.endsWith('[]')
+    const f = fieldsOf(m).get(item ? seg.slice(0, -2) : seg)
+    if (!f) return undefined
+    if (i === segs.length - 1) return f.repeated && !item ? f : undefined
+    if (f.repeated && !item) return undefined
+    if (f.map) i++
+    m = f.value.kind === 'message' ? messages.get(f.value.name) : undefined
+  }
+  return undefined
+}
