@@ -1,7 +1,8 @@
 // The node agent's kubelet endpoint: the HTTPS server the apiserver proxies
 // `pods/log` and `pods/exec` to, on the kubelet's own paths:
 //   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&...  text/plain, streamed
-//   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, v5.channel.k8s.io (or v4)
+//   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, a channel protocol (kubelet-channels.ts)
+//   GET /attach/{ns}/{pod}/{container}?stdin=..   WebSocket, likewise
 //   GET /healthz                                  "ok", open
 //   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
 // TLS only, mutual: the server presents the node's serving certificate from
@@ -18,11 +19,12 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type Dockerode from 'dockerode'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
-import { parseExecOptions, pickProtocol, runExec } from './kubelet-exec.ts'
+import { pickProtocol, type ChannelProtocol } from './kubelet-channels.ts'
+import { parseExecOptions, parseStreamOptions, runAttach, runExec } from './kubelet-exec.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
 
 export interface KubeletServerOptions {
@@ -59,7 +61,9 @@ export class KubeletServer {
   #opts: KubeletServerOptions
   #log: Logger
   #server?: Server
-  #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (offered) => pickProtocol(offered) ?? false })
+  // The subprotocol each upgrade negotiated, chosen before the handshake (per request).
+  #chosen = new WeakMap<IncomingMessage, string>()
+  #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (_offered, req) => this.#chosen.get(req) || false })
 
   constructor(opts: KubeletServerOptions) {
     if (!opts.tls?.certPem || !opts.tls.keyPem || !opts.tls.caPem) throw new Error('KubeletServer: tls (serving certificate, key and the cluster CA) is required')
@@ -132,7 +136,7 @@ export class KubeletServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end(page())
         return
       }
-      if (parseContainerPath(url.pathname, '/exec/')) throw new KubeletError(400, 'Upgrade request required: exec needs a WebSocket (v5.channel.k8s.io)')
+      if (parseContainerPath(url.pathname, '/exec/') || parseContainerPath(url.pathname, '/attach/')) throw new KubeletError(400, 'Upgrade request required: exec and attach need a WebSocket (v5.channel.k8s.io)')
       const ref = parseContainerPath(url.pathname, '/containerLogs/')
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
       const parsed = parseLogOptions(url.searchParams, Date.now())
@@ -153,26 +157,41 @@ export class KubeletServer {
     const url = new URL(req.url ?? '/', 'https://kubelet')
     try {
       this.#authorize(req)
-      const ref = parseContainerPath(url.pathname, '/exec/')
+      const exec = parseContainerPath(url.pathname, '/exec/')
+      const attach = parseContainerPath(url.pathname, '/attach/')
+      const ref = exec ?? attach
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
-      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new KubeletError(400, 'exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY')
-      const protocol = pickProtocol((req.headers['sec-websocket-protocol'] ?? '').split(','))
-      if (!protocol) throw new KubeletError(400, 'exec needs the WebSocket subprotocol v5.channel.k8s.io (or v4.channel.k8s.io)')
-      const exec = parseExecOptions(url.searchParams)
-      if (!exec.ok) throw new KubeletError(400, exec.message)
+      const what = exec ? 'exec' : 'attach'
+      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new KubeletError(400, `${what} is served over WebSocket only, not SPDY`)
+      const protocol = pickProtocol(req.headers['sec-websocket-protocol'])
+      if (!protocol) throw new KubeletError(400, `${what} needs a WebSocket subprotocol of v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io or base64.channel.k8s.io; offered: ${req.headers['sec-websocket-protocol']}`)
+      const execOpts = exec ? parseExecOptions(url.searchParams) : undefined
+      const opts = execOpts ?? parseStreamOptions(url.searchParams)
+      if (!opts.ok) throw new KubeletError(400, opts.message)
       const found = await findContainer(this.#opts.docker, this.#opts.nodeName, ref)
       if (!found.ok) throw new KubeletError(found.status, found.message)
       if (found.container.State !== 'running') throw new KubeletError(400, `container "${ref.container}" in pod "${ref.pod}" is not running (state ${found.container.State})`)
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        void runExec({ docker: this.#opts.docker, containerId: found.container.Id, ws, protocol, exec: exec.value, logger: this.#log }).catch((e) => {
-          this.#log.warn({ err: (e as Error).message }, 'exec session failed')
-          ws.terminate()
-        })
+      const id = found.container.Id
+      const containerTty = attach ? !!(await this.#opts.docker.getContainer(id).inspect()).Config.Tty : false
+      this.#accept(req, socket, head, protocol, (ws) => {
+        const common = { docker: this.#opts.docker, containerId: id, ws, protocol, logger: this.#log }
+        return execOpts?.ok ? runExec({ ...common, exec: execOpts.value }) : runAttach({ ...common, containerTty, attach: opts.value })
       })
     } catch (e) {
       const err = e instanceof KubeletError ? e : new KubeletError(500, `kubelet on node ${this.#opts.nodeName}: ${(e as Error).message}`)
       const body = statusBody(err.status, err.message)
       socket.end(`HTTP/1.1 ${err.status} ${reasons[err.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     }
+  }
+
+  /** Completes the WebSocket handshake with the chosen subprotocol and runs the session on it. */
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol | { name: string }, session: (ws: WebSocket) => Promise<void>): void {
+    this.#chosen.set(req, protocol.name)
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      session(ws).catch((e) => {
+        this.#log.warn({ err: (e as Error).message }, 'stream session failed')
+        ws.terminate()
+      })
+    })
   }
 }

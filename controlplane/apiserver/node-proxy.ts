@@ -107,16 +107,21 @@ export class NodeProxy {
     })
   }
 
-  /** The pods/{p}/exec upgrade. Throws ApiError before anything is written to the socket. */
-  async serveExec(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  /**
+   * The pods/{p}/exec, attach and portforward upgrades, proxied to the
+   * kubelet, which negotiates the subprotocol (the client's offer is passed
+   * on as it is). Throws ApiError before anything is written to the socket.
+   */
+  async serveStream(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+    const sub = p.subresource as StreamSubresource
     const t = await this.#resolve(p, query, ctx, 'create')
-    const key = `${ctx.user.name}\n${t.namespace}/${t.pod}/${t.container}`
+    const key = `${ctx.user.name}\n${sub}\n${t.namespace}/${t.pod}/${t.container}`
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      throw this.#failures.take(key) ?? new ApiError('BadRequest', 'pods/exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY: use kubectl 1.30 or later with KUBECTL_REMOTE_COMMAND_WEBSOCKETS unset')
+      throw this.#failures.take(key) ?? new ApiError('BadRequest', `pods/${sub} is served over WebSocket only, not SPDY: use kubectl 1.30 or later with ${sub === 'portforward' ? 'KUBECTL_PORT_FORWARD_WEBSOCKETS' : 'KUBECTL_REMOTE_COMMAND_WEBSOCKETS'} unset`)
     }
-    if (query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
-    const url = `https://${hostPort(t)}${kubeletExecPath(t, query)}`
-    this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container, node: t.node }, 'exec')
+    if (sub === 'exec' && query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
+    const url = `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`
+    this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container || undefined, node: t.node, subresource: sub }, sub)
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
     const proxy = newProxy(this.#log)
@@ -153,9 +158,10 @@ export class NodeProxy {
       throw e
     })
     check(ctx, verb, p, pod)
-    const container = chooseContainer(pod, query.get('container') ?? undefined)
-    if (p.subresource === 'exec' && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
-      throw new ApiError('BadRequest', `cannot exec into a container in a completed pod; current phase is ${pod.status.phase}`)
+    // Port-forward addresses the pod's network namespace, not a container.
+    const container = p.subresource === 'portforward' ? '' : chooseContainer(pod, query.get('container') ?? undefined)
+    if ((p.subresource === 'exec' || p.subresource === 'attach') && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
+      throw new ApiError('BadRequest', `cannot ${p.subresource === 'exec' ? 'exec into' : 'attach to'} a container in a completed pod; current phase is ${pod.status.phase}`)
     }
     const nodeName: string | undefined = pod.spec?.nodeName
     if (!nodeName) throw new ApiError('BadRequest', `pod ${p.name} does not have a host assigned: it is not scheduled yet`)
@@ -171,10 +177,14 @@ export class NodeProxy {
   }
 }
 
-/** handleResource's entry for pods/log and a pods/exec request that is not an upgrade. */
+/** The pod subresources that are streams over an upgraded connection. */
+export type StreamSubresource = 'exec' | 'attach' | 'portforward'
+export const streamSubresources: readonly string[] = ['exec', 'attach', 'portforward'] satisfies StreamSubresource[]
+
+/** handleResource's entry for pods/log and a pods/exec, attach or portforward request that is not an upgrade. */
 export async function handleNodeSubresource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
   if (!p.name) throw new ApiError('NotFound', `pods/${p.subresource} needs a pod name`)
-  if (p.subresource === 'exec') throw new ApiError('BadRequest', 'Upgrade request required: pods/exec needs a WebSocket upgrade (v5.channel.k8s.io)')
+  if (streamSubresources.includes(p.subresource ?? '')) throw new ApiError('BadRequest', `Upgrade request required: pods/${p.subresource} needs a WebSocket upgrade`)
   if ((req.method ?? 'GET') !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on pods/log`)
   if (!ctx.nodeProxy) throw new ApiError('ServiceUnavailable', 'this apiserver does not proxy to node agents')
   await ctx.nodeProxy.serveLog(req, res, p, query, ctx)
@@ -334,7 +344,7 @@ export function kubeletEndpoint(nodeName: string, node: KubeObject | undefined):
 }
 
 const logParams = ['follow', 'previous', 'timestamps', 'tailLines', 'sinceSeconds', 'sinceTime', 'limitBytes']
-const execParams = ['stdin', 'stdout', 'stderr', 'tty']
+const streamParams = ['stdin', 'stdout', 'stderr', 'tty']
 
 function containerPath(prefix: string, t: { namespace: string; pod: string; container: string }): string {
   return `/${prefix}/${[t.namespace, t.pod, t.container].map(encodeURIComponent).join('/')}`
@@ -351,18 +361,28 @@ export function kubeletLogPath(t: { namespace: string; pod: string; container: s
   return containerPath('containerLogs', t) + (s ? `?${s}` : '')
 }
 
-/** `/exec/{ns}/{pod}/{container}?command=..&stdin=..`, passing only the exec parameters. Pure. */
-export function kubeletExecPath(t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
+/**
+ * The kubelet's path for a stream, passing only its parameters. Pure.
+ *   exec:        /exec/{ns}/{pod}/{container}?command=..&stdin=..
+ *   attach:      /attach/{ns}/{pod}/{container}?stdin=..
+ *   portforward: /portForward/{ns}/{pod}?ports=..
+ */
+export function kubeletStreamPath(sub: StreamSubresource, t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
   const q = new URLSearchParams()
-  for (const c of query.getAll('command')) q.append('command', c)
-  for (const k of execParams) {
+  if (sub === 'portforward') {
+    for (const v of query.getAll('ports')) q.append('ports', v)
+    const s = q.toString()
+    return `/portForward/${[t.namespace, t.pod].map(encodeURIComponent).join('/')}${s ? `?${s}` : ''}`
+  }
+  if (sub === 'exec') for (const c of query.getAll('command')) q.append('command', c)
+  for (const k of streamParams) {
     const v = query.get(k)
     if (v !== null) q.set(k, v)
   }
-  return `${containerPath('exec', t)}?${q.toString()}`
+  return `${containerPath(sub, t)}?${q.toString()}`
 }
 
-/** Why a WebSocket exec attempt failed, per caller and container, for a few seconds. */
+/** Why a WebSocket stream attempt failed, per caller, subresource and container, for a few seconds. */
 export class RecentFailures {
   #items = new Map<string, { at: number; err: ApiError }>()
   #ttlMs: number

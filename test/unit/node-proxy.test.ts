@@ -5,7 +5,7 @@
 import t from 'tap'
 import { ApiError } from '../../controlplane/api/errors.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
-import { checkKubeletIdentity, chooseContainer, kubeletEndpoint, kubeletError, kubeletExecPath, kubeletLogPath, kubeletTransportError, RecentFailures } from '../../controlplane/apiserver/node-proxy.ts'
+import { checkKubeletIdentity, chooseContainer, kubeletEndpoint, kubeletError, kubeletLogPath, kubeletStreamPath, kubeletTransportError, RecentFailures } from '../../controlplane/apiserver/node-proxy.ts'
 
 const pod = (containers: string[], init: string[] = []): KubeObject => ({
   apiVersion: 'v1',
@@ -57,9 +57,11 @@ t.test('kubelet paths carry only the kubelet parameters, escaped', async (t) => 
   t.equal(kubeletLogPath(ref, new URLSearchParams('container=app&follow=true&tailLines=5&pretty=true&previous=false')), '/containerLogs/default/web/app?follow=true&previous=false&tailLines=5')
   t.equal(kubeletLogPath({ ...ref, pod: 'a/b' }, new URLSearchParams('')), '/containerLogs/default/a%2Fb/app')
   t.equal(
-    kubeletExecPath(ref, new URLSearchParams('command=sh&command=-c&command=echo a%26b&container=app&stdin=true&stdout=true&stderr=true&tty=false')),
+    kubeletStreamPath('exec', ref, new URLSearchParams('command=sh&command=-c&command=echo a%26b&container=app&stdin=true&stdout=true&stderr=true&tty=false')),
     '/exec/default/web/app?command=sh&command=-c&command=echo+a%26b&stdin=true&stdout=true&stderr=true&tty=false',
   )
+  t.equal(kubeletStreamPath('attach', ref, new URLSearchParams('container=app&stdin=true&stdout=true&tty=true&command=x')), '/attach/default/web/app?stdin=true&stdout=true&tty=true')
+  t.equal(kubeletStreamPath('portforward', { ...ref, container: '' }, new URLSearchParams('ports=80&ports=8080,9000&x=1')), '/portForward/default/web?ports=80&ports=8080%2C9000')
 })
 
 t.test('kubeletError', async (t) => {

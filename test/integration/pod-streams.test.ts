@@ -1,0 +1,240 @@
+// The streaming pod subresources end to end: exec over every channel
+// protocol, attach (with and without a TTY), resize, `kubectl cp` both ways,
+// port-forward (kubectl 1.32's SPDY-over-WebSocket tunnel and the v4
+// WebSocket protocol of client libraries), and @kubernetes/client-node's
+// exec, port-forward, followed log and informer. The real kubectl and
+// client library -> the real apiserver -> (mutual TLS) a KubeletServer on
+// 127.0.0.1 -> containers on the real Docker Engine. As in
+// pod-logs-exec.test.ts no agent runs: the test starts the pod's sandbox and
+// containers itself, labelled as the agent labels them, and writes the Node
+// and Pod. Heavy (Docker): run under the heavy lock.
+
+import t from 'tap'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Dockerode from 'dockerode'
+import WebSocket from 'ws'
+import { lookupResource } from '../../controlplane/api/resources.ts'
+import { groups } from '../../controlplane/apiserver/authn.ts'
+import { silentLogger } from '../../lib/log.ts'
+import { eventually, freePort } from '../../lib/net.ts'
+import { ensureImages } from '../../node/images/build.ts'
+import { loadOrRequestKubeletCert } from '../../node/kubelet-cert.ts'
+import { KubeletServer } from '../../node/kubelet-server.ts'
+import { startTestCluster } from '../harness/cluster.ts'
+
+const nodes = lookupResource('', 'v1', 'nodes')!
+const pods = lookupResource('', 'v1', 'pods')!
+const services = lookupResource('', 'v1', 'services')!
+const deployments = lookupResource('apps', 'v1', 'deployments')!
+const docker = new Dockerode()
+
+// In the pod: an HTTP server on 127.0.0.1:80 only (reachable through the pod's
+// network namespace, not its IP): GET /big?n=N answers N bytes, POST echoes the body.
+const httpServer = `
+require('http').createServer((req, res) => {
+  if (req.method === 'POST') { req.pipe(res); return }
+  const n = Number(new URL(req.url, 'http://x').searchParams.get('n') || 10)
+  const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = 97 + (i % 26)
+  res.end(b)
+}).listen(80, '127.0.0.1', () => console.log('listening'))
+setInterval(() => {}, 1 << 30)
+`
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
+
+t.test('pod streams through the apiserver to a kubelet server', async (t) => {
+  const id = randomBytes(3).toString('hex')
+  const node = `streams-${id}`
+  const c = await startTestCluster(t, { identities: [{ user: `system:node:${node}`, groups: [groups.nodes] }] })
+  await ensureImages({ only: ['pause', 'echo'], progress: null })
+
+  const kubeletDir = await mkdtemp(join(tmpdir(), 'skiff-kubelet-'))
+  t.teardown(() => rm(kubeletDir, { recursive: true, force: true }))
+  const tls = await loadOrRequestKubeletCert({ client: c.clientFor(c.tokens.get(`system:node:${node}`)!), stateDir: kubeletDir, nodeName: node, ipAddresses: ['127.0.0.1'] })
+  const kubelet = new KubeletServer({ docker, nodeName: node, host: '127.0.0.1', port: 0, tls, logger: silentLogger() })
+  const { port } = await kubelet.start()
+  t.teardown(() => kubelet.stop())
+  await c.client.create(nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } })
+  const status = { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } } }
+  await c.client.patch(nodes, undefined, node, status, 'application/merge-patch+json', 'status')
+
+  // Pod "box": a sandbox owning the network namespace, and app containers in it, labelled as the agent labels them.
+  const containers = [
+    { name: 'app', image: 'skiff/echo:local', ports: [{ containerPort: 80 }] },
+    { name: 'tty', image: 'skiff/echo:local', stdin: true, tty: true },
+    { name: 'plain', image: 'skiff/echo:local', stdin: true, stdinOnce: true },
+  ]
+  await c.client.create(pods, 'default', {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'box', labels: { app: 'box' }, annotations: { 'kubectl.kubernetes.io/default-container': 'app' } },
+    spec: { nodeName: node, containers },
+  })
+  await c.client.patch(pods, 'default', 'box', {
+    status: { phase: 'Running', podIP: '10.0.0.1', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: containers.map((x) => ({ name: x.name, ready: true, image: x.image, imageID: '', restartCount: 0, started: true, state: { running: {} } })) },
+  }, 'application/merge-patch+json', 'status')
+  const started: Dockerode.Container[] = []
+  t.teardown(() => Promise.all(started.map((x) => x.remove({ force: true }).catch(() => {}))))
+  const run = async (name: string, role: string, opts: Partial<Dockerode.ContainerCreateOptions>) => {
+    const container = await docker.createContainer({
+      name: `skiff-test-${node}-box-${name}`,
+      Labels: { 'skiff.node': node, 'skiff.pod.namespace': 'default', 'skiff.pod.name': 'box', 'skiff.container.name': name, 'skiff.container.role': role, 'skiff.container.attempt': '0' },
+      ...opts,
+    })
+    started.push(container)
+    await container.start()
+    return container
+  }
+  const sandbox = await run('POD', 'sandbox', { Image: 'skiff/pause:local', HostConfig: { NetworkMode: 'none' } })
+  const inPod = { NetworkMode: `container:${sandbox.id}` }
+  await run('app', 'app', { Image: 'skiff/echo:local', Entrypoint: ['node', '-e', httpServer], HostConfig: inPod })
+  await run('tty', 'app', { Image: 'skiff/echo:local', Entrypoint: ['sh'], Tty: true, OpenStdin: true, HostConfig: inPod })
+  await run('plain', 'app', { Image: 'skiff/echo:local', Entrypoint: ['sh', '-c', 'while read l; do echo "got $l"; done; echo bye'], OpenStdin: true, StdinOnce: true, HostConfig: inPod })
+
+  /** One exec over a raw WebSocket to the apiserver, offering `protocols`; collects every channel until the socket closes. */
+  const wsExec = (path: string, protocols: string[], input: Array<Buffer | string> = [], delayMs = 0) =>
+    new Promise<{ protocol: string; channels: Map<number, Buffer>; text: boolean[] }>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${new URL(c.url).port}${path}`, protocols, { ca: c.caPem, headers: { Authorization: `Bearer ${c.token}` } })
+      const channels = new Map<number, Buffer>()
+      const text: boolean[] = []
+      const timer = setTimeout(() => ws.terminate(), 20_000)
+      ws.on('open', () => setTimeout(() => input.forEach((m) => ws.send(m)), delayMs))
+      ws.on('message', (data: Buffer, isBinary) => {
+        text.push(!isBinary)
+        const [ch, payload] = isBinary ? [data[0]!, data.subarray(1)] : [data[0]! - 48, Buffer.from(data.subarray(1).toString(), 'base64')]
+        channels.set(ch, Buffer.concat([channels.get(ch) ?? Buffer.alloc(0), payload]))
+      })
+      ws.on('unexpected-response', (_req, res) => {
+        let body = ''
+        res.on('data', (d) => (body += d)).on('end', () => reject(new Error(`HTTP ${res.statusCode}: ${body}`)))
+      })
+      ws.on('error', reject)
+      ws.on('close', () => {
+        clearTimeout(timer)
+        resolve({ protocol: ws.protocol, channels, text })
+      })
+    })
+  const execPath = (cmd: string, q = 'stdout=true&stderr=true') => `/api/v1/namespaces/default/pods/box/exec?container=app&${q}&command=sh&command=-c&command=${encodeURIComponent(cmd)}`
+  const str = (b: Buffer | undefined) => (b ?? Buffer.alloc(0)).toString()
+
+  await t.test('exec over every channel protocol, picked in the client\'s order', async (t) => {
+    const cmd = 'echo out; echo err >&2; exit 3'
+    const jsonFailure = /^\{"metadata":\{\},"status":"Failure","message":"command terminated with non-zero exit code: .*exit code 3","reason":"NonZeroExitCode","details":\{"causes":\[\{"reason":"ExitCode","message":"3"\}\]\}\}$/
+    const textFailure = /^command terminated with non-zero exit code: error executing command \[sh -c .*\], exit code 3$/
+    for (const [offer, want, status] of [
+      [['v5.channel.k8s.io'], 'v5.channel.k8s.io', jsonFailure],
+      [['v4.channel.k8s.io', 'v5.channel.k8s.io'], 'v4.channel.k8s.io', jsonFailure],
+      [['v4.base64.channel.k8s.io'], 'v4.base64.channel.k8s.io', jsonFailure],
+      [['v3.channel.k8s.io', 'v2.channel.k8s.io'], 'v3.channel.k8s.io', textFailure],
+      [['v2.channel.k8s.io'], 'v2.channel.k8s.io', textFailure],
+      [['x.unknown.k8s.io', 'channel.k8s.io'], 'channel.k8s.io', textFailure],
+      [['base64.channel.k8s.io'], 'base64.channel.k8s.io', textFailure],
+    ] as const) {
+      const r = await wsExec(execPath(cmd), [...offer])
+      t.equal(r.protocol, want, `${offer.join(',')} negotiates ${want}`)
+      t.equal(str(r.channels.get(1)), 'out\n', `${want}: stdout`)
+      t.equal(str(r.channels.get(2)), 'err\n', `${want}: stderr`)
+      t.match(str(r.channels.get(3)), status, `${want}: status channel`)
+      t.equal(r.text.every((x) => x === want.includes('base64')), true, `${want}: ${want.includes('base64') ? 'text' : 'binary'} messages`)
+    }
+    const ok = await wsExec(execPath('true'), ['v4.channel.k8s.io'])
+    t.equal(str(ok.channels.get(3)), '{"metadata":{},"status":"Success"}', 'v4: success is a Status too')
+    const okV1 = await wsExec(execPath('true'), ['channel.k8s.io'])
+    t.equal(okV1.channels.get(3), undefined, 'v1: nothing on the status channel for success')
+    const none = await wsExec(execPath('echo plain'), [])
+    t.equal(none.protocol, '', 'no subprotocol offered: binary channel framing, as the kubelet')
+    t.equal(str(none.channels.get(1)), 'plain\n')
+    await t.rejects(wsExec(execPath('true'), ['v9.channel.k8s.io']), /HTTP 400: .*subprotocol/, 'an unknown protocol is refused before the upgrade')
+  })
+
+  await t.test('stdin: v5 closes it with [255, 0]; base64 carries it as text', async (t) => {
+    const v5 = await wsExec(execPath('cat; echo done', 'stdin=true&stdout=true&stderr=true'), ['v5.channel.k8s.io'], [Buffer.from([0, ...Buffer.from('abc\n')]), Buffer.from([255, 0])])
+    t.equal(str(v5.channels.get(1)), 'abc\ndone\n')
+    t.equal(str(v5.channels.get(3)), '{"metadata":{},"status":"Success"}')
+    const b64 = await wsExec(execPath('head -c 4; echo', 'stdin=true&stdout=true&stderr=true'), ['v4.base64.channel.k8s.io'], [`0${Buffer.from('wxyz').toString('base64')}`])
+    t.equal(str(b64.channels.get(1)), 'wxyz\n')
+  })
+
+  await t.test('resize with a TTY (from v3 on; v2 has no resize channel)', async (t) => {
+    const resize = Buffer.from([4, ...Buffer.from('{"Width":123,"Height":45}')])
+    const cmd = 'sleep 1; busybox stty size'
+    const v5 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v5.channel.k8s.io'], [resize])
+    t.equal(str(v5.channels.get(1)).trim(), '45 123')
+    const v3 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v3.channel.k8s.io'], [resize])
+    t.equal(str(v3.channels.get(1)).trim(), '45 123')
+    const v2 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v2.channel.k8s.io'], [resize])
+    t.not(str(v2.channels.get(1)).trim(), '45 123', 'v2 ignores channel 4')
+  })
+
+  await t.test('kubectl exec -it resizes; kubectl exec exit codes', async (t) => {
+    const r = await c.kubectl(['exec', 'box', '--', 'sh', '-c', 'exit 7'], { allowFail: true })
+    t.equal(r.code, 7)
+    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', 'sleep 1; busybox stty size'], '', 77, 33)
+    t.match(tty.out, /33 77/, 'the terminal size kubectl sent')
+  })
+
+  await t.test('kubectl attach -it to a container started with stdin and tty', async (t) => {
+    const r = await viaPty(c, ['attach', '-it', 'box', '-c', 'tty'], 'echo hi-$((40+2))\nexit\n', 90, 20, 1000)
+    t.match(r.out, /hi-42/, r.out)
+    t.equal(r.code, 0, r.out)
+  })
+
+  await t.test('kubectl attach -i without a tty: stdin until EOF, output until the container exits', async (t) => {
+    const r = await c.kubectl(['attach', '-i', 'box', '-c', 'plain'], { stdin: 'one\ntwo\n', timeoutMs: 30_000 })
+    t.equal(r.stdout, 'got one\ngot two\nbye\n')
+    t.equal(r.code, 0)
+  })
+
+  await t.test('kubectl cp both ways (tar over exec)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'skiff-cp-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const body = randomBytes(200_000)
+    await writeFile(join(dir, 'up.bin'), body)
+    await c.kubectl(['cp', join(dir, 'up.bin'), 'default/box:/tmp/up.bin', '-c', 'app'])
+    const inPodSum = await c.kubectl(['exec', 'box', '-c', 'app', '--', 'sha256sum', '/tmp/up.bin'])
+    t.equal(inPodSum.stdout.split(' ')[0], sha(body), 'uploaded intact')
+    await c.kubectl(['exec', 'box', '-c', 'app', '--', 'sh', '-c', 'mkdir -p /tmp/d && echo made in the pod > /tmp/d/note.txt'])
+    await c.kubectl(['cp', 'default/box:/tmp/d/note.txt', join(dir, 'note.txt'), '-c', 'app'])
+    t.equal(await readFile(join(dir, 'note.txt'), 'utf8'), 'made in the pod\n')
+    await c.kubectl(['cp', 'default/box:/tmp/up.bin', join(dir, 'down.bin'), '-c', 'app'])
+    t.equal(sha(await readFile(join(dir, 'down.bin'))), sha(body), 'downloaded intact')
+  })
+})
+
+/** kubectl under a pseudo-terminal (script(1)), with a terminal of cols x rows; stdin written after `delayMs`. */
+async function viaPty(c: { kubeconfig: string }, args: string[], input: string, cols: number, rows: number, delayMs = 0): Promise<{ code: number | null; out: string }> {
+  const home = await mkdtemp(join(tmpdir(), 'skiff-kubectl-pty-'))
+  try {
+    const cmd = `stty cols ${cols} rows ${rows}; exec kubectl --kubeconfig ${c.kubeconfig} --cache-dir ${home} ${args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+    return await finish(child, input, delayMs)
+  } finally {
+    await rm(home, { recursive: true, force: true })
+  }
+}
+
+function finish(child: ChildProcess, input: string, delayMs: number): Promise<{ code: number | null; out: string }> {
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  setTimeout(() => {
+    if (input) child.stdin!.write(input)
+  }, delayMs)
+  return new Promise((resolve) => child.on('close', (code) => {
+    clearTimeout(timer)
+    resolve({ code, out })
+  }))
+}
+
+void httpRequest
+void connect
+void freePort
+void eventually
+void services
+void deployments
