@@ -3,6 +3,7 @@
 //   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&...  text/plain, streamed
 //   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, a channel protocol (kubelet-channels.ts)
 //   GET /attach/{ns}/{pod}/{container}?stdin=..   WebSocket, likewise
+//   GET|POST /portForward/{ns}/{pod}[/{uid}]       WebSocket (SPDY tunnel or v4 channels) or SPDY/3.1 (kubelet-portforward.ts)
 //   GET /healthz                                  "ok", open
 //   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
 // TLS only, mutual: the server presents the node's serving certificate from
@@ -23,9 +24,10 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
-import { pickProtocol, type ChannelProtocol } from './kubelet-channels.ts'
+import { pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
 import { parseExecOptions, parseStreamOptions, runAttach, runExec } from './kubelet-exec.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
+import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol, type PodNetns } from './kubelet-portforward.ts'
 
 export interface KubeletServerOptions {
   docker: Dockerode
@@ -63,6 +65,7 @@ export class KubeletServer {
   #server?: Server
   // The subprotocol each upgrade negotiated, chosen before the handshake (per request).
   #chosen = new WeakMap<IncomingMessage, string>()
+  #spdySessions = new Set<{ close(): void; once(ev: 'close', f: () => void): unknown }>()
   #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (_offered, req) => this.#chosen.get(req) || false })
 
   constructor(opts: KubeletServerOptions) {
@@ -95,6 +98,7 @@ export class KubeletServer {
     if (!server) return
     this.#server = undefined
     for (const ws of this.#wss.clients) ws.terminate()
+    for (const s of this.#spdySessions) s.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
@@ -136,7 +140,7 @@ export class KubeletServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end(page())
         return
       }
-      if (parseContainerPath(url.pathname, '/exec/') || parseContainerPath(url.pathname, '/attach/')) throw new KubeletError(400, 'Upgrade request required: exec and attach need a WebSocket (v5.channel.k8s.io)')
+      if (parseContainerPath(url.pathname, '/exec/') || parseContainerPath(url.pathname, '/attach/') || parsePortForwardPath(url.pathname)) throw new KubeletError(400, 'Upgrade request required: exec, attach and port-forward need a WebSocket (or SPDY) upgrade')
       const ref = parseContainerPath(url.pathname, '/containerLogs/')
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
       const parsed = parseLogOptions(url.searchParams, Date.now())
@@ -157,6 +161,8 @@ export class KubeletServer {
     const url = new URL(req.url ?? '/', 'https://kubelet')
     try {
       this.#authorize(req)
+      const forward = parsePortForwardPath(url.pathname)
+      if (forward) return await this.#portForward(req, socket, head, url, forward)
       const exec = parseContainerPath(url.pathname, '/exec/')
       const attach = parseContainerPath(url.pathname, '/attach/')
       const ref = exec ?? attach
@@ -184,14 +190,75 @@ export class KubeletServer {
     }
   }
 
+  /** /portForward/{ns}/{pod}: kubectl's SPDY tunnel over WebSocket, plain SPDY, or the v4 channel protocol. */
+  async #portForward(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ref: { namespace: string; pod: string }): Promise<void> {
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+    const found = await findPodNetns(this.#opts.docker, this.#opts.nodeName, ref.namespace, ref.pod)
+    if (!found.ok) throw new KubeletError(found.status, found.message)
+    const pod = found.value
+    if (upgrade === 'spdy/3.1') {
+      const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
+      if (!versions.includes(spdyPortForwardProtocol)) throw new KubeletError(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(versions)}, server supports ["${spdyPortForwardProtocol}"]`)
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${spdyPortForwardProtocol}\r\n\r\n`)
+      this.#servePortForwardSpdy(pod, {
+        write: (b, done) => socket.write(b, () => done()),
+        close: () => socket.destroy(),
+      }, (push) => {
+        if (head.length) push(head)
+        socket.on('data', push)
+      }, socket)
+      return
+    }
+    if (upgrade !== 'websocket') throw new KubeletError(400, 'Upgrade request required: port-forward needs a WebSocket or SPDY/3.1 upgrade')
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+    if (offered.includes(spdyTunnelProtocol)) {
+      this.#accept(req, socket, head, { name: spdyTunnelProtocol }, async (ws) => {
+        this.#servePortForwardSpdy(pod, {
+          write: (b, done) => (ws.readyState === ws.OPEN ? ws.send(b, () => done()) : done()),
+          close: () => ws.close(1000),
+        }, (push) => ws.on('message', push), ws)
+      })
+      return
+    }
+    const protocol = pickProtocol(offered, portForwardProtocols)
+    if (!protocol) throw new KubeletError(400, `port-forward needs a WebSocket subprotocol of ${spdyTunnelProtocol}, v4.channel.k8s.io or v4.base64.channel.k8s.io; offered: ${offered.join(', ')}`)
+    const ports = parsePortQuery(url.searchParams)
+    if (!ports.ok) throw new KubeletError(400, ports.message)
+    this.#accept(req, socket, head, protocol, (ws) => serveWebSocketPortForward(ws, protocol, ports.value, pod, this.#log))
+  }
+
+  #servePortForwardSpdy(pod: PodNetns, transport: Parameters<typeof serveSpdyPortForward>[0], input: (push: (b: Buffer) => void) => void, conn: { once(ev: 'close', f: () => void): unknown }): void {
+    this.#log.info({ pod: pod.fullName }, 'port-forward session')
+    const { session } = serveSpdyPortForward(transport, pod, this.#log)
+    input((b) => session.push(b))
+    conn.once('close', () => session.close())
+    this.#spdySessions.add(session)
+    session.once('close', () => this.#spdySessions.delete(session))
+  }
+
   /** Completes the WebSocket handshake with the chosen subprotocol and runs the session on it. */
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol | { name: string }, session: (ws: WebSocket) => Promise<void>): void {
     this.#chosen.set(req, protocol.name)
+    // ws refuses a subprotocol that is not an RFC 7230 token, and SPDY/3.1+portforward.k8s.io has a '/':
+    // it only has to see some offer, since handleProtocols answers with the chosen name anyway.
+    if (protocol.name) req.headers['sec-websocket-protocol'] = 'chosen'
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       session(ws).catch((e) => {
         this.#log.warn({ err: (e as Error).message }, 'stream session failed')
         ws.terminate()
       })
     })
+  }
+}
+
+/** `/portForward/{ns}/{pod}` or `/portForward/{ns}/{pod}/{uid}` → the pod, or undefined. Pure. */
+export function parsePortForwardPath(pathname: string): { namespace: string; pod: string } | undefined {
+  if (!pathname.startsWith('/portForward/')) return undefined
+  const parts = pathname.slice('/portForward/'.length).split('/')
+  if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => p === '')) return undefined
+  try {
+    return { namespace: decodeURIComponent(parts[0]!), pod: decodeURIComponent(parts[1]!) }
+  } catch {
+    return undefined
   }
 }

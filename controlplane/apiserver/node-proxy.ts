@@ -365,12 +365,12 @@ export function kubeletLogPath(t: { namespace: string; pod: string; container: s
  * The kubelet's path for a stream, passing only its parameters. Pure.
  *   exec:        /exec/{ns}/{pod}/{container}?command=..&stdin=..
  *   attach:      /attach/{ns}/{pod}/{container}?stdin=..
- *   portforward: /portForward/{ns}/{pod}?ports=..
+ *   portforward: /portForward/{ns}/{pod}?port=..  (pods/portforward's `ports`, as kube-apiserver passes them on)
  */
 export function kubeletStreamPath(sub: StreamSubresource, t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
   const q = new URLSearchParams()
   if (sub === 'portforward') {
-    for (const v of query.getAll('ports')) q.append('ports', v)
+    for (const v of query.getAll('ports').flatMap((x) => x.split(','))) q.append('port', v.trim())
     const s = q.toString()
     return `/portForward/${[t.namespace, t.pod].map(encodeURIComponent).join('/')}${s ? `?${s}` : ''}`
   }

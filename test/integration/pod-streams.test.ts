@@ -21,7 +21,7 @@ import Dockerode from 'dockerode'
 import WebSocket from 'ws'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { groups } from '../../controlplane/apiserver/authn.ts'
-import { silentLogger } from '../../lib/log.ts'
+import { createLogger, silentLogger } from '../../lib/log.ts'
 import { eventually, freePort } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { loadOrRequestKubeletCert } from '../../node/kubelet-cert.ts'
@@ -46,6 +46,7 @@ require('http').createServer((req, res) => {
 setInterval(() => {}, 1 << 30)
 `
 
+type Tap = { teardown(fn: () => unknown): void }
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
 t.test('pod streams through the apiserver to a kubelet server', async (t) => {
@@ -57,7 +58,7 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
   const kubeletDir = await mkdtemp(join(tmpdir(), 'skiff-kubelet-'))
   t.teardown(() => rm(kubeletDir, { recursive: true, force: true }))
   const tls = await loadOrRequestKubeletCert({ client: c.clientFor(c.tokens.get(`system:node:${node}`)!), stateDir: kubeletDir, nodeName: node, ipAddresses: ['127.0.0.1'] })
-  const kubelet = new KubeletServer({ docker, nodeName: node, host: '127.0.0.1', port: 0, tls, logger: silentLogger() })
+  const kubelet = new KubeletServer({ docker, nodeName: node, host: '127.0.0.1', port: 0, tls, logger: process.env.SKIFF_TEST_LOG ? createLogger({ level: 'debug', destination: 2 }) : silentLogger() })
   const { port } = await kubelet.start()
   t.teardown(() => kubelet.stop())
   await c.client.create(nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: node } })
@@ -204,6 +205,64 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     await c.kubectl(['cp', 'default/box:/tmp/up.bin', join(dir, 'down.bin'), '-c', 'app'])
     t.equal(sha(await readFile(join(dir, 'down.bin'))), sha(body), 'downloaded intact')
   })
+
+  /** `kubectl port-forward TARGET LOCAL:REMOTE`, running until the test ends; resolves once kubectl listens. */
+  const portForward = async (t: Tap, target: string, remote: number, env: Record<string, string> = {}) => {
+    const local = await freePort()
+    const home = await mkdtemp(join(tmpdir(), 'skiff-kubectl-pf-'))
+    const child = spawn('kubectl', ['--kubeconfig', c.kubeconfig, '--cache-dir', home, 'port-forward', '--address', '127.0.0.1', target, `${local}:${remote}`], { env: { ...process.env, HOME: home, ...env } })
+    const out = { text: '' }
+    child.stdout.on('data', (d) => (out.text += d))
+    child.stderr.on('data', (d) => (out.text += d))
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
+    t.teardown(async () => {
+      child.kill('SIGKILL')
+      await exited
+      await rm(home, { recursive: true, force: true })
+    })
+    await eventually(() => out.text.includes(`Forwarding from 127.0.0.1:${local} -> `) || child.exitCode !== null, { timeout: 20_000, what: `kubectl port-forward ${target} listening` }).catch((e: Error) => {
+      throw new Error(`${e.message}; kubectl said: ${out.text}`)
+    })
+    return { local, out, exited }
+  }
+
+  await t.test('kubectl port-forward pod/box carries HTTP both ways, beyond the 64 KiB window, two connections at once', async (t) => {
+    const { local } = await portForward(t, 'pod/box', 80)
+    const upload = randomBytes(400_000)
+    const [big, echoed] = await Promise.all([httpCall(local, 'GET', '/big?n=300000'), httpCall(local, 'POST', '/', upload)])
+    t.equal(big.code, 200)
+    t.equal(big.body.length, 300_000, 'a 300 KB answer')
+    t.equal(big.body.subarray(0, 3).toString(), 'abc')
+    t.equal(sha(echoed.body), sha(upload), 'a 400 KB request body came back intact')
+    const again = await httpCall(local, 'GET', '/big?n=5')
+    t.equal(again.body.toString(), 'abcde', 'a later connection over the same session')
+  })
+
+  await t.test('kubectl port-forward svc/NAME and deploy/NAME resolve to the pod', async (t) => {
+    await c.client.create(services, 'default', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'box' }, spec: { selector: { app: 'box' }, ports: [{ port: 8080, targetPort: 80 }] } })
+    await c.client.create(deployments, 'default', {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'box' },
+      spec: { replicas: 0, selector: { matchLabels: { app: 'box' } }, template: { metadata: { labels: { app: 'box' } }, spec: { containers: [{ name: 'app', image: 'skiff/echo:local' }] } } },
+    })
+    const svc = await portForward(t, 'svc/box', 8080)
+    t.match(svc.out.text, `-> 80`, 'the service port translated to the target port')
+    t.equal((await httpCall(svc.local, 'GET', '/big?n=4')).body.toString(), 'abcd')
+    const deploy = await portForward(t, 'deploy/box', 80)
+    t.equal((await httpCall(deploy.local, 'GET', '/big?n=6')).body.toString(), 'abcdef')
+  })
+
+  await t.test('kubectl port-forward to a closed port: kubectl reports the error and stops, no hang', async (t) => {
+    const pf = await portForward(t, 'pod/box', 81)
+    const sock = connect(pf.local, '127.0.0.1')
+    sock.on('error', () => {})
+    sock.write('GET / HTTP/1.0\r\n\r\n')
+    const code = await Promise.race([pf.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])
+    sock.destroy()
+    t.match(pf.out.text, /an error occurred forwarding \d+ -> 81: error forwarding port 81 to pod box_default, uid : failed to connect to localhost:81 inside the pod's network namespace: can't connect to remote host \(127\.0\.0\.1\): Connection refused/)
+    t.not(code, 'still running', 'kubectl exits')
+    t.not(code, 0)
+  })
+
 })
 
 /** kubectl under a pseudo-terminal (script(1)), with a terminal of cols x rows; stdin written after `delayMs`. */
@@ -216,6 +275,21 @@ async function viaPty(c: { kubeconfig: string }, args: string[], input: string, 
   } finally {
     await rm(home, { recursive: true, force: true })
   }
+}
+
+/** One HTTP/1.1 request on a fresh connection; bounded in time. */
+function httpCall(port: number, method: string, path: string, body?: Buffer): Promise<{ code: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, timeout: 20_000, headers: body ? { 'Content-Length': body.length } : {} }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (d: Buffer) => chunks.push(d))
+      res.on('end', () => resolve({ code: res.statusCode ?? 0, body: Buffer.concat(chunks) }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 20 s`)))
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 function finish(child: ChildProcess, input: string, delayMs: number): Promise<{ code: number | null; out: string }> {
@@ -232,9 +306,3 @@ function finish(child: ChildProcess, input: string, delayMs: number): Promise<{ 
   }))
 }
 
-void httpRequest
-void connect
-void freePort
-void eventually
-void services
-void deployments

@@ -61,7 +61,7 @@ t.test('kubelet paths carry only the kubelet parameters, escaped', async (t) => 
     '/exec/default/web/app?command=sh&command=-c&command=echo+a%26b&stdin=true&stdout=true&stderr=true&tty=false',
   )
   t.equal(kubeletStreamPath('attach', ref, new URLSearchParams('container=app&stdin=true&stdout=true&tty=true&command=x')), '/attach/default/web/app?stdin=true&stdout=true&tty=true')
-  t.equal(kubeletStreamPath('portforward', { ...ref, container: '' }, new URLSearchParams('ports=80&ports=8080,9000&x=1')), '/portForward/default/web?ports=80&ports=8080%2C9000')
+  t.equal(kubeletStreamPath('portforward', { ...ref, container: '' }, new URLSearchParams('ports=80&ports=8080,9000&x=1')), '/portForward/default/web?port=80&port=8080&port=9000')
 })
 
 t.test('kubeletError', async (t) => {
