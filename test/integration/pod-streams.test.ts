@@ -19,6 +19,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Dockerode from 'dockerode'
 import WebSocket from 'ws'
+import { CoreV1Api, Exec, KubeConfig, Log, makeInformer, PortForward, type V1ConfigMap, type V1Status } from '@kubernetes/client-node'
+import { PassThrough, Readable, Writable } from 'node:stream'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { groups } from '../../controlplane/apiserver/authn.ts'
 import { createLogger, silentLogger } from '../../lib/log.ts'
@@ -70,6 +72,7 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     { name: 'app', image: 'skiff/echo:local', ports: [{ containerPort: 80 }] },
     { name: 'tty', image: 'skiff/echo:local', stdin: true, tty: true },
     { name: 'plain', image: 'skiff/echo:local', stdin: true, stdinOnce: true },
+    { name: 'ticker', image: 'skiff/echo:local' },
   ]
   await c.client.create(pods, 'default', {
     apiVersion: 'v1', kind: 'Pod',
@@ -263,6 +266,74 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     t.not(code, 0)
   })
 
+
+  // @kubernetes/client-node, as a program using the official JavaScript client would.
+  const kc = new KubeConfig()
+  kc.loadFromFile(c.kubeconfig)
+
+  await t.test('client-node: exec returns the output and the exit status', async (t) => {
+    const out = collector()
+    const err = collector()
+    const status = await new Promise<V1Status>((resolve, reject) => {
+      new Exec(kc).exec('default', 'box', 'app', ['sh', '-c', 'echo from-exec; echo to-err >&2; exit 4'], out.stream, err.stream, null, false, resolve).catch(reject)
+    })
+    t.equal(status.status, 'Failure')
+    t.equal(status.reason, 'NonZeroExitCode')
+    t.same(status.details?.causes, [{ reason: 'ExitCode', message: '4' }])
+    t.equal(out.text(), 'from-exec\n')
+    t.equal(err.text(), 'to-err\n')
+    const ok = await new Promise<V1Status>((resolve, reject) => {
+      new Exec(kc).exec('default', 'box', 'app', ['cat'], collector().stream, null, Readable.from(['x']), false, resolve).catch(reject)
+    })
+    t.equal(ok.status, 'Success', 'stdin ends (v5 close signal) and the command exits 0')
+  })
+
+  await t.test('client-node: port-forward carries bytes (v4.channel.k8s.io)', async (t) => {
+    const out = collector()
+    const input = new PassThrough()
+    const ws = (await new PortForward(kc).portForward('default', 'box', [80], out.stream, null, input)) as unknown as WebSocket
+    t.equal(ws.protocol, 'v4.channel.k8s.io')
+    const closed = new Promise((resolve) => ws.once('close', resolve))
+    input.write('GET /big?n=70000 HTTP/1.0\r\n\r\n')
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 20_000))])
+    const text = out.text()
+    t.match(text, /^HTTP\/1\.1 200 OK\r\n/)
+    t.equal(text.slice(text.indexOf('\r\n\r\n') + 4).length, 70_000, 'the whole answer; the socket closes when the pod side does')
+    input.end()
+  })
+
+  await t.test('client-node: a followed log streams', async (t) => {
+    // A container that writes 8 lines over about 2 s, then exits: the followed log ends with it.
+    const ticker = await run('ticker', 'app', { Image: 'skiff/echo:local', Entrypoint: ['sh', '-c', 'i=0; while [ $i -lt 8 ]; do echo tick $i; i=$((i+1)); sleep 0.25; done'], HostConfig: inPod })
+    const out = collector()
+    const ended = new Promise((resolve) => out.stream.once('finish', resolve))
+    await new Log(kc).log('default', 'box', 'ticker', out.stream, { follow: true })
+    await eventually(() => out.text().split('\n').filter((l) => l.startsWith('tick')).length >= 2, { timeout: 20_000, what: 'two tick lines from a followed log' })
+    t.equal((await ticker.inspect()).State.Running, true, 'lines arrive while the container still writes')
+    await Promise.race([ended, new Promise((r) => setTimeout(r, 20_000))])
+    t.equal(out.text(), Array.from({ length: 8 }, (_, i) => `tick ${i}\n`).join(''), 'every line, and the stream ends when the container exits')
+  })
+
+  await t.test('client-node: an informer (list and watch) sees a create, an update and a delete', async (t) => {
+    const core = kc.makeApiClient(CoreV1Api)
+    const informer = makeInformer<V1ConfigMap>(kc, '/api/v1/namespaces/default/configmaps', () => core.listNamespacedConfigMap({ namespace: 'default' }))
+    const seen: string[] = []
+    informer.on('add', (o) => seen.push(`add ${o.metadata?.name} ${o.data?.k}`))
+    informer.on('update', (o) => seen.push(`update ${o.metadata?.name} ${o.data?.k}`))
+    informer.on('delete', (o) => seen.push(`delete ${o.metadata?.name}`))
+    informer.on('error', (e) => seen.push(`error ${String(e)}`))
+    await informer.start()
+    t.teardown(() => informer.stop())
+    const cm = lookupResource('', 'v1', 'configmaps')!
+    await c.client.create(cm, 'default', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'watched' }, data: { k: 'one' } })
+    await eventually(() => seen.includes('add watched one'), { timeout: 10_000, what: `the add (seen: ${seen})` })
+    await c.client.patch(cm, 'default', 'watched', { data: { k: 'two' } }, 'application/merge-patch+json')
+    await eventually(() => seen.includes('update watched two'), { timeout: 10_000, what: 'the update' })
+    t.equal(informer.get('watched', 'default')?.data?.k, 'two', 'the cache follows')
+    await c.client.delete(cm, 'default', 'watched')
+    await eventually(() => seen.includes('delete watched'), { timeout: 10_000, what: 'the delete' })
+    t.same(seen.filter((x) => x.includes('watched')), ['add watched one', 'update watched two', 'delete watched'])
+  })
 })
 
 /** kubectl under a pseudo-terminal (script(1)), with a terminal of cols x rows; stdin written after `delayMs`. */
@@ -275,6 +346,13 @@ async function viaPty(c: { kubeconfig: string }, args: string[], input: string, 
   } finally {
     await rm(home, { recursive: true, force: true })
   }
+}
+
+/** A writable that keeps what it was given. */
+function collector(): { stream: Writable; text(): string } {
+  const chunks: Buffer[] = []
+  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { chunks.push(Buffer.from(chunk)); cb() } })
+  return { stream, text: () => Buffer.concat(chunks).toString() }
 }
 
 /** One HTTP/1.1 request on a fresh connection; bounded in time. */
