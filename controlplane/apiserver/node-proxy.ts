@@ -17,7 +17,7 @@
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { createProxyServer, type ProxyServer } from 'http-proxy-3'
@@ -116,7 +116,12 @@ export class NodeProxy {
     const sub = p.subresource as StreamSubresource
     const t = await this.#resolve(p, query, ctx, 'create')
     const key = `${ctx.user.name}\n${sub}\n${t.namespace}/${t.pod}/${t.container}`
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+    if (upgrade === 'spdy/3.1' && sub === 'portforward') {
+      this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, node: t.node, subresource: sub }, 'portforward (SPDY)')
+      return this.#proxySpdy(req, socket, head, t, `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`)
+    }
+    if (upgrade !== 'websocket') {
       throw this.#failures.take(key) ?? new ApiError('BadRequest', `pods/${sub} is served over WebSocket only, not SPDY: use kubectl 1.30 or later with ${sub === 'portforward' ? 'KUBECTL_PORT_FORWARD_WEBSOCKETS' : 'KUBECTL_REMOTE_COMMAND_WEBSOCKETS'} unset`)
     }
     if (sub === 'exec' && query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
@@ -149,6 +154,42 @@ export class NodeProxy {
       this.#failures.put(key, e)
       writeUpgradeError(socket, e)
     })
+  }
+
+  /**
+   * A SPDY/3.1 upgrade (kubectl's port-forward fallback), which http-proxy-3
+   * does not take: the request goes to the kubelet as it came (the caller's
+   * credentials removed), its 101 back with the kubelet's headers, then the
+   * two connections are joined. Any other answer becomes a Status.
+   */
+  #proxySpdy(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target, url: string): void {
+    const headers = { ...req.headers, host: hostPort(t) }
+    delete headers.authorization
+    const proxyReq = httpsRequest(url, { method: req.method, headers, agent: t.agent })
+    answerDeadline(proxyReq)
+    this.#sockets.add(socket)
+    socket.once('close', () => {
+      this.#sockets.delete(socket)
+      t.agent.destroy()
+    })
+    proxyReq.on('upgrade', (res, upstream, upstreamHead) => {
+      const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`]
+      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`)
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      if (upstreamHead.length) socket.write(upstreamHead)
+      if (head.length) upstream.write(head)
+      upstream.on('error', () => socket.destroy())
+      upstream.once('close', () => socket.destroy())
+      socket.once('close', () => upstream.destroy())
+      upstream.pipe(socket)
+      socket.pipe(upstream)
+    })
+    proxyReq.on('response', (r) => {
+      const code = r.statusCode ?? 502
+      void readBounded(r).then((body) => writeUpgradeError(socket, kubeletError(t, code >= 300 && code < 400 ? 502 : code, body)))
+    })
+    proxyReq.on('error', (err) => writeUpgradeError(socket, kubeletTransportError(t, err)))
+    proxyReq.end()
   }
 
   async #resolve(p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, verb: Verb): Promise<Target> {

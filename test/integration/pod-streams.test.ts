@@ -267,6 +267,12 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
   })
 
 
+  await t.test('kubectl port-forward over plain SPDY (KUBECTL_PORT_FORWARD_WEBSOCKETS=false)', async (t) => {
+    const { local } = await portForward(t, 'pod/box', 80, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' })
+    const big = await httpCall(local, 'GET', '/big?n=200000')
+    t.equal(big.body.length, 200_000)
+  })
+
   // @kubernetes/client-node, as a program using the official JavaScript client would.
   const kc = new KubeConfig()
   kc.loadFromFile(c.kubeconfig)
