@@ -273,6 +273,14 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     t.equal(big.body.length, 200_000)
   })
 
+  await t.test('v4 WebSocket port-forward: the port first on each channel, a refused port on the error channel', async (t) => {
+    const r = await wsExec('/api/v1/namespaces/default/pods/box/portforward?ports=81', ['v4.base64.channel.k8s.io'])
+    t.equal(r.protocol, 'v4.base64.channel.k8s.io')
+    t.same(r.channels.get(0), Buffer.from([81, 0]), 'data channel: the port, little-endian, and nothing else')
+    t.same(r.channels.get(1)?.subarray(0, 2), Buffer.from([81, 0]))
+    t.match(str(r.channels.get(1)?.subarray(2)), /^error forwarding port 81 to pod box_default, uid : failed to connect to localhost:81 inside the pod's network namespace: .*Connection refused$/)
+  })
+
   // @kubernetes/client-node, as a program using the official JavaScript client would.
   const kc = new KubeConfig()
   kc.loadFromFile(c.kubeconfig)
