@@ -1,19 +1,23 @@
-// pods/log and pods/exec: the apiserver checks the caller and the pod, finds
-// the node agent's kubelet endpoint in the pod's Node (InternalIP and
-// status.daemonEndpoints.kubeletEndpoint.Port), and proxies the request there
-// (`/containerLogs/...`, `/exec/...`) over mutual TLS: it presents its kubelet
-// client certificate (CN skiff:apiserver-kubelet-client) and verifies the
-// kubelet's serving certificate against the cluster CA, for the address it
-// dials (IP SAN) and for that node (CN system:node:<name>), unlike
-// kube-apiserver's default of not verifying kubelets at all. Each request
-// gets its own connection (no keep-alive, so one connection never serves two
-// callers), and a redirect from a kubelet is never followed or passed on
+// pods/log, exec, attach and portforward: the apiserver checks the caller and
+// the pod, finds the node agent's kubelet endpoint in the pod's Node
+// (InternalIP and status.daemonEndpoints.kubeletEndpoint.Port), and proxies
+// the request there (`/containerLogs/...`, `/exec/...`, `/attach/...`,
+// `/portForward/...`) over mutual TLS: it presents its kubelet client
+// certificate (CN skiff:apiserver-kubelet-client) and verifies the kubelet's
+// serving certificate against the cluster CA, for the address it dials (IP
+// SAN) and for that node (CN system:node:<name>), unlike kube-apiserver's
+// default of not verifying kubelets at all. Each request gets its own
+// connection (no keep-alive, so one connection never serves two callers),
+// and a redirect from a kubelet is never followed or passed on
 // (CVE-2018-1002105, CVE-2020-8559). Proxying is http-proxy-3's, WebSocket
-// upgrades too.
+// upgrades too (the subprotocol offer goes through unchanged: the kubelet
+// negotiates); port-forward's SPDY/3.1 upgrade, which http-proxy-3 does not
+// take, is relayed by #proxySpdy.
 //
 // kubectl falls back to SPDY after any failed WebSocket upgrade and then
-// reports only the SPDY attempt's error. Skiff serves no SPDY, so the reason
-// the WebSocket attempt failed is kept briefly and answered to the fallback.
+// reports only the SPDY attempt's error. Exec and attach are not served over
+// SPDY, so the reason the WebSocket attempt failed is kept briefly and
+// answered to the fallback.
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
