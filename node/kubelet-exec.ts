@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import type { Logger } from '../lib/log.ts'
 import type { WebSocket } from 'ws'
-import { channel, decodeChannel, encodeChannel, hasCloseSignal, hasResize, statusMessage, type ChannelProtocol } from './kubelet-channels.ts'
+import { channel, decodeChannel, encodeChannel, hasCloseSignal, statusMessage, type ChannelProtocol } from './kubelet-channels.ts'
 import { FrameDecoder } from './kubelet-frames.ts'
 import type { Parsed } from './kubelet-logs.ts'
 
@@ -77,10 +77,36 @@ interface Started {
   status(): Promise<Record<string, unknown>>
 }
 
-/** Runs one exec session on an open WebSocket; resolves when the socket is closed. */
-export function runExec(opts: { docker: Dockerode; containerId: string; ws: WebSocket; protocol: ChannelProtocol; exec: ExecOptions; logger: Logger }): Promise<void> {
+/**
+ * Where a session's streams go: a WebSocket with a channel protocol
+ * (wsSessionIO) or SPDY streams (spdySessionIO). Input arrives as channel
+ * and data: 0 stdin, 4 resize (one JSON object), 255 with [0] stdin EOF.
+ */
+export interface SessionIO {
+  open(): boolean
+  /** Output on stdout (1) or stderr (2); `done` once it left. */
+  send(ch: 1 | 2, data: Buffer, done: () => void): void
+  /** Output bytes not yet written out. */
+  backlog(): number
+  /** Writes the final status as the protocol wants it, then closes. */
+  finish(status: Record<string, unknown>): void
+  onInput(fn: (ch: number, data: Buffer) => void): void
+  onClose(fn: () => void): void
+}
+
+export interface SessionOptions {
+  docker: Dockerode
+  containerId: string
+  io: SessionIO
+  logger: Logger
+  /** Whether resize messages are honoured (the protocol has the channel). */
+  resize: boolean
+}
+
+/** Runs one exec session; resolves when the client is gone. */
+export function runExec(opts: SessionOptions & { exec: ExecOptions }): Promise<void> {
   const o = opts.exec
-  return runSession(opts.ws, opts.protocol, o, opts.logger, `error executing command ${fmtCommand(o.command)}`, async () => {
+  return runSession(opts, o, `error executing command ${fmtCommand(o.command)}`, async () => {
     const exec = await opts.docker.getContainer(opts.containerId).exec({ Cmd: o.command, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr, Tty: o.tty })
     const stream = (await exec.start({ hijack: true, stdin: o.stdin, Tty: o.tty })) as Duplex
     return { stream, tty: o.tty, resize: (w, h) => exec.resize({ w, h }), status: async () => execStatus(await exitCodeOf(exec), o.command) }
@@ -92,57 +118,74 @@ export function runExec(opts: { docker: Dockerode; containerId: string; ws: WebS
  * (Success, as the kubelet answers a finished attach) when the container's
  * output ends, i.e. the container exits.
  */
-export function runAttach(opts: { docker: Dockerode; containerId: string; containerTty: boolean; ws: WebSocket; protocol: ChannelProtocol; attach: StreamOptions; logger: Logger }): Promise<void> {
+export function runAttach(opts: SessionOptions & { containerTty: boolean; attach: StreamOptions }): Promise<void> {
   const o = opts.attach
-  return runSession(opts.ws, opts.protocol, o, opts.logger, 'error attaching to container', async () => {
+  return runSession(opts, o, 'error attaching to container', async () => {
     const container = opts.docker.getContainer(opts.containerId)
     const stream = (await container.attach({ stream: true, hijack: true, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr })) as unknown as Duplex
     return { stream, tty: opts.containerTty, resize: (w, h) => container.resize({ w, h }), status: async () => successStatus }
   })
 }
 
-async function runSession(ws: WebSocket, protocol: ChannelProtocol, o: StreamOptions, log: Logger, what: string, start: () => Promise<Started>): Promise<void> {
-  const input = new InputBuffer(protocol)
-  ws.on('message', (data: Buffer) => input.receive(data))
-  const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()))
-  const send = (ch: number, data: Buffer | string, cb?: () => void) => ws.send(encodeChannel(protocol, ch, data), cb)
-  // The kubelet's first message: an empty one on the lowest writable channel, saying the streams are set up.
-  send(o.stdout ? channel.stdout : o.stderr ? channel.stderr : channel.status, Buffer.alloc(0))
-  const sendStatus = (status: Record<string, unknown>) => {
-    if (ws.readyState !== ws.OPEN) return
-    const text = statusMessage(protocol, status)
-    if (text !== undefined) send(channel.status, text)
-    ws.close(1000)
-  }
+async function runSession(opts: SessionOptions, o: StreamOptions, what: string, start: () => Promise<Started>): Promise<void> {
+  const { io } = opts
+  const input = new InputBuffer()
+  io.onInput((ch, data) => input.receive(ch, data))
+  const closed = new Promise<void>((resolve) => io.onClose(resolve))
   let started: Started
   try {
     started = await start()
   } catch (e) {
-    log.info({ err: (e as Error).message }, 'stream session failed to start')
-    sendStatus(failureStatus(`${what}: ${(e as Error).message}`))
+    opts.logger.info({ err: (e as Error).message }, 'stream session failed to start')
+    if (io.open()) io.finish(failureStatus(`${what}: ${(e as Error).message}`))
     return await closed
   }
   const { stream } = started
-  ws.once('close', () => stream.destroy())
-  input.attach({ stream, stdin: o.stdin, resize: o.tty ? (w, h) => void started.resize(w, h).catch(() => {}) : undefined })
-  pipeOutput(stream, ws, o, started.tty, send)
+  io.onClose(() => stream.destroy())
+  input.attach({ stream, stdin: o.stdin, resize: o.tty && opts.resize ? (w, h) => void started.resize(w, h).catch(() => {}) : undefined })
+  pipeOutput(stream, io, o, started.tty)
   await new Promise<void>((resolve) => {
     stream.once('close', () => resolve())
     stream.once('end', () => resolve())
     stream.once('error', () => resolve())
   })
-  sendStatus(await started.status())
+  const status = await started.status()
+  if (io.open()) io.finish(status)
   await closed
 }
 
-function pipeOutput(stream: Duplex, ws: WebSocket, o: StreamOptions, tty: boolean, sendRaw: (ch: number, data: Buffer, cb: () => void) => void): void {
+/** A session over a WebSocket with one of the channel protocols. */
+export function wsSessionIO(ws: WebSocket, protocol: ChannelProtocol, o: StreamOptions): SessionIO {
+  const send = (ch: number, data: Buffer | string, cb?: () => void) => ws.send(encodeChannel(protocol, ch, data), cb)
+  // The kubelet's first message: an empty one on the lowest writable channel, saying the streams are set up.
+  send(o.stdout ? channel.stdout : o.stderr ? channel.stderr : channel.status, Buffer.alloc(0))
+  return {
+    open: () => ws.readyState === ws.OPEN,
+    send: (ch, data, done) => send(ch, data, done),
+    backlog: () => ws.bufferedAmount,
+    finish: (status) => {
+      const text = statusMessage(protocol, status)
+      if (text !== undefined) send(channel.status, text)
+      ws.close(1000)
+    },
+    onInput: (fn) => ws.on('message', (msg: Buffer) => {
+      const f = decodeChannel(protocol, msg)
+      if (!f) return
+      if (f.ch === channel.close && !hasCloseSignal(protocol)) return
+      fn(f.ch, f.data)
+    }),
+    onClose: (fn) => ws.once('close', fn),
+  }
+}
+
+function pipeOutput(stream: Duplex, io: SessionIO, o: StreamOptions, tty: boolean): void {
   const decoder = tty ? undefined : new FrameDecoder()
-  const send = (ch: number, data: Buffer) => {
-    if (ws.readyState !== ws.OPEN || data.length === 0) return
-    sendRaw(ch, data, () => {
-      if (stream.isPaused() && ws.bufferedAmount < highWaterBytes / 4) stream.resume()
+  const send = (ch: 1 | 2, data: Buffer) => {
+    if (!io.open() || data.length === 0) return
+    io.send(ch, data, () => {
+      if (stream.isPaused() && io.backlog() < highWaterBytes / 4) stream.resume()
     })
-    if (ws.bufferedAmount > highWaterBytes) stream.pause()
+    if (io.backlog() > highWaterBytes) stream.pause()
   }
   stream.on('data', (chunk: Buffer) => {
     if (!decoder) return o.stdout && send(channel.stdout, chunk)
@@ -176,45 +219,37 @@ interface InputTarget {
 }
 
 /**
- * Client messages (stdin, resize, close) that arrive before the Docker stream
- * has started are kept, then replayed in order once it has.
+ * Client input (stdin, resize, stdin EOF) that arrives before the Docker
+ * stream has started is kept, then replayed in order once it has.
  */
 class InputBuffer {
-  #protocol: ChannelProtocol
-  #pending: Buffer[] = []
+  #pending: Array<[number, Buffer]> = []
   #target?: InputTarget
 
-  constructor(protocol: ChannelProtocol) {
-    this.#protocol = protocol
-  }
-
-  receive(msg: Buffer): void {
+  receive(ch: number, data: Buffer): void {
     if (!this.#target) {
-      this.#pending.push(msg)
+      this.#pending.push([ch, data])
       return
     }
-    this.#handle(msg)
+    this.#handle(ch, data)
   }
 
   attach(target: InputTarget): void {
     this.#target = target
-    for (const m of this.#pending.splice(0)) this.#handle(m)
+    for (const [ch, data] of this.#pending.splice(0)) this.#handle(ch, data)
   }
 
-  #handle(msg: Buffer): void {
+  #handle(ch: number, data: Buffer): void {
     const t = this.#target!
-    const frame = decodeChannel(this.#protocol, msg)
-    if (!frame) return
-    const { ch, data } = frame
     if (ch === channel.stdin && t.stdin && data.length > 0 && !t.stream.writableEnded) t.stream.write(data)
-    else if (ch === channel.resize && t.resize && hasResize(this.#protocol)) {
+    else if (ch === channel.resize && t.resize) {
       try {
         const size = JSON.parse(data.toString('utf8')) as { Width?: number; Height?: number }
         if (size.Width && size.Height) t.resize(size.Width, size.Height)
       } catch {
         /* a malformed resize is ignored, as the kubelet does */
       }
-    } else if (ch === channel.close && hasCloseSignal(this.#protocol) && data[0] === channel.stdin && t.stdin && !t.stream.writableEnded) {
+    } else if (ch === channel.close && data[0] === channel.stdin && t.stdin && !t.stream.writableEnded) {
       // stdin EOF: half-close the hijacked connection so the process reads EOF.
       t.stream.end()
     }

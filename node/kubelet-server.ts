@@ -24,8 +24,8 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
-import { pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
-import { parseExecOptions, parseStreamOptions, runAttach, runExec } from './kubelet-exec.ts'
+import { hasResize, pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
+import { parseExecOptions, parseStreamOptions, runAttach, runExec, wsSessionIO } from './kubelet-exec.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
 import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol, type PodNetns } from './kubelet-portforward.ts'
 
@@ -180,7 +180,7 @@ export class KubeletServer {
       const id = found.container.Id
       const containerTty = attach ? !!(await this.#opts.docker.getContainer(id).inspect()).Config.Tty : false
       this.#accept(req, socket, head, protocol, (ws) => {
-        const common = { docker: this.#opts.docker, containerId: id, ws, protocol, logger: this.#log }
+        const common = { docker: this.#opts.docker, containerId: id, io: wsSessionIO(ws, protocol, opts.value), logger: this.#log, resize: hasResize(protocol) }
         return execOpts?.ok ? runExec({ ...common, exec: execOpts.value }) : runAttach({ ...common, containerTty, attach: opts.value })
       })
     } catch (e) {
