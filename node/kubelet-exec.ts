@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream'
 import type Dockerode from 'dockerode'
 import type { Logger } from '../lib/log.ts'
 import type { WebSocket } from 'ws'
-import { channel, decodeChannel, encodeChannel, hasCloseSignal, statusMessage, type ChannelProtocol } from './kubelet-channels.ts'
+import { channel, decodeChannel, encodeChannel, hasCloseSignal, hasResize, statusMessage, type ChannelProtocol } from './kubelet-channels.ts'
+import { rstStatus, type SpdySession, type SpdyStream } from './spdy.ts'
 import { FrameDecoder } from './kubelet-frames.ts'
 import type { Parsed } from './kubelet-logs.ts'
 
@@ -176,6 +177,71 @@ export function wsSessionIO(ws: WebSocket, protocol: ChannelProtocol, o: StreamO
     }),
     onClose: (fn) => ws.once('close', fn),
   }
+}
+
+/** The remote-command protocols over SPDY (X-Stream-Protocol-Version), the client's first supported one wins. */
+export const spdyRemoteCommandProtocols = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io']
+
+/**
+ * A session over SPDY (kubectl's KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false):
+ * the client opens one stream per channel, `streamtype` error, stdin,
+ * stdout, stderr and (with a TTY, from v3) resize; each is answered at once,
+ * and the session starts when all the request asks for are there (30 s at
+ * most). stdin EOF is the stdin stream's FIN; resize is a sequence of JSON
+ * objects on its stream; the status goes on the error stream as the
+ * WebSocket protocols write it, then everything closes.
+ */
+export function spdySessionIO(session: SpdySession, protocol: ChannelProtocol, o: StreamOptions, timeoutMs = 30_000): Promise<SessionIO> {
+  const want = ['error', ...(o.stdin ? ['stdin'] : []), ...(o.stdout ? ['stdout'] : []), ...(o.stderr ? ['stderr'] : []), ...(o.tty && hasResize(protocol) && protocol.version >= 3 ? ['resize'] : [])]
+  const got = new Map<string, SpdyStream>()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`timed out waiting for the client's streams (have ${[...got.keys()].join(', ') || 'none'} of ${want.join(', ')})`))
+      session.close()
+    }, timeoutMs)
+    session.once('close', () => {
+      clearTimeout(timer)
+      reject(new Error('the client went away before opening its streams'))
+    })
+    session.on('stream', (s) => {
+      const type = s.headers.streamtype ?? ''
+      if (!want.includes(type) || got.has(type)) return s.reset(rstStatus.protocolError)
+      s.on('error', () => {})
+      s.reply()
+      got.set(type, s)
+      if (got.size < want.length) return
+      clearTimeout(timer)
+      const out = { 1: got.get('stdout'), 2: got.get('stderr') }
+      const error = got.get('error')!
+      error.resume()
+      resolve({
+        open: () => !session.closed,
+        send: (ch, data, done) => (out[ch] ? out[ch].write(data, () => done()) : done()),
+        backlog: () => session.unsent,
+        finish: (status) => {
+          out[1]?.end()
+          out[2]?.end()
+          const text = statusMessage(protocol, status)
+          if (text !== undefined) error.write(text)
+          error.end()
+          session.closeWhenSent()
+        },
+        onInput: (fn) => {
+          const stdin = got.get('stdin')
+          stdin?.on('data', (d: Buffer) => fn(channel.stdin, d))
+          stdin?.once('end', () => fn(channel.close, Buffer.from([channel.stdin])))
+          let pending = ''
+          got.get('resize')?.on('data', (d: Buffer) => {
+            pending += d.toString()
+            const lines = pending.split('\n')
+            pending = lines.pop() ?? ''
+            for (const l of lines) if (l.trim()) fn(channel.resize, Buffer.from(l))
+          })
+        },
+        onClose: (fn) => session.once('close', fn),
+      })
+    })
+  })
 }
 
 function pipeOutput(stream: Duplex, io: SessionIO, o: StreamOptions, tty: boolean): void {

@@ -31,7 +31,7 @@ import { decodeChannel, encodeChannel, type ChannelProtocol } from './kubelet-ch
 import { findBusybox } from './images/hostfacts.ts'
 import { labels } from './kubelet-containers.ts'
 import type { Parsed } from './kubelet-logs.ts'
-import { rstStatus, SpdySession, type SpdyStream, type SpdyTransport } from './spdy.ts'
+import { rstStatus, type SpdySession, type SpdyStream } from './spdy.ts'
 
 export const spdyTunnelProtocol = 'SPDY/3.1+portforward.k8s.io'
 export const spdyPortForwardProtocol = 'portforward.k8s.io'
@@ -111,12 +111,10 @@ function busybox(): string {
   return busyboxPath
 }
 
-/** The SPDY port-forward protocol on a session; resolves when the session closes. */
-export function serveSpdyPortForward(transport: SpdyTransport, pod: PodNetns, log: Logger): { session: SpdySession; closed: Promise<void> } {
-  const session = new SpdySession(transport)
+/** The SPDY port-forward protocol on a session (its streams from now on). */
+export function serveSpdyPortForward(session: SpdySession, pod: PodNetns, log: Logger): void {
   const pairs = new Map<string, { data?: SpdyStream; error?: SpdyStream; timer: NodeJS.Timeout }>()
   const conns = new Set<Connection>()
-  session.on('error', (e) => log.info({ err: e.message }, 'port-forward: SPDY protocol error'))
   session.on('stream', (s) => {
     const type = s.headers.streamtype
     const port = parsePort(s.headers.port)
@@ -159,12 +157,10 @@ export function serveSpdyPortForward(transport: SpdyTransport, pod: PodNetns, lo
       error.end()
     })
   })
-  const closed = new Promise<void>((resolve) => session.once('close', () => {
+  session.once('close', () => {
     for (const p of pairs.values()) clearTimeout(p.timer)
     for (const c of conns) c.kill()
-    resolve()
-  }))
-  return { session, closed }
+  })
 }
 
 /** The client libraries' WebSocket port-forward: one connection per port, at once; the socket closes when all are over. */

@@ -25,9 +25,10 @@ import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
 import { hasResize, pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
-import { parseExecOptions, parseStreamOptions, runAttach, runExec, wsSessionIO } from './kubelet-exec.ts'
+import { parseExecOptions, parseStreamOptions, runAttach, runExec, spdyRemoteCommandProtocols, spdySessionIO, wsSessionIO, type SessionIO } from './kubelet-exec.ts'
+import { SpdySession } from './spdy.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
-import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol, type PodNetns } from './kubelet-portforward.ts'
+import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol } from './kubelet-portforward.ts'
 
 export interface KubeletServerOptions {
   docker: Dockerode
@@ -65,7 +66,7 @@ export class KubeletServer {
   #server?: Server
   // The subprotocol each upgrade negotiated, chosen before the handshake (per request).
   #chosen = new WeakMap<IncomingMessage, string>()
-  #spdySessions = new Set<{ close(): void; once(ev: 'close', f: () => void): unknown }>()
+  #spdySessions = new Set<SpdySession>()
   #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (_offered, req) => this.#chosen.get(req) || false })
 
   constructor(opts: KubeletServerOptions) {
@@ -168,8 +169,11 @@ export class KubeletServer {
       const ref = exec ?? attach
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
       const what = exec ? 'exec' : 'attach'
-      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new KubeletError(400, `${what} is served over WebSocket only, not SPDY`)
-      const protocol = pickProtocol(req.headers['sec-websocket-protocol'])
+      const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+      if (upgrade !== 'websocket' && upgrade !== 'spdy/3.1') throw new KubeletError(400, `${what} needs a WebSocket or SPDY/3.1 upgrade`)
+      const spdy = upgrade === 'spdy/3.1'
+      const protocol = spdy ? pickSpdyProtocol(req.headers['x-stream-protocol-version']) : pickProtocol(req.headers['sec-websocket-protocol'])
+      if (!protocol && spdy) throw new KubeletError(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(req.headers['x-stream-protocol-version'] ?? '')}, server supports ${JSON.stringify(spdyRemoteCommandProtocols)}`)
       if (!protocol) throw new KubeletError(400, `${what} needs a WebSocket subprotocol of v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io or base64.channel.k8s.io; offered: ${req.headers['sec-websocket-protocol']}`)
       const execOpts = exec ? parseExecOptions(url.searchParams) : undefined
       const opts = execOpts ?? parseStreamOptions(url.searchParams)
@@ -179,10 +183,14 @@ export class KubeletServer {
       if (found.container.State !== 'running') throw new KubeletError(400, `container "${ref.container}" in pod "${ref.pod}" is not running (state ${found.container.State})`)
       const id = found.container.Id
       const containerTty = attach ? !!(await this.#opts.docker.getContainer(id).inspect()).Config.Tty : false
-      this.#accept(req, socket, head, protocol, (ws) => {
-        const common = { docker: this.#opts.docker, containerId: id, io: wsSessionIO(ws, protocol, opts.value), logger: this.#log, resize: hasResize(protocol) }
+      const run = (io: SessionIO) => {
+        const common = { docker: this.#opts.docker, containerId: id, io, logger: this.#log, resize: hasResize(protocol) }
         return execOpts?.ok ? runExec({ ...common, exec: execOpts.value }) : runAttach({ ...common, containerTty, attach: opts.value })
-      })
+      }
+      if (!spdy) return this.#accept(req, socket, head, protocol, (ws) => run(wsSessionIO(ws, protocol, opts.value)))
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol.name}\r\n\r\n`)
+      const session = this.#spdyOnSocket(socket, head)
+      spdySessionIO(session, protocol, opts.value).then(run, (e: Error) => this.#log.info({ err: e.message }, `${what} over SPDY: no session`))
     } catch (e) {
       const err = e instanceof KubeletError ? e : new KubeletError(500, `kubelet on node ${this.#opts.nodeName}: ${(e as Error).message}`)
       const body = statusBody(err.status, err.message)
@@ -200,23 +208,22 @@ export class KubeletServer {
       const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
       if (!versions.includes(spdyPortForwardProtocol)) throw new KubeletError(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(versions)}, server supports ["${spdyPortForwardProtocol}"]`)
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${spdyPortForwardProtocol}\r\n\r\n`)
-      this.#servePortForwardSpdy(pod, {
-        write: (b, done) => socket.write(b, () => done()),
-        close: () => socket.destroy(),
-      }, (push) => {
-        if (head.length) push(head)
-        socket.on('data', push)
-      }, socket)
+      this.#log.info({ pod: pod.fullName }, 'port-forward session (SPDY)')
+      serveSpdyPortForward(this.#spdyOnSocket(socket, head), pod, this.#log)
       return
     }
     if (upgrade !== 'websocket') throw new KubeletError(400, 'Upgrade request required: port-forward needs a WebSocket or SPDY/3.1 upgrade')
     const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
     if (offered.includes(spdyTunnelProtocol)) {
       this.#accept(req, socket, head, { name: spdyTunnelProtocol }, async (ws) => {
-        this.#servePortForwardSpdy(pod, {
+        const session = this.#track(new SpdySession({
           write: (b, done) => (ws.readyState === ws.OPEN ? ws.send(b, () => done()) : done()),
           close: () => ws.close(1000),
-        }, (push) => ws.on('message', push), ws)
+        }))
+        ws.on('message', (b: Buffer) => session.push(b))
+        ws.once('close', () => session.close())
+        this.#log.info({ pod: pod.fullName }, 'port-forward session (SPDY over WebSocket)')
+        serveSpdyPortForward(session, pod, this.#log)
       })
       return
     }
@@ -227,13 +234,20 @@ export class KubeletServer {
     this.#accept(req, socket, head, protocol, (ws) => serveWebSocketPortForward(ws, protocol, ports.value, pod, this.#log))
   }
 
-  #servePortForwardSpdy(pod: PodNetns, transport: Parameters<typeof serveSpdyPortForward>[0], input: (push: (b: Buffer) => void) => void, conn: { once(ev: 'close', f: () => void): unknown }): void {
-    this.#log.info({ pod: pod.fullName }, 'port-forward session')
-    const { session } = serveSpdyPortForward(transport, pod, this.#log)
-    input((b) => session.push(b))
-    conn.once('close', () => session.close())
+  /** A SPDY session on an upgraded connection (the 101 already written). */
+  #spdyOnSocket(socket: Duplex, head: Buffer): SpdySession {
+    const session = this.#track(new SpdySession({ write: (b, done) => socket.write(b, () => done()), close: () => socket.end() }))
+    if (head.length) session.push(head)
+    socket.on('data', (b: Buffer) => session.push(b))
+    socket.once('close', () => session.close())
+    return session
+  }
+
+  #track(session: SpdySession): SpdySession {
     this.#spdySessions.add(session)
+    session.on('error', (e) => this.#log.info({ err: e.message }, 'SPDY protocol error'))
     session.once('close', () => this.#spdySessions.delete(session))
+    return session
   }
 
   /** Completes the WebSocket handshake with the chosen subprotocol and runs the session on it. */
@@ -261,4 +275,11 @@ export function parsePortForwardPath(pathname: string): { namespace: string; pod
   } catch {
     return undefined
   }
+}
+
+/** The remote-command protocol of a SPDY upgrade: the first of the client's X-Stream-Protocol-Version values served. Pure. */
+export function pickSpdyProtocol(header: string | string[] | undefined): ChannelProtocol | undefined {
+  const offered = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((v) => v.trim())
+  const name = offered.find((v) => spdyRemoteCommandProtocols.includes(v))
+  return name ? { ...pickProtocol(name)!, name } : undefined
 }

@@ -248,6 +248,16 @@ export class SpdySession extends EventEmitter<{ stream: [SpdyStream]; close: [];
     return this.#closed
   }
 
+  /** Output bytes queued to the transport and not yet written out. */
+  get unsent(): number {
+    return this.#unsent
+  }
+
+  /** Closes once every frame queued so far has been handed to the transport. */
+  closeWhenSent(): void {
+    void this.#outChain.then(() => this.close())
+  }
+
   /** Bytes from the peer. */
   push(chunk: Buffer): void {
     if (this.#closed) return

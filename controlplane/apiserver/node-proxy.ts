@@ -15,9 +15,8 @@
 // take, is relayed by #proxySpdy.
 //
 // kubectl falls back to SPDY after any failed WebSocket upgrade and then
-// reports only the SPDY attempt's error. Exec and attach are not served over
-// SPDY, so the reason the WebSocket attempt failed is kept briefly and
-// answered to the fallback.
+// reports only the SPDY attempt's error; the kubelet serves SPDY too, so
+// that error is the kubelet's (or the connection's) own.
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
@@ -64,7 +63,6 @@ export class NodeProxy {
   #opts: NodeProxyOptions
   #log: Logger
   #sockets = new Set<Duplex>()
-  #failures = new RecentFailures()
 
   constructor(opts: NodeProxyOptions) {
     this.#opts = opts
@@ -119,16 +117,13 @@ export class NodeProxy {
   async serveStream(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
     const sub = p.subresource as StreamSubresource
     const t = await this.#resolve(p, query, ctx, 'create')
-    const key = `${ctx.user.name}\n${sub}\n${t.namespace}/${t.pod}/${t.container}`
+    if (sub === 'exec' && query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
     const upgrade = (req.headers.upgrade ?? '').toLowerCase()
-    if (upgrade === 'spdy/3.1' && sub === 'portforward') {
-      this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, node: t.node, subresource: sub }, 'portforward (SPDY)')
+    if (upgrade === 'spdy/3.1') {
+      this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container || undefined, node: t.node, subresource: sub }, `${sub} (SPDY)`)
       return this.#proxySpdy(req, socket, head, t, `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`)
     }
-    if (upgrade !== 'websocket') {
-      throw this.#failures.take(key) ?? new ApiError('BadRequest', `pods/${sub} is served over WebSocket only, not SPDY: use kubectl 1.30 or later with ${sub === 'portforward' ? 'KUBECTL_PORT_FORWARD_WEBSOCKETS' : 'KUBECTL_REMOTE_COMMAND_WEBSOCKETS'} unset`)
-    }
-    if (sub === 'exec' && query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
+    if (upgrade !== 'websocket') throw new ApiError('BadRequest', `pods/${sub} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`)
     const url = `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`
     this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container || undefined, node: t.node, subresource: sub }, sub)
     this.#sockets.add(socket)
@@ -142,26 +137,24 @@ export class NodeProxy {
       // The caller's credentials stay here: the kubelet knows the apiserver by its certificate.
       proxyReq.removeHeader('authorization')
       // A non-101 answer is relayed to kubectl (this listener runs before the relay);
-      // a redirect loses its target, so nobody follows it. Remember why for the SPDY retry.
+      // a redirect loses its target, so nobody follows it.
       proxyReq.on('response', (r) => {
         if ((r.statusCode ?? 0) >= 300 && (r.statusCode ?? 0) < 400) {
           r.statusCode = 502
           r.statusMessage = 'Bad Gateway'
           delete r.headers.location
         }
-        void readBounded(r).then((body) => this.#failures.put(key, kubeletError(t, r.statusCode ?? 502, body)))
       })
     })
     proxy.ws(req, socket, head, { target: url, ignorePath: true, secure: true, agent: t.agent, changeOrigin: true }, (err) => {
       if (upgraded) return
-      const e = kubeletTransportError(t, err as Error)
-      this.#failures.put(key, e)
-      writeUpgradeError(socket, e)
+      writeUpgradeError(socket, kubeletTransportError(t, err as Error))
     })
   }
 
   /**
-   * A SPDY/3.1 upgrade (kubectl's port-forward fallback), which http-proxy-3
+   * A SPDY/3.1 upgrade (kubectl's fallback for exec, attach and
+   * port-forward), which http-proxy-3
    * does not take: the request goes to the kubelet as it came (the caller's
    * credentials removed), its 101 back with the kubelet's headers, then the
    * two connections are joined. Any other answer becomes a Status.
@@ -425,32 +418,4 @@ export function kubeletStreamPath(sub: StreamSubresource, t: { namespace: string
     if (v !== null) q.set(k, v)
   }
   return `${containerPath(sub, t)}?${q.toString()}`
-}
-
-/** Why a WebSocket stream attempt failed, per caller, subresource and container, for a few seconds. */
-export class RecentFailures {
-  #items = new Map<string, { at: number; err: ApiError }>()
-  #ttlMs: number
-  #max: number
-
-  constructor(opts: { ttlMs?: number; max?: number } = {}) {
-    this.#ttlMs = opts.ttlMs ?? 15_000
-    this.#max = opts.max ?? 1000
-  }
-
-  put(key: string, err: ApiError, now = performance.now()): void {
-    this.#items.delete(key)
-    this.#items.set(key, { at: now, err })
-    // Map keeps insertion order: the first entries are the oldest.
-    for (const k of this.#items.keys()) {
-      if (this.#items.size <= this.#max) break
-      this.#items.delete(k)
-    }
-  }
-
-  take(key: string, now = performance.now()): ApiError | undefined {
-    const item = this.#items.get(key)
-    this.#items.delete(key)
-    return item && now - item.at <= this.#ttlMs ? item.err : undefined
-  }
 }

@@ -182,6 +182,18 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     t.match(tty.out, /33 77/, 'the terminal size kubectl sent')
   })
 
+  await t.test('kubectl exec over SPDY (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false): exit code, stdin until EOF, resize', async (t) => {
+    const env = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }
+    const r = await kubectlWith(c, ['exec', 'box', '--', 'sh', '-c', 'echo over-spdy; echo e >&2; exit 5'], env)
+    t.equal(r.code, 5, r.err)
+    t.equal(r.out, 'over-spdy\n')
+    t.match(r.err, /^e\n/, 'stderr apart')
+    const cat = await kubectlWith(c, ['exec', '-i', 'box', '--', 'cat'], env, 'line one\nline two\n')
+    t.equal(cat.out, 'line one\nline two\n', 'stdin EOF is the stdin stream\'s FIN')
+    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', 'sleep 1; busybox stty size'], '', 66, 22, 0, env)
+    t.match(tty.out, /22 66/, 'the resize stream')
+  })
+
   await t.test('kubectl attach -it to a container started with stdin and tty', async (t) => {
     const r = await viaPty(c, ['attach', '-it', 'box', '-c', 'tty'], 'echo hi-$((40+2))\nexit\n', 90, 20, 1000)
     t.match(r.out, /hi-42/, r.out)
@@ -351,11 +363,11 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
 })
 
 /** kubectl under a pseudo-terminal (script(1)), with a terminal of cols x rows; stdin written after `delayMs`. */
-async function viaPty(c: { kubeconfig: string }, args: string[], input: string, cols: number, rows: number, delayMs = 0): Promise<{ code: number | null; out: string }> {
+async function viaPty(c: { kubeconfig: string }, args: string[], input: string, cols: number, rows: number, delayMs = 0, env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
   const home = await mkdtemp(join(tmpdir(), 'skiff-kubectl-pty-'))
   try {
     const cmd = `stty cols ${cols} rows ${rows}; exec kubectl --kubeconfig ${c.kubeconfig} --cache-dir ${home} ${args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`
-    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: { ...process.env, HOME: home, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     return await finish(child, input, delayMs)
   } finally {
     await rm(home, { recursive: true, force: true })
@@ -382,6 +394,25 @@ function httpCall(port: number, method: string, path: string, body?: Buffer): Pr
     req.on('error', reject)
     req.end(body)
   })
+}
+
+/** kubectl with extra environment; stdout and stderr apart; bounded in time. */
+async function kubectlWith(c: { kubeconfig: string }, args: string[], env: Record<string, string>, input = ''): Promise<{ code: number | null; out: string; err: string }> {
+  const home = await mkdtemp(join(tmpdir(), 'skiff-kubectl-env-'))
+  try {
+    const child = spawn('kubectl', ['--kubeconfig', c.kubeconfig, '--cache-dir', home, ...args], { env: { ...process.env, HOME: home, ...env } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.stdin.end(input)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
+    clearTimeout(timer)
+    return { code, out, err }
+  } finally {
+    await rm(home, { recursive: true, force: true })
+  }
 }
 
 function finish(child: ChildProcess, input: string, delayMs: number): Promise<{ code: number | null; out: string }> {
