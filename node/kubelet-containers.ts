@@ -69,8 +69,8 @@ export async function findContainer(docker: Dockerode, node: string, ref: Contai
   return pickContainer(ref, list, opts)
 }
 
-/** `/containerLogs/{ns}/{pod}/{container}` or `/exec/...` → the reference, or undefined. */
-export function parseContainerPath(pathname: string, prefix: '/containerLogs/' | '/exec/'): ContainerRef | undefined {
+/** `/containerLogs/{ns}/{pod}/{container}`, `/exec/...` or `/attach/...` → the reference, or undefined. */
+export function parseContainerPath(pathname: string, prefix: '/containerLogs/' | '/exec/' | '/attach/'): ContainerRef | undefined {
   if (!pathname.startsWith(prefix)) return undefined
   const parts = pathname.slice(prefix.length).split('/')
   if (parts.length !== 3 || parts.some((p) => p === '')) return undefined

@@ -1,7 +1,9 @@
 // The node agent's kubelet endpoint: the HTTPS server the apiserver proxies
 // `pods/log` and `pods/exec` to, on the kubelet's own paths:
 //   GET /containerLogs/{ns}/{pod}/{container}?follow=&tailLines=&...  text/plain, streamed
-//   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, v5.channel.k8s.io (or v4)
+//   GET /exec/{ns}/{pod}/{container}?command=..  WebSocket, a channel protocol (kubelet-channels.ts)
+//   GET /attach/{ns}/{pod}/{container}?stdin=..   WebSocket, likewise
+//   GET|POST /portForward/{ns}/{pod}[/{uid}]       WebSocket (SPDY tunnel or v4 channels) or SPDY/3.1 (kubelet-portforward.ts)
 //   GET /healthz                                  "ok", open
 //   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
 // TLS only, mutual: the server presents the node's serving certificate from
@@ -18,12 +20,15 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type Dockerode from 'dockerode'
-import { WebSocketServer } from 'ws'
+import { WebSocketServer, type WebSocket } from 'ws'
 import { APISERVER_KUBELET_CLIENT_CN } from '../certs/ca.ts'
 import type { Logger } from '../lib/log.ts'
 import { findContainer, parseContainerPath } from './kubelet-containers.ts'
-import { parseExecOptions, pickProtocol, runExec } from './kubelet-exec.ts'
+import { hasResize, pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
+import { parseExecOptions, parseStreamOptions, runAttach, runExec, spdyRemoteCommandProtocols, spdySessionIO, wsSessionIO, type SessionIO } from './kubelet-exec.ts'
+import { SpdySession } from './spdy.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
+import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol } from './kubelet-portforward.ts'
 
 export interface KubeletServerOptions {
   docker: Dockerode
@@ -59,7 +64,10 @@ export class KubeletServer {
   #opts: KubeletServerOptions
   #log: Logger
   #server?: Server
-  #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (offered) => pickProtocol(offered) ?? false })
+  // The subprotocol each upgrade negotiated, chosen before the handshake (per request).
+  #chosen = new WeakMap<IncomingMessage, string>()
+  #spdySessions = new Set<SpdySession>()
+  #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: (_offered, req) => this.#chosen.get(req) || false })
 
   constructor(opts: KubeletServerOptions) {
     if (!opts.tls?.certPem || !opts.tls.keyPem || !opts.tls.caPem) throw new Error('KubeletServer: tls (serving certificate, key and the cluster CA) is required')
@@ -91,6 +99,7 @@ export class KubeletServer {
     if (!server) return
     this.#server = undefined
     for (const ws of this.#wss.clients) ws.terminate()
+    for (const s of this.#spdySessions) s.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
@@ -132,7 +141,7 @@ export class KubeletServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end(page())
         return
       }
-      if (parseContainerPath(url.pathname, '/exec/')) throw new KubeletError(400, 'Upgrade request required: exec needs a WebSocket (v5.channel.k8s.io)')
+      if (parseContainerPath(url.pathname, '/exec/') || parseContainerPath(url.pathname, '/attach/') || parsePortForwardPath(url.pathname)) throw new KubeletError(400, 'Upgrade request required: exec, attach and port-forward need a WebSocket (or SPDY) upgrade')
       const ref = parseContainerPath(url.pathname, '/containerLogs/')
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
       const parsed = parseLogOptions(url.searchParams, Date.now())
@@ -153,26 +162,124 @@ export class KubeletServer {
     const url = new URL(req.url ?? '/', 'https://kubelet')
     try {
       this.#authorize(req)
-      const ref = parseContainerPath(url.pathname, '/exec/')
+      const forward = parsePortForwardPath(url.pathname)
+      if (forward) return await this.#portForward(req, socket, head, url, forward)
+      const exec = parseContainerPath(url.pathname, '/exec/')
+      const attach = parseContainerPath(url.pathname, '/attach/')
+      const ref = exec ?? attach
       if (!ref) throw new KubeletError(404, `not found: ${url.pathname}`)
-      if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new KubeletError(400, 'exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY')
-      const protocol = pickProtocol((req.headers['sec-websocket-protocol'] ?? '').split(','))
-      if (!protocol) throw new KubeletError(400, 'exec needs the WebSocket subprotocol v5.channel.k8s.io (or v4.channel.k8s.io)')
-      const exec = parseExecOptions(url.searchParams)
-      if (!exec.ok) throw new KubeletError(400, exec.message)
+      const what = exec ? 'exec' : 'attach'
+      const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+      if (upgrade !== 'websocket' && upgrade !== 'spdy/3.1') throw new KubeletError(400, `${what} needs a WebSocket or SPDY/3.1 upgrade`)
+      const spdy = upgrade === 'spdy/3.1'
+      const protocol = spdy ? pickSpdyProtocol(req.headers['x-stream-protocol-version']) : pickProtocol(req.headers['sec-websocket-protocol'])
+      if (!protocol && spdy) throw new KubeletError(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(req.headers['x-stream-protocol-version'] ?? '')}, server supports ${JSON.stringify(spdyRemoteCommandProtocols)}`)
+      if (!protocol) throw new KubeletError(400, `${what} needs a WebSocket subprotocol of v5.channel.k8s.io, v4.channel.k8s.io, v4.base64.channel.k8s.io, v3.channel.k8s.io, v2.channel.k8s.io, channel.k8s.io or base64.channel.k8s.io; offered: ${req.headers['sec-websocket-protocol']}`)
+      const execOpts = exec ? parseExecOptions(url.searchParams) : undefined
+      const opts = execOpts ?? parseStreamOptions(url.searchParams)
+      if (!opts.ok) throw new KubeletError(400, opts.message)
       const found = await findContainer(this.#opts.docker, this.#opts.nodeName, ref)
       if (!found.ok) throw new KubeletError(found.status, found.message)
       if (found.container.State !== 'running') throw new KubeletError(400, `container "${ref.container}" in pod "${ref.pod}" is not running (state ${found.container.State})`)
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        void runExec({ docker: this.#opts.docker, containerId: found.container.Id, ws, protocol, exec: exec.value, logger: this.#log }).catch((e) => {
-          this.#log.warn({ err: (e as Error).message }, 'exec session failed')
-          ws.terminate()
-        })
-      })
+      const id = found.container.Id
+      const containerTty = attach ? !!(await this.#opts.docker.getContainer(id).inspect()).Config.Tty : false
+      const run = (io: SessionIO) => {
+        const common = { docker: this.#opts.docker, containerId: id, io, logger: this.#log, resize: hasResize(protocol) }
+        return execOpts?.ok ? runExec({ ...common, exec: execOpts.value }) : runAttach({ ...common, containerTty, attach: opts.value })
+      }
+      if (!spdy) return this.#accept(req, socket, head, protocol, (ws) => run(wsSessionIO(ws, protocol, opts.value)))
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol.name}\r\n\r\n`)
+      const session = this.#spdyOnSocket(socket, head)
+      spdySessionIO(session, protocol, opts.value).then(run, (e: Error) => this.#log.info({ err: e.message }, `${what} over SPDY: no session`))
     } catch (e) {
       const err = e instanceof KubeletError ? e : new KubeletError(500, `kubelet on node ${this.#opts.nodeName}: ${(e as Error).message}`)
       const body = statusBody(err.status, err.message)
       socket.end(`HTTP/1.1 ${err.status} ${reasons[err.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     }
   }
+
+  /** /portForward/{ns}/{pod}: kubectl's SPDY tunnel over WebSocket, plain SPDY, or the v4 channel protocol. */
+  async #portForward(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ref: { namespace: string; pod: string }): Promise<void> {
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+    const found = await findPodNetns(this.#opts.docker, this.#opts.nodeName, ref.namespace, ref.pod)
+    if (!found.ok) throw new KubeletError(found.status, found.message)
+    const pod = found.value
+    if (upgrade === 'spdy/3.1') {
+      const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim())
+      if (!versions.includes(spdyPortForwardProtocol)) throw new KubeletError(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(versions)}, server supports ["${spdyPortForwardProtocol}"]`)
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${spdyPortForwardProtocol}\r\n\r\n`)
+      this.#log.info({ pod: pod.fullName }, 'port-forward session (SPDY)')
+      serveSpdyPortForward(this.#spdyOnSocket(socket, head), pod, this.#log)
+      return
+    }
+    if (upgrade !== 'websocket') throw new KubeletError(400, 'Upgrade request required: port-forward needs a WebSocket or SPDY/3.1 upgrade')
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim())
+    if (offered.includes(spdyTunnelProtocol)) {
+      this.#accept(req, socket, head, { name: spdyTunnelProtocol }, async (ws) => {
+        const session = this.#track(new SpdySession({
+          write: (b, done) => (ws.readyState === ws.OPEN ? ws.send(b, () => done()) : done()),
+          close: () => ws.close(1000),
+        }))
+        ws.on('message', (b: Buffer) => session.push(b))
+        ws.once('close', () => session.close())
+        this.#log.info({ pod: pod.fullName }, 'port-forward session (SPDY over WebSocket)')
+        serveSpdyPortForward(session, pod, this.#log)
+      })
+      return
+    }
+    const protocol = pickProtocol(offered, portForwardProtocols)
+    if (!protocol) throw new KubeletError(400, `port-forward needs a WebSocket subprotocol of ${spdyTunnelProtocol}, v4.channel.k8s.io or v4.base64.channel.k8s.io; offered: ${offered.join(', ')}`)
+    const ports = parsePortQuery(url.searchParams)
+    if (!ports.ok) throw new KubeletError(400, ports.message)
+    this.#accept(req, socket, head, protocol, (ws) => serveWebSocketPortForward(ws, protocol, ports.value, pod, this.#log))
+  }
+
+  /** A SPDY session on an upgraded connection (the 101 already written). */
+  #spdyOnSocket(socket: Duplex, head: Buffer): SpdySession {
+    const session = this.#track(new SpdySession({ write: (b, done) => socket.write(b, () => done()), close: () => socket.end() }))
+    if (head.length) session.push(head)
+    socket.on('data', (b: Buffer) => session.push(b))
+    socket.once('close', () => session.close())
+    return session
+  }
+
+  #track(session: SpdySession): SpdySession {
+    this.#spdySessions.add(session)
+    session.on('error', (e) => this.#log.info({ err: e.message }, 'SPDY protocol error'))
+    session.once('close', () => this.#spdySessions.delete(session))
+    return session
+  }
+
+  /** Completes the WebSocket handshake with the chosen subprotocol and runs the session on it. */
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: ChannelProtocol | { name: string }, session: (ws: WebSocket) => Promise<void>): void {
+    this.#chosen.set(req, protocol.name)
+    // ws refuses a subprotocol that is not an RFC 7230 token, and SPDY/3.1+portforward.k8s.io has a '/':
+    // it only has to see some offer, since handleProtocols answers with the chosen name anyway.
+    if (protocol.name) req.headers['sec-websocket-protocol'] = 'chosen'
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      session(ws).catch((e) => {
+        this.#log.warn({ err: (e as Error).message }, 'stream session failed')
+        ws.terminate()
+      })
+    })
+  }
+}
+
+/** `/portForward/{ns}/{pod}` or `/portForward/{ns}/{pod}/{uid}` → the pod, or undefined. Pure. */
+export function parsePortForwardPath(pathname: string): { namespace: string; pod: string } | undefined {
+  if (!pathname.startsWith('/portForward/')) return undefined
+  const parts = pathname.slice('/portForward/'.length).split('/')
+  if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => p === '')) return undefined
+  try {
+    return { namespace: decodeURIComponent(parts[0]!), pod: decodeURIComponent(parts[1]!) }
+  } catch {
+    return undefined
+  }
+}
+
+/** The remote-command protocol of a SPDY upgrade: the first of the client's X-Stream-Protocol-Version values served. Pure. */
+export function pickSpdyProtocol(header: string | string[] | undefined): ChannelProtocol | undefined {
+  const offered = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((v) => v.trim())
+  const name = offered.find((v) => spdyRemoteCommandProtocols.includes(v))
+  return name ? { ...pickProtocol(name)!, name } : undefined
 }

@@ -26,6 +26,9 @@ export function wantsAggregated(accept: string | undefined): boolean {
 function subresourceKind(info: ResourceInfo, sub: string): { group: string; version: string; kind: string } {
   if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' }
   if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }
+  // The connect subresources' option kinds, as kube-apiserver lists them.
+  const options: Record<string, string> = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }
+  if (info.kind === 'Pod' && options[sub]) return { group: info.group, version: info.version, kind: options[sub] }
   return { group: info.group, version: info.version, kind: info.kind }
 }
 

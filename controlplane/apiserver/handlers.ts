@@ -23,14 +23,14 @@ import { boolParam, intParam } from './query.ts'
 import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
-import { handleNodeSubresource, type NodeProxy } from './node-proxy.ts'
+import { handleNodeSubresource, streamSubresources, type NodeProxy } from './node-proxy.ts'
 
 export interface HandlerContext {
   registry: Registry
   view: AuthzView
   user: UserInfo
   watchers: (delta: number, resource: string) => void
-  /** Proxies pods/log and pods/exec to node agents. */
+  /** Proxies pods/log, exec, attach and portforward to node agents. */
   nodeProxy?: NodeProxy
   /** What Table printers may know beyond the object ("applied on n/n nodes"). */
   print?: PrintContext
@@ -81,10 +81,7 @@ function isDryRun(query: URLSearchParams): boolean {
 export async function handleResource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
   const method = req.method ?? 'GET'
   const { info } = p
-  if (p.subresource === 'log' || p.subresource === 'exec') return await handleNodeSubresource(req, res, p, query, ctx)
-  if (p.subresource === 'portforward') {
-    throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
-  }
+  if (p.subresource === 'log' || streamSubresources.includes(p.subresource ?? '')) return await handleNodeSubresource(req, res, p, query, ctx)
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
   if (p.subresource === 'token') {
     if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)

@@ -1,23 +1,26 @@
-// pods/log and pods/exec: the apiserver checks the caller and the pod, finds
-// the node agent's kubelet endpoint in the pod's Node (InternalIP and
-// status.daemonEndpoints.kubeletEndpoint.Port), and proxies the request there
-// (`/containerLogs/...`, `/exec/...`) over mutual TLS: it presents its kubelet
-// client certificate (CN skiff:apiserver-kubelet-client) and verifies the
-// kubelet's serving certificate against the cluster CA, for the address it
-// dials (IP SAN) and for that node (CN system:node:<name>), unlike
-// kube-apiserver's default of not verifying kubelets at all. Each request
-// gets its own connection (no keep-alive, so one connection never serves two
-// callers), and a redirect from a kubelet is never followed or passed on
+// pods/log, exec, attach and portforward: the apiserver checks the caller and
+// the pod, finds the node agent's kubelet endpoint in the pod's Node
+// (InternalIP and status.daemonEndpoints.kubeletEndpoint.Port), and proxies
+// the request there (`/containerLogs/...`, `/exec/...`, `/attach/...`,
+// `/portForward/...`) over mutual TLS: it presents its kubelet client
+// certificate (CN skiff:apiserver-kubelet-client) and verifies the kubelet's
+// serving certificate against the cluster CA, for the address it dials (IP
+// SAN) and for that node (CN system:node:<name>), unlike kube-apiserver's
+// default of not verifying kubelets at all. Each request gets its own
+// connection (no keep-alive, so one connection never serves two callers),
+// and a redirect from a kubelet is never followed or passed on
 // (CVE-2018-1002105, CVE-2020-8559). Proxying is http-proxy-3's, WebSocket
-// upgrades too.
+// upgrades too (the subprotocol offer goes through unchanged: the kubelet
+// negotiates); port-forward's SPDY/3.1 upgrade, which http-proxy-3 does not
+// take, is relayed by #proxySpdy.
 //
 // kubectl falls back to SPDY after any failed WebSocket upgrade and then
-// reports only the SPDY attempt's error. Skiff serves no SPDY, so the reason
-// the WebSocket attempt failed is kept briefly and answered to the fallback.
+// reports only the SPDY attempt's error; the kubelet serves SPDY too, so
+// that error is the kubelet's (or the connection's) own.
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { checkServerIdentity, type PeerCertificate } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { createProxyServer, type ProxyServer } from 'http-proxy-3'
@@ -60,7 +63,6 @@ export class NodeProxy {
   #opts: NodeProxyOptions
   #log: Logger
   #sockets = new Set<Duplex>()
-  #failures = new RecentFailures()
 
   constructor(opts: NodeProxyOptions) {
     this.#opts = opts
@@ -107,16 +109,23 @@ export class NodeProxy {
     })
   }
 
-  /** The pods/{p}/exec upgrade. Throws ApiError before anything is written to the socket. */
-  async serveExec(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  /**
+   * The pods/{p}/exec, attach and portforward upgrades, proxied to the
+   * kubelet, which negotiates the subprotocol (the client's offer is passed
+   * on as it is). Throws ApiError before anything is written to the socket.
+   */
+  async serveStream(req: IncomingMessage, socket: Duplex, head: Buffer, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+    const sub = p.subresource as StreamSubresource
     const t = await this.#resolve(p, query, ctx, 'create')
-    const key = `${ctx.user.name}\n${t.namespace}/${t.pod}/${t.container}`
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      throw this.#failures.take(key) ?? new ApiError('BadRequest', 'pods/exec is served over WebSocket (v5.channel.k8s.io) only, not SPDY: use kubectl 1.30 or later with KUBECTL_REMOTE_COMMAND_WEBSOCKETS unset')
+    if (sub === 'exec' && query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase()
+    if (upgrade === 'spdy/3.1') {
+      this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container || undefined, node: t.node, subresource: sub }, `${sub} (SPDY)`)
+      return this.#proxySpdy(req, socket, head, t, `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`)
     }
-    if (query.getAll('command').length === 0) throw new ApiError('BadRequest', 'you must specify at least 1 command')
-    const url = `https://${hostPort(t)}${kubeletExecPath(t, query)}`
-    this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container, node: t.node }, 'exec')
+    if (upgrade !== 'websocket') throw new ApiError('BadRequest', `pods/${sub} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`)
+    const url = `https://${hostPort(t)}${kubeletStreamPath(sub, t, query)}`
+    this.#log.info({ user: ctx.user.name, pod: `${t.namespace}/${t.pod}`, container: t.container || undefined, node: t.node, subresource: sub }, sub)
     this.#sockets.add(socket)
     socket.once('close', () => this.#sockets.delete(socket))
     const proxy = newProxy(this.#log)
@@ -128,22 +137,56 @@ export class NodeProxy {
       // The caller's credentials stay here: the kubelet knows the apiserver by its certificate.
       proxyReq.removeHeader('authorization')
       // A non-101 answer is relayed to kubectl (this listener runs before the relay);
-      // a redirect loses its target, so nobody follows it. Remember why for the SPDY retry.
+      // a redirect loses its target, so nobody follows it.
       proxyReq.on('response', (r) => {
         if ((r.statusCode ?? 0) >= 300 && (r.statusCode ?? 0) < 400) {
           r.statusCode = 502
           r.statusMessage = 'Bad Gateway'
           delete r.headers.location
         }
-        void readBounded(r).then((body) => this.#failures.put(key, kubeletError(t, r.statusCode ?? 502, body)))
       })
     })
     proxy.ws(req, socket, head, { target: url, ignorePath: true, secure: true, agent: t.agent, changeOrigin: true }, (err) => {
       if (upgraded) return
-      const e = kubeletTransportError(t, err as Error)
-      this.#failures.put(key, e)
-      writeUpgradeError(socket, e)
+      writeUpgradeError(socket, kubeletTransportError(t, err as Error))
     })
+  }
+
+  /**
+   * A SPDY/3.1 upgrade (kubectl's fallback for exec, attach and
+   * port-forward), which http-proxy-3
+   * does not take: the request goes to the kubelet as it came (the caller's
+   * credentials removed), its 101 back with the kubelet's headers, then the
+   * two connections are joined. Any other answer becomes a Status.
+   */
+  #proxySpdy(req: IncomingMessage, socket: Duplex, head: Buffer, t: Target, url: string): void {
+    const headers = { ...req.headers, host: hostPort(t) }
+    delete headers.authorization
+    const proxyReq = httpsRequest(url, { method: req.method, headers, agent: t.agent })
+    answerDeadline(proxyReq)
+    this.#sockets.add(socket)
+    socket.once('close', () => {
+      this.#sockets.delete(socket)
+      t.agent.destroy()
+    })
+    proxyReq.on('upgrade', (res, upstream, upstreamHead) => {
+      const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`]
+      for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`)
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`)
+      if (upstreamHead.length) socket.write(upstreamHead)
+      if (head.length) upstream.write(head)
+      upstream.on('error', () => socket.destroy())
+      upstream.once('close', () => socket.destroy())
+      socket.once('close', () => upstream.destroy())
+      upstream.pipe(socket)
+      socket.pipe(upstream)
+    })
+    proxyReq.on('response', (r) => {
+      const code = r.statusCode ?? 502
+      void readBounded(r).then((body) => writeUpgradeError(socket, kubeletError(t, code >= 300 && code < 400 ? 502 : code, body)))
+    })
+    proxyReq.on('error', (err) => writeUpgradeError(socket, kubeletTransportError(t, err)))
+    proxyReq.end()
   }
 
   async #resolve(p: ResourcePath, query: URLSearchParams, ctx: HandlerContext, verb: Verb): Promise<Target> {
@@ -153,9 +196,10 @@ export class NodeProxy {
       throw e
     })
     check(ctx, verb, p, pod)
-    const container = chooseContainer(pod, query.get('container') ?? undefined)
-    if (p.subresource === 'exec' && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
-      throw new ApiError('BadRequest', `cannot exec into a container in a completed pod; current phase is ${pod.status.phase}`)
+    // Port-forward addresses the pod's network namespace, not a container.
+    const container = p.subresource === 'portforward' ? '' : chooseContainer(pod, query.get('container') ?? undefined)
+    if ((p.subresource === 'exec' || p.subresource === 'attach') && (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')) {
+      throw new ApiError('BadRequest', `cannot ${p.subresource === 'exec' ? 'exec into' : 'attach to'} a container in a completed pod; current phase is ${pod.status.phase}`)
     }
     const nodeName: string | undefined = pod.spec?.nodeName
     if (!nodeName) throw new ApiError('BadRequest', `pod ${p.name} does not have a host assigned: it is not scheduled yet`)
@@ -171,10 +215,14 @@ export class NodeProxy {
   }
 }
 
-/** handleResource's entry for pods/log and a pods/exec request that is not an upgrade. */
+/** The pod subresources that are streams over an upgraded connection. */
+export type StreamSubresource = 'exec' | 'attach' | 'portforward'
+export const streamSubresources: readonly string[] = ['exec', 'attach', 'portforward'] satisfies StreamSubresource[]
+
+/** handleResource's entry for pods/log and a pods/exec, attach or portforward request that is not an upgrade. */
 export async function handleNodeSubresource(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
   if (!p.name) throw new ApiError('NotFound', `pods/${p.subresource} needs a pod name`)
-  if (p.subresource === 'exec') throw new ApiError('BadRequest', 'Upgrade request required: pods/exec needs a WebSocket upgrade (v5.channel.k8s.io)')
+  if (streamSubresources.includes(p.subresource ?? '')) throw new ApiError('BadRequest', `Upgrade request required: pods/${p.subresource} needs a WebSocket upgrade`)
   if ((req.method ?? 'GET') !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on pods/log`)
   if (!ctx.nodeProxy) throw new ApiError('ServiceUnavailable', 'this apiserver does not proxy to node agents')
   await ctx.nodeProxy.serveLog(req, res, p, query, ctx)
@@ -334,7 +382,7 @@ export function kubeletEndpoint(nodeName: string, node: KubeObject | undefined):
 }
 
 const logParams = ['follow', 'previous', 'timestamps', 'tailLines', 'sinceSeconds', 'sinceTime', 'limitBytes']
-const execParams = ['stdin', 'stdout', 'stderr', 'tty']
+const streamParams = ['stdin', 'stdout', 'stderr', 'tty']
 
 function containerPath(prefix: string, t: { namespace: string; pod: string; container: string }): string {
   return `/${prefix}/${[t.namespace, t.pod, t.container].map(encodeURIComponent).join('/')}`
@@ -351,41 +399,23 @@ export function kubeletLogPath(t: { namespace: string; pod: string; container: s
   return containerPath('containerLogs', t) + (s ? `?${s}` : '')
 }
 
-/** `/exec/{ns}/{pod}/{container}?command=..&stdin=..`, passing only the exec parameters. Pure. */
-export function kubeletExecPath(t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
+/**
+ * The kubelet's path for a stream, passing only its parameters. Pure.
+ *   exec:        /exec/{ns}/{pod}/{container}?command=..&stdin=..
+ *   attach:      /attach/{ns}/{pod}/{container}?stdin=..
+ *   portforward: /portForward/{ns}/{pod}?port=..  (pods/portforward's `ports`, as kube-apiserver passes them on)
+ */
+export function kubeletStreamPath(sub: StreamSubresource, t: { namespace: string; pod: string; container: string }, query: URLSearchParams): string {
   const q = new URLSearchParams()
-  for (const c of query.getAll('command')) q.append('command', c)
-  for (const k of execParams) {
+  if (sub === 'portforward') {
+    for (const v of query.getAll('ports').flatMap((x) => x.split(','))) q.append('port', v.trim())
+    const s = q.toString()
+    return `/portForward/${[t.namespace, t.pod].map(encodeURIComponent).join('/')}${s ? `?${s}` : ''}`
+  }
+  if (sub === 'exec') for (const c of query.getAll('command')) q.append('command', c)
+  for (const k of streamParams) {
     const v = query.get(k)
     if (v !== null) q.set(k, v)
   }
-  return `${containerPath('exec', t)}?${q.toString()}`
-}
-
-/** Why a WebSocket exec attempt failed, per caller and container, for a few seconds. */
-export class RecentFailures {
-  #items = new Map<string, { at: number; err: ApiError }>()
-  #ttlMs: number
-  #max: number
-
-  constructor(opts: { ttlMs?: number; max?: number } = {}) {
-    this.#ttlMs = opts.ttlMs ?? 15_000
-    this.#max = opts.max ?? 1000
-  }
-
-  put(key: string, err: ApiError, now = performance.now()): void {
-    this.#items.delete(key)
-    this.#items.set(key, { at: now, err })
-    // Map keeps insertion order: the first entries are the oldest.
-    for (const k of this.#items.keys()) {
-      if (this.#items.size <= this.#max) break
-      this.#items.delete(k)
-    }
-  }
-
-  take(key: string, now = performance.now()): ApiError | undefined {
-    const item = this.#items.get(key)
-    this.#items.delete(key)
-    return item && now - item.at <= this.#ttlMs ? item.err : undefined
-  }
+  return `${containerPath(sub, t)}?${q.toString()}`
 }

@@ -40,7 +40,7 @@ import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
 import { sendError, sendJson } from './http-util.ts'
 import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
-import { NodeProxy, toApiError, writeUpgradeError } from './node-proxy.ts'
+import { NodeProxy, streamSubresources, toApiError, writeUpgradeError } from './node-proxy.ts'
 import { OPENAPI_V2_PROTOBUF, openapiV2Protobuf, serveOpenAPI } from './openapi.ts'
 import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
@@ -232,7 +232,7 @@ export class ApiServer {
     }
   }
 
-  /** Upgrade requests: pods/exec (WebSocket, and kubectl's SPDY fallback) is proxied to the node agent. */
+  /** Upgrade requests: pods/exec, attach and portforward (WebSocket, and kubectl's SPDY fallback) are proxied to the node agent. */
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy())
     const url = new URL(req.url ?? '/', 'https://apiserver')
@@ -241,11 +241,10 @@ export class ApiServer {
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       const parsed = parsePath(url.pathname)
       const sub = parsed.type === 'resource' ? parsed.path.subresource : undefined
-      if (parsed.type === 'resource' && sub === 'exec' && parsed.path.name) {
-        return await this.#nodeProxy.serveExec(req, socket, head, parsed.path, url.searchParams, this.#context(user))
+      if (parsed.type === 'resource' && parsed.path.info.resource === 'pods' && streamSubresources.includes(sub ?? '') && parsed.path.name) {
+        return await this.#nodeProxy.serveStream(req, socket, head, parsed.path, url.searchParams, this.#context(user))
       }
-      if (sub === 'portforward') throw new ApiError('NotImplemented', 'pods/portforward is not supported: kubectl port-forward needs SPDY/3.1, which Skiff does not serve; reach the pod through a Service (NodePort) instead')
-      throw new ApiError('BadRequest', `${url.pathname} cannot be upgraded; only pods/exec takes a WebSocket`)
+      throw new ApiError('BadRequest', `${url.pathname} cannot be upgraded; only pods/exec, pods/attach and pods/portforward take a WebSocket`)
     } catch (e) {
       const err = toApiError(e)
       if (err.status >= 500 && err.status !== 503) this.#log.error({ err: (e as Error).message, path: url.pathname }, 'upgrade failed')

@@ -32,7 +32,7 @@ export function which(cmd: string): string | undefined {
   return undefined
 }
 
-function findBusybox(): string {
+export function findBusybox(): string {
   const candidates = ['/bin/busybox', '/usr/bin/busybox']
   const found = candidates.find((p) => existsSync(p))
   if (!found) {

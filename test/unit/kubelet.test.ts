@@ -3,7 +3,8 @@
 
 import t from 'tap'
 import { labels, parseContainerPath, pickContainer, type Candidate } from '../../node/kubelet-containers.ts'
-import { execStatus, parseExecOptions, pickProtocol } from '../../node/kubelet-exec.ts'
+import { decodeChannel, encodeChannel, pickProtocol, portForwardProtocols, statusMessage } from '../../node/kubelet-channels.ts'
+import { execStatus, parseExecOptions } from '../../node/kubelet-exec.ts'
 import { encodeFrame, FrameDecoder } from '../../node/kubelet-frames.ts'
 import { dockerLogQuery, parseLogOptions } from '../../node/kubelet-logs.ts'
 
@@ -85,10 +86,35 @@ t.test('parseExecOptions', async (t) => {
   }
 })
 
-t.test('pickProtocol prefers v5', async (t) => {
-  t.equal(pickProtocol(['v4.channel.k8s.io', ' v5.channel.k8s.io']), 'v5.channel.k8s.io')
-  t.equal(pickProtocol(['v4.channel.k8s.io']), 'v4.channel.k8s.io')
-  t.equal(pickProtocol(['channel.k8s.io', 'SPDY/3.1+portforward.k8s.io']), undefined)
+t.test('pickProtocol takes the first offered protocol the kubelet serves, in the client\'s order', async (t) => {
+  t.equal(pickProtocol('v4.channel.k8s.io, v5.channel.k8s.io')?.name, 'v4.channel.k8s.io')
+  t.equal(pickProtocol(['v5.channel.k8s.io', 'v4.channel.k8s.io'])?.name, 'v5.channel.k8s.io')
+  t.same(pickProtocol('base64.channel.k8s.io'), { name: 'base64.channel.k8s.io', base64: true, version: 1 })
+  t.same(pickProtocol(undefined), { name: '', base64: false, version: 1 }, 'nothing offered: binary channel.k8s.io framing')
+  t.equal(pickProtocol('SPDY/3.1+portforward.k8s.io'), undefined)
+  // client-node offers the exec list for port-forward too; the kubelet serves v4 there.
+  t.equal(pickProtocol('v5.channel.k8s.io,v4.channel.k8s.io,v3.channel.k8s.io', portForwardProtocols)?.name, 'v4.channel.k8s.io')
+  t.equal(pickProtocol('v3.channel.k8s.io', portForwardProtocols), undefined)
+})
+
+t.test('channel framing: binary, base64 text, the v5 close signal', async (t) => {
+  const v5 = pickProtocol('v5.channel.k8s.io')!
+  const b64 = pickProtocol('v4.base64.channel.k8s.io')!
+  const v4 = pickProtocol('v4.channel.k8s.io')!
+  t.same(encodeChannel(v5, 1, 'hi'), Buffer.from([1, 104, 105]))
+  t.equal(encodeChannel(b64, 2, 'hi'), '2aGk=')
+  t.same(decodeChannel(b64, Buffer.from('0aGk=')), { ch: 0, data: Buffer.from('hi') })
+  t.equal(decodeChannel(b64, Buffer.from('0a*b')), undefined, 'not base64: dropped')
+  t.same(decodeChannel(v5, Buffer.from([255, 0])), { ch: 255, data: Buffer.from([0]) })
+  t.same(decodeChannel(v4, Buffer.from([255, 0])), { ch: 255, data: Buffer.from([0]) }, 'before v5 it is just channel 255, which nothing reads')
+  t.equal(decodeChannel(v4, Buffer.alloc(0)), undefined)
+})
+
+t.test('the status channel: JSON from v4, a failure message as text before', async (t) => {
+  const fail = execStatus(3, ['false'])
+  t.equal(statusMessage(pickProtocol('v4.channel.k8s.io')!, execStatus(0, ['true'])), '{"metadata":{},"status":"Success"}')
+  t.equal(statusMessage(pickProtocol('channel.k8s.io')!, execStatus(0, ['true'])), undefined, 'v1: nothing on success')
+  t.equal(statusMessage(pickProtocol('v3.channel.k8s.io')!, fail), 'command terminated with non-zero exit code: error executing command [false], exit code 3')
 })
 
 t.test('execStatus is what kubectl turns into an exit code', async (t) => {

@@ -1,11 +1,10 @@
 // The apiserver's node proxy, pure parts: which container, which kubelet
-// endpoint, which kubelet path, how a kubelet error reads, and the memory of
-// WebSocket failures answered to kubectl's SPDY fallback.
+// endpoint, which kubelet path, how a kubelet error reads.
 
 import t from 'tap'
 import { ApiError } from '../../controlplane/api/errors.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
-import { checkKubeletIdentity, chooseContainer, kubeletEndpoint, kubeletError, kubeletExecPath, kubeletLogPath, kubeletTransportError, RecentFailures } from '../../controlplane/apiserver/node-proxy.ts'
+import { checkKubeletIdentity, chooseContainer, kubeletEndpoint, kubeletError, kubeletLogPath, kubeletStreamPath, kubeletTransportError } from '../../controlplane/apiserver/node-proxy.ts'
 
 const pod = (containers: string[], init: string[] = []): KubeObject => ({
   apiVersion: 'v1',
@@ -57,9 +56,11 @@ t.test('kubelet paths carry only the kubelet parameters, escaped', async (t) => 
   t.equal(kubeletLogPath(ref, new URLSearchParams('container=app&follow=true&tailLines=5&pretty=true&previous=false')), '/containerLogs/default/web/app?follow=true&previous=false&tailLines=5')
   t.equal(kubeletLogPath({ ...ref, pod: 'a/b' }, new URLSearchParams('')), '/containerLogs/default/a%2Fb/app')
   t.equal(
-    kubeletExecPath(ref, new URLSearchParams('command=sh&command=-c&command=echo a%26b&container=app&stdin=true&stdout=true&stderr=true&tty=false')),
+    kubeletStreamPath('exec', ref, new URLSearchParams('command=sh&command=-c&command=echo a%26b&container=app&stdin=true&stdout=true&stderr=true&tty=false')),
     '/exec/default/web/app?command=sh&command=-c&command=echo+a%26b&stdin=true&stdout=true&stderr=true&tty=false',
   )
+  t.equal(kubeletStreamPath('attach', ref, new URLSearchParams('container=app&stdin=true&stdout=true&tty=true&command=x')), '/attach/default/web/app?stdin=true&stdout=true&tty=true')
+  t.equal(kubeletStreamPath('portforward', { ...ref, container: '' }, new URLSearchParams('ports=80&ports=8080,9000&x=1')), '/portForward/default/web?port=80&port=8080&port=9000')
 })
 
 t.test('kubeletError', async (t) => {
@@ -101,19 +102,4 @@ t.test('checkKubeletIdentity: the address must be in the certificate, and the CN
   t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('system:node:n1', 'IP Address:10.0.0.6'))?.message, /10\.0\.0\.5/)
   t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('system:node:n2', 'IP Address:10.0.0.5'))?.message, 'its certificate is for "system:node:n2", not system:node:n1')
   t.match(checkKubeletIdentity('n1', '10.0.0.5', cert('skiff-apiserver', 'IP Address:10.0.0.5'))?.message, 'not system:node:n1')
-})
-
-t.test('RecentFailures', async (t) => {
-  const f = new RecentFailures({ ttlMs: 1000, max: 2 })
-  const e = (m: string) => new ApiError('BadRequest', m)
-  f.put('a', e('a'), 0)
-  t.equal(f.take('a', 500)?.message, 'a')
-  t.equal(f.take('a', 500), undefined, 'taken once')
-  f.put('b', e('b'), 0)
-  t.equal(f.take('b', 1001), undefined, 'expired')
-  f.put('x', e('x'), 0)
-  f.put('y', e('y'), 0)
-  f.put('z', e('z'), 0)
-  t.equal(f.take('x', 0), undefined, 'oldest dropped past max')
-  t.equal(f.take('z', 0)?.message, 'z')
 })
