@@ -85,6 +85,13 @@ export class AuthzGraph implements AuthzView {
     return this.#roles.items.get(`${namespace}/${name}`)
   }
 
+  nodeUsesServiceAccount(node: string, namespace: string, name: string): boolean {
+    for (const pod of this.#pods.items.values()) {
+      if (pod.spec?.nodeName === node && pod.metadata.namespace === namespace && (pod.spec?.serviceAccountName || 'default') === name) return true
+    }
+    return false
+  }
+
   nodeUsesObject(node: string, resource: 'secrets' | 'configmaps', namespace: string, name: string): boolean {
     for (const pod of this.#pods.items.values()) {
       if (pod.spec?.nodeName !== node || pod.metadata.namespace !== namespace) continue

@@ -41,6 +41,8 @@ export interface RequestAttributes {
 /** What the authorizers need to know about the cluster, kept by AuthzGraph. */
 export interface AuthzView extends PolicySource {
   nodeUsesObject(node: string, resource: 'secrets' | 'configmaps', namespace: string, name: string): boolean
+  /** A pod bound to `node` runs as this ServiceAccount (the Node authorizer's serviceaccount -> pod -> node edge). */
+  nodeUsesServiceAccount(node: string, namespace: string, name: string): boolean
   ingressClassOf(ingress: { metadata?: any; spec?: any }): string | undefined
   classUsesSecret(ingressClass: string, namespace: string, name: string): boolean
 }
@@ -115,6 +117,11 @@ function authorizeNode(user: UserInfo, a: RequestAttributes, view: AuthzView): D
   const { verb, resource, subresource } = a
   if (resource === 'secrets' || resource === 'configmaps') {
     if (verb === 'get' && a.namespace && a.name && view.nodeUsesObject(node, resource, a.namespace, a.name)) return allow(`a pod on node ${node} uses it`)
+    return noOpinion(`no relationship found between node '${node}' and this object`)
+  }
+  if (resource === 'serviceaccounts' && subresource === 'token' && verb === 'create' && a.namespace && a.name) {
+    // Tokens for the projected volumes of its pods (the API binds each to the pod named in the request).
+    if (view.nodeUsesServiceAccount(node, a.namespace, a.name)) return allow(`a pod on node ${node} runs as it`)
     return noOpinion(`no relationship found between node '${node}' and this object`)
   }
   if (resource === 'nodes' && (writeVerbs.has(verb) || verb === 'get') && a.name === node) return allow('own node')

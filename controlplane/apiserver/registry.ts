@@ -8,6 +8,7 @@ import { qualifiedResource, type ResourceInfo, groupVersion, lookupResource } fr
 import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/errors.ts'
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
+import { admitServiceAccount } from './serviceaccount-admission.ts'
 import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
@@ -110,9 +111,20 @@ export class Registry {
     const obj = this.#prepareCreate(info, ns, body)
     if (flags.managedFields) obj.metadata.managedFields = flags.managedFields
     await this.#checkNamespace(info, ns)
+    if (info.resource === 'pods') admitServiceAccount(obj, await this.#serviceAccountOf(obj))
     this.#validateOrThrow(info, obj)
     if (flags.dryRun) return obj
-    return await this.#write(info, obj, undefined)
+    const created = await this.#write(info, obj, undefined)
+    if (info.resource === 'namespaces') this.onNamespaceCreated(created.metadata.name!)
+    return created
+  }
+
+  /** Set by the apiserver: what every new namespace gets (its default ServiceAccount, kube-root-ca.crt). */
+  onNamespaceCreated: (name: string) => void = () => {}
+
+  async #serviceAccountOf(pod: KubeObject): Promise<KubeObject | undefined> {
+    const name = pod.spec?.serviceAccountName || pod.spec?.serviceAccount || 'default'
+    return (await this.store.get('serviceaccounts', objectKey(pod.metadata.namespace, name))) ?? undefined
   }
 
   #prepareCreate(info: ResourceInfo, ns: string | undefined, body: KubeObject): KubeObject {

@@ -45,6 +45,7 @@ import { OPENAPI_V2_PROTOBUF, openapiV2Protobuf, serveOpenAPI } from './openapi.
 import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
+import { ensureNamespaceDefaults } from './serviceaccount-admission.ts'
 import type { AllocConfig } from './service-alloc.ts'
 
 
@@ -180,6 +181,8 @@ export class ApiServer {
       ...bootstrapNamespaces.map((name): [typeof nsInfo, KubeObject] => [nsInfo, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }]),
       ...defaultIngressClasses.map((obj): [typeof nsInfo, KubeObject] => [classInfo, obj]),
     ]
+    const defaults = (ns: string) => ensureNamespaceDefaults(this.registry, ns, this.#opts.ca?.certPem)
+    this.registry.onNamespaceCreated = (ns) => void defaults(ns).catch((e) => this.#log.warn({ namespace: ns, err: (e as Error).message }, 'default ServiceAccount or kube-root-ca.crt not created; the next start retries'))
     for (const [info, obj] of objects) {
       try {
         await this.registry.create(info, undefined, obj)
@@ -187,6 +190,8 @@ export class ApiServer {
         if (!(e instanceof ApiError && e.reason === 'AlreadyExists')) throw e
       }
     }
+    // Namespaces from before (or whose defaults a crash cut short) get them now.
+    for (const ns of (await this.registry.list(nsInfo, undefined)).items) if (!ns.metadata.deletionTimestamp) await defaults(ns.metadata.name!)
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

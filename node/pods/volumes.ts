@@ -6,6 +6,9 @@
 //    name is a symlink through `..data`, and an update writes a new directory
 //    and renames a new `..data` over the old one. Containers mount the
 //    directory (never a file), so they see the change without a restart;
+//  - projected: serviceAccountToken, configMap, secret and downwardAPI
+//    sources in one directory, written the same way (projected.ts; the
+//    token is rotated);
 //  - hostPath: the host path itself.
 // Other volume types are refused with a clear message (the pod stays in
 // ContainerCreating).
@@ -15,6 +18,7 @@ import { chmod, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 
 import { dirname, join } from 'node:path'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import type { VolumePath } from './container-config.ts'
+import { projectedFiles, type ProjectedSources } from './projected.ts'
 
 export class VolumeError extends Error {
   override name = 'VolumeError'
@@ -87,6 +91,7 @@ export class VolumeManager {
   #root: string
   /** dir -> hash of what was last written there, so unchanged content is not rewritten. */
   #written = new Map<string, string>()
+  #refreshAt = new Map<string, number>()
 
   constructor(opts: { stateDir: string }) {
     this.#root = join(opts.stateDir, 'pods')
@@ -97,12 +102,18 @@ export class VolumeManager {
   }
 
   /** Create or refresh every volume of the pod; returns host paths by volume name. */
-  async setUp(pod: KubeObject, sources: { configMaps: ReadonlyMap<string, KubeObject | null>; secrets: ReadonlyMap<string, KubeObject | null> }): Promise<Map<string, VolumePath>> {
+  async setUp(pod: KubeObject, sources: ProjectedSources): Promise<Map<string, VolumePath>> {
     const base = join(this.podDir(pod.metadata.uid!), 'volumes')
     const out = new Map<string, VolumePath>()
+    let refreshAtMs = Infinity
     for (const v of pod.spec?.volumes ?? []) {
       const dir = join(base, v.name)
-      if (v.emptyDir) {
+      if (v.projected) {
+        const p = await projectedFiles(pod, v, sources)
+        refreshAtMs = Math.min(refreshAtMs, p.refreshAtMs)
+        await this.#writeIfChanged(dir, p.files)
+        out.set(v.name, { path: dir, readOnly: true })
+      } else if (v.emptyDir) {
         await mkdir(dir, { recursive: true })
         await chmod(dir, 0o777) // any container user may write, as with the kubelet's emptyDir
         out.set(v.name, { path: dir, readOnly: false })
@@ -112,11 +123,7 @@ export class VolumeManager {
         const obj = (kind === 'configmap' ? sources.configMaps : sources.secrets).get(ref.name)
         if (!obj && !ref.optional) throw new VolumeError(`${kind} "${ref.name}" not found (volume ${v.name})`)
         const files = obj ? projectFiles(objectEntries(obj, kind), ref, `${kind} ${ref.name}`) : []
-        const hash = filesHash(files)
-        if (this.#written.get(dir) !== hash) {
-          await writeAtomic(dir, files)
-          this.#written.set(dir, hash)
-        }
+        await this.#writeIfChanged(dir, files)
         out.set(v.name, { path: dir, readOnly: true })
       } else if (v.hostPath) {
         if (v.hostPath.type === 'DirectoryOrCreate') await mkdir(v.hostPath.path, { recursive: true })
@@ -126,7 +133,21 @@ export class VolumeManager {
         throw new VolumeError(`volume ${v.name}: type ${type} is not supported by this node`)
       }
     }
+    if (Number.isFinite(refreshAtMs)) this.#refreshAt.set(pod.metadata.uid!, refreshAtMs)
+    else this.#refreshAt.delete(pod.metadata.uid!)
     return out
+  }
+
+  /** When this pod's volumes want setting up again (a projected token to rotate; monotonic ms), if ever. */
+  refreshAt(uid: string): number | undefined {
+    return this.#refreshAt.get(uid)
+  }
+
+  async #writeIfChanged(dir: string, files: ProjectedFile[]): Promise<void> {
+    const hash = filesHash(files)
+    if (this.#written.get(dir) === hash) return
+    await writeAtomic(dir, files)
+    this.#written.set(dir, hash)
   }
 
   /** Write the pod's resolv.conf; returns its host path. */
@@ -140,6 +161,7 @@ export class VolumeManager {
   async tearDown(uid: string): Promise<void> {
     const dir = this.podDir(uid)
     for (const k of this.#written.keys()) if (k.startsWith(dir + '/')) this.#written.delete(k)
+    this.#refreshAt.delete(uid)
     await rm(dir, { recursive: true, force: true })
   }
 

@@ -9,6 +9,8 @@ import type Dockerode from 'dockerode'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { podReferences } from '../../controlplane/apiserver/authz-graph.ts'
+import { ProjectedTokens } from './projected.ts'
+import { monotonicMs } from '../../controlplane/client/lease-observer.ts'
 import { ApiClientError, resourcePath, type ApiClient } from '../../controlplane/client/client.ts'
 import type { Logger } from '../../lib/log.ts'
 import type { NodeMetrics } from '../metrics.ts'
@@ -88,11 +90,33 @@ export class PodWorker {
   /** Last phase by pod UID, for the running-pods gauge. */
   readonly phases = new Map<string, string>()
 
+  /** Bound ServiceAccount tokens of projected volumes (TokenRequest, rotated). */
+  #tokens: ProjectedTokens
+  #refreshQueued = new Map<string, number>()
+
   constructor(opts: PodWorkerOptions) {
     this.#o = opts
+    this.#tokens = new ProjectedTokens({
+      request: async (pod, audiences, expirationSeconds) => {
+        const sa = pod.spec?.serviceAccountName || 'default'
+        const path = `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace!)}/serviceaccounts/${encodeURIComponent(sa)}/token`
+        const res = await this.#o.client.call('POST', path, {
+          body: {
+            apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+            spec: { ...(audiences ? { audiences } : {}), expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid } },
+          },
+        })
+        const expires = Date.parse(res?.status?.expirationTimestamp ?? '')
+        const seconds = Number.isFinite(expires) ? Math.max(60, Math.min(expirationSeconds, Math.round((expires - Date.now()) / 1000))) : expirationSeconds
+        if (typeof res?.status?.token !== 'string') throw new Error(`TokenRequest for serviceaccount ${sa} answered no token`)
+        return { token: res.status.token, expirationSeconds: seconds }
+      },
+    })
   }
 
   forget(uid: string): void {
+    this.#tokens.forget(uid)
+    this.#refreshQueued.delete(uid)
     this.#pulls.delete(uid)
     this.#exits.delete(uid)
     this.#written.delete(uid)
@@ -133,7 +157,13 @@ export class PodWorker {
       const ns = pod.metadata.namespace!
       for (const name of refs.configmaps) st.sources.configMaps.set(name, await this.#getOptional(configmaps, ns, name))
       for (const name of refs.secrets) st.sources.secrets.set(name, await this.#getOptional(secrets, ns, name))
-      st.volumes = await this.#o.volumes.setUp(pod, st.sources)
+      st.volumes = await this.#o.volumes.setUp(pod, { ...st.sources, tokens: this.#tokens })
+      // One wake-up per token rotation (not one timer per sync).
+      const refresh = this.#o.volumes.refreshAt(pod.metadata.uid!)
+      if (refresh !== undefined && this.#refreshQueued.get(pod.metadata.uid!) !== refresh) {
+        this.#refreshQueued.set(pod.metadata.uid!, refresh)
+        this.#o.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, Math.max(1_000, refresh - monotonicMs()))
+      }
     } catch (e) {
       const message = (e as Error).message
       this.#o.events.event(pod, 'Warning', 'FailedMount', message)

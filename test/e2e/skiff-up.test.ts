@@ -80,6 +80,29 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     t.match(version.stdout, /^200 v1\.32/, `GET /version through the Service, the certificate verified as kubernetes.default.svc (${version.stdout}${version.stderr})`)
   })
 
+  await t.test('a pod lists what its ServiceAccount\'s Role allows with only its mounted token, and gets 403 for the rest; automount false mounts nothing', async (t) => {
+    const rbac = [
+      'apiVersion: v1', 'kind: ServiceAccount', 'metadata: {name: reader, namespace: demo}',
+      '---', 'apiVersion: rbac.authorization.k8s.io/v1', 'kind: Role', 'metadata: {name: pod-reader, namespace: demo}',
+      'rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]',
+      '---', 'apiVersion: rbac.authorization.k8s.io/v1', 'kind: RoleBinding', 'metadata: {name: reader-pods, namespace: demo}',
+      'roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}', 'subjects: [{kind: ServiceAccount, name: reader, namespace: demo}]',
+      '---', 'apiVersion: v1', 'kind: Pod', 'metadata: {name: api-client, namespace: demo}',
+      'spec: {serviceAccountName: reader, containers: [{name: c, image: skiff/echo:local}]}',
+      '---', 'apiVersion: v1', 'kind: Pod', 'metadata: {name: no-token, namespace: demo}',
+      'spec: {automountServiceAccountToken: false, containers: [{name: c, image: skiff/echo:local}]}',
+    ].join('\n')
+    await c.kubectl(['apply', '-f', '-'], { stdin: rbac })
+    await c.kubectl(['wait', '--for=condition=Ready', 'pod/api-client', 'pod/no-token', '-n', 'demo', '--timeout=90s'], { timeoutMs: 100_000 })
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount'
+    const script = `const fs=require('fs');const d='${sa}/';const get=(p)=>new Promise(r=>require('https').get({host:process.env.KUBERNETES_SERVICE_HOST,port:+process.env.KUBERNETES_SERVICE_PORT,path:p,servername:'kubernetes.default.svc',ca:fs.readFileSync(d+'ca.crt'),headers:{authorization:'Bearer '+fs.readFileSync(d+'token','utf8')}},s=>{s.resume();s.on('end',()=>r(s.statusCode))}).on('error',e=>r(e.message)));const ns=fs.readFileSync(d+'namespace','utf8');(async()=>console.log(ns,await get('/api/v1/namespaces/'+ns+'/pods'),await get('/api/v1/namespaces/'+ns+'/secrets')))()`
+    const r = await c.kubectl(['exec', '-n', 'demo', 'api-client', '--', 'node', '-e', script], { allowFail: true })
+    t.equal(r.stdout.trim(), 'demo 200 403', `pods allowed, secrets forbidden (${r.stdout}${r.stderr})`)
+    const none = await c.kubectl(['exec', '-n', 'demo', 'no-token', '--', 'ls', sa], { allowFail: true })
+    t.not(none.code, 0, 'nothing is mounted with automountServiceAccountToken: false')
+    await c.kubectl(['delete', 'pod', 'api-client', 'no-token', '-n', 'demo', '--grace-period=1'])
+  })
+
   for (const i of [1, 2, 3]) await c.client.create(configmaps, 'default', { metadata: { name: `keep-${i}` }, data: { i: String(i) } })
   const demoPods = async () => (await c.client.list(pods, 'demo')).items
 

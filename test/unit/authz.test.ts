@@ -13,6 +13,7 @@ const view: AuthzView = {
   nodeUsesObject: (node, res, ns, name) => node === 'n1' && ns === 'default' && ((res === 'secrets' && name === 's1') || (res === 'configmaps' && name === 'c1')),
   ingressClassOf: (ing) => ing.spec?.ingressClassName,
   classUsesSecret: (cls, ns, name) => cls === 'external' && ns === 'default' && name === 'tls',
+  nodeUsesServiceAccount: (node, ns, name) => node === 'n1' && ns === 'default' && name === 'reader',
 }
 const admin = { name: 'admin', uid: 'a', groups: ['system:masters'] }
 const node = { name: 'system:node:n1', uid: 'n', groups: ['system:nodes'] }
@@ -85,4 +86,11 @@ t.test('a list or watch pinned to one name is authorized as a request on that na
   t.equal(singleNameSelector('metadata.name!=tls'), undefined)
   t.equal(singleNameSelector('metadata.name=tls,metadata.namespace=x'), undefined)
   t.equal(singleNameSelector(null), undefined)
+})
+
+t.test('node: tokens only for the ServiceAccounts its pods run as', async (t) => {
+  const token = (name: string, user = node) => authorize(user, { verb: 'create', resource: 'serviceaccounts', subresource: 'token', namespace: 'default', name }, view).allowed
+  t.ok(token('reader'), 'a pod on n1 runs as default/reader')
+  t.notOk(token('admin'), 'no pod on n1 runs as default/admin')
+  t.notOk(token('reader', { name: 'system:node:n2', uid: 'n2', groups: ['system:nodes'] }), 'n2 has no such pod')
 })
