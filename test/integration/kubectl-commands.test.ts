@@ -1,7 +1,8 @@
 // The everyday kubectl commands of issue 12's acceptance, with the real
 // kubectl 1.32 against one apiserver with its controllers: create
 // role|rolebinding|serviceaccount (protobuf bodies), label, annotate, edit
-// (an editor script), diff, wait, rollout restart, events, api-resources.
+// (an editor script), diff, wait, rollout restart, events, api-resources;
+// and a server-side apply patch from @kubernetes/client-node.
 
 import t from 'tap'
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -10,6 +11,7 @@ import { join } from 'node:path'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import { eventually } from '../../lib/net.ts'
 import { startTestCluster } from '../harness/cluster.ts'
+import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node'
 
 const cms = lookupResource('', 'v1', 'configmaps')!
 const deploys = lookupResource('apps', 'v1', 'deployments')!
@@ -70,5 +72,17 @@ t.test('kubectl commands', async (t) => {
     t.match(ev, /LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE/)
     const api = await c.kubectl(['api-resources'])
     for (const row of [/^deployments\s+deploy\s+apps\/v1\s+true\s+Deployment$/m, /^roles\s+rbac\.authorization\.k8s\.io\/v1\s+true\s+Role$/m, /^pods\s+po\s+v1\s+true\s+Pod$/m]) t.match(api.stdout, row)
+  })
+
+  await t.test('client-node: a server-side apply patch creates and updates, owned by its field manager', async (t) => {
+    const kc = new KubeConfig()
+    kc.loadFromFile(c.kubeconfig)
+    const api = KubernetesObjectApi.makeApiClient(kc)
+    const obj = (v: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa-lib', namespace: 'cmds' }, data: { v } })
+    const created: any = await api.patch(obj('1'), undefined, undefined, 'lib-manager', false, PatchStrategy.ServerSideApply)
+    t.equal(created.data.v, '1')
+    const updated: any = await api.patch(obj('2'), undefined, undefined, 'lib-manager', false, PatchStrategy.ServerSideApply)
+    t.equal(updated.data.v, '2')
+    t.same(updated.metadata.managedFields.map((e: any) => [e.manager, e.operation]), [['lib-manager', 'Apply']])
   })
 })
