@@ -240,20 +240,24 @@ t.test('ingress end to end', async (t) => {
     // Renewal starts when a third of the 36 s lifetime remains; keep requesting over new TLS connections until it lands.
     let failures = 0
     let requests = 0
+    const why: string[] = []
     const deadline = Date.now() + 60_000
     let renewed: string | undefined
     while (Date.now() < deadline && !renewed) {
       for (const ip of [ext1, ext2]) {
         const r = await curlHttps(ip, 'shop.example.test', root)
         requests++
-        if (r.code !== 200) failures++
+        if (r.code !== 200) {
+          failures++
+          why.push(`${ip} ${new Date().toISOString().slice(11, 23)}: ${r.code} ${r.body.trim().slice(0, 160)}`)
+        }
       }
       const now = await serialOf()
       if (now && now !== first) renewed = now
     }
     t.ok(renewed, 'the certificate was renewed')
     t.ok(requests > 10, `requests kept flowing during renewal (${requests})`)
-    t.equal(failures, 0, 'no request failed across the renewal')
+    t.equal(failures, 0, `no request failed across the renewal${why.length ? ` (${why.join('; ')})` : ''}`)
     for (const ip of [ext1, ext2]) {
       await eventually(async () => (await servedCert(ip, 'shop.example.test')).cert.serialNumber === renewed, { timeout: 30_000, what: `${ip} serving the renewed certificate` })
     }
