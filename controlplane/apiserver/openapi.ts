@@ -135,12 +135,12 @@ function buildDocument(gv: string): unknown {
   for (const info of infos) {
     Object.assign(paths, resourcePaths(prefix, info))
     roots.add(schemaName(info))
-    roots.add(schemaName({ ...info, kind: `${info.kind}List` }))
+    if (info.verbs?.includes('list')) roots.add(schemaName({ ...info, kind: `${info.kind}List` }))
     if (info.subresources?.includes('scale')) roots.add('io.k8s.api.autoscaling.v1.Scale')
   }
   const schemas: Record<string, Schema> = { ...componentSchemas(roots), [`${META}.Patch`]: patchSchema }
   for (const info of infos) {
-    for (const kind of [info.kind, `${info.kind}List`]) {
+    for (const kind of info.verbs?.includes('list') ? [info.kind, `${info.kind}List`] : [info.kind]) {
       const name = schemaName({ ...info, kind })
       schemas[name] ??= {
         description: `${kind} (no schema in Skiff: any field is kept).`,

@@ -61,6 +61,7 @@ t.test('kubectl and the schema', async (t) => {
     t.match(rec.stdout, /containers\s+<\[\]Container> -required-/)
     t.match(rec.stdout, /serviceAccountToken\s+<ServiceAccountTokenProjection>/)
     t.match(rec.stdout, /maxSkew\s+<integer> -required-/)
+    t.match((await c.kubectl(['explain', 'clusterrole.aggregationRule'])).stdout, /clusterRoleSelectors\s+<\[\]LabelSelector>/)
     const svc = await c.kubectl(['explain', 'svc.spec.ports.targetPort'])
     t.match(svc.stdout, /targetPort\s+<IntOrString>/)
   })
@@ -89,6 +90,8 @@ t.test('kubectl and the schema', async (t) => {
     await run(['configmap', 'cfg', '-n', 'pb', '--from-literal=a=1'], 'configmap/cfg created')
     await run(['deployment', 'web', '-n', 'pb', '--image=skiff/echo:local', '--port=8080', '--replicas=0'], 'deployment.apps/web created')
     await run(['service', 'clusterip', 'web', '-n', 'pb', '--tcp=80:8080'], 'service/web created')
+    await run(['role', 'reader', '-n', 'pb', '--verb=get,list', '--resource=pods,deployments.apps'], 'role.rbac.authorization.k8s.io/reader created')
+    await run(['rolebinding', 'robot-reads', '-n', 'pb', '--role=reader', '--serviceaccount=pb:robot'], 'rolebinding.rbac.authorization.k8s.io/robot-reads created')
 
     const ing = await c.client.get(ingresses, 'pb', 'web')
     t.equal(ing.spec.ingressClassName, 'external')
@@ -101,6 +104,11 @@ t.test('kubectl and the schema', async (t) => {
     t.ok(await c.client.get(serviceaccounts, 'pb', 'robot'))
     t.equal((await c.client.get(deployments, 'pb', 'web')).spec.replicas, 0, 'a pointer zero survives')
     t.same((await c.client.get(services, 'pb', 'web')).spec.ports[0].targetPort, 8080)
+    const role = JSON.parse((await c.kubectl(['get', 'role', 'reader', '-n', 'pb', '-o', 'json'])).stdout)
+    t.same(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }, { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list'] }])
+    const rb = JSON.parse((await c.kubectl(['get', 'rolebinding', 'robot-reads', '-n', 'pb', '-o', 'json'])).stdout)
+    t.same(rb.subjects, [{ kind: 'ServiceAccount', name: 'robot', namespace: 'pb' }])
+    t.same(rb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' })
 
     const pc = await c.kubectl(['create', 'priorityclass', 'high', '--value=1000'], { allowFail: true })
     t.not(pc.code, 0)

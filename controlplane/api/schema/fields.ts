@@ -134,22 +134,9 @@ for (const m of messages.values()) {
  * strategy, an unknown path, or a kind without a schema).
  */
 export function listMergeRule(kind: string, path: string): ListMergeRule | undefined {
-  let m = kindByName.get(kind)
-  const segs = path.split('.')
-  for (let i = 0; m && i < segs.length; i++) {
-    const seg = segs[i]!
-    const item = seg.endsWith('[]')
-    const f = fieldsOf(m).get(item ? seg.slice(0, -2) : seg)
-    if (!f) return undefined
-    if (i === segs.length - 1) {
-      if (!f.repeated || item || !f.options.patchStrategy?.split(',').includes('merge')) return undefined
-      return { path, ...(f.options.patchMergeKey ? { mergeKey: f.options.patchMergeKey } : {}) }
-    }
-    if (f.repeated && !item) return undefined
-    if (f.map) i++ // the next step is a map key
-    m = f.value.kind === 'message' ? messages.get(f.value.name) : undefined
-  }
-  return undefined
+  const f = listFieldAt(kind, path)
+  if (!f?.options.patchStrategy?.split(',').includes('merge')) return undefined
+  return { path, ...(f.options.patchMergeKey ? { mergeKey: f.options.patchMergeKey } : {}) }
 }
 
 /**
@@ -167,7 +154,7 @@ export function listFieldAt(kind: string, path: string): Field | undefined {
     if (!f) return undefined
     if (i === segs.length - 1) return f.repeated && !item ? f : undefined
     if (f.repeated && !item) return undefined
-    if (f.map) i++
+    if (f.map) i++ // the next step is a map key
     m = f.value.kind === 'message' ? messages.get(f.value.name) : undefined
   }
   return undefined
