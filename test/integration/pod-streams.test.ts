@@ -48,6 +48,10 @@ require('http').createServer((req, res) => {
 setInterval(() => {}, 1 << 30)
 `
 
+/** A shell command that prints the terminal size once it is rows x cols (the resize arrived), or after 5 s whatever it is. */
+const untilSize = (rows: number, cols: number) =>
+  `i=0; s=$(busybox stty size 2>/dev/null); while [ "$s" != "${rows} ${cols}" ] && [ $i -lt 25 ]; do sleep 0.2; i=$((i+1)); s=$(busybox stty size 2>/dev/null); done; echo "$s"`
+
 type Tap = { teardown(fn: () => unknown): void }
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
@@ -166,19 +170,18 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
 
   await t.test('resize with a TTY (from v3 on; v2 has no resize channel)', async (t) => {
     const resize = Buffer.from([4, ...Buffer.from('{"Width":123,"Height":45}')])
-    const cmd = 'sleep 1; busybox stty size'
-    const v5 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v5.channel.k8s.io'], [resize])
+    const v5 = await wsExec(execPath(untilSize(45, 123), 'stdout=true&tty=true'), ['v5.channel.k8s.io'], [resize])
     t.equal(str(v5.channels.get(1)).trim(), '45 123')
-    const v3 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v3.channel.k8s.io'], [resize])
+    const v3 = await wsExec(execPath(untilSize(45, 123), 'stdout=true&tty=true'), ['v3.channel.k8s.io'], [resize])
     t.equal(str(v3.channels.get(1)).trim(), '45 123')
-    const v2 = await wsExec(execPath(cmd, 'stdout=true&tty=true'), ['v2.channel.k8s.io'], [resize])
+    const v2 = await wsExec(execPath('sleep 1; busybox stty size', 'stdout=true&tty=true'), ['v2.channel.k8s.io'], [resize])
     t.not(str(v2.channels.get(1)).trim(), '45 123', 'v2 ignores channel 4')
   })
 
   await t.test('kubectl exec -it resizes; kubectl exec exit codes', async (t) => {
     const r = await c.kubectl(['exec', 'box', '--', 'sh', '-c', 'exit 7'], { allowFail: true })
     t.equal(r.code, 7)
-    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', 'sleep 1; busybox stty size'], '', 77, 33)
+    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', untilSize(33, 77)], '', 77, 33)
     t.match(tty.out, /33 77/, 'the terminal size kubectl sent')
   })
 
@@ -190,7 +193,7 @@ t.test('pod streams through the apiserver to a kubelet server', async (t) => {
     t.match(r.err, /^e\n/, 'stderr apart')
     const cat = await kubectlWith(c, ['exec', '-i', 'box', '--', 'cat'], env, 'line one\nline two\n')
     t.equal(cat.out, 'line one\nline two\n', 'stdin EOF is the stdin stream\'s FIN')
-    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', 'sleep 1; busybox stty size'], '', 66, 22, 0, env)
+    const tty = await viaPty(c, ['exec', '-it', 'box', '-c', 'app', '--', 'sh', '-c', untilSize(22, 66)], '', 66, 22, 0, env)
     t.match(tty.out, /22 66/, 'the resize stream')
   })
 

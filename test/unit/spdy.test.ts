@@ -4,6 +4,7 @@
 
 import t from 'tap'
 import { constants, createDeflate } from 'node:zlib'
+import { eventually } from '../../lib/net.ts'
 import { parsePort, parsePortQuery } from '../../node/kubelet-portforward.ts'
 import { parsePortForwardPath } from '../../node/kubelet-server.ts'
 import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, flagFin, FrameReader, frameType, SpdySession, spdy3Dictionary, type SpdyStream } from '../../node/spdy.ts'
@@ -53,7 +54,8 @@ t.test('a session: SYN_STREAM with compressed headers, PING echoed, SYN_REPLY, D
     dataFrame(3, flagFin, Buffer.from('HTTP/1.0')),
   ])
   for (let i = 0; i < wire.length; i += 5) session.push(wire.subarray(i, i + 5))
-  await new Promise((r) => setTimeout(r, 50))
+  // zlib is asynchronous: wait for the frames to be handled, not for a fixed time.
+  await eventually(() => streams.length === 2 && out.length >= 1, { timeout: 10_000, what: 'both streams and the PING answer' })
   t.same(streams.map((s) => s.headers), [{ streamtype: 'error', port: '80', requestid: '0' }, { streamtype: 'data', port: '80', requestid: '0' }])
   const data = streams[1]!
   let got = ''
@@ -61,7 +63,7 @@ t.test('a session: SYN_STREAM with compressed headers, PING echoed, SYN_REPLY, D
   await new Promise((r) => data.once('end', r))
   t.equal(got, 'GET / HTTP/1.0', 'DATA until FIN')
   data.end('answer')
-  await new Promise((r) => setTimeout(r, 50))
+  await eventually(() => new FrameReader().push(Buffer.concat(out)).length >= 4, { timeout: 10_000, what: 'the reply, the data and the FIN' })
   const frames = new FrameReader().push(Buffer.concat(out))
   t.match(frames[0], { control: true, type: frameType.ping }, 'PING echoed')
   t.same(frames[0]!.payload, Buffer.from([0, 0, 0, 7]))
