@@ -121,9 +121,9 @@ export class ApiServer {
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
-    if (opts.serviceAccountKey) this.#saTokens = new ServiceAccountTokens({ registry: this.registry, key: opts.serviceAccountKey, logger: this.#log })
     this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
+    if (opts.serviceAccountKey) this.#saTokens = new ServiceAccountTokens({ registry: this.registry, key: opts.serviceAccountKey, logger: this.#log, metrics: this.metrics })
     this.#requests = new Counter({ name: 'apiserver_request_total', help: 'API requests by verb, resource and HTTP code', labelNames: ['verb', 'resource', 'code'], registers: [this.metrics] })
     this.#latency = new Histogram({ name: 'apiserver_request_duration_seconds', help: 'API request latency (watches excluded)', labelNames: ['verb', 'resource'], buckets: latencyBuckets, registers: [this.metrics] })
     this.#watchers = new Gauge({ name: 'apiserver_registered_watchers', help: 'Open watch streams by resource', labelNames: ['resource'], registers: [this.metrics] })

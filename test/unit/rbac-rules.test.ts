@@ -109,3 +109,12 @@ t.test('reconciling a built-in object', async (t) => {
   t.equal(re.action, 'recreate', 'a changed roleRef is recreated')
   if (re.action === 'recreate') t.same(re.obj.subjects, [{ kind: 'User', name: 'u' }, { kind: 'Group', name: 'g' }], 'subjects kept and added')
 })
+
+t.test('skiff user add: names a certificate can carry', async (t) => {
+  const { checkUser } = await import('../../cli/user.ts')
+  t.doesNotThrow(() => checkUser('alice', ['devs', 'qa:leads']))
+  t.throws(() => checkUser('system:admin', []), /is reserved/)
+  t.throws(() => checkUser('a,b', []), /cannot be a certificate subject/)
+  t.throws(() => checkUser('alice', ['x/y']), /group "x\/y"/)
+  t.throws(() => checkUser('', []), /user name/)
+})

@@ -54,17 +54,21 @@ const info = (kind: string): ResourceInfo => lookupResource('rbac.authorization.
 
 const ignorable = (e: unknown) => e instanceof ApiError && (e.reason === 'AlreadyExists' || e.reason === 'Conflict' || e.reason === 'NotFound')
 
-/** Reconcile the built-in policy; another server starting at the same time may win a write, which is fine. */
+/**
+ * Reconcile the built-in policy: one list per kind (a restart reads four
+ * lists and writes nothing); another server starting at the same time may
+ * win a write, which is fine.
+ */
 export async function reconcileBootstrapPolicy(registry: Registry, log: Logger): Promise<void> {
+  const stored = new Map<string, KubeObject>()
+  for (const kind of ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']) {
+    for (const o of (await registry.list(info(kind), undefined)).items) stored.set(`${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o)
+  }
   let changed = 0
   for (const want of bootstrapPolicy()) {
     const i = info(want.kind!)
     const ns = want.metadata.namespace
-    const have = await registry.get(i, ns, want.metadata.name!).catch((e) => {
-      if (e instanceof ApiError && e.reason === 'NotFound') return undefined
-      throw e
-    })
-    const plan = planReconcile(want, have)
+    const plan = planReconcile(want, stored.get(`${want.kind}/${ns ?? ''}/${want.metadata.name}`))
     if (plan.action === 'none') continue
     changed++
     try {

@@ -17,6 +17,7 @@ import { lookupResource } from '../../api/resources.ts'
 import type { KubeObject, StatusCause } from '../../api/types.ts'
 import { invalid, isRecord, items, notSupported } from '../../api/validation/field.ts'
 import type { Logger } from '../../../lib/log.ts'
+import { Counter, type Registry as MetricsRegistry } from '../../../lib/metrics.ts'
 import { groups, type UserInfo } from '../authn.ts'
 import type { Registry } from '../registry.ts'
 import { apiAudiences, issuer, looksLikeJwt, signToken, verifyToken, type ServiceAccountClaims } from './jwt.ts'
@@ -83,11 +84,16 @@ export class ServiceAccountTokens {
   #registry: Registry
   #key: KeyObject
   #log: Logger
+  #issued: Counter<string>
+  #checked: Counter<string>
 
-  constructor(o: { registry: Registry; key: KeyObject; logger: Logger }) {
+  constructor(o: { registry: Registry; key: KeyObject; logger: Logger; metrics?: MetricsRegistry }) {
     this.#registry = o.registry
     this.#key = o.key
     this.#log = o.logger.child({ component: 'serviceaccount-tokens' })
+    const registers = o.metrics ? [o.metrics] : []
+    this.#issued = new Counter({ name: 'serviceaccount_tokens_issued_total', help: 'ServiceAccount tokens issued through TokenRequest', registers })
+    this.#checked = new Counter({ name: 'serviceaccount_token_authentications_total', help: 'Requests carrying a ServiceAccount token (a JWT), by result: valid, or why it was refused', labelNames: ['result'], registers })
   }
 
   async #find(info: NonNullable<ReturnType<typeof lookupResource>>, ns: string, name: string): Promise<KubeObject | undefined> {
@@ -111,6 +117,7 @@ export class ServiceAccountTokens {
     }
     const now = Math.floor(Date.now() / 1000)
     const claims = buildClaims({ sa, spec, bound, now })
+    this.#issued.inc()
     this.#log.info({ serviceAccount: `${namespace}/${name}`, audiences: spec.audiences, expirationSeconds: spec.expirationSeconds, bound: spec.boundObjectRef?.kind, jti: claims.jti }, 'service account token issued')
     return {
       kind: 'TokenRequest',
@@ -129,12 +136,20 @@ export class ServiceAccountTokens {
     const check = verifyToken(m[1]!, this.#key, now)
     if (!check.ok) {
       this.#log.debug({ why: check.why }, 'service account token refused')
+      this.#checked.inc({ result: 'invalid' })
       return undefined
     }
-    const k = check.claims['kubernetes.io']
+    const user = await this.#live(check.claims, now)
+    this.#checked.inc({ result: user ? 'valid' : 'revoked' })
+    return user
+  }
+
+  /** The user of verified claims while the ServiceAccount and the bound object still exist. */
+  async #live(claims: ServiceAccountClaims, now: number): Promise<UserInfo | undefined> {
+    const k = claims['kubernetes.io']
     const sa = await this.#find(serviceAccounts, k.namespace, k.serviceaccount.name)
     if (sa?.metadata.uid !== k.serviceaccount.uid) return undefined
-    const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${check.claims.jti}`] }
+    const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.jti}`] }
     if (k.pod) {
       const pod = await this.#find(bindable.Pod!, k.namespace, k.pod.name)
       if (pod?.metadata.uid !== k.pod.uid) return undefined
@@ -145,7 +160,7 @@ export class ServiceAccountTokens {
     }
     if (k.secret && (await this.#find(bindable.Secret!, k.namespace, k.secret.name))?.metadata.uid !== k.secret.uid) return undefined
     return {
-      name: check.claims.sub,
+      name: claims.sub,
       uid: k.serviceaccount.uid,
       groups: [serviceAccountsGroup, `${serviceAccountsGroup}:${k.namespace}`, groups.authenticated],
       extra,
