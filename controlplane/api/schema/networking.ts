@@ -2,7 +2,7 @@
 // EndpointSlice and coordination.k8s.io/v1 Lease. Field numbers follow
 // k8s.io/api generated.proto.
 
-import { atomic, req } from './common.ts'
+import { atomic, byType, req } from './common.ts'
 import { definePackage, listOf, object, type } from './dsl.ts'
 
 const meta = [1, 'meta.ObjectMeta', 'Standard object metadata.'] as const
@@ -53,6 +53,9 @@ export const networking = definePackage('networking', 'io.k8s.api.networking.v1'
   }),
   IngressStatus: type('Observed state of an ingress.', {
     loadBalancer: [1, 'IngressLoadBalancerStatus', 'Addresses of the load balancer.'],
+    // Skiff's extension (not in Kubernetes' IngressStatus): the ingress controller's Accepted condition
+    // (dataplane/ingress/status.ts). Field number outside Kubernetes' range; no client sends it as protobuf.
+    conditions: [1000, '[]meta.Condition', 'Skiff: whether the ingress controller accepted this Ingress (type Accepted), and why not.', byType],
   }),
   IngressLoadBalancerStatus: type('Addresses of an ingress load balancer.', {
     ingress: [1, '[]IngressLoadBalancerIngress', 'Ingress points.', atomic],
