@@ -326,7 +326,16 @@ export function recordUpdate(input: { old: Record<string, any> | undefined; next
  * set), as structured-merge-diff reads the Go tags. A map key named
  * `protocol` defaults to TCP, as the API defaults it.
  */
+const byKind = new Map<string, ListTypes>()
+
+/** One lookup per kind for the process (every write to an applied object asks again). */
 export function listTypesFromSchema(kind: string): ListTypes {
+  let lookup = byKind.get(kind)
+  if (!lookup) byKind.set(kind, (lookup = newListTypes(kind)))
+  return lookup
+}
+
+function newListTypes(kind: string): ListTypes {
   const cache = new Map<string, ListType>()
   return (path) => {
     let lt = cache.get(path)

@@ -34,15 +34,11 @@ export interface EnvSources {
  * `kubernetes` Service of the pod's own namespace).
  */
 export function serviceEnv(services: readonly KubeObject[], namespace: string, enableServiceLinks: boolean): Map<string, string> {
+  const linkable = services.filter((svc) => svc.spec?.clusterIP && svc.spec.clusterIP !== 'None' && svc.spec.type !== 'ExternalName')
   const chosen = new Map<string, KubeObject>()
-  for (const svc of services) {
-    const ip = svc.spec?.clusterIP
-    if (!ip || ip === 'None' || svc.spec?.type === 'ExternalName') continue
-    const ns = svc.metadata.namespace
-    const name = svc.metadata.name!
-    if (ns === 'default' && name === 'kubernetes') chosen.set(name, svc)
-    else if (enableServiceLinks && ns === namespace && !(name === 'kubernetes' && chosen.has(name) && chosen.get(name)!.metadata.namespace === 'default')) chosen.set(name, svc)
-  }
+  if (enableServiceLinks) for (const svc of linkable) if (svc.metadata.namespace === namespace) chosen.set(svc.metadata.name!, svc)
+  const api = linkable.find((svc) => svc.metadata.namespace === 'default' && svc.metadata.name === 'kubernetes')
+  if (api) chosen.set('kubernetes', api)
   const env = new Map<string, string>()
   for (const svc of [...chosen.values()].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
     const prefix = svc.metadata.name!.toUpperCase().replaceAll('-', '_')
