@@ -102,6 +102,8 @@ if (import.meta.main) {
     process.stdin.resume()
   })
   const result = await runLoad(cfg, stop)
-  process.stdout.write(JSON.stringify(result) + '\n')
-  process.exit(0)
+  // Exit only once the whole result is out: stdout to a pipe is asynchronous
+  // here, and process.exit() right after write() cut a 146 KB result short
+  // (node-faults failed in CI on "exited 0" with half a JSON document).
+  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0))
 }
