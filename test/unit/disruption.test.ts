@@ -144,3 +144,28 @@ t.test('printer: NAME MIN AVAILABLE MAX UNAVAILABLE ALLOWED DISRUPTIONS AGE', as
   t.same(table.columnDefinitions.map((c: any) => c.name), ['Name', 'Min Available', 'Max Unavailable', 'Allowed Disruptions', 'Age'])
   t.same(table.rows[0].cells, ['web', '2', 'N/A', 1, '5m'])
 })
+
+t.test('protobuf Eviction bodies decode, policy/v1 and policy/v1beta1', async (t) => {
+  const { default: protobuf } = await import('protobufjs/minimal.js')
+  const { decodeProtobufObject } = await import('../../controlplane/api/protobuf.ts')
+  for (const apiVersion of ['policy/v1', 'policy/v1beta1']) {
+    const meta = protobuf.Writer.create().uint32(10).string('web-1').uint32(26).string('default').finish()
+    const opts = protobuf.Writer.create().uint32(8).int64(5).finish()
+    const raw = protobuf.Writer.create().uint32(10).bytes(meta).uint32(18).bytes(opts).finish()
+    const typeMeta = protobuf.Writer.create().uint32(10).string(apiVersion).uint32(18).string('Eviction').finish()
+    const unknown = protobuf.Writer.create().uint32(10).bytes(typeMeta).uint32(18).bytes(raw).finish()
+    const body = Buffer.concat([Buffer.from('k8s\0', 'binary'), Buffer.from(unknown)])
+    t.match(decodeProtobufObject(body), { apiVersion, kind: 'Eviction', metadata: { name: 'web-1', namespace: 'default' }, deleteOptions: { gracePeriodSeconds: 5 } }, apiVersion)
+  }
+})
+
+t.test('discovery lists pods/eviction (policy/v1 Eviction, create) and poddisruptionbudgets', async (t) => {
+  const { apiResourceList, aggregatedDiscovery } = await import('../../controlplane/apiserver/discovery.ts')
+  const core = apiResourceList('v1') as any
+  t.match(core.resources.find((r: any) => r.name === 'pods/eviction'), { kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'], namespaced: true })
+  const agg = aggregatedDiscovery(true) as any
+  const podsRes = agg.items[0].versions[0].resources.find((r: any) => r.resource === 'pods')
+  t.match(podsRes.subresources.find((s: any) => s.subresource === 'eviction'), { responseKind: { group: 'policy', version: 'v1', kind: 'Eviction' }, verbs: ['create'] })
+  const policy = apiResourceList('policy/v1') as any
+  t.match(policy.resources, [{ name: 'poddisruptionbudgets', shortNames: ['pdb'], kind: 'PodDisruptionBudget' }, { name: 'poddisruptionbudgets/status' }])
+})

@@ -56,8 +56,11 @@ for (const pkg of packages) {
 
 /** The schema of a kind, from an object's apiVersion and kind; undefined when Skiff has none. */
 export function kindSchema(apiVersion: string, kind: string): KindSchema | undefined {
-  return kinds.get(`${apiVersion}/${kind}`)
+  return kinds.get(`${apiVersion}/${kind}`) ?? kinds.get(kindAliases[`${apiVersion}/${kind}`] ?? '')
 }
+
+/** Older versions the apiserver still decodes with a newer message of the same wire format (pods/eviction takes policy/v1beta1 bodies). */
+const kindAliases: Record<string, string> = { 'policy/v1beta1/Eviction': 'policy/v1/Eviction' }
 
 /** Every kind with a schema (Lists and reviews included). */
 export function allKinds(): KindSchema[] {
