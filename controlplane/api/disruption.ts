@@ -88,8 +88,9 @@ export type EvictionDecision =
   | { action: 'decrement'; pdb: KubeObject; status: Record<string, any> }
   | { action: 'reject'; error: ApiError }
 
-function tooManyRequests(message: string): ApiError {
-  return new ApiError('TooManyRequests', evictionMessage, { causes: [{ reason: 'DisruptionBudget', message }] })
+/** A 429; retryAfterSeconds > 0 also becomes a Retry-After header, which client-go honours by retrying itself. */
+function tooManyRequests(message: string, retryAfterSeconds = 0): ApiError {
+  return new ApiError('TooManyRequests', evictionMessage, { causes: [{ reason: 'DisruptionBudget', message }], ...(retryAfterSeconds ? { retryAfterSeconds } : {}) })
 }
 
 /**
@@ -114,7 +115,7 @@ export function planEviction(pod: KubeObject, budgets: readonly KubeObject[], no
     if ((st.currentHealthy ?? 0) >= (st.desiredHealthy ?? 0) && (st.desiredHealthy ?? 0) > 0) return { action: 'delete', pinned: true }
   }
   const name = pdb.metadata.name
-  if ((st.observedGeneration ?? 0) < (pdb.metadata.generation ?? 0)) return { action: 'reject', error: tooManyRequests(`The disruption budget ${name} is still being processed by the server.`) }
+  if ((st.observedGeneration ?? 0) < (pdb.metadata.generation ?? 0)) return { action: 'reject', error: tooManyRequests(`The disruption budget ${name} is still being processed by the server.`, 10) }
   const allowed = st.disruptionsAllowed ?? 0
   if (allowed < 0) return { action: 'reject', error: new ApiError('Forbidden', `poddisruptionbudgets.policy "${name}" is forbidden: pdb disruptions allowed is negative`) }
   if (Object.keys(st.disruptedPods ?? {}).length > maxDisruptedPods) {

@@ -98,10 +98,10 @@ t.test('eviction decisions', async (t) => {
     t.equal(denied.error.status, 429)
     t.equal(denied.error.reason, 'TooManyRequests')
     t.equal(denied.error.message, "Cannot evict pod as it would violate the pod's disruption budget.")
-    t.same(denied.error.details?.causes, [{ reason: 'DisruptionBudget', message: 'The disruption budget web needs 2 healthy pods and has 3 currently' }])
+    t.same(denied.error.details, { causes: [{ reason: 'DisruptionBudget', message: 'The disruption budget web needs 2 healthy pods and has 3 currently' }] }, 'no retryAfterSeconds: the client decides when to try again')
   }
   const stale = planEviction(pod('a'), [{ ...ready(1), metadata: { ...ready(1).metadata, generation: 2 } }], now)
-  t.match(stale, { action: 'reject', error: { status: 429, details: { causes: [{ message: /still being processed/ }] } } })
+  t.match(stale, { action: 'reject', error: { status: 429, details: { retryAfterSeconds: 10, causes: [{ message: /still being processed/ }] } } })
   const two = planEviction(pod('a'), [ready(1), { ...ready(1), metadata: { name: 'web2', namespace: 'default', generation: 1 } }], now)
   t.match(two, { action: 'reject', error: { status: 500, message: /more than one PodDisruptionBudget/ } })
   t.same(planEviction(pod('a'), [], now), { action: 'delete', pinned: false }, 'no budget: plain delete')
