@@ -42,6 +42,9 @@ import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
 import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
+import { DisruptionController } from './controllers/disruption.ts'
+import { TaintEvictionController } from './controllers/taint-eviction.ts'
+import { PodGCController } from './controllers/pod-gc.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -281,6 +284,9 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new RoutingEventsController(),
       new ClusterRoleAggregationController(),
       new ServiceAccountsController(),
+      new DisruptionController(),
+      new TaintEvictionController(),
+      new PodGCController(),
     ],
   })
   return { manager, client }

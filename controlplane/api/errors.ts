@@ -19,6 +19,7 @@ export const errorCodes = {
   UnsupportedMediaType: { http: 415, code: 'SKIFF_ERR_API_UNSUPPORTED_MEDIA_TYPE' },
   NotAcceptable: { http: 406, code: 'SKIFF_ERR_API_NOT_ACCEPTABLE' },
   Timeout: { http: 504, code: 'SKIFF_ERR_API_TIMEOUT' },
+  TooManyRequests: { http: 429, code: 'SKIFF_ERR_API_TOO_MANY_REQUESTS' },
   ServiceUnavailable: { http: 503, code: 'SKIFF_ERR_API_UNAVAILABLE' },
   InternalError: { http: 500, code: 'SKIFF_ERR_API_INTERNAL' },
   NotImplemented: { http: 501, code: 'SKIFF_ERR_API_NOT_IMPLEMENTED' },
@@ -31,6 +32,7 @@ export interface ErrorDetails {
   group?: string
   kind?: string
   causes?: StatusCause[]
+  retryAfterSeconds?: number
 }
 
 export class ApiError extends Error {

@@ -12,7 +12,7 @@ export interface ResourceInfo {
   shortNames?: string[]
   categories?: string[]
   /** Subresources served: status and scale are generic; log/exec are proxied. */
-  subresources?: Array<'status' | 'scale' | 'log' | 'exec' | 'attach' | 'portforward' | 'token'>
+  subresources?: Array<'status' | 'scale' | 'log' | 'exec' | 'attach' | 'portforward' | 'token' | 'eviction'>
   /** Create-only kinds answered at once and never stored (access reviews, SelfSubjectReview). */
   virtual?: boolean
   /** Spec changes bump metadata.generation (kinds with a spec). */
@@ -29,7 +29,7 @@ function r(info: ResourceInfo): ResourceInfo {
 export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Node', resource: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'], subresources: ['status'], hasSpec: true }),
-  r({ group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'attach', 'portforward'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'eviction'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Service', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Endpoints', resource: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'] }),
   r({ group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'] }),
@@ -51,6 +51,7 @@ export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: 'authorization.k8s.io', version: 'v1', kind: 'SubjectAccessReview', resource: 'subjectaccessreviews', singular: 'subjectaccessreview', namespaced: false, verbs: ['create'], virtual: true }),
   r({ group: 'authorization.k8s.io', version: 'v1', kind: 'LocalSubjectAccessReview', resource: 'localsubjectaccessreviews', singular: 'localsubjectaccessreview', namespaced: true, verbs: ['create'], virtual: true }),
   r({ group: 'authentication.k8s.io', version: 'v1', kind: 'SelfSubjectReview', resource: 'selfsubjectreviews', singular: 'selfsubjectreview', namespaced: false, verbs: ['create'], virtual: true }),
+  r({ group: 'policy', version: 'v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', singular: 'poddisruptionbudget', namespaced: true, shortNames: ['pdb'], subresources: ['status'], hasSpec: true }),
   r({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', resource: 'leases', singular: 'lease', namespaced: true, hasSpec: true }),
 ])
 

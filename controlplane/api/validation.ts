@@ -18,6 +18,7 @@ import type { NameRule } from './validation/meta.ts'
 import { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain } from './validation/names.ts'
 import { validatePodSpec, validatePodUpdate } from './validation/pod.ts'
 import { validateService } from './validation/service.ts'
+import { validatePodDisruptionBudget } from './validation/policy.ts'
 import { isValidPathSegmentName, validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './validation/rbac.ts'
 import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
@@ -52,6 +53,7 @@ const kindValidators: Record<string, KindValidator> = {
   ClusterRole: validateClusterRole,
   RoleBinding: validateRoleBinding,
   ClusterRoleBinding: validateClusterRoleBinding,
+  PodDisruptionBudget: validatePodDisruptionBudget,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

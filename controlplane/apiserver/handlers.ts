@@ -24,6 +24,7 @@ import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, streamSubresources, type NodeProxy } from './node-proxy.ts'
+import { handleEviction } from './eviction.ts'
 
 export interface HandlerContext {
   registry: Registry
@@ -83,6 +84,10 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   const { info } = p
   if (p.subresource === 'log' || streamSubresources.includes(p.subresource ?? '')) return await handleNodeSubresource(req, res, p, query, ctx)
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (p.subresource === 'eviction') {
+    check(ctx, attrs(p, 'create'))
+    return await handleEviction(req, res, p, query, ctx.registry)
+  }
   if (p.subresource === 'token') {
     if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)
     check(ctx, attrs(p, 'create'))

@@ -82,5 +82,6 @@ export function sendError(res: ServerResponse, e: ApiError): void {
     res.destroy()
     return
   }
+  if (e.details?.retryAfterSeconds) res.setHeader('Retry-After', String(e.details.retryAfterSeconds))
   sendJson(res, e.status, e.toStatus())
 }

@@ -417,6 +417,8 @@ function resetStatusOnCreate(info: ResourceInfo, obj: KubeObject): void {
     obj.status = { loadBalancer: {} }
   } else if (['deployments', 'replicasets', 'daemonsets'].includes(info.resource)) {
     obj.status = {}
+  } else if (info.resource === 'poddisruptionbudgets') {
+    obj.status = { disruptionsAllowed: 0, currentHealthy: 0, desiredHealthy: 0, expectedPods: 0 }
   }
 }
 

@@ -29,6 +29,7 @@ import { keyFor, type Informer } from '../client/informer.ts'
 import { LeaseObserver, leaseRecordKey } from '../client/lease-observer.ts'
 import { WorkQueue } from '../client/workqueue.ts'
 import { isPodReady } from './endpoints.ts'
+import { evictForTaint } from './taint-eviction.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
@@ -37,7 +38,9 @@ const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 
 export const unreachableTaint = 'node.kubernetes.io/unreachable'
 export const notReadyTaint = 'node.kubernetes.io/not-ready'
-const managedTaints = new Set([unreachableTaint, notReadyTaint])
+/** Kubernetes' TaintNodesByCondition: a cordoned node (spec.unschedulable) carries this NoSchedule taint. */
+export const unschedulableTaint = 'node.kubernetes.io/unschedulable'
+const managedTaints = new Set([unreachableTaint, notReadyTaint, unschedulableTaint])
 
 export interface NodeLifecycleInput {
   node: KubeObject
@@ -82,6 +85,7 @@ function unknownConditions(node: KubeObject, now: number): any[] | undefined {
 function desiredTaints(node: KubeObject, key: string | undefined, now: number): any[] | undefined {
   const current: any[] = Array.isArray(node.spec?.taints) ? node.spec.taints : []
   const want = key ? ['NoSchedule', 'NoExecute'].map((effect) => current.find((t) => t?.key === key && t.effect === effect) ?? { key, effect, ...(effect === 'NoExecute' ? { timeAdded: time(now) } : {}) }) : []
+  if (node.spec?.unschedulable === true) want.push(current.find((t) => t?.key === unschedulableTaint && t.effect === 'NoSchedule') ?? { key: unschedulableTaint, effect: 'NoSchedule' })
   const next = [...current.filter((t) => !managedTaints.has(t?.key)), ...want]
   const same = next.length === current.length && next.every((t) => current.includes(t))
   return same ? undefined : next
@@ -164,7 +168,11 @@ export class NodeLifecycleController implements Controller {
     this.#nodes = ctx.informers.for(nodesInfo)
     this.#leases = ctx.informers.for(leasesInfo)
     this.#pods = ctx.informers.for(podsInfo)
-    this.#nodes.addHandlers({ onAdd: (n) => this.#queue!.add(n.metadata.name!), onDelete: (n) => this.#forgetNode(n.metadata.name!) })
+    this.#nodes.addHandlers({
+      onAdd: (n) => this.#queue!.add(n.metadata.name!),
+      onUpdate: (o, n) => (o.spec?.unschedulable === true) !== (n.spec?.unschedulable === true) && this.#queue!.add(n.metadata.name!),
+      onDelete: (n) => this.#forgetNode(n.metadata.name!),
+    })
     // A renewal is dated when it arrives, and clears the taints at once rather than on the next tick.
     this.#leases.addHandlers({
       onUpdate: (_o, l) => {
@@ -250,10 +258,7 @@ export class NodeLifecycleController implements Controller {
       const conditions = (pod.status?.conditions ?? []).map((c: any) => (c?.type === 'Ready' ? { ...c, status: 'False', lastTransitionTime: at } : c))
       await ignoreGone(client.update(podsInfo, { ...pod, status: { ...pod.status, conditions } }, 'status'))
     }
-    for (const pod of plan.evict) {
-      events.event(pod, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${pod.metadata.namespace}/${pod.metadata.name}`)
-      await ignoreGone(this.#delete(pod, {}))
-    }
+    for (const pod of plan.evict) await evictForTaint({ client, events }, pod)
     for (const pod of plan.forceDelete) await ignoreGone(this.#delete(pod, { gracePeriodSeconds: 0 }))
   }
 

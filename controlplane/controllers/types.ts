@@ -50,6 +50,10 @@ export interface ControllerConfig {
   routingWarnAfterMs?: number
   /** Endpoints per EndpointSlice (Kubernetes' --max-endpoints-per-slice: 100). */
   maxEndpointsPerSlice?: number
+  /** How often pod garbage collection looks for pods on deleted nodes (Kubernetes: 20 s). */
+  podGCPeriodMs?: number
+  /** How long a node must be seen missing before its pods are deleted (Kubernetes' quarantine: 40 s). */
+  podGCQuarantineMs?: number
   /** The pod network; each node gets one /24 from it as spec.podCIDR. */
   clusterCIDR: string
   nodeCIDRMaskSize: number

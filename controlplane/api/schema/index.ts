@@ -10,6 +10,7 @@ import { core } from './core.ts'
 import { resolve, type Field, type Message, type PackageDef } from './dsl.ts'
 import { meta } from './meta.ts'
 import { coordination, discovery, networking } from './networking.ts'
+import { policy } from './policy.ts'
 
 export type { Field, Message, ValueType } from './dsl.ts'
 
@@ -25,9 +26,10 @@ const groupOf: Record<string, { group: string; version: string }> = {
   authentication: { group: 'authentication.k8s.io', version: 'v1' },
   authorization: { group: 'authorization.k8s.io', version: 'v1' },
   batch: { group: 'batch', version: 'v1' },
+  policy: { group: 'policy', version: 'v1' },
 }
 
-export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch]
+export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, policy]
 
 export const messages: ReadonlyMap<string, Message> = resolve(packages)
 
@@ -54,8 +56,11 @@ for (const pkg of packages) {
 
 /** The schema of a kind, from an object's apiVersion and kind; undefined when Skiff has none. */
 export function kindSchema(apiVersion: string, kind: string): KindSchema | undefined {
-  return kinds.get(`${apiVersion}/${kind}`)
+  return kinds.get(`${apiVersion}/${kind}`) ?? kinds.get(kindAliases[`${apiVersion}/${kind}`] ?? '')
 }
+
+/** Older versions the apiserver still decodes with a newer message of the same wire format (pods/eviction takes policy/v1beta1 bodies). */
+const kindAliases: Record<string, string> = { 'policy/v1beta1/Eviction': 'policy/v1/Eviction' }
 
 /** Every kind with a schema (Lists and reviews included). */
 export function allKinds(): KindSchema[] {

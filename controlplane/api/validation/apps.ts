@@ -100,7 +100,7 @@ function validateDaemonSetStrategy(s: unknown, path: string): Causes {
 }
 
 /** IntOrString values print bare, as their Go String() method does. */
-function intOrPercent(v: unknown, path: string): Causes {
+export function intOrPercent(v: unknown, path: string): Causes {
   if (v === undefined || v === null) return []
   if (typeof v === 'string') return invalidEach(path, raw(v), isValidPercent(v))
   if (typeof v === 'number' && Number.isInteger(v)) return v < 0 ? [invalid(path, v, 'must be greater than or equal to 0')] : []
@@ -111,7 +111,7 @@ function isZero(v: unknown): boolean {
   return v === undefined || v === null || v === 0 || v === '0%'
 }
 
-function notMoreThan100Percent(v: unknown, path: string): Causes {
+export function notMoreThan100Percent(v: unknown, path: string): Causes {
   if (typeof v !== 'string' || isValidPercent(v).length) return []
   return Number(v.slice(0, -1)) > 100 ? [invalid(path, raw(v), 'must not be greater than 100%')] : []
 }
