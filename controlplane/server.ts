@@ -42,6 +42,9 @@ import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
 import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
+import { JobController } from './controllers/job.ts'
+import { CronJobController } from './controllers/cronjob.ts'
+import { TTLAfterFinishedController } from './controllers/ttl-after-finished.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -281,6 +284,9 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new RoutingEventsController(),
       new ClusterRoleAggregationController(),
       new ServiceAccountsController(),
+      new JobController(),
+      new CronJobController(),
+      new TTLAfterFinishedController(),
     ],
   })
   return { manager, client }
