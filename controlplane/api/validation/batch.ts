@@ -6,7 +6,7 @@
 import { batchLabels } from '../batch-defaults.ts'
 import { parseSchedule, timeZoneError } from '../cron.ts'
 import type { KubeObject } from '../types.ts'
-import { canonical, immutableMsg, invalid, isRecord, nonNegative, notSupported, raw, required, type Causes } from './field.ts'
+import { canonical, goStringMap, immutableMsg, invalid, isRecord, nonNegative, notSupported, raw, required, type Causes } from './field.ts'
 import { goSelector, selectorMatches, validateLabelSelector } from './meta.ts'
 import { validatePodTemplate } from './pod.ts'
 
@@ -56,7 +56,7 @@ export function validateJob(job: KubeObject, old?: KubeObject): Causes {
   else {
     out.push(...validateLabelSelector(spec.selector, 'spec.selector'))
     const labels = spec.template?.metadata?.labels
-    if (!selectorMatches(spec.selector, labels)) out.push(invalid('spec.template.metadata.labels', raw(canonical(labels ?? null)), '`selector` does not match template `labels`'))
+    if (!selectorMatches(spec.selector, labels)) out.push(invalid('spec.template.metadata.labels', goStringMap(labels), '`selector` does not match template `labels`'))
   }
   if (old && isRecord(old.spec)) out.push(...validateJobSpecUpdate(spec, old.spec))
   return out
