@@ -115,7 +115,7 @@ export function planCronJob(i: CronJobPlanInput): CronJobPlan {
   const spec = cj.spec ?? {}
   const events: CronEvent[] = []
   const plan: CronJobPlan = { status: {}, replace: [], prune: [], events }
-  // Active: our unfinished Jobs (the status list, less what finished or vanished, plus what we made and did not record).
+  // Active: the status list, less what finished or vanished.
   const byUid = new Map(i.jobs.map((j) => [j.metadata.uid, j]))
   const active: Array<Record<string, string>> = []
   for (const ref of cj.status?.active ?? []) {
@@ -126,7 +126,12 @@ export function planCronJob(i: CronJobPlanInput): CronJobPlan {
       events.push({ type: 'Normal', reason: 'SawCompletedJob', message: `Saw completed job: ${j.metadata.name}, condition: ${c?.type}` })
     } else active.push(ref)
   }
-  for (const j of i.jobs) if (!isJobFinished(j) && !active.some((r) => r.uid === j.metadata.uid)) active.push(jobRef(j))
+  // Like Kubernetes, an unfinished Job of ours that the list does not name (made by `kubectl create job --from`, or
+  // created just before a crash) is reported, not adopted into active: concurrencyPolicy ignores it.
+  for (const j of i.jobs) {
+    if (!isJobFinished(j) && !active.some((r) => r.uid === j.metadata.uid))
+      events.push({ type: 'Warning', reason: 'UnexpectedJob', message: `Saw a job that the controller did not create or forgot: ${j.metadata.name}` })
+  }
   let lastSuccessful = time(cj.status?.lastSuccessfulTime)
   for (const j of i.jobs) {
     const done = condition(j, 'Complete') ? time(j.status?.completionTime) : NaN

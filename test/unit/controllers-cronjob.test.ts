@@ -113,6 +113,10 @@ t.test('status: finished Jobs leave active, lastSuccessfulTime from the newest C
   t.notOk(p.status.active)
   t.equal(p.status.lastSuccessfulTime, '2026-01-01T00:01:30Z')
   t.same(p.events.map((e) => e.reason).sort(), ['MissingJob', 'SawCompletedJob'])
+  const manual = job('manual', { start: '2026-01-01T00:01:30Z' })
+  const seen = planCronJob({ cj: cronJob({ concurrencyPolicy: 'Forbid' }), jobs: [manual], now: T('2026-01-01T00:01:35Z'), schedule: parseSchedule('* * * * *') })
+  t.match(seen.events, [{ type: 'Warning', reason: 'UnexpectedJob', message: 'Saw a job that the controller did not create or forgot: manual' }])
+  t.ok(seen.create, 'a Job the controller did not make does not block Forbid (as in Kubernetes)')
 })
 
 t.test('history limits: the oldest finished Jobs go', async (t) => {
