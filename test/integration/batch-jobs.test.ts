@@ -27,7 +27,7 @@ const net = await pickClusterCIDR()
 const names = testNodeNames(1, 'job')
 const c = await startTestCluster(t, {
   identities: nodeIdentities(names),
-  controllers: { clusterCIDR: net.clusterCIDR, jobBackoffBaseMs: 500, cronJobClock: fastClock(20) },
+  controllers: { clusterCIDR: net.clusterCIDR, jobBackoffBaseMs: 2_000, cronJobClock: fastClock(20) },
 })
 await startTestNode(t, c, { name: names[0]!, clusterCIDR: net.clusterCIDR, backoff: { baseMs: 500, maxMs: 2_000 } })
 
@@ -90,6 +90,12 @@ t.test('completions 5, parallelism 2: five pods succeed, never more than two act
 })
 
 t.test('exit 1 with backoffLimit 2: three pods fail, then BackoffLimitExceeded', async (t) => {
+  // When each pod is first seen, on this process's clock: the replacements must wait out the backoff (2 s, then 4 s).
+  const seen = new Map<string, number>()
+  const inf = new Informer({ client: c.client, info: pods, logger: silentLogger(), namespace: ns, labelSelector: 'batch.kubernetes.io/job-name=fails' })
+  inf.addHandlers({ onAdd: (p) => void (seen.has(p.metadata.name!) || seen.set(p.metadata.name!, performance.now())) })
+  await inf.start()
+  t.teardown(() => inf.stop())
   await c.kubectl(['apply', '-f', '-'], { stdin: jobYaml('fails', { backoffLimit: 2 }, 'echo failing; exit 1') })
   const j = await finishedJob('fails', 'Failed')
   const failed = cond(j, 'Failed')
@@ -104,10 +110,24 @@ t.test('exit 1 with backoffLimit 2: three pods fail, then BackoffLimitExceeded',
     t.match(p.status.containerStatuses[0].state, { terminated: { exitCode: 1, reason: 'Error' } })
     t.equal(p.status.containerStatuses[0].restartCount, 0, 'restartPolicy Never: not restarted')
   }
+  // finishedAt has whole seconds, so a delay may start up to 1 s early: at least 1 s, then 3 s, after the pod before was seen.
+  const times = [...seen.values()].sort((a, b) => a - b)
+  t.equal(times.length, 3)
+  t.ok(times[1]! - times[0]! >= 1_000, `first replacement waited (${Math.round(times[1]! - times[0]!)} ms)`)
+  t.ok(times[2]! - times[1]! >= 3_000, `second replacement waited the doubled backoff (${Math.round(times[2]! - times[1]!)} ms)`)
   const get = await c.kubectl(['get', 'job', 'fails'])
   t.match(get.stdout, /fails\s+Failed\s+0\/1/)
   await eventually(async () => (await c.client.list(events, ns)).items.some((e) => e.involvedObject?.name === 'fails' && e.reason === 'BackoffLimitExceeded' && e.type === 'Warning'), { ...slow, what: 'BackoffLimitExceeded Warning event' })
   t.pass('BackoffLimitExceeded Warning event')
+})
+
+t.test('restartPolicy OnFailure: container restarts count toward backoffLimit', async (t) => {
+  const spec = { backoffLimit: 1, template: { spec: { restartPolicy: 'OnFailure', terminationGracePeriodSeconds: 1, containers: [{ name: 'work', image, command: ['sh', '-c', 'exit 3'] }] } } }
+  await c.client.create(jobs, ns, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'restarts' }, spec })
+  const j = await finishedJob('restarts', 'Failed')
+  t.equal(cond(j, 'Failed').reason, 'BackoffLimitExceeded')
+  t.equal(j.status.failed, 1, 'the one pod, deleted when the Job failed, counts as failed')
+  t.ok(cond(j, 'FailureTarget'), 'FailureTarget came first')
 })
 
 t.test('an Indexed Job: each pod sees its JOB_COMPLETION_INDEX and hostname', async (t) => {
@@ -135,6 +155,16 @@ t.test('ttlSecondsAfterFinished: the finished Job and its pods are deleted', asy
     return gone && (await jobPods('short-lived')).length === 0
   }, { ...slow, what: 'job short-lived and its pod deleted' })
   t.pass('deleted')
+})
+
+t.test('kubectl delete job: its running pod loses the job-tracking finalizer and goes', async (t) => {
+  await c.kubectl(['apply', '-f', '-'], { stdin: jobYaml('doomed', {}, 'sleep 60') })
+  await eventually(async () => (await jobPods('doomed')).some((p) => p.status?.phase === 'Running'), { ...slow, what: 'doomed pod running' })
+  const [before] = await jobPods('doomed')
+  t.ok(before!.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking'), 'a running pod holds the finalizer')
+  await c.kubectl(['delete', 'job', 'doomed'])
+  await eventually(async () => (await jobPods('doomed')).length === 0, { ...slow, what: 'pods of the deleted job gone' })
+  t.pass('pods gone')
 })
 
 t.test('kubectl create job, create cronjob, create job --from=cronjob', async (t) => {
