@@ -305,12 +305,13 @@ export function planJob(i: JobPlanInput): JobPlan {
   if (conditions.length) status.conditions = conditions
   if (startTime) status.startTime = startTime
   if (completionTime) status.completionTime = completionTime
-  status.active = active.length
+  // As Kubernetes serialises JobStatus: active, succeeded, failed and completedIndexes are omitted when empty; ready and terminating are pointers.
+  if (active.length) status.active = active.length
   status.ready = active.filter(isPodReady).length
-  status.succeeded = succeeded
-  status.failed = failed
+  if (succeeded) status.succeeded = succeeded
+  if (failed) status.failed = failed
   status.terminating = terminating.length
-  if (indexed) status.completedIndexes = formatIndexes(done)
+  if (indexed && done.size) status.completedIndexes = formatIndexes(done)
   status.uncountedTerminatedPods = {
     ...(uncounted.succeeded.length ? { succeeded: uncounted.succeeded } : {}),
     ...(uncounted.failed.length ? { failed: uncounted.failed } : {}),

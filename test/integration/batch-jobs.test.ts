@@ -170,6 +170,9 @@ t.test('kubectl delete job: its running pod loses the job-tracking finalizer and
 t.test('kubectl create job, create cronjob, create job --from=cronjob', async (t) => {
   await c.kubectl(['create', 'job', 'hello', `--image=${image}`, '--', 'sh', '-c', 'echo hello'])
   await finishedJob('hello', 'Complete')
+  t.equal((await c.kubectl(['logs', 'job/hello'])).stdout.trim(), 'hello', 'kubectl logs job/NAME finds the pod by the selector')
+  const described = await c.kubectl(['describe', 'job', 'hello'])
+  t.match(described.stdout, /Pods Statuses:\s+0 Active \(0 Ready\) \/ 1 Succeeded \/ 0 Failed/)
   const hello = await c.client.get(jobs, ns, 'hello')
   t.equal(hello.spec.selector.matchLabels['batch.kubernetes.io/controller-uid'], hello.metadata.uid)
   t.equal(hello.spec.backoffLimit, 6)
