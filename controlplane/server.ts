@@ -45,6 +45,9 @@ import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
 import { DisruptionController } from './controllers/disruption.ts'
 import { TaintEvictionController } from './controllers/taint-eviction.ts'
 import { PodGCController } from './controllers/pod-gc.ts'
+import { JobController } from './controllers/job.ts'
+import { CronJobController } from './controllers/cronjob.ts'
+import { TTLAfterFinishedController } from './controllers/ttl-after-finished.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -287,6 +290,9 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new DisruptionController(),
       new TaintEvictionController(),
       new PodGCController(),
+      new JobController(),
+      new CronJobController(),
+      new TTLAfterFinishedController(),
     ],
   })
   return { manager, client }

@@ -10,6 +10,7 @@ import type { KubeObject } from './types.ts'
 import { parseQuantity } from './validation/quantity.ts'
 import { text } from './validation/field.ts'
 import { defaultBinding } from './validation/rbac.ts'
+import { defaultCronJob, defaultJob } from './batch-defaults.ts'
 
 type Obj = Record<string, any>
 
@@ -67,6 +68,8 @@ const defaulters: Record<string, Defaulter> = {
   Endpoints: (o) => {
     for (const s of list(o.subsets)) for (const p of list(s.ports)) def(p, 'protocol', 'TCP')
   },
+  Job: defaultJob,
+  CronJob: defaultCronJob,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

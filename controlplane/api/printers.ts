@@ -7,6 +7,7 @@ import { groupVersion } from './resources.ts'
 import type { KubeObject } from './types.ts'
 import { configMapPrinter, eventPrinter, leasePrinter, namespacePrinter, nodePrinter, secretPrinter, serviceAccountPrinter } from './printers/cluster.ts'
 import { age } from './printers/format.ts'
+import { cronJobPrinter, jobPrinter } from './printers/batch.ts'
 import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPrinter, servicePrinter } from './printers/network.ts'
 import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
@@ -50,6 +51,8 @@ const printers: Record<string, KindPrinter> = {
   RoleBinding: roleBindingPrinter,
   ClusterRoleBinding: roleBindingPrinter,
   PodDisruptionBudget: podDisruptionBudgetPrinter,
+  Job: jobPrinter,
+  CronJob: cronJobPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

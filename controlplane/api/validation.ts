@@ -8,6 +8,7 @@
 import type { ResourceInfo } from './resources.ts'
 import type { KubeObject, StatusCause } from './types.ts'
 import { validateDaemonSet, validateDeployment, validateReplicaSet } from './validation/apps.ts'
+import { validateCronJob, validateJob } from './validation/batch.ts'
 import {
   validateConfigMap, validateEndpointSlice, validateEndpoints, validateEvent, validateLease, validateNamespace, validateNode, validateSecret, validateServiceAccount,
 } from './validation/core.ts'
@@ -54,6 +55,8 @@ const kindValidators: Record<string, KindValidator> = {
   RoleBinding: validateRoleBinding,
   ClusterRoleBinding: validateClusterRoleBinding,
   PodDisruptionBudget: validatePodDisruptionBudget,
+  Job: validateJob,
+  CronJob: validateCronJob,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

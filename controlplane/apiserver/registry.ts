@@ -8,6 +8,7 @@ import { qualifiedResource, type ResourceInfo, groupVersion, lookupResource } fr
 import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/errors.ts'
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
+import { generateJobSelector } from '../api/batch-defaults.ts'
 import { admitServiceAccount } from './serviceaccount-admission.ts'
 import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
@@ -141,6 +142,7 @@ export class Registry {
     } else delete meta.namespace
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix()
     meta.uid = randomUUID()
+    if (info.kind === 'Job') generateJobSelector(obj)
     meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     delete meta.resourceVersion
     delete meta.deletionTimestamp

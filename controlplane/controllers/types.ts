@@ -59,6 +59,20 @@ export interface ControllerConfig {
   nodeCIDRMaskSize: number
   /** LoadBalancer addresses: CIDRs, a-b ranges or single IPv4 addresses (outside the service and pod ranges). */
   loadBalancerPool?: string[]
+  /** Job: first delay before a failed pod is replaced, doubled per failure in a row (Kubernetes: 10 s). */
+  jobBackoffBaseMs?: number
+  /** Job: the largest such delay (Kubernetes: 6 min). */
+  jobBackoffMaxMs?: number
+  /** CronJob: the clock schedules are read on (default: the wall clock); see clock.ts. */
+  cronJobClock?: ControllerClock
+}
+
+/** A clock for controllers that act at wall-clock times (CronJob). */
+export interface ControllerClock {
+  /** Now, in epoch milliseconds. */
+  now(): number
+  /** How many real milliseconds to wait for `ms` to pass on this clock. */
+  realDelayMs(ms: number): number
 }
 
 export const defaultControllerConfig: ControllerConfig = {
