@@ -42,6 +42,7 @@ import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
 import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
+import { PersistentVolumeController } from './controllers/persistentvolume.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -281,6 +282,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new RoutingEventsController(),
       new ClusterRoleAggregationController(),
       new ServiceAccountsController(),
+      new PersistentVolumeController(),
     ],
   })
   return { manager, client }

@@ -10,6 +10,7 @@ import type { KubeObject } from './types.ts'
 import { parseQuantity } from './validation/quantity.ts'
 import { text } from './validation/field.ts'
 import { defaultBinding } from './validation/rbac.ts'
+import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
 
 type Obj = Record<string, any>
 
@@ -67,6 +68,9 @@ const defaulters: Record<string, Defaulter> = {
   Endpoints: (o) => {
     for (const s of list(o.subsets)) for (const p of list(s.ports)) def(p, 'protocol', 'TCP')
   },
+  PersistentVolume: defaultPersistentVolume,
+  PersistentVolumeClaim: defaultPersistentVolumeClaim,
+  StorageClass: defaultStorageClass,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

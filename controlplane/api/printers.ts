@@ -10,6 +10,7 @@ import { age } from './printers/format.ts'
 import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPrinter, servicePrinter } from './printers/network.ts'
 import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
+import { persistentVolumeClaimPrinter, persistentVolumePrinter, storageClassPrinter } from './printers/storage.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 
@@ -48,6 +49,9 @@ const printers: Record<string, KindPrinter> = {
   ClusterRole: rolePrinter,
   RoleBinding: roleBindingPrinter,
   ClusterRoleBinding: roleBindingPrinter,
+  PersistentVolume: persistentVolumePrinter,
+  PersistentVolumeClaim: persistentVolumeClaimPrinter,
+  StorageClass: storageClassPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

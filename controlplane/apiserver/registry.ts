@@ -9,6 +9,7 @@ import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/err
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
 import { admitServiceAccount } from './serviceaccount-admission.ts'
+import { admitStorage } from './storage-admission.ts'
 import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
@@ -112,6 +113,7 @@ export class Registry {
     if (flags.managedFields) obj.metadata.managedFields = flags.managedFields
     await this.#checkNamespace(info, ns)
     if (info.resource === 'pods') admitServiceAccount(obj, await this.#serviceAccountOf(obj))
+    await admitStorage(this.store, info, obj)
     this.#validateOrThrow(info, obj)
     if (flags.dryRun) return obj
     const created = await this.#write(info, obj, undefined)

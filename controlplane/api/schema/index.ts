@@ -10,6 +10,7 @@ import { core } from './core.ts'
 import { resolve, type Field, type Message, type PackageDef } from './dsl.ts'
 import { meta } from './meta.ts'
 import { coordination, discovery, networking } from './networking.ts'
+import { storage } from './storage.ts'
 
 export type { Field, Message, ValueType } from './dsl.ts'
 
@@ -25,9 +26,10 @@ const groupOf: Record<string, { group: string; version: string }> = {
   authentication: { group: 'authentication.k8s.io', version: 'v1' },
   authorization: { group: 'authorization.k8s.io', version: 'v1' },
   batch: { group: 'batch', version: 'v1' },
+  storage: { group: 'storage.k8s.io', version: 'v1' },
 }
 
-export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch]
+export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, storage]
 
 export const messages: ReadonlyMap<string, Message> = resolve(packages)
 
