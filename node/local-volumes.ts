@@ -106,8 +106,9 @@ export class LocalVolumes implements ClaimResolver {
     const queue = (this.#queue = new WorkQueue({ name: 'local-volumes', logger: log }))
     const seen = (pv: KubeObject) => pv.metadata.deletionTimestamp && pv.metadata.finalizers?.includes(storageFinalizers.localData) && queue.add(pv.metadata.name!)
     this.#volumes.addHandlers({ onAdd: seen, onUpdate: (_, pv) => seen(pv) })
-    await Promise.all([this.#volumes.start(), this.#claims.start()])
     queue.start((name) => this.#reclaim(name))
+    // Not awaited: pods must not wait for these caches (resolve() reads through to the API while they fill).
+    void Promise.all([this.#volumes.start(), this.#claims.start()]).catch((e) => log.warn({ err: (e as Error).message }, 'volume informers did not start'))
   }
 
   stop(): void {

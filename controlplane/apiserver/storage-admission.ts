@@ -3,6 +3,7 @@
 //    default class's name (none when no class is the default);
 //  - StorageObjectInUseProtection: claims get kubernetes.io/pvc-protection,
 //    volumes kubernetes.io/pv-protection;
+//  - status reset to Pending (the strategies' PrepareForCreate);
 //  - Skiff's hostPath rule with the nodes' own reserved paths (their state
 //    directories and container engine sockets, published by each agent in
 //    `skiff.dev/reserved-host-paths`): a pod hostPath volume, or a
@@ -58,6 +59,9 @@ export function hostPathCauses(info: ResourceInfo, obj: KubeObject, paths: { res
 }
 
 export async function admitStorage(store: Store, info: ResourceInfo, obj: KubeObject): Promise<void> {
+  // Status is the controller's: a new claim or volume starts Pending, whatever the body says (PrepareForCreate).
+  if (info.resource === 'persistentvolumeclaims') obj.status = { phase: 'Pending' }
+  if (info.resource === 'persistentvolumes') obj.status = { phase: 'Pending', lastPhaseTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }
   if (info.resource === 'persistentvolumeclaims') {
     admitDefaultClass(obj, (await store.list('storageclasses.storage.k8s.io')).items)
     addFinalizer(obj, storageFinalizers.pvc)

@@ -5,7 +5,9 @@
 //    Pending until a pod uses it, then binds to a volume made on the pod's
 //    node, under that agent's state dir;
 //  - the data survives a container restart, the pod's deletion and
-//    re-creation (which lands on the same node) and an agent restart;
+//    re-creation (which lands on the same node) and an agent restart; a pod
+//    held to the other node is Unschedulable with a volume node affinity
+//    conflict;
 //  - a claim in use stays Terminating until its pod is gone; reclaim Delete
 //    then removes the volume and its directory; a Retain class keeps the
 //    directory and the volume goes Released;
@@ -139,6 +141,17 @@ t.test('the data survives a container restart, pod re-creation and an agent rest
   const again = await waitPod('w1', isRunning, 'Running again')
   t.equal(again!.spec.nodeName, dataNode, 'the new pod lands on the volume node')
   t.same(await logLines('w1'), ['start', 'start', 'start'], 'pod re-creation keeps the file')
+  const described = (await c.kubectl(['describe', 'pvc', 'data'])).stdout
+  t.match(described, /StorageClass:\s+local-path/)
+  t.match(described, /Used By:\s+w1/, 'kubectl describe pvc names the pod that uses it')
+
+  // A pod held to the other node by its nodeSelector cannot use the volume: the scheduler says why.
+  const other = nodes.find((n) => n.name !== dataNode)!.name
+  await apply({ ...writer('w-other', 'data'), spec: { ...writer('w-other', 'data').spec, nodeSelector: { 'kubernetes.io/hostname': other } } })
+  const parked = await waitPod('w-other', (p) => p?.status?.conditions?.some((x: any) => x.type === 'PodScheduled' && x.status === 'False'), 'Unschedulable')
+  const msg = parked!.status.conditions.find((x: any) => x.type === 'PodScheduled').message
+  t.equal(msg, "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had volume node affinity conflict.")
+  await deletePod('w-other')
 
   await nodeNamed(dataNode).restart()
   await waitPod('w1', isRunning, 'Running after the agent restart')
