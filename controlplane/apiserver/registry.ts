@@ -9,7 +9,7 @@ import { ApiError, alreadyExists, conflict, invalid, notFound } from '../api/err
 import { clone, objectKey, type KubeObject, type StatusCause } from '../api/types.ts'
 import { applyDefaults } from '../api/defaults.ts'
 import { admitServiceAccount } from './serviceaccount-admission.ts'
-import { admitStorage } from './storage-admission.ts'
+import { admitStorage, admitStorageUpdate } from './storage-admission.ts'
 import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
@@ -177,6 +177,7 @@ export class Registry {
     const obj = this.#prepareUpdate(info, old, body, flags.subresource)
     this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
+    await admitStorageUpdate(this.store, info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
   }
@@ -192,6 +193,7 @@ export class Registry {
     const obj = this.#prepareUpdate(info, old, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }, flags.subresource)
     this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
+    await admitStorageUpdate(this.store, info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
   }

@@ -4,6 +4,8 @@
 //  - StorageObjectInUseProtection: claims get kubernetes.io/pvc-protection,
 //    volumes kubernetes.io/pv-protection;
 //  - status reset to Pending (the strategies' PrepareForCreate);
+//  - PersistentVolumeClaimResize (on update): a larger request only when
+//    the claim's class says allowVolumeExpansion: true;
 //  - Skiff's hostPath rule with the nodes' own reserved paths (their state
 //    directories and container engine sockets, published by each agent in
 //    `skiff.dev/reserved-host-paths`): a pod hostPath volume, or a
@@ -13,8 +15,8 @@
 
 import type { ResourceInfo } from '../api/resources.ts'
 import type { KubeObject, StatusCause } from '../api/types.ts'
-import { invalid } from '../api/errors.ts'
-import { alwaysReservedHostPaths, isUnder, pickDefaultClass, storageFinalizers } from '../api/storage.ts'
+import { ApiError, invalid } from '../api/errors.ts'
+import { alwaysReservedHostPaths, claimClass, claimRequest, isUnder, pickDefaultClass, storageFinalizers } from '../api/storage.ts'
 import { validateHostPath } from '../api/validation/storage.ts'
 import { readSkiffAnnotation } from '../api/validation.ts'
 import type { Store } from '../store/types.ts'
@@ -73,4 +75,19 @@ export async function admitStorage(store: Store, info: ResourceInfo, obj: KubeOb
   if (!uses) return
   const causes = hostPathCauses(info, obj, nodeHostPaths((await store.list('nodes')).items))
   if (causes.length) throw invalid(info.kind, obj.metadata?.name ?? '', causes)
+}
+
+/** PersistentVolumeClaimResize: may the claim grow from `old` to `obj`? Pure; `sc` is the claim's class. */
+export function resizeRefusal(obj: KubeObject, old: KubeObject, sc: KubeObject | undefined): string | undefined {
+  if (claimRequest(obj) <= claimRequest(old)) return undefined
+  if ((sc as any)?.allowVolumeExpansion === true) return undefined
+  return `persistentvolumeclaims "${obj.metadata.name}" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`
+}
+
+export async function admitStorageUpdate(store: Store, info: ResourceInfo, obj: KubeObject, old: KubeObject): Promise<void> {
+  if (info.resource !== 'persistentvolumeclaims' || claimRequest(obj) <= claimRequest(old)) return
+  const cls = claimClass(old)
+  const sc = cls ? await store.get('storageclasses.storage.k8s.io', cls) : undefined
+  const refusal = resizeRefusal(obj, old, sc)
+  if (refusal) throw new ApiError('Forbidden', refusal)
 }

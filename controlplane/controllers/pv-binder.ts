@@ -143,6 +143,12 @@ export function planClaim(input: ClaimInput): Step {
     a[ann.bindCompleted] = 'yes'
     return { type: 'updateClaim', claim: next }
   }
+  if (claimRequest(pvc) > volumeCapacity(pv) && pv.metadata.annotations?.[ann.provisionedBy] === localProvisioner) {
+    // Expansion (the apiserver let the request grow: the class allows it). A local volume is a directory: only the record grows.
+    const next = clone(pv)
+    next.spec.capacity = { ...(next.spec.capacity ?? {}), storage: pvc.spec.resources.requests.storage }
+    return { type: 'updateVolume', volume: next, event: { type: 'Normal', reason: 'VolumeResizeSuccessful', message: `volume ${pv.metadata.name} now has ${pvc.spec.resources.requests.storage}` } }
+  }
   return claimStatusStep(pvc, { phase: 'Bound', accessModes: pv.spec?.accessModes ?? [], capacity: { ...(pv.spec?.capacity ?? {}) } })
 }
 

@@ -127,6 +127,8 @@ t.test('a claim on the default class waits for its first consumer, then binds to
   const pvRow = (await c.kubectl(['get', 'pv', pv.metadata.name!])).stdout
   t.match(pvRow, /^NAME\s+CAPACITY\s+ACCESS MODES\s+RECLAIM POLICY\s+STATUS\s+CLAIM\s+STORAGECLASS\s+VOLUMEATTRIBUTESCLASS\s+REASON\s+AGE/m)
   t.match(pvRow, new RegExp(`^${pv.metadata.name}\\s+100Mi\\s+RWO\\s+Delete\\s+Bound\\s+default/data\\s+local-path\\s+<unset>\\s+`, 'm'))
+  const grow = await c.kubectl(['patch', 'pvc', 'data', '-p', '{"spec":{"resources":{"requests":{"storage":"200Mi"}}}}'], { allowFail: true })
+  t.match(grow.stderr, /only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize/, 'local-path does not allow expansion')
 })
 
 t.test('the data survives a container restart, pod re-creation and an agent restart', async (t) => {
@@ -172,17 +174,20 @@ t.test('a claim in use stays Terminating until its pod is gone; reclaim Delete t
 })
 
 t.test('a Retain class keeps the directory and the volume goes Released', async (t) => {
-  await apply({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'keep' }, provisioner: 'skiff.dev/local', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' })
+  await apply({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'keep' }, provisioner: 'skiff.dev/local', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer', allowVolumeExpansion: true })
   await apply(claim('kept', { storageClassName: 'keep' }))
   await apply(writer('w2', 'kept'))
   await waitPod('w2', isRunning, 'Running')
   const { pv } = await bound('kept')
   const pvName = pv.metadata.name!
   t.equal(pv.spec.persistentVolumeReclaimPolicy, 'Retain')
+  await c.kubectl(['patch', 'pvc', 'kept', '-p', '{"spec":{"resources":{"requests":{"storage":"200Mi"}}}}'])
+  await eventually(async () => (await c.client.get(pvcs, ns, 'kept')).status?.capacity?.storage === '200Mi', { ...slow, what: 'claim capacity 200Mi' })
+  t.equal((await c.client.get(pvs, undefined, pvName)).spec.capacity.storage, '200Mi', 'a class with allowVolumeExpansion grows the volume')
   await deletePod('w2')
   await c.kubectl(['delete', 'pvc', 'kept'])
   await eventually(async () => (await c.client.get(pvs, undefined, pvName)).status?.phase === 'Released', { ...slow, what: 'volume Released' })
-  t.match((await c.kubectl(['get', 'pv', pvName])).stdout, new RegExp(`^${pvName}\\s+100Mi\\s+RWO\\s+Retain\\s+Released\\s+default/kept\\s+keep\\s+`, 'm'))
+  t.match((await c.kubectl(['get', 'pv', pvName])).stdout, new RegExp(`^${pvName}\\s+200Mi\\s+RWO\\s+Retain\\s+Released\\s+default/kept\\s+keep\\s+`, 'm'))
   t.same(await readFile(join(pv.spec.local.path, 'log'), 'utf8'), 'start\n', 'the data is kept')
   // Deleting a Retain volume keeps the data too (as Kubernetes); the object goes.
   await c.kubectl(['delete', 'pv', pvName])

@@ -168,3 +168,14 @@ t.test('pvc-protection: a claim being deleted stays while a pod that is not fini
   t.equal(describe(planClaimDeletion(claim, [pod('Running', 'other')])), 'updateClaim c volumeName=- bindCompleted=- finalizers=-', 'a pod of another namespace does not')
   t.equal(describe(planClaimDeletion(pvc('c'), [])), 'none', 'a claim not being deleted is left alone')
 })
+
+t.test('expansion: a bound claim that asks for more grows its local volume, then its status', async (t) => {
+  const claim = pvc('c', { volume: 'v', phase: 'Bound', bindCompleted: true, size: '2Gi' })
+  const local = pv('v', { phase: 'Bound', provisioned: true, claim: { name: 'c', uid: 'uid-c' } })
+  const step = planClaim({ claim, volumes: [local], volume: local, classes: new Map(), nodes: new Map(), now })
+  t.equal(step.type === 'updateVolume' && step.volume.spec.capacity.storage, '2Gi', 'the volume records the new size')
+  const grown = (step as { volume: KubeObject }).volume
+  t.equal(describe(planClaim({ claim, volumes: [grown], volume: grown, classes: new Map(), nodes: new Map(), now })), 'claim c Bound 2Gi ReadWriteOnce')
+  const staticPv = pv('v', { phase: 'Bound', claim: { name: 'c', uid: 'uid-c' } })
+  t.equal(describe(planClaim({ claim, volumes: [staticPv], volume: staticPv, classes: new Map(), nodes: new Map(), now })), 'claim c Bound 1Gi ReadWriteOnce', 'a static volume is not resized')
+})

@@ -10,7 +10,7 @@ import { applyDefaults } from '../../controlplane/api/defaults.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { validate } from '../../controlplane/api/validation.ts'
 import { validateHostPath } from '../../controlplane/api/validation/storage.ts'
-import { admitDefaultClass, hostPathCauses, nodeHostPaths } from '../../controlplane/apiserver/storage-admission.ts'
+import { admitDefaultClass, hostPathCauses, nodeHostPaths, resizeRefusal } from '../../controlplane/apiserver/storage-admission.ts'
 
 const pvInfo = lookupResource('', 'v1', 'persistentvolumes')!
 const pvcInfo = lookupResource('', 'v1', 'persistentvolumeclaims')!
@@ -139,4 +139,13 @@ t.test('kubectl get columns', async (t) => {
     head: 'NAME | PROVISIONER | RECLAIMPOLICY | VOLUMEBINDINGMODE | ALLOWVOLUMEEXPANSION | AGE',
     cells: 'local-path (default) | skiff.dev/local | Delete | WaitForFirstConsumer | false | 60s',
   })
+})
+
+t.test('PersistentVolumeClaimResize: only a class with allowVolumeExpansion lets a claim grow', async (t) => {
+  const c = (size: string) => ({ metadata: { name: 'data' }, spec: { resources: { requests: { storage: size } } } }) as KubeObject
+  const sc = (allow?: boolean) => ({ metadata: { name: 's' }, provisioner: 'skiff.dev/local', ...(allow === undefined ? {} : { allowVolumeExpansion: allow }) }) as KubeObject
+  t.equal(resizeRefusal(c('2Gi'), c('1Gi'), sc(true)), undefined)
+  t.equal(resizeRefusal(c('2Gi'), c('1Gi'), sc()), 'persistentvolumeclaims "data" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize')
+  t.ok(resizeRefusal(c('2Gi'), c('1Gi'), undefined), 'no class')
+  t.equal(resizeRefusal(c('1Gi'), c('1Gi'), undefined), undefined, 'no growth, nothing to check')
 })
