@@ -20,7 +20,7 @@
 // ContainerCreating).
 
 import { randomBytes, createHash } from 'node:crypto'
-import { chmod, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import type { VolumePath } from './container-config.ts'
@@ -147,7 +147,9 @@ export class VolumeManager {
         await this.#writeIfChanged(dir, files)
         out.set(v.name, { path: dir, readOnly: true })
       } else if (v.hostPath) {
-        const refused = refusedHostPath(v.hostPath.path, this.#reserved)
+        // The path as written and as the kernel resolves it (a symlink to the socket or the state is refused too).
+        const real = await realpath(v.hostPath.path).catch(() => v.hostPath.path)
+        const refused = refusedHostPath(v.hostPath.path, this.#reserved) ?? refusedHostPath(real, this.#reserved)
         if (refused) throw new VolumeError(`volume ${v.name}: hostPath ${v.hostPath.path} is refused on this node (it is, contains or lies under ${refused})`)
         if (v.hostPath.type === 'DirectoryOrCreate') await mkdir(v.hostPath.path, { recursive: true })
         out.set(v.name, { path: v.hostPath.path, readOnly: false })

@@ -5,7 +5,7 @@
 // downwardAPI volume and refusing a reserved hostPath in a temporary dir.
 
 import t from 'tap'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KubeObject } from '../../controlplane/api/types.ts'
@@ -87,6 +87,11 @@ t.test('the node refuses a reserved hostPath too', async (t) => {
   t.equal(await readFile(join(out.get('info')!.path, 'labels'), 'utf8'), 'app="web"\ntier="front"')
   const bad = { ...p, spec: { ...p.spec, volumes: [{ name: 'h', hostPath: { path: join(dir, 'pods') } }] } } as KubeObject
   await t.rejects(vm.setUp(bad, { configMaps: new Map(), secrets: new Map() }), /hostPath .* is refused on this node/)
+  const link = join(tmpdir(), `skiff-unit-link-${process.pid}`)
+  await symlink(join(dir, 'pods'), link)
+  t.teardown(() => rm(link, { force: true }))
+  const viaLink = { ...p, spec: { ...p.spec, volumes: [{ name: 'h', hostPath: { path: link } }] } } as KubeObject
+  await t.rejects(vm.setUp(viaLink, { configMaps: new Map(), secrets: new Map() }), /hostPath .* is refused on this node/, 'a symlink into the state dir too')
   const claimOnly = { ...p, spec: { ...p.spec, volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'data' } }] } } as KubeObject
   await t.rejects(vm.setUp(claimOnly, { configMaps: new Map(), secrets: new Map() }), /cannot mount persistent volume claims/)
 })
