@@ -14,7 +14,7 @@
 //    gone only after its data is. Only a directory named after the volume
 //    directly inside the local volume dir is ever removed.
 
-import { mkdir, rm, stat } from 'node:fs/promises'
+import { mkdir, realpath, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
@@ -132,6 +132,12 @@ export class LocalVolumes implements ClaimResolver {
     if ('error' in plan) throw new VolumeError(plan.error)
     if (plan.create) await mkdir(plan.path, { recursive: true, mode: 0o777 })
     else await stat(plan.path).catch(() => { throw new VolumeError(`path ${plan.path} of claim "${claimName}" does not exist on this node`) })
+    if (!ownLocalDir(pv!, this.#o.nodeName, this.root)) {
+      // A static volume whose path resolves (symlinks) into a reserved path is refused like the path itself.
+      const real = await realpath(plan.path)
+      const hit = this.reserved.find((r) => isUnder(real, r) || isUnder(r, real))
+      if (hit) throw new VolumeError(`persistentvolume "${pv!.metadata.name}": path ${plan.path} resolves to ${real}, which is refused on this node (under or holding ${hit})`)
+    }
     return { path: plan.path, readOnly: readOnly || pv?.spec?.csi?.readOnly === true }
   }
 
