@@ -9,7 +9,7 @@
 import type { KubeObject } from '../api/types.ts'
 import { selectorMatches } from '../api/validation/meta.ts'
 import {
-  claimClass, claimRequest, localProvisioner, noProvisioner, storageAnnotations as ann, storageFinalizers, volumeCapacity, volumeClass,
+  claimClass, claimRequest, localProvisioner, noProvisioner, pickDefaultClass, storageAnnotations as ann, storageFinalizers, volumeCapacity, volumeClass,
 } from '../api/storage.ts'
 import { termMatches } from '../scheduler/plugins/node-affinity.ts'
 
@@ -157,6 +157,13 @@ function planUnboundClaim(input: ClaimInput): Step {
   const pending = claimStatusStep(pvc, { phase: 'Pending' })
   if (pending.type !== 'none') return pending
   if (pvc.metadata.deletionTimestamp) return none
+  // Retroactive default class (Kubernetes 1.28+): a claim created with no class at all gets the default one once there is one.
+  const def = pvc.spec?.storageClassName == null && !pvc.metadata.annotations?.['volume.beta.kubernetes.io/storage-class'] ? pickDefaultClass([...classes.values()]) : undefined
+  if (def) {
+    const next = clone(pvc)
+    next.spec.storageClassName = def.metadata.name
+    return { type: 'updateClaim', claim: next }
+  }
   // A volume already points at this claim (a binding in progress, or the user pre-bound the volume).
   const pre = input.volumes.find((pv) => isPreBoundTo(pv, pvc) && !pv.metadata.deletionTimestamp)
   const delayed = isDelayedBinding(pvc, classes)

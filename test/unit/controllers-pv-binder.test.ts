@@ -111,6 +111,12 @@ t.test('claims that wait, and why', async (t) => {
   t.equal(plan(pvc('c', { cls: 'nope' })), 'none (ProvisioningFailed)', 'a class that does not exist')
   t.equal(plan(pvc('c')), 'none (FailedBinding)', 'no class and no volume')
   t.equal(plan({ ...pvc('c'), status: {} }), 'claim c Pending', 'a new claim is Pending first')
+  const noClass = pvc('c')
+  delete noClass.spec.storageClassName
+  const retro = planClaim({ claim: noClass, volumes: [], classes, nodes: new Map(), now })
+  t.equal(retro.type === 'updateClaim' && retro.claim.spec.storageClassName, 'local-path', 'a claim with no class at all gets the default class once there is one')
+  t.equal(plan(noClass, [], []).startsWith('updateClaim'), true)
+  t.equal(describe(planClaim({ claim: noClass, volumes: [], classes: new Map([['ext', manualClass]]), nodes: new Map(), now })), 'none (FailedBinding)', 'no default class: it waits')
 })
 
 t.test('bound claims: the volume gone is Lost; a volume taken by another claim too', async (t) => {

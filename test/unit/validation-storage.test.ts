@@ -50,6 +50,8 @@ t.test('claims', async (t) => {
   t.same(causes(pvcInfo, claim({ accessModes: ['ReadWriteMany'] }), claim({})), [immutable])
   t.same(causes(pvcInfo, claim({ volumeName: 'v' }), claim({})), [], 'volumeName may be set once (the binder does)')
   t.same(causes(pvcInfo, claim({ volumeName: 'w' }), claim({ volumeName: 'v' })), [immutable])
+  t.same(causes(pvcInfo, claim({ storageClassName: 'local-path' }), claim({})), [], 'an unbound claim without a class may get one (retroactive default)')
+  t.same(causes(pvcInfo, claim({ storageClassName: 'other' }), claim({ storageClassName: 'local-path' })), [immutable], 'but not change it')
 })
 
 t.test('volumes', async (t) => {

@@ -86,13 +86,17 @@ export function validatePersistentVolumeClaim(obj: KubeObject, old: KubeObject |
 
 /**
  * The spec is immutable but for a larger storage request of a bound claim,
- * and volumeName going from unset to set (the controller binds that way).
+ * volumeName going from unset to set (the controller binds that way) and
+ * storageClassName from unset to set on an unbound claim (the retroactive
+ * default class).
  */
 function validateClaimUpdate(obj: KubeObject, old: KubeObject): Causes {
   const bound = old.status?.phase === 'Bound'
   const mask = (s: Record<string, any>) => {
     const m: Record<string, any> = { ...s }
     if (!old.spec.volumeName) delete m.volumeName
+    // The retroactive default class: an unbound claim without a class may get one, once.
+    if (old.spec.storageClassName == null && !old.spec.volumeName) delete m.storageClassName
     if (bound) m.resources = { ...(m.resources ?? {}), requests: { ...(m.resources?.requests ?? {}), storage: undefined } }
     delete m.volumeAttributesClassName
     return m
