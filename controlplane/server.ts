@@ -48,6 +48,7 @@ import { PodGCController } from './controllers/pod-gc.ts'
 import { JobController } from './controllers/job.ts'
 import { CronJobController } from './controllers/cronjob.ts'
 import { TTLAfterFinishedController } from './controllers/ttl-after-finished.ts'
+import { PersistentVolumeController } from './controllers/persistentvolume.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -293,6 +294,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new JobController(),
       new CronJobController(),
       new TTLAfterFinishedController(),
+      new PersistentVolumeController(),
     ],
   })
   return { manager, client }

@@ -33,6 +33,7 @@ import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
 import { VolumeManager } from './pods/volumes.ts'
+import { LocalVolumes } from './local-volumes.ts'
 // --- service proxy (dataplane/service-proxy) ---
 import { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
 import { ServiceProxier } from '../dataplane/service-proxy/proxier.ts'
@@ -137,6 +138,7 @@ export class Agent {
   #kubelet?: KubeletServer
   #dns?: ClusterDnsServer
   #pods?: PodSync
+  #localVolumes?: LocalVolumes
   #withdrawal?: EndpointWithdrawal
   #apiservers?: ApiserverFollower
   #storeGuard?: StoreGuard
@@ -229,6 +231,7 @@ export class Agent {
     await this.#followNodes()
     await this.#startDns()
     await this.#startServiceProxy(podCIDR)
+    await this.#startLocalVolumes()
     await this.#startPods()
     if (this.#facts.notReady) {
       this.#facts.notReady = undefined
@@ -287,9 +290,17 @@ export class Agent {
     await this.#speaker.start()
   }
 
+  /** Persistent volumes on this node: its local volume dir and reserved paths published, claims resolved, deleted volumes' data removed. */
+  async #startLocalVolumes(): Promise<void> {
+    const o = this.#o
+    const engineSocket = (o.docker as unknown as { modem?: { socketPath?: unknown } }).modem?.socketPath
+    this.#localVolumes = new LocalVolumes({ nodeName: o.nodeName, client: o.client, stateDir: o.stateDir, engineSocket: typeof engineSocket === 'string' ? engineSocket : undefined, logger: this.#log })
+    await this.#localVolumes.start()
+  }
+
   async #startPods(): Promise<void> {
     const o = this.#o
-    const volumes = new VolumeManager({ stateDir: o.stateDir })
+    const volumes = new VolumeManager({ stateDir: o.stateDir, claims: this.#localVolumes })
     const cap = this.#facts!.capacity
     if (o.endpointWithdrawalTimeoutMs !== 0) {
       this.#withdrawal = new EndpointWithdrawal({
@@ -380,6 +391,7 @@ export class Agent {
     this.#apiservers?.stop()
     this.#nodes?.stop()
     await this.#pods?.stop({ removePods: opts.removePods })
+    this.#localVolumes?.stop()
     this.#withdrawal?.stop()
     await this.#kubelet?.stop()
     await this.#dns?.stop()

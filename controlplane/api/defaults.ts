@@ -11,6 +11,7 @@ import { parseQuantity } from './validation/quantity.ts'
 import { text } from './validation/field.ts'
 import { defaultBinding } from './validation/rbac.ts'
 import { defaultCronJob, defaultJob } from './batch-defaults.ts'
+import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
 
 type Obj = Record<string, any>
 
@@ -70,6 +71,9 @@ const defaulters: Record<string, Defaulter> = {
   },
   Job: defaultJob,
   CronJob: defaultCronJob,
+  PersistentVolume: defaultPersistentVolume,
+  PersistentVolumeClaim: defaultPersistentVolumeClaim,
+  StorageClass: defaultStorageClass,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

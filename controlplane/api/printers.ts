@@ -12,6 +12,7 @@ import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPri
 import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
 import { podDisruptionBudgetPrinter } from './printers/policy.ts'
+import { persistentVolumeClaimPrinter, persistentVolumePrinter, storageClassPrinter } from './printers/storage.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 
@@ -53,6 +54,9 @@ const printers: Record<string, KindPrinter> = {
   PodDisruptionBudget: podDisruptionBudgetPrinter,
   Job: jobPrinter,
   CronJob: cronJobPrinter,
+  PersistentVolume: persistentVolumePrinter,
+  PersistentVolumeClaim: persistentVolumeClaimPrinter,
+  StorageClass: storageClassPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

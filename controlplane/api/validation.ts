@@ -23,6 +23,7 @@ import { validatePodDisruptionBudget } from './validation/policy.ts'
 import { isValidPathSegmentName, validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './validation/rbac.ts'
 import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
+import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from './validation/storage.ts'
 
 export { validateSkiffAnnotations, readSkiffAnnotation, skiffAnnotations } from './validation/skiff.ts'
 export type { SkiffAnnotation, SkiffAnnotationKey, SkiffAnnotationValue } from './validation/skiff.ts'
@@ -57,6 +58,9 @@ const kindValidators: Record<string, KindValidator> = {
   PodDisruptionBudget: validatePodDisruptionBudget,
   Job: validateJob,
   CronJob: validateCronJob,
+  PersistentVolume: validatePersistentVolume,
+  PersistentVolumeClaim: validatePersistentVolumeClaim,
+  StorageClass: validateStorageClass,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

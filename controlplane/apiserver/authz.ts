@@ -22,6 +22,7 @@
 import { ApiError } from '../api/errors.ts'
 import { groups, ingressUserPrefix, nodeUserPrefix, type UserInfo } from './authn.ts'
 import { rbacAuthorize, type PolicySource } from './rbac/authorizer.ts'
+import { pinnedNode } from '../api/storage.ts'
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection'
 
@@ -107,6 +108,16 @@ export function check(user: UserInfo, a: RequestAttributes, view: AuthzView): vo
   if (!d.allowed) throw forbidden(user, a, d.reason)
 }
 
+/** A write to a volume pinned to `node` that changes nothing but its metadata (the agent removing its finalizer). */
+function localVolumeFinalizerWrite(a: RequestAttributes, node: string): boolean {
+  const cur = a.current as KubeObjectLike | undefined
+  const inc = a.incoming as KubeObjectLike | undefined
+  if (!cur || !inc || pinnedNode(cur as any) !== node) return false
+  return JSON.stringify(cur.spec ?? null) === JSON.stringify(inc.spec ?? null)
+}
+
+type KubeObjectLike = { metadata?: Record<string, unknown>; spec?: unknown }
+
 function boundTo(obj: RequestAttributes['current'], node: string): boolean {
   return obj?.spec?.nodeName === node
 }
@@ -125,6 +136,10 @@ function authorizeNode(user: UserInfo, a: RequestAttributes, view: AuthzView): D
     return noOpinion(`no relationship found between node '${node}' and this object`)
   }
   if (resource === 'nodes' && (writeVerbs.has(verb) || verb === 'get') && a.name === node) return allow('own node')
+  if (resource === 'persistentvolumes' && !subresource && (verb === 'update' || verb === 'patch')) {
+    // Its local volumes' finalizer, once their data is gone (node/local-volumes.ts); nothing else of them.
+    return localVolumeFinalizerWrite(a, node) ? allow('finalizer of a local volume of this node') : noOpinion(`persistentvolume ${a.name} is not pinned to node '${node}'`)
+  }
   if (resource === 'leases.coordination.k8s.io' && a.namespace === 'kube-node-lease' && a.name === node && (readVerbs.has(verb) || writeVerbs.has(verb))) {
     return allow('own lease')
   }

@@ -10,6 +10,7 @@ import { clone, objectKey, type KubeObject, type StatusCause } from '../api/type
 import { applyDefaults } from '../api/defaults.ts'
 import { generateJobSelector } from '../api/batch-defaults.ts'
 import { admitServiceAccount } from './serviceaccount-admission.ts'
+import { admitStorage, admitStorageUpdate } from './storage-admission.ts'
 import { listTypesFromSchema, recordUpdate, type ManagedFieldsEntry } from '../api/apply.ts'
 import { validate } from '../api/validation.ts'
 import { StoreError, type Store, type WriteOptions } from '../store/types.ts'
@@ -113,6 +114,7 @@ export class Registry {
     if (flags.managedFields) obj.metadata.managedFields = flags.managedFields
     await this.#checkNamespace(info, ns)
     if (info.resource === 'pods') admitServiceAccount(obj, await this.#serviceAccountOf(obj))
+    await admitStorage(this.store, info, obj)
     this.#validateOrThrow(info, obj)
     if (flags.dryRun) return obj
     const created = await this.#write(info, obj, undefined)
@@ -177,6 +179,7 @@ export class Registry {
     const obj = this.#prepareUpdate(info, old, body, flags.subresource)
     this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
+    await admitStorageUpdate(this.store, info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
   }
@@ -192,6 +195,7 @@ export class Registry {
     const obj = this.#prepareUpdate(info, old, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }, flags.subresource)
     this.#trackFields(info, old, obj, flags)
     this.#validateOrThrow(info, obj, old)
+    await admitStorageUpdate(this.store, info, obj, old)
     if (flags.dryRun) return obj
     return await this.#write(info, obj, old)
   }

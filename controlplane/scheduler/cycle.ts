@@ -11,6 +11,7 @@
 
 import type { KubeObject } from '../api/types.ts'
 import type { CycleState, NodeInfo, NodeScore, Profile, Status } from './framework.ts'
+import { volumeLookupKey, type VolumeLookup } from './plugins/volume-binding.ts'
 
 export interface CycleInput {
   pod: KubeObject
@@ -20,6 +21,8 @@ export interface CycleInput {
   startIndex?: number
   /** 0 (adaptive, the default) or 1..100. */
   percentageOfNodesToScore?: number
+  /** The cluster's claims, volumes and classes, for VolumeBinding (absent: pods' claims are not checked). */
+  volumes?: VolumeLookup
 }
 
 /** Per reason, how many nodes gave it; `numNodes` is every node considered. */
@@ -48,6 +51,7 @@ export function runCycle(input: CycleInput): CycleResult {
   const { pod, nodes, profile } = input
   const start = nodes.length ? (input.startIndex ?? 0) % nodes.length : 0
   const state: CycleState = new Map()
+  if (input.volumes) state.set(volumeLookupKey, input.volumes)
   const failed = runPreFilter(state, pod, profile)
   if (failed) {
     const reasons = new Map(failed.map((r) => [r, nodes.length]))

@@ -22,6 +22,7 @@ import { leastAllocated } from './plugins/least-allocated.ts'
 import { mostAllocated } from './plugins/most-allocated.ts'
 import { ownerSpread } from './plugins/owner-spread.ts'
 import { taintToleration } from './plugins/taint-toleration.ts'
+import { volumeBinding } from './plugins/volume-binding.ts'
 
 // Plugins import runtime helpers from status.ts, never from this file: this
 // file imports every plugin, and a cycle would leave the registry half-built.
@@ -143,7 +144,7 @@ export type ProfileName = 'default' | 'bin-packing'
 
 /** Every plugin, in the order filters run: cheap checks first, like kube-scheduler. */
 export const plugins = {
-  filters: [nodeReady, taintToleration, nodeSelector, nodeAffinity, nodePorts, nodeResourcesFit],
+  filters: [nodeReady, taintToleration, nodeSelector, nodeAffinity, nodePorts, nodeResourcesFit, volumeBinding],
   scores: [ownerSpread, leastAllocated, mostAllocated],
 } as const
 

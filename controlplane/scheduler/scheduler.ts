@@ -19,6 +19,8 @@ import { createSchedulerMetrics, type SchedulerMetrics } from './metrics.ts'
 import { SchedulingQueue } from './queue.ts'
 import { isTerminal } from './resources.ts'
 import { defaultSchedulerName, isPendingFor, nodeSchedulingChanged, podSpecChanged } from './triggers.ts'
+import { selectNodeForClaims, watchVolumes } from './volumes.ts'
+import type { VolumeLookup } from './plugins/volume-binding.ts'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 
@@ -69,6 +71,7 @@ export class Scheduler implements Controller {
   #m!: SchedulerMetrics
   #queue?: SchedulingQueue
   #pods?: Informer
+  #volumes?: VolumeLookup
   #flush?: NodeJS.Timeout
   #stopped = true
   /** Bumped by every start(): handlers left on an earlier term's informers see a stale value and do nothing. */
@@ -122,6 +125,7 @@ export class Scheduler implements Controller {
       onUpdate: (o, p) => live(() => o !== p && this.#podChanged(o, p)),
       onDelete: (p) => live(() => this.#podDeleted(p)),
     })
+    this.#volumes = watchVolumes(ctx, () => live(() => queue.moveAllToActive()))
     await ctx.informers.start()
     if (this.#stopped || term !== this.#term) return // stopped while the informers synced
     // The informers may have synced before our handlers were added (shared
@@ -188,7 +192,7 @@ export class Scheduler implements Controller {
     const pod = this.#pods!.get(key)
     if (this.#stopped || !pod || !isPendingFor(pod, this.options.schedulerName) || this.#cache.isAssumed(key)) return
     const t0 = performance.now()
-    const r = runCycle({ pod, nodes: this.#cache.nodeInfos(), profile: this.#profile, startIndex: this.#nextStart, percentageOfNodesToScore: this.options.percentageOfNodesToScore })
+    const r = runCycle({ pod, nodes: this.#cache.nodeInfos(), profile: this.#profile, startIndex: this.#nextStart, percentageOfNodesToScore: this.options.percentageOfNodesToScore, volumes: this.#volumes })
     this.#nextStart = r.nextStartIndex
     this.#m.algorithm.observe({ profile: this.#profile.name }, (performance.now() - t0) / 1000)
     if ('fitError' in r) {
@@ -215,6 +219,7 @@ export class Scheduler implements Controller {
     // Read before the bind: the informer may deliver the bound pod (which forgets the key) before bindPod returns.
     const first = this.#firstSeen.get(key)
     try {
+      if (this.#volumes) await selectNodeForClaims(ctx, pod, node, this.#volumes)
       const out = await bindPod(ctx.client, pod, node)
       if ('gone' in out) {
         // Deleted, or bound by someone else meanwhile: the informer shows the truth.

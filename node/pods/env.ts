@@ -136,7 +136,7 @@ export function fieldValue(pod: KubeObject, path: string, src: EnvSources): stri
   }
 }
 
-function resourceValue(container: any, ref: any, src: EnvSources): string {
+export function resourceValue(container: any, ref: any, src: EnvSources): string {
   const [kind, res] = String(ref.resource).split('.')
   const raw = container.resources?.[kind === 'requests' ? 'requests' : 'limits']?.[res!]
   const fallback = res === 'cpu' ? src.allocatable.cpu : src.allocatable.memory

@@ -1,14 +1,14 @@
 // Projected volumes as the kubelet fills them: serviceAccountToken (a bound
 // token from the TokenRequest API, rotated), configMap and secret (keys or
 // items), downwardAPI (fieldRef items), all in one directory written
-// atomically (volumes.ts). A token is requested for the pod's
+// atomically (volumes.ts); downwardAPI items are downward-api.ts's. A token is requested for the pod's
 // ServiceAccount, bound to the pod, and requested again when 80% of its
 // lifetime has passed or it is older than 24 hours (the kubelet's rule);
 // the pod's sync is requeued for that moment.
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { monotonicMs } from '../../controlplane/client/lease-observer.ts'
-import { fieldValue } from './env.ts'
+import { downwardApiFiles } from './downward-api.ts'
 import { objectEntries, projectFiles, VolumeError, type ProjectedFile } from './volumes.ts'
 
 export interface TokenSource {
@@ -53,6 +53,8 @@ export interface ProjectedSources {
   configMaps: ReadonlyMap<string, KubeObject | null>
   secrets: ReadonlyMap<string, KubeObject | null>
   tokens?: ProjectedTokens
+  /** Node allocatable, for downward API resourceFieldRef items of a resource without a limit. */
+  allocatable?: { cpu: number; memory: number }
 }
 
 /** The files of a projected volume, and when its tokens want refreshing (monotonic ms, Infinity without tokens). */
@@ -73,10 +75,7 @@ export async function projectedFiles(pod: KubeObject, vol: { name: string; proje
       if (!obj && !ref.optional) throw new VolumeError(`${kind} "${ref.name}" not found (volume ${vol.name})`)
       if (obj) files.push(...projectFiles(objectEntries(obj, kind), { ...ref, defaultMode: mode }, `${kind} ${ref.name}`))
     } else if (s.downwardAPI) {
-      for (const it of s.downwardAPI.items ?? []) {
-        if (!it.fieldRef) throw new VolumeError(`volume ${vol.name}: only fieldRef items of downwardAPI are supported by this node`)
-        files.push({ path: it.path, data: Buffer.from(fieldValue(pod, it.fieldRef.fieldPath, { configMaps: new Map(), secrets: new Map(), hostIP: '', allocatable: { cpu: 0, memory: 0 } })), mode: it.mode ?? mode })
-      }
+      files.push(...downwardApiFiles(pod, s.downwardAPI.items ?? [], mode, src.allocatable ?? { cpu: 0, memory: 0 }))
     } else {
       throw new VolumeError(`volume ${vol.name}: projected source ${Object.keys(s)[0] ?? 'unknown'} is not supported by this node`)
     }

@@ -9,16 +9,31 @@
 //  - projected: serviceAccountToken, configMap, secret and downwardAPI
 //    sources in one directory, written the same way (projected.ts; the
 //    token is rotated);
-//  - hostPath: the host path itself.
+//  - downwardAPI: the pod's metadata and its containers' resources as files
+//    (downward-api.ts), written the same way;
+//  - persistentVolumeClaim: the claim's volume directory, resolved by the
+//    node's ClaimResolver (../local-volumes.ts); it is never removed with
+//    the pod;
+//  - hostPath: the host path itself, unless it is, contains or lies under a
+//    reserved path (the Docker socket, the agent's state dir).
 // Other volume types are refused with a clear message (the pod stays in
 // ContainerCreating).
 
 import { randomBytes, createHash } from 'node:crypto'
-import { chmod, mkdir, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readlink, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import type { VolumePath } from './container-config.ts'
 import { projectedFiles, type ProjectedSources } from './projected.ts'
+import { downwardApiFiles } from './downward-api.ts'
+import { alwaysReservedHostPaths, cleanPath, isUnder } from '../../controlplane/api/storage.ts'
+import type { ClaimResolver } from '../local-volumes.ts'
+
+/** The reserved path a hostPath is, contains or lies under, if any (pure; the node's defence behind the apiserver's check). */
+export function refusedHostPath(path: unknown, reserved: readonly string[]): string | undefined {
+  if (typeof path !== 'string' || !path.startsWith('/')) return '(not an absolute path)'
+  return reserved.find((r) => isUnder(path, r) || isUnder(r, path))
+}
 
 export class VolumeError extends Error {
   override name = 'VolumeError'
@@ -93,8 +108,14 @@ export class VolumeManager {
   #written = new Map<string, string>()
   #refreshAt = new Map<string, number>()
 
-  constructor(opts: { stateDir: string }) {
+  #claims?: ClaimResolver
+  #reserved: readonly string[]
+
+  /** `claims` resolves persistentVolumeClaim volumes (../local-volumes.ts); `reserved` host paths no hostPath may name (the agent's state, the Engine socket). */
+  constructor(opts: { stateDir: string; claims?: ClaimResolver }) {
     this.#root = join(opts.stateDir, 'pods')
+    this.#claims = opts.claims
+    this.#reserved = opts.claims?.reserved ?? [...alwaysReservedHostPaths, cleanPath(opts.stateDir)]
   }
 
   podDir(uid: string): string {
@@ -126,8 +147,21 @@ export class VolumeManager {
         await this.#writeIfChanged(dir, files)
         out.set(v.name, { path: dir, readOnly: true })
       } else if (v.hostPath) {
+        // The path as written and as the kernel resolves it (a symlink to the socket or the state is refused too).
+        const real = await realpath(v.hostPath.path).catch(() => v.hostPath.path)
+        const refused = refusedHostPath(v.hostPath.path, this.#reserved) ?? refusedHostPath(real, this.#reserved)
+        if (refused) throw new VolumeError(`volume ${v.name}: hostPath ${v.hostPath.path} is refused on this node (it is, contains or lies under ${refused})`)
         if (v.hostPath.type === 'DirectoryOrCreate') await mkdir(v.hostPath.path, { recursive: true })
         out.set(v.name, { path: v.hostPath.path, readOnly: false })
+      } else if (v.downwardAPI) {
+        const files = downwardApiFiles(pod, v.downwardAPI.items ?? [], v.downwardAPI.defaultMode ?? 0o644, sources.allocatable ?? { cpu: 0, memory: 0 })
+        await this.#writeIfChanged(dir, files)
+        out.set(v.name, { path: dir, readOnly: true })
+      } else if (v.persistentVolumeClaim) {
+        // The claim's volume lives outside the pod's directory: it outlives the pod, its containers and the agent.
+        if (!this.#claims) throw new VolumeError(`volume ${v.name}: this node cannot mount persistent volume claims`)
+        const got = await this.#claims.resolve(pod, v.persistentVolumeClaim.claimName, v.persistentVolumeClaim.readOnly === true)
+        out.set(v.name, got)
       } else {
         const type = Object.keys(v).find((k) => k !== 'name') ?? 'unknown'
         throw new VolumeError(`volume ${v.name}: type ${type} is not supported by this node`)

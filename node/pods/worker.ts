@@ -157,7 +157,7 @@ export class PodWorker {
       const ns = pod.metadata.namespace!
       for (const name of refs.configmaps) st.sources.configMaps.set(name, await this.#getOptional(configmaps, ns, name))
       for (const name of refs.secrets) st.sources.secrets.set(name, await this.#getOptional(secrets, ns, name))
-      st.volumes = await this.#o.volumes.setUp(pod, { ...st.sources, tokens: this.#tokens })
+      st.volumes = await this.#o.volumes.setUp(pod, { ...st.sources, tokens: this.#tokens, allocatable: this.#o.allocatable })
       // One wake-up per token rotation (not one timer per sync).
       const refresh = this.#o.volumes.refreshAt(pod.metadata.uid!)
       if (refresh !== undefined && this.#refreshQueued.get(pod.metadata.uid!) !== refresh) {

@@ -47,6 +47,15 @@ const valid: Record<string, KubeObject> = {
   Endpoints: { metadata: meta('web'), subsets: [{ addresses: [{ ip: '10.244.1.5' }], ports: [{ port: 80 }] }] },
   Event: { metadata: meta('web-1.17a'), involvedObject: { kind: 'Pod', name: 'web-1', namespace: 'default' }, reason: 'Started' },
   ServiceAccount: { metadata: meta('default') },
+  PersistentVolume: {
+    metadata: { name: 'pv-1' },
+    spec: {
+      capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Delete', storageClassName: 'local-path', local: { path: '/mnt/disk1' },
+      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['node-1'] }] }] } }, claimRef: { namespace: 'default', name: 'data' },
+    },
+  },
+  PersistentVolumeClaim: { metadata: meta('data'), spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'local-path', selector: { matchLabels: { tier: 'a' } } }, status: { phase: 'Bound' } },
+  StorageClass: { metadata: { name: 'local-path' }, provisioner: 'skiff.dev/local', reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer', parameters: { a: 'b' } } as KubeObject,
 }
 const kinds = resources.filter((r) => valid[r.kind] !== undefined)
 

@@ -4,11 +4,13 @@
 import { atomic, byName, byType, conditionStatus, mergeBy, req } from './common.ts'
 import { definePackage, listOf, object, type } from './dsl.ts'
 import { podTypes } from './core-pod.ts'
+import { storageCoreTypes } from './core-storage.ts'
 
 const meta = (what: string) => [1, 'meta.ObjectMeta', `Standard object metadata of the ${what}.`] as const
 
 export const core = definePackage('core', 'io.k8s.api.core.v1', {
   ...podTypes,
+  ...storageCoreTypes,
 
   Pod: object('A group of containers that run together on one node.', {
     metadata: meta('pod'),

@@ -11,6 +11,7 @@ import { resolve, type Field, type Message, type PackageDef } from './dsl.ts'
 import { meta } from './meta.ts'
 import { coordination, discovery, networking } from './networking.ts'
 import { policy } from './policy.ts'
+import { storage } from './storage.ts'
 
 export type { Field, Message, ValueType } from './dsl.ts'
 
@@ -27,9 +28,10 @@ const groupOf: Record<string, { group: string; version: string }> = {
   authorization: { group: 'authorization.k8s.io', version: 'v1' },
   batch: { group: 'batch', version: 'v1' },
   policy: { group: 'policy', version: 'v1' },
+  storage: { group: 'storage.k8s.io', version: 'v1' },
 }
 
-export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, policy]
+export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, policy, storage]
 
 export const messages: ReadonlyMap<string, Message> = resolve(packages)
 

@@ -8,6 +8,7 @@ import { validateContainer } from './container.ts'
 import type { ContainerScope } from './container.ts'
 import { validateAnnotations, validateLabels } from './meta.ts'
 import { isDNS1123Label, isDNS1123Subdomain, isQualifiedName } from './names.ts'
+import { validateVolumeHostPath } from './storage.ts'
 
 const restartPolicies = ['Always', 'Never', 'OnFailure']
 const dnsPolicies = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']
@@ -61,6 +62,7 @@ function validateVolumes(volumes: unknown, path: string): { causes: Causes; name
     const at = `${path}[${i}]`
     if (!isRecord(v)) return void causes.push(invalid(at, v, 'must be an object'))
     causes.push(...validateVolumeSource(v, at))
+    causes.push(...validateVolumeHostPath(v, at))
     if (typeof v.name !== 'string' || v.name === '') causes.push(required(`${at}.name`))
     else causes.push(...invalidEach(`${at}.name`, v.name, isDNS1123Label(v.name)))
     if (typeof v.name === 'string' && names.has(v.name)) causes.push(duplicate(`${at}.name`, v.name))

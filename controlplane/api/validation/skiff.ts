@@ -130,6 +130,18 @@ export function unicastMac(raw: string): Parsed<string> {
 
 const node = ['Node'] as const
 
+/** An absolute file system path without '..' (node/ publishes them). */
+export function hostPath(raw: string): Parsed<string> {
+  return raw.startsWith('/') && !raw.split('/').includes('..') ? ok(raw) : bad('must be an absolute path without ..')
+}
+
+export function hostPathList(raw: string): Parsed<string[]> {
+  const paths = commaList(raw)
+  const wrong = paths.find((p) => !hostPath(p).ok)
+  if (wrong !== undefined) return bad(`${JSON.stringify(wrong)} is not an absolute path; use a comma-separated list such as /var/lib/skiff,/run/docker.sock`)
+  return ok(paths)
+}
+
 export const skiffAnnotations = {
   'skiff.dev/methods': { kinds: ingress, description: 'HTTP methods the routes accept', parse: methodList },
   'skiff.dev/load-balance': { kinds: ingress, description: 'how requests are spread over endpoints', parse: enumOf('round-robin', 'least-request', 'cookie') },
@@ -147,6 +159,8 @@ export const skiffAnnotations = {
   'skiff.dev/proxy-send-timeout': { kinds: ingress, description: 'time between two writes to an endpoint', parse: duration(1, hour) },
   'skiff.dev/pod-network': { kinds: node, description: 'the pod network mode the node agent runs (published by the agent)', parse: enumOf('host-gw', 'vxlan') },
   'skiff.dev/vtep-mac': { kinds: node, description: "the MAC of the node's VXLAN device (published by the agent in vxlan mode)", parse: unicastMac },
+  'skiff.dev/local-volume-dir': { kinds: node, description: 'where the local provisioner keeps the volumes of this node (published by the agent)', parse: hostPath },
+  'skiff.dev/reserved-host-paths': { kinds: node, description: 'host paths no hostPath volume may name on this node: its state and container engine socket (published by the agent)', parse: hostPathList },
 } as const satisfies Record<string, SkiffAnnotation<any>>
 
 export type SkiffAnnotationKey = keyof typeof skiffAnnotations

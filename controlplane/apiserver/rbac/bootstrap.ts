@@ -100,6 +100,8 @@ const nodeRules: PolicyRule[] = [
   rule(read, ['discovery.k8s.io'], ['endpointslices']),
   rule(read, ['networking.k8s.io'], ['ingresses', 'ingressclasses']),
   rule(['create', 'patch'], [''], ['events']),
+  rule(read, [''], ['persistentvolumeclaims', 'persistentvolumes']),
+  rule(read, ['storage.k8s.io'], ['storageclasses']),
 ]
 
 /** Routing inputs and Events for every ingress class; Secrets, state and Leases of its own class are the ingress authorizer's (authz.ts). */
