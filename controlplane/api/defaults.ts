@@ -43,6 +43,8 @@ const defaulters: Record<string, Defaulter> = {
     defaultTemplate(spec)
   },
   DaemonSet: defaultDaemonSet,
+  StatefulSet: defaultStatefulSet,
+  PersistentVolumeClaim: defaultPersistentVolumeClaim,
   Service: defaultService,
   Secret: defaultSecret,
   Namespace: defaultNamespace,
@@ -218,6 +220,31 @@ function defaultDaemonSet(o: KubeObject): void {
     if (ru.maxSurge === undefined || ru.maxSurge === null) ru.maxSurge = 0
   }
   defaultTemplate(spec)
+}
+
+/** SetDefaults_StatefulSet, with the claim templates defaulted as PersistentVolumeClaims. */
+function defaultStatefulSet(o: KubeObject): void {
+  const spec = sub(o, 'spec')
+  def(spec, 'replicas', 1)
+  def(spec, 'revisionHistoryLimit', 10)
+  def(spec, 'podManagementPolicy', 'OrderedReady')
+  const strategy = sub(spec, 'updateStrategy')
+  if (!strategy.type) {
+    strategy.type = 'RollingUpdate'
+    sub(strategy, 'rollingUpdate')
+  }
+  if (strategy.type === 'RollingUpdate' && isObj(strategy.rollingUpdate)) def(strategy.rollingUpdate, 'partition', 0)
+  const retention = sub(spec, 'persistentVolumeClaimRetentionPolicy')
+  def(retention, 'whenDeleted', 'Retain')
+  def(retention, 'whenScaled', 'Retain')
+  for (const c of list(spec.volumeClaimTemplates)) defaultPersistentVolumeClaim(c as KubeObject)
+  defaultTemplate(spec)
+}
+
+/** SetDefaults_PersistentVolumeClaim: a Filesystem volume, phase Pending until bound. */
+function defaultPersistentVolumeClaim(o: KubeObject): void {
+  def(sub(o, 'spec'), 'volumeMode', 'Filesystem')
+  def(sub(o, 'status'), 'phase', 'Pending')
 }
 
 // --- services and the rest ---------------------------------------------------

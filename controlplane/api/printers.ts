@@ -12,6 +12,7 @@ import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
+import { controllerRevisionPrinter, statefulSetPrinter } from './printers/statefulset.ts'
 
 export { humanDuration } from './printers/format.ts'
 export type { KindPrinter, Table, TableColumnDefinition, TableRow, TableRowCondition } from './printers/types.ts'
@@ -32,6 +33,8 @@ const printers: Record<string, KindPrinter> = {
   Deployment: deploymentPrinter,
   ReplicaSet: replicaSetPrinter,
   DaemonSet: daemonSetPrinter,
+  StatefulSet: statefulSetPrinter,
+  ControllerRevision: controllerRevisionPrinter,
   Service: servicePrinter,
   Endpoints: endpointsPrinter,
   EndpointSlice: endpointSlicePrinter,

@@ -405,4 +405,28 @@ export const core = definePackage('core', 'io.k8s.api.core.v1', {
     count: [1, 'int32', 'Occurrences so far.'],
     lastObservedTime: [2, 'MicroTime', 'Latest occurrence.'],
   }),
+
+  PersistentVolumeClaim: object('A request for storage by a user (minimal: the claim objects StatefulSets make).', {
+    metadata: meta('claim'),
+    spec: [2, 'PersistentVolumeClaimSpec', 'What storage the claim asks for.'],
+    status: [3, 'PersistentVolumeClaimStatus', 'Observed state of the claim.'],
+  }),
+  PersistentVolumeClaimList: listOf('PersistentVolumeClaim'),
+  PersistentVolumeClaimStatus: type('Observed state of a claim.', {
+    phase: [1, 'string', 'Pending, Bound or Lost.', { enum: ['Bound', 'Lost', 'Pending'] }],
+    accessModes: [2, '[]string', 'Access modes of the bound volume.', atomic],
+    capacity: [3, 'map[Quantity]', 'Capacity of the bound volume.'],
+    conditions: [4, '[]PersistentVolumeClaimCondition', 'Current conditions.', byType],
+    allocatedResources: [5, 'map[Quantity]', 'Storage allocated to the claim.'],
+    allocatedResourceStatuses: [7, 'map[string]', 'Resize status per resource.', { mapType: 'granular' }],
+    currentVolumeAttributesClassName: [8, '*string', 'VolumeAttributesClass in effect.'],
+  }),
+  PersistentVolumeClaimCondition: type('One condition of a claim.', {
+    type: [1, 'string', 'Condition type.', req],
+    status: [2, 'string', 'True, False or Unknown.', { required: true, enum: conditionStatus }],
+    lastProbeTime: [3, 'Time', 'Last probe.'],
+    lastTransitionTime: [4, 'Time', 'Last status change.'],
+    reason: [5, 'string', 'CamelCase reason.'],
+    message: [6, 'string', 'Details.'],
+  }),
 })

@@ -10,7 +10,7 @@ import { validatePodTemplate } from './pod.ts'
 import type { KubeObject } from '../types.ts'
 
 /** Selector and template rules shared by every workload kind. */
-function validateWorkloadSpec(spec: Record<string, any>, word: string): Causes {
+export function validateWorkloadSpec(spec: Record<string, any>, word: string): Causes {
   const out: Causes = []
   const sel = spec.selector
   if (sel === undefined || sel === null) out.push(required('spec.selector'))
@@ -100,7 +100,7 @@ function validateDaemonSetStrategy(s: unknown, path: string): Causes {
 }
 
 /** IntOrString values print bare, as their Go String() method does. */
-function intOrPercent(v: unknown, path: string): Causes {
+export function intOrPercent(v: unknown, path: string): Causes {
   if (v === undefined || v === null) return []
   if (typeof v === 'string') return invalidEach(path, raw(v), isValidPercent(v))
   if (typeof v === 'number' && Number.isInteger(v)) return v < 0 ? [invalid(path, v, 'must be greater than or equal to 0')] : []
