@@ -228,6 +228,27 @@ export function planStatefulSetPods(o: StatefulSetInput): Pick<StatefulSetPlan, 
   return out
 }
 
+/**
+ * whenScaled: Delete: the claims of ordinals scaled away, once their pod is
+ * gone (Kubernetes makes the condemned pod their owner and lets garbage
+ * collection delete them with it). Retain (the default) deletes nothing.
+ */
+export function claimsToDeleteOnScaleDown(set: KubeObject, pods: Pod[], claims: Iterable<string>): string[] {
+  if (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled !== 'Delete') return []
+  const name = set.metadata.name!
+  const start = ordinalStart(set)
+  const end = start + setReplicas(set)
+  const running = new Set(pods.map((p) => parseOrdinal(name, p.metadata.name)))
+  const templates = claimTemplates(set).map((t) => `${t.metadata.name}-`)
+  const out: string[] = []
+  for (const c of claims) {
+    const t = templates.find((x) => c.startsWith(x))
+    const ord = t === undefined ? undefined : parseOrdinal(name, c.slice(t.length))
+    if (ord !== undefined && (ord < start || ord >= end) && !running.has(ord)) out.push(c)
+  }
+  return out.sort()
+}
+
 export function planStatefulSet(o: StatefulSetInput & { collisionCount: number }): StatefulSetPlan {
   const { status, recheckAfterMs } = statefulSetStatus(o, o.collisionCount)
   if (!o.manage || o.set.metadata.deletionTimestamp) return { create: [], delete: [], claims: [], status, recheckAfterMs }

@@ -14,7 +14,8 @@
 // Claims are created and never deleted here (persistentVolumeClaimRetentionPolicy
 // Retain/Retain, the default): they outlive scale-down and pod replacement.
 // whenDeleted: Delete gives the claims an owner reference to the set, so the
-// garbage collector deletes them with it; whenScaled: Delete is not implemented.
+// garbage collector deletes them with it; whenScaled: Delete deletes the
+// claims of ordinals scaled away once their pod is gone.
 
 import { lookupResource } from '../api/resources.ts'
 import { clone, type KubeObject } from '../api/types.ts'
@@ -23,7 +24,7 @@ import { keyFor, type Informer } from '../client/informer.ts'
 import { controllerRevisionsInfo, deleteRevisions, ensureRevision, planHistoryCleanup, planRevision, revisionHash, revisionHashKey, templateOfRevision } from './controller-revision.ts'
 import { applyClaims, canonicalJson, claimObjects, controllerRefOf, resolveControllerRef, selectorOf, selects, type Pod } from './pod-template.ts'
 import { podsInfo } from './replicaset.ts'
-import { buildStatefulSetPod, parseOrdinal, planStatefulSet, podRevision } from './statefulset-plan.ts'
+import { buildStatefulSetPod, claimsToDeleteOnScaleDown, parseOrdinal, planStatefulSet, podRevision } from './statefulset-plan.ts'
 import { SyncLoop } from './workload-loop.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
@@ -159,6 +160,16 @@ export class StatefulSetController implements Controller {
     for (const p of result.delete) {
       const err = await this.#deletePod(set, p)
       if (err) errors.push(err)
+    }
+    if (!set.metadata.deletionTimestamp) {
+      for (const c of claimsToDeleteOnScaleDown(set, pods, claimNames)) {
+        try {
+          await ctx.client.delete(claimsInfo, ns, c)
+          ctx.events.event(set, 'Normal', 'SuccessfulDelete', `delete Claim ${c} in StatefulSet ${name} success`)
+        } catch (e) {
+          if (!(e instanceof ApiClientError && e.status === 404)) errors.push((e as Error).message)
+        }
+      }
     }
     // History: keep the current and update revisions and those live pods run.
     const keep = new Set([current.metadata.name!, update.metadata.name!, ...pods.map((p) => podRevision(p) ?? '')])

@@ -133,7 +133,7 @@ t.test('statefulset controller', async (t) => {
     informers.stop()
   })
   t.teardown(await startPodStatusLoop(client))
-  for (const ns of ['ordered', 'par', 'part', 'ondel', 'hist', 'ds']) await client.create(namespaces, undefined, { metadata: { name: ns } })
+  for (const ns of ['ordered', 'scaled', 'par', 'part', 'ondel', 'hist', 'ds']) await client.create(namespaces, undefined, { metadata: { name: ns } })
   const podsOf = async (ns: string) => (await client.list(pods, ns)).items.sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1))
   const stsStatus = (ns: string, want: (s: any, set: KubeObject) => boolean, what: string) =>
     eventually(async () => {
@@ -185,6 +185,18 @@ t.test('statefulset controller', async (t) => {
     const web1 = (await podsOf('ordered'))[1]
     t.match(web1.spec.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: 'data-web-1' } }], 'web-1 is back on its old claim')
     t.equal((await client.list(claims, 'ordered')).items.length, 3, 'no new claim')
+  })
+
+  await t.test('persistentVolumeClaimRetentionPolicy whenScaled Delete: the claim of a scaled-away ordinal goes with its pod', async (t) => {
+    const vct = [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }]
+    const policy = { whenDeleted: 'Retain', whenScaled: 'Delete' }
+    await client.create(stss, 'scaled', statefulSet('web', { replicas: 2, volumeClaimTemplates: vct, persistentVolumeClaimRetentionPolicy: policy }))
+    await stsStatus('scaled', (s) => s.readyReplicas === 2, '2 ready')
+    const names = async () => (await client.list(claims, 'scaled')).items.map((x) => x.metadata.name).sort()
+    t.same(await names(), ['data-web-0', 'data-web-1'])
+    await c.kubectl(['scale', 'sts/web', '--replicas=1', '-n', 'scaled'])
+    await eventually(async () => (await names()).length === 1, { timeout, what: 'claim of web-1 deleted' })
+    t.same(await names(), ['data-web-0'])
   })
 
   await t.test('Parallel: every pod at once, without waiting for readiness', async (t) => {

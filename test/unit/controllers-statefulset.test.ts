@@ -16,6 +16,7 @@ import { templatesEqual } from '../../controlplane/controllers/pod-template.ts'
 import {
   buildClaims,
   buildStatefulSetPod,
+  claimsToDeleteOnScaleDown,
   parseOrdinal,
   planStatefulSet,
   planStatefulSetPods,
@@ -140,6 +141,15 @@ t.test('claims: one per template and ordinal, created before the pod, made again
   t.notOk(claim.metadata.ownerReferences, 'Retain: no owner')
   const [owned] = buildClaims(sts({ volumeClaimTemplates: vct, persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' } }), 0)
   t.match(owned.metadata.ownerReferences, [{ kind: 'StatefulSet', name: 'web', uid: 'u-sts', controller: false }], 'whenDeleted Delete: owned by the set')
+})
+
+t.test('claimsToDeleteOnScaleDown: only with whenScaled Delete, only ordinals scaled away whose pod is gone', async (t) => {
+  const vct = [{ metadata: { name: 'data' }, spec: {} }]
+  const claims = ['data-web-0', 'data-web-1', 'data-web-2', 'data-web-3', 'other-web-3', 'data-webx-3']
+  const scaled = (policy: string) => sts({ replicas: 2, volumeClaimTemplates: vct, persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: policy } })
+  t.same(claimsToDeleteOnScaleDown(scaled('Retain'), [pod(0), pod(1)], claims), [], 'Retain keeps them')
+  t.same(claimsToDeleteOnScaleDown(scaled('Delete'), [pod(0), pod(1)], claims), ['data-web-2', 'data-web-3'])
+  t.same(claimsToDeleteOnScaleDown(scaled('Delete'), [pod(0), pod(1), pod(2, 'terminating')], claims), ['data-web-3'], 'web-2 still terminating: its claim stays')
 })
 
 t.test('buildStatefulSetPod: identity, revision label and claim volumes', async (t) => {
