@@ -209,6 +209,12 @@ t.test('statefulset controller', async (t) => {
     t.notOk(ps.some(isReady), 'none of them Ready')
     const st = await stsStatus('par', (s) => s.replicas === 3, 'status of 3 pods')
     t.match(st.status, { replicas: 3, readyReplicas: 0 })
+    const described = await c.kubectl(['describe', 'sts', 'web', '-n', 'par'])
+    t.match(described.stdout, /Replicas:\s+3 desired \| 3 total/)
+    t.match(described.stdout, /Update Strategy:\s+RollingUpdate/)
+    await c.kubectl(['delete', 'sts', 'web', '-n', 'par'])
+    await eventually(async () => (await podsOf('par')).length === 0, { timeout, what: 'pods collected with their set' })
+    t.pass('deleting the set deletes its pods (owner references)')
   })
 
   await t.test('RollingUpdate with partition 2 updates only web-2; partition 0 then the rest, highest first', async (t) => {
