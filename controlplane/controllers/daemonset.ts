@@ -338,6 +338,8 @@ export class DaemonSetController implements Controller {
    */
   async #history(ds: KubeObject, pods: Pod[]): Promise<{ hash: string; collisionCount: number } | undefined> {
     const ctx = this.#ctx!
+    // A DaemonSet being deleted gets no new revision and loses none.
+    if (ds.metadata.deletionTimestamp) return { hash: templateHash(ds.spec?.template, Number(ds.status?.collisionCount) || 0), collisionCount: Number(ds.status?.collisionCount) || 0 }
     const ns = ds.metadata.namespace
     const inNs = this.#crInf!.list((r) => r.metadata.namespace === ns)
     const claims = claimObjects(ds, selectorOf(ds), inNs)

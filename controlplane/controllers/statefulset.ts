@@ -86,7 +86,8 @@ export class StatefulSetController implements Controller {
     const set = this.#setInf!.get(key)
     if (!set) return undefined
     const selector = selectorOf(set)
-    if (!selector) return undefined
+    // A set being deleted is left to the garbage collector (Kubernetes only updates its status then).
+    if (!selector || set.metadata.deletionTimestamp) return undefined
     const ns = set.metadata.namespace
     const name = set.metadata.name!
     // Pods: members only (isMemberOf: <set>-<ordinal>).
@@ -161,14 +162,12 @@ export class StatefulSetController implements Controller {
       const err = await this.#deletePod(set, p)
       if (err) errors.push(err)
     }
-    if (!set.metadata.deletionTimestamp) {
-      for (const c of claimsToDeleteOnScaleDown(set, pods, claimNames)) {
-        try {
-          await ctx.client.delete(claimsInfo, ns, c)
-          ctx.events.event(set, 'Normal', 'SuccessfulDelete', `delete Claim ${c} in StatefulSet ${name} success`)
-        } catch (e) {
-          if (!(e instanceof ApiClientError && e.status === 404)) errors.push((e as Error).message)
-        }
+    for (const c of claimsToDeleteOnScaleDown(set, pods, claimNames)) {
+      try {
+        await ctx.client.delete(claimsInfo, ns, c)
+        ctx.events.event(set, 'Normal', 'SuccessfulDelete', `delete Claim ${c} in StatefulSet ${name} success`)
+      } catch (e) {
+        if (!(e instanceof ApiClientError && e.status === 404)) errors.push((e as Error).message)
       }
     }
     // History: keep the current and update revisions and those live pods run.
