@@ -37,6 +37,7 @@ import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
 import { ReplicaSetController } from './controllers/replicaset.ts'
 import { DeploymentController } from './controllers/deployment.ts'
 import { DaemonSetController } from './controllers/daemonset.ts'
+import { StatefulSetController } from './controllers/statefulset.ts'
 import { IngressCertsController } from './controllers/ingress-certs.ts'
 import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
@@ -279,6 +280,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new ReplicaSetController(),
       new DeploymentController(),
       new DaemonSetController(),
+      new StatefulSetController(),
       new EndpointSliceController(),
       new NodeIpamController(),
       new LoadBalancerController(),

@@ -45,6 +45,7 @@ const defaulters: Record<string, Defaulter> = {
     defaultTemplate(spec)
   },
   DaemonSet: defaultDaemonSet,
+  StatefulSet: defaultStatefulSet,
   Service: defaultService,
   Secret: defaultSecret,
   Namespace: defaultNamespace,
@@ -224,6 +225,25 @@ function defaultDaemonSet(o: KubeObject): void {
     if (ru.maxUnavailable === undefined || ru.maxUnavailable === null) ru.maxUnavailable = 1
     if (ru.maxSurge === undefined || ru.maxSurge === null) ru.maxSurge = 0
   }
+  defaultTemplate(spec)
+}
+
+/** SetDefaults_StatefulSet, with the claim templates defaulted as PersistentVolumeClaims. */
+function defaultStatefulSet(o: KubeObject): void {
+  const spec = sub(o, 'spec')
+  def(spec, 'replicas', 1)
+  def(spec, 'revisionHistoryLimit', 10)
+  def(spec, 'podManagementPolicy', 'OrderedReady')
+  const strategy = sub(spec, 'updateStrategy')
+  if (!strategy.type) {
+    strategy.type = 'RollingUpdate'
+    sub(strategy, 'rollingUpdate')
+  }
+  if (strategy.type === 'RollingUpdate' && isObj(strategy.rollingUpdate)) def(strategy.rollingUpdate, 'partition', 0)
+  const retention = sub(spec, 'persistentVolumeClaimRetentionPolicy')
+  def(retention, 'whenDeleted', 'Retain')
+  def(retention, 'whenScaled', 'Retain')
+  for (const c of list(spec.volumeClaimTemplates)) defaultPersistentVolumeClaim(c as KubeObject)
   defaultTemplate(spec)
 }
 

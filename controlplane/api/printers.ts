@@ -15,6 +15,7 @@ import { podDisruptionBudgetPrinter } from './printers/policy.ts'
 import { persistentVolumeClaimPrinter, persistentVolumePrinter, storageClassPrinter } from './printers/storage.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
+import { controllerRevisionPrinter, statefulSetPrinter } from './printers/statefulset.ts'
 
 export { humanDuration } from './printers/format.ts'
 export type { KindPrinter, Table, TableColumnDefinition, TableRow, TableRowCondition } from './printers/types.ts'
@@ -35,6 +36,8 @@ const printers: Record<string, KindPrinter> = {
   Deployment: deploymentPrinter,
   ReplicaSet: replicaSetPrinter,
   DaemonSet: daemonSetPrinter,
+  StatefulSet: statefulSetPrinter,
+  ControllerRevision: controllerRevisionPrinter,
   Service: servicePrinter,
   Endpoints: endpointsPrinter,
   EndpointSlice: endpointSlicePrinter,

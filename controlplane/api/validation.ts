@@ -9,6 +9,7 @@ import type { ResourceInfo } from './resources.ts'
 import type { KubeObject, StatusCause } from './types.ts'
 import { validateDaemonSet, validateDeployment, validateReplicaSet } from './validation/apps.ts'
 import { validateCronJob, validateJob } from './validation/batch.ts'
+import { validateControllerRevision, validateStatefulSet } from './validation/statefulset.ts'
 import {
   validateConfigMap, validateEndpointSlice, validateEndpoints, validateEvent, validateLease, validateNamespace, validateNode, validateSecret, validateServiceAccount,
 } from './validation/core.ts'
@@ -39,6 +40,8 @@ const kindValidators: Record<string, KindValidator> = {
   Deployment: validateDeployment,
   ReplicaSet: validateReplicaSet,
   DaemonSet: validateDaemonSet,
+  StatefulSet: validateStatefulSet,
+  ControllerRevision: validateControllerRevision,
   Service: validateService,
   Ingress: validateIngress,
   IngressClass: validateIngressClass,

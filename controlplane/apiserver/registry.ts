@@ -421,7 +421,7 @@ function resetStatusOnCreate(info: ResourceInfo, obj: KubeObject): void {
     obj.status = { phase: 'Active' }
   } else if (info.resource === 'services' || info.resource === 'ingresses') {
     obj.status = { loadBalancer: {} }
-  } else if (['deployments', 'replicasets', 'daemonsets'].includes(info.resource)) {
+  } else if (['deployments', 'replicasets', 'daemonsets', 'statefulsets'].includes(info.resource)) {
     obj.status = {}
   } else if (info.resource === 'poddisruptionbudgets') {
     obj.status = { disruptionsAllowed: 0, currentHealthy: 0, desiredHealthy: 0, expectedPods: 0 }

@@ -9,8 +9,10 @@
 // Pods are created with spec.nodeName set directly (the apiserver accepts it
 // on create), so daemon pods run without a scheduler; Kubernetes instead sets
 // a required node affinity on metadata.name and lets the scheduler bind.
-// Updated pods carry the label controller-revision-hash = the template's hash
-// (there are no ControllerRevision objects). RollingUpdate replaces old pods
+// Updated pods carry the label controller-revision-hash = the template's hash,
+// which is also the hash label and name suffix of the DaemonSet's
+// ControllerRevision for that template (controller-revision.ts: the history
+// `kubectl rollout history|undo ds` reads). RollingUpdate replaces old pods
 // at most maxUnavailable at a time (maxSurge is not implemented: treated as 0);
 // OnDelete replaces a pod only when someone deletes it.
 //
@@ -37,6 +39,7 @@ import {
   type Pod,
 } from './pod-template.ts'
 import { podsInfo } from './replicaset.ts'
+import { controllerRevisionsInfo, deleteRevisions, ensureRevision, planHistoryCleanup, planRevision } from './controller-revision.ts'
 import { Expectations, SyncLoop, createOwnedPod, deleteOwnedPod, slowStartBatch } from './workload-loop.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
@@ -179,10 +182,10 @@ function planRollingUpdate(o: { byNode: Map<string, Pod[]>; hash: string; maxUna
   return [...replace, ...candidates.slice(0, Math.max(0, o.maxUnavailable - unavailable))]
 }
 
-export function planDaemonSet(o: { ds: KubeObject; nodes: KubeObject[]; pods: Pod[]; now: number; manage: boolean }): DaemonSetPlan {
+export function planDaemonSet(o: { ds: KubeObject; nodes: KubeObject[]; pods: Pod[]; now: number; manage: boolean; hash?: string }): DaemonSetPlan {
   const { ds, now } = o
   const template = ds.spec?.template
-  const hash = templateHash(template)
+  const hash = o.hash ?? templateHash(template)
   const minReady = Number(ds.spec?.minReadySeconds) || 0
   let recheck: number | undefined
   const available = (p: Pod) => {
@@ -231,6 +234,7 @@ export class DaemonSetController implements Controller {
   #dsInf?: Informer
   #podInf?: Informer
   #nodeInf?: Informer
+  #crInf?: Informer
 
   async start(ctx: ControllerContext): Promise<void> {
     this.#ctx = ctx
@@ -238,7 +242,8 @@ export class DaemonSetController implements Controller {
     const dsInf = (this.#dsInf = ctx.informers.for(daemonSetsInfo))
     const podInf = (this.#podInf = ctx.informers.for(podsInfo))
     const nodeInf = (this.#nodeInf = ctx.informers.for(nodesInfo))
-    const loop = (this.#loop = new SyncLoop({ name: this.name, ctx, informers: [dsInf, podInf, nodeInf], sync: (k) => this.#sync(k) }))
+    const crInf = (this.#crInf = ctx.informers.for(controllerRevisionsInfo))
+    const loop = (this.#loop = new SyncLoop({ name: this.name, ctx, informers: [dsInf, podInf, nodeInf, crInf], sync: (k) => this.#sync(k) }))
     const all = () => dsInf.list().forEach((ds) => loop.enqueue(keyFor(ds)))
     dsInf.addHandlers({ onAdd: (ds) => loop.enqueue(keyFor(ds)), onUpdate: (_, ds) => loop.enqueue(keyFor(ds)), onDelete: (ds) => (exp.forget(keyFor(ds)), loop.enqueue(keyFor(ds))) })
     const relevant = (n: KubeObject) => canonicalJson([n.metadata.labels, n.spec?.taints, nodeReady(n), n.metadata.deletionTimestamp ?? null])
@@ -273,6 +278,12 @@ export class DaemonSetController implements Controller {
       },
       onDelete: gone,
     })
+    // A revision deleted or renumbered by someone else is put back.
+    const revisionOwner = (cr: KubeObject) => {
+      const ds = resolveControllerRef(dsInf, cr, 'DaemonSet')
+      if (ds) loop.enqueue(keyFor(ds))
+    }
+    crInf.addHandlers({ onUpdate: (_, cr) => revisionOwner(cr), onDelete: revisionOwner })
     loop.start()
   }
 
@@ -293,7 +304,11 @@ export class DaemonSetController implements Controller {
     const claims = claimObjects(ds, selectorOf(ds), this.#podInf!.list((p) => p.metadata.namespace === ns))
     const adopted = await applyClaims({ client: ctx.client, info: podsInfo, ownerInfo: daemonSetsInfo, owner: ds, claims })
     const manage = this.#exp.satisfied(key) && !ds.metadata.deletionTimestamp
-    const plan = planDaemonSet({ ds, nodes: this.#nodeInf!.list(), pods: [...claims.owned, ...adopted], now: Date.now(), manage })
+    const pods = [...claims.owned, ...adopted]
+    const history = await this.#history(ds, pods)
+    if (!history) return 200
+    const plan = planDaemonSet({ ds, nodes: this.#nodeInf!.list(), pods, now: Date.now(), manage, hash: history.hash })
+    if (history.collisionCount) plan.status.collisionCount = history.collisionCount
     const errors: string[] = []
     if (plan.delete.length) {
       this.#exp.expectDeletions(key, plan.delete.map(keyFor))
@@ -302,7 +317,7 @@ export class DaemonSetController implements Controller {
     if (plan.create.length) {
       this.#exp.expectCreations(key, plan.create.length)
       const nodes = [...plan.create]
-      const r = await slowStartBatch(nodes.length, () => this.#createPod(key, ds, nodes.shift()!))
+      const r = await slowStartBatch(nodes.length, () => this.#createPod(key, ds, nodes.shift()!, history.hash))
       for (let i = 0; i < r.skipped; i++) this.#exp.creationObserved(key)
       if (r.error) errors.push(r.error.message)
     }
@@ -316,9 +331,50 @@ export class DaemonSetController implements Controller {
     return plan.recheckAfterMs
   }
 
-  async #createPod(key: string, ds: KubeObject, nodeName: string): Promise<void> {
+  /**
+   * The revision of the template exists and is the newest; history beyond
+   * revisionHistoryLimit is deleted. Returns the template's hash, or
+   * undefined when the cache was behind (sync again).
+   */
+  async #history(ds: KubeObject, pods: Pod[]): Promise<{ hash: string; collisionCount: number } | undefined> {
     const ctx = this.#ctx!
-    const extraLabels = { [revisionHashLabel]: templateHash(ds.spec?.template), 'pod-template-generation': String(ds.metadata.generation ?? 1) }
+    // A DaemonSet being deleted gets no new revision and loses none.
+    if (ds.metadata.deletionTimestamp) return { hash: templateHash(ds.spec?.template, Number(ds.status?.collisionCount) || 0), collisionCount: Number(ds.status?.collisionCount) || 0 }
+    const ns = ds.metadata.namespace
+    const inNs = this.#crInf!.list((r) => r.metadata.namespace === ns)
+    const claims = claimObjects(ds, selectorOf(ds), inNs)
+    const revisions = [...claims.owned, ...(await applyClaims({ client: ctx.client, info: controllerRevisionsInfo, ownerInfo: daemonSetsInfo, owner: ds, claims }))]
+    const template = ds.spec?.template
+    const plan = planRevision({
+      owner: ds,
+      ownerInfo: daemonSetsInfo,
+      template,
+      revisions,
+      taken: new Map(inNs.map((r) => [r.metadata.name!, r])),
+      collisionCount: Number(ds.status?.collisionCount) || 0,
+      naming: (_data, cc) => {
+        const hash = templateHash(template, cc)
+        return { name: `${ds.metadata.name}-${hash}`, labels: { ...(template?.metadata?.labels ?? {}), [revisionHashLabel]: hash } }
+      },
+    })
+    let cur: KubeObject
+    try {
+      cur = await ensureRevision(ctx, plan)
+    } catch (e) {
+      if (e instanceof ApiClientError && e.status === 409) return undefined
+      throw e
+    }
+    const hash = cur.metadata.labels?.[revisionHashLabel] ?? templateHash(template)
+    const live = new Set(pods.filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.labels?.[revisionHashLabel]))
+    const keep = new Set([cur.metadata.name!, ...revisions.filter((r) => live.has(r.metadata.labels?.[revisionHashLabel])).map((r) => r.metadata.name!)])
+    const limit = typeof ds.spec?.revisionHistoryLimit === 'number' ? ds.spec.revisionHistoryLimit : 10
+    await deleteRevisions(ctx, planHistoryCleanup(revisions, keep, limit))
+    return { hash, collisionCount: plan.collisionCount }
+  }
+
+  async #createPod(key: string, ds: KubeObject, nodeName: string, hash: string): Promise<void> {
+    const ctx = this.#ctx!
+    const extraLabels = { [revisionHashLabel]: hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) }
     const pod = buildPodFromTemplate({ template: ds.spec?.template, owner: ds, ownerInfo: daemonSetsInfo, nodeName, extraLabels, extraTolerations: daemonPodTolerations })
     await createOwnedPod(ctx, this.#exp, key, ds, pod)
   }

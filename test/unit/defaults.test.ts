@@ -71,6 +71,17 @@ const cases: Case[] = [
     want: { 'spec.updateStrategy': { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } }, 'spec.revisionHistoryLimit': 10, 'spec.template.spec.dnsPolicy': 'ClusterFirst' },
   },
   {
+    name: 'statefulset', kind: 'StatefulSet',
+    obj: { metadata: { name: 'db' }, spec: { template: { spec: { containers: [web] } }, volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'] } }] } },
+    want: {
+      'spec.replicas': 1, 'spec.podManagementPolicy': 'OrderedReady', 'spec.updateStrategy': { type: 'RollingUpdate', rollingUpdate: { partition: 0 } }, 'spec.revisionHistoryLimit': 10,
+      'spec.persistentVolumeClaimRetentionPolicy': { whenDeleted: 'Retain', whenScaled: 'Retain' }, 'spec.volumeClaimTemplates[0].spec.volumeMode': 'Filesystem',
+      'spec.volumeClaimTemplates[0].status': { phase: 'Pending' }, 'spec.template.spec.dnsPolicy': 'ClusterFirst',
+    },
+  },
+  { name: 'statefulset OnDelete gets no rollingUpdate', kind: 'StatefulSet', obj: { metadata: { name: 'db' }, spec: { updateStrategy: { type: 'OnDelete' } } }, want: { 'spec.updateStrategy': { type: 'OnDelete' } } },
+  { name: 'statefulset partition kept', kind: 'StatefulSet', obj: { metadata: { name: 'db' }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 2 } } } }, want: { 'spec.updateStrategy.rollingUpdate.partition': 2 } },
+  {
     name: 'ClusterIP service', kind: 'Service', obj: { metadata: { name: 's' }, spec: { ports: [{ port: 80 }, { port: 53, protocol: 'UDP', targetPort: 'dns' }] } },
     want: {
       'spec.type': 'ClusterIP', 'spec.sessionAffinity': 'None', 'spec.ports[0]': { port: 80, protocol: 'TCP', targetPort: 80 }, 'spec.ports[1].targetPort': 'dns',

@@ -66,6 +66,14 @@ const cases: Case[] = [
     obj: { metadata: md('agent'), spec: { selector: { matchLabels: { app: 'agent' } }, template: { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers } } }, status: { desiredNumberScheduled: 3, currentNumberScheduled: 3, numberReady: 2, updatedNumberScheduled: 3, numberAvailable: 2 } },
     want: { Desired: 3, Current: 3, Ready: 2, 'Up-to-date': 3, Available: 2, 'Node Selector': 'kubernetes.io/os=linux', Selector: 'app=agent' },
   },
+  { name: 'statefulset', kind: 'StatefulSet', obj: { metadata: md('db'), spec: { replicas: 3, selector: { matchLabels: { app: 'db' } }, template: { spec: { containers } } }, status: { replicas: 3, readyReplicas: 2 } }, want: { Name: 'db', Ready: '2/3', Age: '5m30s', Containers: 'web,log', Images: 'nginx:1.27,busybox' } },
+  { name: 'new statefulset', kind: 'StatefulSet', obj: { metadata: md('db'), spec: { replicas: 1 } }, want: { Ready: '0/1' } },
+  {
+    name: 'controller revision', kind: 'ControllerRevision',
+    obj: { metadata: md('db-5d8b9', { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', uid: 'u', controller: true }] }), revision: 4 } as KubeObject,
+    want: { Name: 'db-5d8b9', Controller: 'statefulset.apps/db', Revision: 4, Age: '5m30s' },
+  },
+  { name: 'orphan controller revision', kind: 'ControllerRevision', obj: { metadata: md('x'), revision: 1 } as KubeObject, want: { Controller: '<none>' } },
   {
     name: 'ClusterIP service', kind: 'Service', obj: { metadata: md('web'), spec: { type: 'ClusterIP', clusterIP: '10.96.0.12', clusterIPs: ['10.96.0.12'], selector: { app: 'web' }, ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] } },
     want: { Type: 'ClusterIP', 'Cluster-IP': '10.96.0.12', 'External-IP': '<none>', 'Port(s)': '80/TCP,53/UDP', Selector: 'app=web' },
@@ -131,6 +139,8 @@ t.test('column definitions', async (t) => {
   t.same(names('Pod', 1), ['IP', 'Node', 'Nominated Node', 'Readiness Gates'])
   t.same(names('Service', 0), ['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age'])
   t.same(names('Deployment', 1), ['Containers', 'Images', 'Selector'])
+  t.same(names('StatefulSet', 0), ['Name', 'Ready', 'Age'])
+  t.same(names('StatefulSet', 1), ['Containers', 'Images'])
   t.same(names('Event', 0), ['Last Seen', 'Type', 'Reason', 'Object', 'Message'])
   t.same(cols('Pod')[0], { name: 'Name', type: 'string', format: 'name', description: cols('Pod')[0].description, priority: 0 })
   for (const r of resources) for (const c of cols(r.kind)) t.ok(c.description, `${r.kind} ${c.name} has a description`)

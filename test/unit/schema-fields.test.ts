@@ -15,6 +15,9 @@ import { buildEndpoints } from '../../controlplane/controllers/endpoints.ts'
 import { buildEndpointSlices } from '../../controlplane/controllers/endpointslice.ts'
 import { buildPodFromTemplate } from '../../controlplane/controllers/pod-template.ts'
 import { newCondition } from '../../controlplane/controllers/deployment-status.ts'
+import { planRevision } from '../../controlplane/controllers/controller-revision.ts'
+import { buildClaims, buildStatefulSetPod, statefulSetStatus } from '../../controlplane/controllers/statefulset-plan.ts'
+import { statefulSetRevisionNaming, statefulSetsInfo } from '../../controlplane/controllers/statefulset.ts'
 import { buildLease } from '../../node/heartbeat.ts'
 import { buildNodeStatus, detectCapacity, detectNodeInfo } from '../../node/node-object.ts'
 
@@ -95,6 +98,25 @@ t.test('controllers', async (t) => {
   for (const s of slices.create) t.same(unknownFields(s), [], 'EndpointSlice')
   const cond = newCondition('Available', 'True', 'MinimumReplicasAvailable', 'ok', Date.now())
   t.same(unknownFields({ apiVersion: 'apps/v1', kind: 'Deployment', status: { conditions: [cond] } }), [], 'Deployment condition')
+})
+
+t.test('statefulset controller', async (t) => {
+  const set = {
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'shop', uid: 'u1', generation: 1 },
+    spec: {
+      replicas: 1, serviceName: 'db', selector: { matchLabels: { app: 'db' } },
+      template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'skiff/echo:local', volumeMounts: [{ name: 'data', mountPath: '/data' }] }] } },
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' },
+    },
+  }
+  t.same(unknownFields(set), [], 'StatefulSet')
+  t.same(unknownFields(buildStatefulSetPod({ set, setInfo: statefulSetsInfo, template: set.spec.template, ordinal: 0, revision: 'db-x' }), 'v1', 'Pod'), [], 'Pod')
+  for (const c of buildClaims(set, 0)) t.same(unknownFields(c), [], 'PersistentVolumeClaim')
+  const rev = planRevision({ owner: set, ownerInfo: statefulSetsInfo, template: set.spec.template, revisions: [], taken: new Map(), collisionCount: 0, naming: statefulSetRevisionNaming(set) })
+  t.same(unknownFields(rev.revision), [], 'ControllerRevision')
+  const { status } = statefulSetStatus({ set, pods: [], currentRevision: 'a', updateRevision: 'b', now: 0 }, 0)
+  t.same(unknownFields({ ...set, status }), [], 'StatefulSet status')
 })
 
 t.test('node agent', async (t) => {

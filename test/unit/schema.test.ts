@@ -30,6 +30,9 @@ t.test('field numbers of k8s.io/api generated.proto', async (t) => {
     ['io.k8s.api.networking.v1.IngressSpec', 'ingressClassName', 4], ['io.k8s.api.networking.v1.IngressBackend', 'service', 4],
     ['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta', 'managedFields', 17], ['io.k8s.api.rbac.v1.RoleBinding', 'roleRef', 3],
     ['io.k8s.api.authentication.v1.TokenRequestSpec', 'expirationSeconds', 4], ['io.k8s.api.batch.v1.CronJobSpec', 'timeZone', 8],
+    ['io.k8s.api.apps.v1.StatefulSetSpec', 'volumeClaimTemplates', 4], ['io.k8s.api.apps.v1.StatefulSetSpec', 'ordinals', 11],
+    ['io.k8s.api.apps.v1.StatefulSetStatus', 'collisionCount', 9], ['io.k8s.api.apps.v1.StatefulSetStatus', 'availableReplicas', 11],
+    ['io.k8s.api.apps.v1.ControllerRevision', 'revision', 3], ['io.k8s.api.core.v1.PersistentVolumeClaimStatus', 'allocatedResources', 5],
   ]
   for (const [type, field, n] of cases) t.equal(num(type, field), n, `${type}.${field}`)
 })

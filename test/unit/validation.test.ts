@@ -19,6 +19,15 @@ const valid: Record<string, KubeObject> = {
   Deployment: { metadata: meta('web'), spec: { selector: { matchLabels: { app: 'web' } }, template: template() } },
   ReplicaSet: { metadata: meta('web-abc'), spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: template() } },
   DaemonSet: { metadata: meta('agent'), spec: { selector: { matchLabels: { app: 'web' } }, template: template() } },
+  StatefulSet: {
+    metadata: meta('db'),
+    spec: {
+      serviceName: 'db', selector: { matchLabels: { app: 'web' } },
+      template: template({ app: 'web' }, podSpec({ containers: [container({ volumeMounts: [{ name: 'data', mountPath: '/data' }] })] })),
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+    },
+  },
+  ControllerRevision: { metadata: meta('db-5d8b9'), data: { spec: { template: { $patch: 'replace' } } }, revision: 1 } as KubeObject,
   Service: { metadata: meta('web'), spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http' }] } },
   Ingress: {
     metadata: meta('web', { annotations: { 'skiff.dev/methods': 'GET,HEAD', 'skiff.dev/proxy-read-timeout': '30s' } }),
@@ -134,6 +143,17 @@ const cases: Case[] = [
     old: valid.Deployment, want: [['spec.selector', 'FieldValueInvalid']],
   },
   { name: 'daemonset surge and unavailable', kind: 'DaemonSet', obj: bad('DaemonSet', (o) => (o.spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } })), want: [['spec.updateStrategy.rollingUpdate.maxSurge', 'FieldValueInvalid']] },
+  { name: 'statefulset podManagementPolicy', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.podManagementPolicy = 'Random')), want: [['spec.podManagementPolicy', 'FieldValueInvalid', `Invalid value: "Random": must be 'OrderedReady' or 'Parallel'`]] },
+  { name: 'statefulset negative replicas', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.replicas = -1)), want: [['spec.replicas', 'FieldValueInvalid', 'Invalid value: -1: must be greater than or equal to 0']] },
+  { name: 'statefulset selector does not match', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.template.metadata.labels = { app: 'db' })), want: [['spec.template.metadata.labels', 'FieldValueInvalid']] },
+  { name: 'statefulset bad update strategy', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.updateStrategy = { type: 'Recreate' })), want: [['spec.updateStrategy', 'FieldValueInvalid']] },
+  { name: 'statefulset OnDelete with rollingUpdate', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.updateStrategy = { type: 'OnDelete', rollingUpdate: { partition: 1 } })), want: [['spec.updateStrategy.rollingUpdate', 'FieldValueInvalid']] },
+  { name: 'statefulset negative partition', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: -1 } })), want: [['spec.updateStrategy.rollingUpdate.partition', 'FieldValueInvalid']] },
+  { name: 'statefulset claim template without a name', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => delete o.spec.volumeClaimTemplates[0].metadata.name), want: [['spec.volumeClaimTemplates[0].metadata.name', 'FieldValueRequired'], ['spec.template.spec.containers[0].volumeMounts[0].name', 'FieldValueNotFound']] },
+  { name: 'statefulset bad serviceName', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.serviceName = 'DB')), want: [['spec.serviceName', 'FieldValueInvalid']] },
+  { name: 'statefulset retention policy', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.persistentVolumeClaimRetentionPolicy = { whenDeleted: 'Keep' })), want: [['spec.persistentVolumeClaimRetentionPolicy.whenDeleted', 'FieldValueNotSupported']] },
+  { name: 'statefulset serviceName changed', kind: 'StatefulSet', obj: bad('StatefulSet', (o) => (o.spec.serviceName = 'other')), old: valid.StatefulSet, want: [['spec', 'FieldValueForbidden']] },
+  { name: 'controllerrevision without data', kind: 'ControllerRevision', obj: bad('ControllerRevision', (o) => delete o.data), want: [['data', 'FieldValueRequired']] },
   // services
   { name: 'bad service type', kind: 'Service', obj: bad('Service', (o) => (o.spec.type = 'Foo')), want: [['spec.type', 'FieldValueNotSupported', 'Unsupported value: "Foo": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"']] },
   { name: 'service port 0', kind: 'Service', obj: bad('Service', (o) => (o.spec.ports[0].port = 0)), want: [['spec.ports[0].port', 'FieldValueInvalid', 'Invalid value: 0: must be between 1 and 65535, inclusive']] },

@@ -1,4 +1,4 @@
-// apps/v1: Deployment, ReplicaSet, DaemonSet, and autoscaling/v1 Scale (the
+// apps/v1: Deployment, ReplicaSet, DaemonSet, StatefulSet, ControllerRevision, and autoscaling/v1 Scale (the
 // scale subresource of both). Field numbers follow k8s.io/api generated.proto.
 
 import { byType, conditionStatus, req } from './common.ts'
@@ -117,6 +117,61 @@ export const apps = definePackage('apps', 'io.k8s.api.apps.v1', {
     conditions: [10, '[]DaemonSetCondition', 'Current conditions.', byType],
   }),
   DaemonSetCondition: condition('daemon set'),
+
+  StatefulSet: object('Pods with stable names, network identities and storage, created and updated in order.', {
+    metadata: meta,
+    spec: [2, 'StatefulSetSpec', 'Desired state.'],
+    status: [3, 'StatefulSetStatus', 'Observed state.'],
+  }),
+  StatefulSetList: listOf('StatefulSet'),
+  StatefulSetSpec: type('Desired state of a stateful set.', {
+    replicas: [1, '*int32', 'Number of pods, named <name>-0 .. <name>-(replicas-1). Defaults to 1.'],
+    selector,
+    template: [3, 'core.PodTemplateSpec', 'The pods to run.', req],
+    volumeClaimTemplates: [4, '[]core.PersistentVolumeClaim', 'Claims made for each pod, named <claim>-<pod>.', { listType: 'atomic' }],
+    serviceName: [5, 'string', 'The headless Service that gives the pods their DNS names.'],
+    podManagementPolicy: [6, 'string', 'OrderedReady or Parallel. Defaults to OrderedReady.', { enum: ['OrderedReady', 'Parallel'] }],
+    updateStrategy: [7, 'StatefulSetUpdateStrategy', 'How pods are replaced on a change.'],
+    revisionHistoryLimit: [8, '*int32', 'Old revisions kept for rollback. Defaults to 10.'],
+    minReadySeconds: [9, 'int32', 'Seconds a new pod must be ready before it counts as available.'],
+    persistentVolumeClaimRetentionPolicy: [10, '*StatefulSetPersistentVolumeClaimRetentionPolicy', 'What happens to the claims on scale-down and deletion.'],
+    ordinals: [11, '*StatefulSetOrdinals', 'Numbering of the pods.'],
+  }),
+  StatefulSetUpdateStrategy: type('How a stateful set replaces pods.', {
+    type: [1, 'string', 'RollingUpdate or OnDelete. Defaults to RollingUpdate.', { enum: ['OnDelete', 'RollingUpdate'] }],
+    rollingUpdate: [2, '*RollingUpdateStatefulSetStrategy', 'Parameters of a rolling update.'],
+  }),
+  RollingUpdateStatefulSetStrategy: type('Parameters of a stateful set rolling update.', {
+    partition: [1, '*int32', 'Only pods with an ordinal at or above this are updated. Defaults to 0.'],
+    maxUnavailable: [2, '*IntOrString', 'Pods that may be unavailable during the update. Defaults to 1.'],
+  }),
+  StatefulSetPersistentVolumeClaimRetentionPolicy: type('What happens to the claims of a stateful set.', {
+    whenDeleted: [1, 'string', 'Retain or Delete, when the stateful set is deleted. Defaults to Retain.', { enum: ['Delete', 'Retain'] }],
+    whenScaled: [2, 'string', 'Retain or Delete, when a pod is removed by scale-down. Defaults to Retain.', { enum: ['Delete', 'Retain'] }],
+  }),
+  StatefulSetOrdinals: type('Numbering of the pods of a stateful set.', {
+    start: [1, 'int32', 'Index of the first pod. Defaults to 0.'],
+  }),
+  StatefulSetStatus: type('Observed state of a stateful set.', {
+    observedGeneration: [1, 'int64', 'Generation last acted on.'],
+    replicas: [2, 'int32', 'Pods created by the controller.', req],
+    readyReplicas: [3, 'int32', 'Ready pods.'],
+    currentReplicas: [4, 'int32', 'Pods at currentRevision.'],
+    updatedReplicas: [5, 'int32', 'Pods at updateRevision.'],
+    currentRevision: [6, 'string', 'Revision of the pods [0, currentReplicas).'],
+    updateRevision: [7, 'string', 'Revision of the current template.'],
+    collisionCount: [9, '*int32', 'Hash collision counter for revision names.'],
+    conditions: [10, '[]StatefulSetCondition', 'Current conditions.', byType],
+    availableReplicas: [11, 'int32', 'Pods ready for minReadySeconds.'],
+  }),
+  StatefulSetCondition: condition('stateful set'),
+
+  ControllerRevision: object('An immutable snapshot of a workload template, kept for rollback (StatefulSet and DaemonSet history).', {
+    metadata: meta,
+    data: [2, 'RawExtension', 'The state: a strategic merge patch that restores the template.'],
+    revision: [3, 'int64', 'Revision number of this state.', req],
+  }),
+  ControllerRevisionList: listOf('ControllerRevision'),
 })
 
 export const autoscaling = definePackage('autoscaling', 'io.k8s.api.autoscaling.v1', {

@@ -10,7 +10,7 @@ import { validatePodTemplate } from './pod.ts'
 import type { KubeObject } from '../types.ts'
 
 /** Selector and template rules shared by every workload kind. */
-function validateWorkloadSpec(spec: Record<string, any>, word: string): Causes {
+export function validateWorkloadSpec(spec: Record<string, any>, word: string): Causes {
   const out: Causes = []
   const sel = spec.selector
   if (sel === undefined || sel === null) out.push(required('spec.selector'))
