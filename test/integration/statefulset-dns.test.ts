@@ -4,7 +4,11 @@
 // Ready; a headless Service gives each a stable name, so from another pod
 // `web-1.web.<ns>.svc.cluster.local` resolves (through the node's cluster
 // DNS) to web-1's pod IP, and web-1.web reaches web-1 through the search
-// path; and `hostname` inside web-1 prints web-1.
+// path; and `hostname` inside web-1 prints web-1. Each ordinal gets its own
+// claim from the volumeClaimTemplate (the default local-path class, bound on
+// the pod's node): a file web-1 writes is still there after web-1 is deleted
+// and recreated; a rolling update with partition 2 updates only web-2; and
+// scaling to 1 keeps the claims of ordinals 1 and 2.
 
 import t from 'tap'
 import { lookupResource } from '../../controlplane/api/resources.ts'
@@ -20,6 +24,7 @@ const pods = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
 const stss = lookupResource('apps', 'v1', 'statefulsets')!
 const namespaces = lookupResource('', 'v1', 'namespaces')!
+const pvcs = lookupResource('', 'v1', 'persistentvolumeclaims')!
 const ns = 'stateful'
 
 const ready = (p: KubeObject) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
@@ -48,8 +53,9 @@ t.test('statefulset pods: ordered start, stable DNS names, hostnames', async (t)
       selector: { matchLabels: { app: 'web' } },
       template: {
         metadata: { labels: { app: 'web' } },
-        spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }] },
+        spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 }, volumeMounts: [{ name: 'data', mountPath: '/data' }] }] },
       },
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } } }],
     },
   })
   await c.client.create(pods, ns, { metadata: { name: 'client' }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'skiff/echo:local' }] } })
@@ -83,5 +89,43 @@ t.test('statefulset pods: ordered start, stable DNS names, hostnames', async (t)
   await t.test('hostname in web-1 prints web-1', async (t) => {
     const r = await c.kubectl(['exec', 'web-1', '-n', ns, '--', 'hostname'])
     t.equal(r.stdout.trim(), 'web-1')
+  })
+
+  await t.test('a file web-1 wrote is still there after web-1 is deleted and recreated', async (t) => {
+    await c.kubectl(['exec', 'web-1', '-n', ns, '--', 'sh', '-c', 'echo kept-by-web-1 > /data/f'])
+    const before = await c.client.get(pods, ns, 'web-1')
+    await c.kubectl(['delete', 'pod', 'web-1', '-n', ns, '--wait=false'])
+    const after = await eventually(async () => {
+      const p = await c.client.get(pods, ns, 'web-1').catch(() => undefined)
+      return p && p.metadata.uid !== before.metadata.uid && ready(p) ? p : undefined
+    }, { timeout: 90_000, what: 'web-1 recreated and Ready' })
+    t.not(after.metadata.uid, before.metadata.uid, 'a new pod')
+    const r = await c.kubectl(['exec', 'web-1', '-n', ns, '--', 'cat', '/data/f'])
+    t.equal(r.stdout.trim(), 'kept-by-web-1')
+    const claim = await c.client.get(pvcs, ns, 'data-web-1')
+    t.equal(claim.status?.phase, 'Bound', 'data-web-1 is bound')
+  })
+
+  await t.test('a rolling update with partition 2 updates only web-2', async (t) => {
+    const old = (await c.client.get(stss, ns, 'web')).status.currentRevision as string
+    await c.kubectl(['patch', 'sts', 'web', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 2 } }, template: { metadata: { annotations: { 'example.com/rev': '2' } } } } })])
+    const sts = await eventually(async () => {
+      const s = await c.client.get(stss, ns, 'web')
+      return s.status?.updateRevision !== old && s.status?.updatedReplicas === 1 && s.status?.readyReplicas === 3 ? s : undefined
+    }, { timeout: 90_000, what: 'web-2 updated and Ready' })
+    const rev = async (n: string) => (await c.client.get(pods, ns, n)).metadata.labels?.['controller-revision-hash']
+    t.equal(await rev('web-2'), sts.status.updateRevision, 'web-2 runs the new revision')
+    t.equal(await rev('web-1'), old, 'web-1 keeps the old revision')
+    t.equal(await rev('web-0'), old, 'web-0 keeps the old revision')
+  })
+
+  await t.test('scaling to 1 keeps the claims of ordinals 1 and 2', async (t) => {
+    await c.kubectl(['scale', 'sts', 'web', '-n', ns, '--replicas=1'])
+    await eventually(async () => {
+      const left = (await c.client.list(pods, ns, { labelSelector: 'app=web' })).items.map((p) => p.metadata.name)
+      return left.length === 1 && left[0] === 'web-0' ? true : undefined
+    }, { timeout: 60_000, what: 'only web-0 left' })
+    const claims = (await c.client.list(pvcs, ns)).items.map((x) => `${x.metadata.name}:${x.status?.phase}`).sort()
+    t.same(claims, ['data-web-0:Bound', 'data-web-1:Bound', 'data-web-2:Bound'])
   })
 })
