@@ -42,6 +42,7 @@ import { RoutingEventsController } from './controllers/routing-events.ts'
 import { BootstrapTokenCleaner } from './controllers/token-cleaner.ts'
 import { ClusterRoleAggregationController } from './controllers/clusterrole-aggregation.ts'
 import { ServiceAccountsController } from './controllers/serviceaccounts.ts'
+import { HorizontalPodAutoscalerController } from './controllers/hpa.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -60,6 +61,8 @@ export interface ServerConfig {
   gcSweepIntervalMs?: number
   /** Controller settings, or false for an apiserver alone (most API tests). */
   controllers?: Partial<ControllerConfig> | false
+  /** metrics.k8s.io scrape period (default 15 s). */
+  metricsResolutionMs?: number
   scheduler?: SchedulerOptions
   /** Events kept in the store's stream for watches to resume from (default 100000). */
   streamMaxLen?: number
@@ -217,6 +220,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     kubeletClient,
     serviceAccountKey,
     serverBundle: () => serverBundle(cfg.stateDir, ca),
+    metricsResolutionMs: cfg.metricsResolutionMs,
   })
   store.registerMetrics(apiserver.metrics)
   try {
@@ -281,6 +285,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new RoutingEventsController(),
       new ClusterRoleAggregationController(),
       new ServiceAccountsController(),
+      new HorizontalPodAutoscalerController(),
     ],
   })
   return { manager, client }

@@ -10,6 +10,7 @@ import type { KubeObject } from './types.ts'
 import { parseQuantity } from './validation/quantity.ts'
 import { text } from './validation/field.ts'
 import { defaultBinding } from './validation/rbac.ts'
+import { defaultHorizontalPodAutoscaler } from './autoscaling.ts'
 
 type Obj = Record<string, any>
 
@@ -67,6 +68,7 @@ const defaulters: Record<string, Defaulter> = {
   Endpoints: (o) => {
     for (const s of list(o.subsets)) for (const p of list(s.ports)) def(p, 'protocol', 'TCP')
   },
+  HorizontalPodAutoscaler: defaultHorizontalPodAutoscaler,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

@@ -12,6 +12,7 @@ import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
+import { hpaPrinter } from './printers/autoscaling.ts'
 
 export { humanDuration } from './printers/format.ts'
 export type { KindPrinter, Table, TableColumnDefinition, TableRow, TableRowCondition } from './printers/types.ts'
@@ -48,6 +49,7 @@ const printers: Record<string, KindPrinter> = {
   ClusterRole: rolePrinter,
   RoleBinding: roleBindingPrinter,
   ClusterRoleBinding: roleBindingPrinter,
+  HorizontalPodAutoscaler: hpaPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

@@ -18,6 +18,8 @@ export interface ResourceInfo {
   /** Spec changes bump metadata.generation (kinds with a spec). */
   hasSpec?: boolean
   verbs?: string[]
+  /** Another version of a kind stored in that version's form (autoscaling/v1 HPA is stored as v2); converted in apiserver/conversion.ts. */
+  storageVersion?: string
 }
 
 const allVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
@@ -52,6 +54,10 @@ export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: 'authorization.k8s.io', version: 'v1', kind: 'LocalSubjectAccessReview', resource: 'localsubjectaccessreviews', singular: 'localsubjectaccessreview', namespaced: true, verbs: ['create'], virtual: true }),
   r({ group: 'authentication.k8s.io', version: 'v1', kind: 'SelfSubjectReview', resource: 'selfsubjectreviews', singular: 'selfsubjectreview', namespaced: false, verbs: ['create'], virtual: true }),
   r({ group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', resource: 'leases', singular: 'lease', namespaced: true, hasSpec: true }),
+  r({ group: 'autoscaling', version: 'v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'autoscaling', version: 'v1', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true, storageVersion: 'v2' }),
+  r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'NodeMetrics', resource: 'nodes', singular: '', namespaced: false, verbs: ['get', 'list'], virtual: true }),
+  r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'PodMetrics', resource: 'pods', singular: '', namespaced: true, verbs: ['get', 'list'], virtual: true }),
 ])
 
 export function groupVersion(info: Pick<ResourceInfo, 'group' | 'version'>): string {

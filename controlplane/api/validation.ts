@@ -21,6 +21,7 @@ import { validateService } from './validation/service.ts'
 import { isValidPathSegmentName, validateClusterRole, validateClusterRoleBinding, validateRole, validateRoleBinding } from './validation/rbac.ts'
 import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
+import { validateHorizontalPodAutoscaler } from './validation/autoscaling.ts'
 
 export { validateSkiffAnnotations, readSkiffAnnotation, skiffAnnotations } from './validation/skiff.ts'
 export type { SkiffAnnotation, SkiffAnnotationKey, SkiffAnnotationValue } from './validation/skiff.ts'
@@ -52,6 +53,7 @@ const kindValidators: Record<string, KindValidator> = {
   ClusterRole: validateClusterRole,
   RoleBinding: validateRoleBinding,
   ClusterRoleBinding: validateClusterRoleBinding,
+  HorizontalPodAutoscaler: validateHorizontalPodAutoscaler,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

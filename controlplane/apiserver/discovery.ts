@@ -63,37 +63,44 @@ export function apiGroupList(): unknown {
     kind: 'APIGroupList',
     apiVersion: 'v1',
     groups: groups.map((g) => {
-      const v = resources.find((x) => x.group === g)!.version
-      const gv = { groupVersion: `${g}/${v}`, version: v }
-      return { name: g, versions: [gv], preferredVersion: gv }
+      // A group may serve several versions (autoscaling v2 and v1); the first row's is preferred.
+      const versions = groupVersions(g).map((v) => ({ groupVersion: `${g}/${v}`, version: v }))
+      return { name: g, versions, preferredVersion: versions[0] }
     }),
   }
 }
 
+/** The versions a group serves, preferred first (resources.ts order). */
+function groupVersions(group: string): string[] {
+  return [...new Set(resources.filter((x) => x.group === group).map((x) => x.version))]
+}
+
 function discoveryItem(group: string): unknown {
-  const items = resources.filter((x) => x.group === group)
   return {
     metadata: { name: group },
-    versions: [
-      {
-        version: items[0]!.version,
-        freshness: 'Current',
-        resources: items.map((x) => ({
-          resource: x.resource,
-          responseKind: { group: x.group, version: x.version, kind: x.kind },
-          scope: x.namespaced ? 'Namespaced' : 'Cluster',
-          singularResource: x.singular,
-          verbs: x.verbs,
-          ...(x.shortNames ? { shortNames: x.shortNames } : {}),
-          ...(x.categories ? { categories: x.categories } : {}),
-          subresources: (x.subresources ?? []).map((sub) => ({
-            subresource: sub,
-            responseKind: subresourceKind(x, sub),
-            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' ? ['create'] : ['get'],
-          })),
-        })),
-      },
-    ],
+    versions: groupVersions(group).map((version) => discoveryVersion(group, version)),
+  }
+}
+
+function discoveryVersion(group: string, version: string): unknown {
+  const items = resources.filter((x) => x.group === group && x.version === version)
+  return {
+    version,
+    freshness: 'Current',
+    resources: items.map((x) => ({
+      resource: x.resource,
+      responseKind: { group: x.group, version: x.version, kind: x.kind },
+      scope: x.namespaced ? 'Namespaced' : 'Cluster',
+      singularResource: x.singular,
+      verbs: x.verbs,
+      ...(x.shortNames ? { shortNames: x.shortNames } : {}),
+      ...(x.categories ? { categories: x.categories } : {}),
+      subresources: (x.subresources ?? []).map((sub) => ({
+        subresource: sub,
+        responseKind: subresourceKind(x, sub),
+        verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' ? ['create'] : ['get'],
+      })),
+    })),
   }
 }
 

@@ -24,6 +24,9 @@ import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, streamSubresources, type NodeProxy } from './node-proxy.ts'
+import { handleMetrics } from './metrics/api.ts'
+import { handleConverted } from './conversion.ts'
+import type { MetricsStore } from './metrics/points.ts'
 
 export interface HandlerContext {
   registry: Registry
@@ -38,6 +41,8 @@ export interface HandlerContext {
   defaultFieldValidation?: FieldValidation
   /** Issues ServiceAccount tokens (serviceaccounts/token). */
   serviceAccountTokens?: ServiceAccountTokens
+  /** What the metrics scraper saw (metrics.k8s.io). */
+  metrics?: MetricsStore
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -83,6 +88,8 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   const { info } = p
   if (p.subresource === 'log' || streamSubresources.includes(p.subresource ?? '')) return await handleNodeSubresource(req, res, p, query, ctx)
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (info.group === 'metrics.k8s.io') return await handleMetrics(req, res, p, query, ctx)
+  if (info.storageVersion) return await handleConverted(req, res, p, query, ctx)
   if (p.subresource === 'token') {
     if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)
     check(ctx, attrs(p, 'create'))

@@ -55,6 +55,8 @@ export interface ControllerConfig {
   nodeCIDRMaskSize: number
   /** LoadBalancer addresses: CIDRs, a-b ranges or single IPv4 addresses (outside the service and pod ranges). */
   loadBalancerPool?: string[]
+  /** How often each HorizontalPodAutoscaler is reconciled (Kubernetes' --horizontal-pod-autoscaler-sync-period: 15 s). */
+  hpaSyncPeriodMs?: number
 }
 
 export const defaultControllerConfig: ControllerConfig = {
