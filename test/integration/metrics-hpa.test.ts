@@ -91,8 +91,9 @@ t.test('kubectl top shows the busy pod and the node', async (t) => {
 })
 
 t.test('an HPA made by kubectl autoscale scales out under load and back in after the window', async (t) => {
-  const made = await c.kubectl(['autoscale', 'deployment', 'web', '--cpu-percent=50', '--min=1', '--max=3'])
+  const made = await c.kubectl(['autoscale', 'deployment', 'web', '--cpu-percent=50', '--min=1', '--max=3', '-v=6'])
   t.match(made.stdout, /horizontalpodautoscaler.autoscaling\/web autoscaled/)
+  t.match(made.stderr, /POST https:\S+\/apis\/autoscaling\/v1\/namespaces\/default\/horizontalpodautoscalers\S* 201 Created/, 'kubectl 1.32 creates it as autoscaling/v1')
   const v1 = await c.client.call('GET', `/apis/autoscaling/v1/namespaces/${ns}/horizontalpodautoscalers/web`)
   t.equal(v1.spec.targetCPUUtilizationPercentage, 50, 'the v1 view keeps the CPU target')
   const patched = await c.kubectl(['patch', 'hpa', 'web', '--type=merge', '-p', JSON.stringify({ spec: { behavior: { scaleDown: { stabilizationWindowSeconds: 10 } } } })])

@@ -74,3 +74,18 @@ t.test('kubectl get hpa columns', async (t) => {
   const three = { ...o, spec: { ...o.spec, metrics: [...o.spec.metrics, { type: 'Resource', resource: { name: 'memory', target: { type: 'AverageValue', averageValue: '100Mi' } } }, { type: 'Pods', pods: { metric: { name: 'qps' }, target: { type: 'AverageValue', averageValue: '10' } } }] } }
   t.equal(formatHPATargets(three), 'cpu: 45%/50%, memory: <unknown>/100Mi + 1 more...')
 })
+
+t.test('discovery lists autoscaling v2 (preferred) and v1, and metrics.k8s.io', async (t) => {
+  const { apiGroupList, aggregatedDiscovery, apiResourceList } = await import('../../controlplane/apiserver/discovery.ts')
+  const groups = (apiGroupList() as any).groups
+  const autoscaling = groups.find((g: any) => g.name === 'autoscaling')
+  t.same(autoscaling.versions.map((v: any) => v.version), ['v2', 'v1'])
+  t.equal(autoscaling.preferredVersion.version, 'v2')
+  t.ok(groups.find((g: any) => g.name === 'metrics.k8s.io'))
+  const agg = (aggregatedDiscovery(false) as any).items.find((i: any) => i.metadata.name === 'autoscaling')
+  t.same(agg.versions.map((v: any) => v.resources.map((r: any) => r.resource)), [['horizontalpodautoscalers'], ['horizontalpodautoscalers']], 'one HPA resource per version')
+  const v1 = apiResourceList('autoscaling/v1') as any
+  t.same(v1.resources.map((r: any) => r.name), ['horizontalpodautoscalers', 'horizontalpodautoscalers/status'])
+  const metrics = apiResourceList('metrics.k8s.io/v1beta1') as any
+  t.same(metrics.resources.map((r: any) => [r.name, r.kind, r.verbs]), [['nodes', 'NodeMetrics', ['get', 'list']], ['pods', 'PodMetrics', ['get', 'list']]])
+})
