@@ -3,9 +3,10 @@
 // 2 s instead of 15 s), one real agent on the real Docker Engine, and the
 // real kubectl. A Deployment's pod is made busy by a CPU loop the test runs
 // in its container (docker exec, bounded to 90 s, stopped by a file); the
-// loop shows in `kubectl top`, an HPA made with `kubectl autoscale` scales
-// the Deployment out to its maximum, and back in once the loop is stopped
-// and the (shortened) scale-down stabilization window has passed.
+// loop (and 8 MB the pod keeps in /dev/shm) shows in `kubectl top`, an HPA
+// made with `kubectl autoscale` scales the Deployment out to its maximum, and
+// back in once the loop is stopped and the (shortened) scale-down
+// stabilization window has passed.
 
 import t from 'tap'
 import { lookupResource } from '../../controlplane/api/resources.ts'
@@ -40,7 +41,7 @@ await c.client.create(deploys, ns, {
       metadata: { labels: { app: 'web' } },
       spec: {
         terminationGracePeriodSeconds: 1,
-        containers: [{ name: 'app', image: 'skiff/echo:local', command: ['sh', '-c', 'hold=$(head -c 4000000 /dev/zero | tr "\\0" a); sleep 100000'], resources: { requests: { cpu: '50m', memory: '16Mi' } } }],
+        containers: [{ name: 'app', image: 'skiff/echo:local', command: ['sh', '-c', 'head -c 8000000 /dev/zero > /dev/shm/hold; exec sleep 100000'], resources: { requests: { cpu: '50m', memory: '16Mi' } } }],
       },
     },
   },
@@ -118,5 +119,9 @@ t.test('an HPA made by kubectl autoscale scales out under load and back in after
   const after = await c.client.get(hpas, ns, 'web')
   const down = (await c.client.list(events, ns)).items.find((e) => e.reason === 'SuccessfulRescale' && /New size: 1; reason: All metrics below target/.test(e.message))
   t.ok(down, 'a SuccessfulRescale Event for the scale-in')
+  const described = (await c.kubectl(['describe', 'hpa', 'web'])).stdout
+  t.match(described, /Reference:\s+Deployment\/web/, 'kubectl describe: reference')
+  t.match(described, /resource cpu on pods\s+\(as a percentage of request\):\s+\d+% \(\S+\) \/ 50%/, 'kubectl describe: the metric, current / target')
+  t.match(described, /SuccessfulRescale/, 'kubectl describe: events')
   t.match(after.status.conditions, [{ type: 'AbleToScale', status: 'True' }, { type: 'ScalingActive', status: 'True', reason: 'ValidMetricFound' }, { type: 'ScalingLimited' }], 'conditions')
 })

@@ -81,3 +81,16 @@ t.test('node and container figures', async (t) => {
   t.equal(workingSet({ usage: 1000, stats: { total_inactive_file: 400 } }), 600, 'cgroup v1 key')
   t.equal(workingSet({ usage: 100, stats: { inactive_file: 300 } }), 0, 'never negative')
 })
+
+t.test('view, edit and admin may read metrics (system:aggregated-metrics-reader)', async (t) => {
+  const { bootstrapPolicy } = await import('../../controlplane/apiserver/rbac/bootstrap.ts')
+  const { aggregatedRules } = await import('../../controlplane/apiserver/rbac/rules.ts')
+  const policy = bootstrapPolicy().filter((o) => o.kind === 'ClusterRole')
+  // Aggregation is transitive through view -> edit -> admin labels; resolve view's rules first as the controller would.
+  const resolved = policy.map((r) => ({ ...r, rules: aggregatedRules(r, policy) ?? r.rules }))
+  for (const name of ['view', 'edit', 'admin']) {
+    const role = resolved.find((r) => r.metadata.name === name)!
+    const rules = aggregatedRules(role, resolved) ?? []
+    t.ok(rules.some((r) => r.apiGroups?.includes('metrics.k8s.io') && r.resources?.includes('pods') && r.resources?.includes('nodes') && r.verbs.includes('list')), `${name} reads pods and nodes of metrics.k8s.io`)
+  }
+})
