@@ -14,7 +14,8 @@ import type { KubeObject } from '../api/types.ts'
 import { check } from './authz.ts'
 import { matches, parseFilter } from './filters.ts'
 import { applyPatch, type HandlerContext } from './handlers.ts'
-import { decodeObject, readBody, sendJson } from './http-util.ts'
+import { decodeObject, readBody, sendJson, wantsTable } from './http-util.ts'
+import { printTable } from '../api/printers.ts'
 import type { ResourcePath } from './paths.ts'
 
 interface Converter {
@@ -39,15 +40,21 @@ export async function handleConverted(req: IncomingMessage, res: ServerResponse,
   const attrs = (verb: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete', name = p.name) =>
     ({ verb, resource: qualifiedResource(p.info), subresource: p.subresource, namespace: p.namespace, name })
   if (query.get('watch') === 'true' || p.legacyWatch) throw new ApiError('MethodNotAllowed', `watch is served on ${storage.group}/${storage.version} ${storage.resource}, the stored version`)
+  // Tables are printed from the stored form: the columns are the same in every version.
+  const table = wantsTable(req, query)
+  const print = (objs: KubeObject[], rv: string) => printTable(storage, objs, { includeObject: table ? table.includeObject : 'None', now: new Date(), resourceVersion: rv, context: ctx.print })
   if (method === 'GET' && p.name) {
     check(ctx.user, attrs('get'), ctx.view)
-    return sendJson(res, 200, conv.fromStorage(await ctx.registry.get(storage, p.namespace, p.name)))
+    const obj = await ctx.registry.get(storage, p.namespace, p.name)
+    return sendJson(res, 200, table ? print([obj], obj.metadata.resourceVersion ?? '') : conv.fromStorage(obj))
   }
   if (method === 'GET') {
     check(ctx.user, attrs('list'), ctx.view)
     const filter = parseFilter(storage, p.namespace, query)
     const { items, revision } = await ctx.registry.list(storage, p.namespace)
-    const out = items.filter((o) => matches(filter, storage, o)).map(conv.fromStorage)
+    const selected = items.filter((o) => matches(filter, storage, o))
+    if (table) return sendJson(res, 200, print(selected, String(revision)))
+    const out = selected.map(conv.fromStorage)
     return sendJson(res, 200, { kind: `${p.info.kind}List`, apiVersion: `${p.info.group}/${p.info.version}`, metadata: { resourceVersion: String(revision) }, items: out })
   }
   if (method === 'POST' && !p.name) {

@@ -9,6 +9,8 @@
 // stabilization window has passed.
 
 import t from 'tap'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
@@ -22,6 +24,7 @@ const deploys = lookupResource('apps', 'v1', 'deployments')!
 const hpas = lookupResource('autoscaling', 'v2', 'horizontalpodautoscalers')!
 const events = lookupResource('', 'v1', 'events')!
 const ns = 'default'
+const run = promisify(execFile)
 const slow = { timeout: 60_000, interval: 500 }
 
 await ensureImages({ progress: null })
@@ -56,9 +59,9 @@ async function appContainer(pod: string) {
   return docker.getContainer(list[0].Id)
 }
 
+/** Start a script in the pod's app container and return at once (`docker exec -d`: no stream is left open). */
 async function execIn(pod: string, script: string): Promise<void> {
-  const exec = await (await appContainer(pod)).exec({ Cmd: ['sh', '-c', script], AttachStdout: false, AttachStderr: false })
-  await exec.start({ Detach: true })
+  await run('docker', ['exec', '-d', (await appContainer(pod)).id, 'sh', '-c', script], { timeout: 30_000 })
 }
 
 // The load: a busy loop in the first pod's container, ended by /tmp/stop (which it also writes itself after 90 s).
