@@ -10,6 +10,7 @@
 
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { request } from 'node:https'
 import { promisify } from 'node:util'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
@@ -17,7 +18,7 @@ import { eventually } from '../../lib/net.ts'
 import { labels } from '../../node/labels.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
-import { docker, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { docker, kubeletClientTLS, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
 
 const pods = lookupResource('', 'v1', 'pods')!
 const deploys = lookupResource('apps', 'v1', 'deployments')!
@@ -67,6 +68,35 @@ async function execIn(pod: string, script: string): Promise<void> {
 // The load: a busy loop in the first pod's container, ended by /tmp/stop (which it also writes itself after 90 s).
 await execIn(podName, 'rm -f /tmp/stop; (sleep 90; touch /tmp/stop) & while [ ! -f /tmp/stop ]; do :; done')
 t.teardown(() => execIn(podName, 'touch /tmp/stop').catch(() => undefined))
+
+/** GET a kubelet path, with the given client certificate (or none). */
+function kubeletGet(host: string, port: number, path: string, tls: { cert?: string; key?: string; ca: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, ...tls, servername: undefined, checkServerIdentity: () => undefined, timeout: 10_000 }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+t.test('the kubelet serves /metrics/resource to the apiserver only', async (t) => {
+  const node = await c.client.get(lookupResource('', 'v1', 'nodes')!, undefined, names[0]!)
+  const host = node.status.addresses.find((a: any) => a.type === 'InternalIP').address
+  const port = node.status.daemonEndpoints.kubeletEndpoint.Port
+  const tls = await kubeletClientTLS(c)
+  const anonymous = await kubeletGet(host, port, '/metrics/resource', { ca: tls.ca })
+  t.equal(anonymous.status, 401, 'no client certificate: 401, as the other kubelet endpoints')
+  const text = await eventually(async () => {
+    const r = await kubeletGet(host, port, '/metrics/resource', tls)
+    return r.status === 200 && r.body.includes(podName) ? r.body : undefined
+  }, { ...slow, what: 'the busy pod in /metrics/resource' })
+  t.match(text, new RegExp(`^container_cpu_usage_seconds_total\\{container="app",namespace="${ns}",pod="${podName}"\\} [0-9.e+]+ \\d{13}$`, 'm'), 'container CPU with a timestamp')
+  t.match(text, /^node_memory_working_set_bytes [0-9.e+]+ \d{13}$/m, 'node memory')
+})
 
 t.test('kubectl top shows the busy pod and the node', async (t) => {
   const milli = (s: string) => (s.endsWith('m') ? Number(s.slice(0, -1)) : Number(s) * 1000)

@@ -5,6 +5,7 @@
 // last two samples per series in a MetricsStore. Every apiserver replica
 // scrapes on its own; what it serves is what it scraped.
 
+import type { ClientRequest } from 'node:http'
 import { request, Agent as HttpsAgent } from 'node:https'
 import { lookupResource } from '../../api/resources.ts'
 import type { Logger } from '../../../lib/log.ts'
@@ -31,6 +32,8 @@ export class MetricsScraper {
   #timer?: NodeJS.Timeout
   #running?: Promise<void>
   #stopped = false
+  /** Requests in flight, cut by stop() so a kubelet that does not answer never holds up a shutdown. */
+  #inflight = new Set<ClientRequest>()
 
   constructor(o: MetricsScraperOptions) {
     this.#o = o
@@ -56,6 +59,7 @@ export class MetricsScraper {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    for (const req of this.#inflight) req.destroy(new Error('the apiserver is stopping'))
     await this.#running
   }
 
@@ -92,6 +96,8 @@ export class MetricsScraper {
         })
         res.on('error', reject)
       })
+      this.#inflight.add(req)
+      req.once('close', () => this.#inflight.delete(req))
       req.on('timeout', () => req.destroy(new Error(`no answer within ${scrapeTimeoutMs / 1000}s`)))
       req.on('error', (e) => {
         agent.destroy()
