@@ -78,29 +78,28 @@ function groupVersions(group: string): string[] {
 function discoveryItem(group: string): unknown {
   return {
     metadata: { name: group },
-    versions: groupVersions(group).map((version) => discoveryVersion(group, version)),
-  }
-}
-
-function discoveryVersion(group: string, version: string): unknown {
-  const items = resources.filter((x) => x.group === group && x.version === version)
-  return {
-    version,
-    freshness: 'Current',
-    resources: items.map((x) => ({
-      resource: x.resource,
-      responseKind: { group: x.group, version: x.version, kind: x.kind },
-      scope: x.namespaced ? 'Namespaced' : 'Cluster',
-      singularResource: x.singular,
-      verbs: x.verbs,
-      ...(x.shortNames ? { shortNames: x.shortNames } : {}),
-      ...(x.categories ? { categories: x.categories } : {}),
-      subresources: (x.subresources ?? []).map((sub) => ({
-        subresource: sub,
-        responseKind: subresourceKind(x, sub),
-        verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' ? ['create'] : ['get'],
-      })),
-    })),
+    // A group may serve several versions (autoscaling v2 and v1); the first is preferred.
+    versions: groupVersions(group).map((version) => {
+      const items = resources.filter((x) => x.group === group && x.version === version)
+      return {
+        version,
+        freshness: 'Current',
+        resources: items.map((x) => ({
+          resource: x.resource,
+          responseKind: { group: x.group, version: x.version, kind: x.kind },
+          scope: x.namespaced ? 'Namespaced' : 'Cluster',
+          singularResource: x.singular,
+          verbs: x.verbs,
+          ...(x.shortNames ? { shortNames: x.shortNames } : {}),
+          ...(x.categories ? { categories: x.categories } : {}),
+          subresources: (x.subresources ?? []).map((sub) => ({
+            subresource: sub,
+            responseKind: subresourceKind(x, sub),
+            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' ? ['create'] : ['get'],
+          })),
+        })),
+      }
+    }),
   }
 }
 
