@@ -50,6 +50,7 @@ import { JobController } from './controllers/job.ts'
 import { CronJobController } from './controllers/cronjob.ts'
 import { TTLAfterFinishedController } from './controllers/ttl-after-finished.ts'
 import { PersistentVolumeController } from './controllers/persistentvolume.ts'
+import { HorizontalPodAutoscalerController } from './controllers/hpa.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler/scheduler.ts'
 import type { Logger } from '../lib/log.ts'
 
@@ -68,6 +69,8 @@ export interface ServerConfig {
   gcSweepIntervalMs?: number
   /** Controller settings, or false for an apiserver alone (most API tests). */
   controllers?: Partial<ControllerConfig> | false
+  /** metrics.k8s.io scrape period (default 15 s). */
+  metricsResolutionMs?: number
   scheduler?: SchedulerOptions
   /** Events kept in the store's stream for watches to resume from (default 100000). */
   streamMaxLen?: number
@@ -225,6 +228,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     kubeletClient,
     serviceAccountKey,
     serverBundle: () => serverBundle(cfg.stateDir, ca),
+    metricsResolutionMs: cfg.metricsResolutionMs,
   })
   store.registerMetrics(apiserver.metrics)
   try {
@@ -297,6 +301,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new CronJobController(),
       new TTLAfterFinishedController(),
       new PersistentVolumeController(),
+      new HorizontalPodAutoscalerController(),
     ],
   })
   return { manager, client }

@@ -6,6 +6,7 @@
 //   GET|POST /portForward/{ns}/{pod}[/{uid}]       WebSocket (SPDY tunnel or v4 channels) or SPDY/3.1 (kubelet-portforward.ts)
 //   GET /healthz                                  "ok", open
 //   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
+//   GET /metrics/resource                         pods' and the node's CPU and memory (resource-metrics.ts)
 // TLS only, mutual: the server presents the node's serving certificate from
 // the cluster CA (node/kubelet-cert.ts) and asks every client for a
 // certificate. Every request but /healthz needs one that chains to the
@@ -27,6 +28,7 @@ import { findContainer, parseContainerPath } from './kubelet-containers.ts'
 import { hasResize, pickProtocol, portForwardProtocols, type ChannelProtocol } from './kubelet-channels.ts'
 import { parseExecOptions, parseStreamOptions, runAttach, runExec, spdyRemoteCommandProtocols, spdySessionIO, wsSessionIO, type SessionIO } from './kubelet-exec.ts'
 import { SpdySession } from './spdy.ts'
+import { resourceMetricsText } from './resource-metrics.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
 import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol } from './kubelet-portforward.ts'
 
@@ -134,6 +136,10 @@ export class KubeletServer {
       if (url.pathname === '/metrics' && this.#opts.metrics) {
         const m = await this.#opts.metrics()
         res.writeHead(200, { 'Content-Type': m.contentType }).end(m.text)
+        return
+      }
+      if (url.pathname === '/metrics/resource') {
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(await resourceMetricsText(this.#opts.docker, this.#opts.nodeName))
         return
       }
       const page = url.pathname.startsWith('/debug/') ? this.#opts.debug?.[url.pathname.slice('/debug/'.length)] : undefined

@@ -12,6 +12,7 @@ import { text } from './validation/field.ts'
 import { defaultBinding } from './validation/rbac.ts'
 import { defaultCronJob, defaultJob } from './batch-defaults.ts'
 import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
+import { defaultHorizontalPodAutoscaler } from './autoscaling.ts'
 
 type Obj = Record<string, any>
 
@@ -75,6 +76,7 @@ const defaulters: Record<string, Defaulter> = {
   PersistentVolume: defaultPersistentVolume,
   PersistentVolumeClaim: defaultPersistentVolumeClaim,
   StorageClass: defaultStorageClass,
+  HorizontalPodAutoscaler: defaultHorizontalPodAutoscaler,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

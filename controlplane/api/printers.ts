@@ -16,6 +16,7 @@ import { persistentVolumeClaimPrinter, persistentVolumePrinter, storageClassPrin
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 import { controllerRevisionPrinter, statefulSetPrinter } from './printers/statefulset.ts'
+import { hpaPrinter } from './printers/autoscaling.ts'
 
 export { humanDuration } from './printers/format.ts'
 export type { KindPrinter, Table, TableColumnDefinition, TableRow, TableRowCondition } from './printers/types.ts'
@@ -60,6 +61,7 @@ const printers: Record<string, KindPrinter> = {
   PersistentVolume: persistentVolumePrinter,
   PersistentVolumeClaim: persistentVolumeClaimPrinter,
   StorageClass: storageClassPrinter,
+  HorizontalPodAutoscaler: hpaPrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

@@ -18,6 +18,8 @@ export interface ResourceInfo {
   /** Spec changes bump metadata.generation (kinds with a spec). */
   hasSpec?: boolean
   verbs?: string[]
+  /** Another version of a kind stored in that version's form (autoscaling/v1 HPA is stored as v2); converted in apiserver/conversion.ts. */
+  storageVersion?: string
 }
 
 const allVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
@@ -60,7 +62,14 @@ export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: 'batch', version: 'v1', kind: 'CronJob', resource: 'cronjobs', singular: 'cronjob', namespaced: true, shortNames: ['cj'], categories: ['all'], subresources: ['status'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'PersistentVolume', resource: 'persistentvolumes', singular: 'persistentvolume', namespaced: false, shortNames: ['pv'], subresources: ['status'] }),
   r({ group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', resource: 'storageclasses', singular: 'storageclass', namespaced: false, shortNames: ['sc'] }),
+  r({ group: 'autoscaling', version: 'v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'autoscaling', version: 'v1', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true, storageVersion: 'v2' }),
+  r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'NodeMetrics', resource: 'nodes', singular: '', namespaced: false, verbs: ['get', 'list'], virtual: true }),
+  r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'PodMetrics', resource: 'pods', singular: '', namespaced: true, verbs: ['get', 'list'], virtual: true }),
 ])
+
+/** The kinds kept in the store, each once: not the virtual ones (reviews, metrics.k8s.io) nor a second version served by conversion (autoscaling/v1 HPA). */
+export const storedResources: readonly ResourceInfo[] = Object.freeze(resources.filter((r) => !r.virtual && !r.storageVersion))
 
 export function groupVersion(info: Pick<ResourceInfo, 'group' | 'version'>): string {
   return info.group ? `${info.group}/${info.version}` : info.version

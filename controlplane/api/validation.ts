@@ -25,6 +25,7 @@ import { isValidPathSegmentName, validateClusterRole, validateClusterRoleBinding
 import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
 import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from './validation/storage.ts'
+import { validateHorizontalPodAutoscaler } from './validation/autoscaling.ts'
 
 export { validateSkiffAnnotations, readSkiffAnnotation, skiffAnnotations } from './validation/skiff.ts'
 export type { SkiffAnnotation, SkiffAnnotationKey, SkiffAnnotationValue } from './validation/skiff.ts'
@@ -64,6 +65,7 @@ const kindValidators: Record<string, KindValidator> = {
   PersistentVolume: validatePersistentVolume,
   PersistentVolumeClaim: validatePersistentVolumeClaim,
   StorageClass: validateStorageClass,
+  HorizontalPodAutoscaler: validateHorizontalPodAutoscaler,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

@@ -65,20 +65,26 @@ export function apiGroupList(): unknown {
     kind: 'APIGroupList',
     apiVersion: 'v1',
     groups: groups.map((g) => {
-      const v = resources.find((x) => x.group === g)!.version
-      const gv = { groupVersion: `${g}/${v}`, version: v }
-      return { name: g, versions: [gv], preferredVersion: gv }
+      // A group may serve several versions (autoscaling v2 and v1); the first row's is preferred.
+      const versions = groupVersions(g).map((v) => ({ groupVersion: `${g}/${v}`, version: v }))
+      return { name: g, versions, preferredVersion: versions[0] }
     }),
   }
 }
 
+/** The versions a group serves, preferred first (resources.ts order). */
+function groupVersions(group: string): string[] {
+  return [...new Set(resources.filter((x) => x.group === group).map((x) => x.version))]
+}
+
 function discoveryItem(group: string): unknown {
-  const items = resources.filter((x) => x.group === group)
   return {
     metadata: { name: group },
-    versions: [
-      {
-        version: items[0]!.version,
+    // A group may serve several versions (autoscaling v2 and v1); the first is preferred.
+    versions: groupVersions(group).map((version) => {
+      const items = resources.filter((x) => x.group === group && x.version === version)
+      return {
+        version,
         freshness: 'Current',
         resources: items.map((x) => ({
           resource: x.resource,
@@ -94,8 +100,8 @@ function discoveryItem(group: string): unknown {
             verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' || sub === 'eviction' ? ['create'] : ['get'],
           })),
         })),
-      },
-    ],
+      }
+    }),
   }
 }
 

@@ -16,13 +16,13 @@
 // behind (dependents whose owners are all gone, marked objects, namespaces
 // still Terminating). Steps are idempotent; a conflict is retried.
 
-import { lookupKind, resources, type ResourceInfo } from '../api/resources.ts'
+import { lookupKind, resources, storedResources, type ResourceInfo } from '../api/resources.ts'
 import { isApiError } from '../api/errors.ts'
 import { clone, type KubeObject } from '../api/types.ts'
 import { gcFinalizers, type Registry } from './registry.ts'
 import type { Logger } from '../../lib/log.ts'
 
-const namespaced = resources.filter((r) => r.namespaced)
+const namespaced = storedResources.filter((r) => r.namespaced)
 const nsInfo = resources.find((r) => r.resource === 'namespaces')!
 const podInfo = resources.find((r) => r.resource === 'pods')!
 
@@ -78,7 +78,7 @@ export class GarbageCollector {
   /** Everything that names `owner` in its ownerReferences. */
   async #dependentsOf(info: ResourceInfo, owner: KubeObject): Promise<Owned[]> {
     const out: Owned[] = []
-    for (const r of info.namespaced ? namespaced : resources) {
+    for (const r of info.namespaced ? namespaced : storedResources) {
       const { items } = await this.#registry.list(r, info.namespaced ? owner.metadata.namespace : undefined)
       for (const obj of items) if (refersTo(obj, owner.metadata.uid)) out.push({ info: r, obj })
     }
@@ -220,7 +220,7 @@ export class GarbageCollector {
   /** Repair: remove dependents whose owners are all gone; finish Terminating namespaces. */
   async sweep(): Promise<void> {
     const all: Array<[ResourceInfo, KubeObject]> = []
-    for (const r of resources) for (const o of (await this.#registry.list(r, undefined)).items) all.push([r, o])
+    for (const r of storedResources) for (const o of (await this.#registry.list(r, undefined)).items) all.push([r, o])
     const uids = new Set(all.map(([, o]) => o.metadata.uid))
     for (const [r, o] of all) {
       if (r.resource === 'namespaces' && o.metadata.deletionTimestamp) this.#track(this.terminateNamespace(o.metadata.name!))

@@ -25,6 +25,9 @@ import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, streamSubresources, type NodeProxy } from './node-proxy.ts'
 import { handleEviction } from './eviction.ts'
+import { handleMetrics } from './metrics/api.ts'
+import { handleConverted } from './conversion.ts'
+import type { MetricsStore } from './metrics/points.ts'
 
 export interface HandlerContext {
   registry: Registry
@@ -39,6 +42,8 @@ export interface HandlerContext {
   defaultFieldValidation?: FieldValidation
   /** Issues ServiceAccount tokens (serviceaccounts/token). */
   serviceAccountTokens?: ServiceAccountTokens
+  /** What the metrics scraper saw (metrics.k8s.io). */
+  metrics?: MetricsStore
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -88,6 +93,8 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
     check(ctx, attrs(p, 'create'))
     return await handleEviction(req, res, p, query, ctx.registry)
   }
+  if (info.group === 'metrics.k8s.io') return await handleMetrics(req, res, p, query, ctx)
+  if (info.storageVersion) return await handleConverted(req, res, p, query, ctx)
   if (p.subresource === 'token') {
     if (method !== 'POST') throw new ApiError('MethodNotAllowed', `${method} is not supported on serviceaccounts/token; POST a TokenRequest`)
     check(ctx, attrs(p, 'create'))

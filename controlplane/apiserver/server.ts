@@ -45,6 +45,7 @@ import { OPENAPI_V2_PROTOBUF, openapiV2Protobuf, serveOpenAPI } from './openapi.
 import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
+import { MetricsScraper } from './metrics/scraper.ts'
 import { ensureNamespaceDefaults } from './serviceaccount-admission.ts'
 import type { AllocConfig } from './service-alloc.ts'
 
@@ -87,6 +88,8 @@ export interface ApiServerOptions {
   serverBundle?: () => ServerJoinBundle
   /** fieldValidation of requests without the parameter; Warn (Kubernetes' default) unless given. */
   defaultFieldValidation?: FieldValidation
+  /** How often kubelets' resource metrics are scraped for metrics.k8s.io (metrics-server's --metric-resolution, 15 s). */
+  metricsResolutionMs?: number
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -105,6 +108,7 @@ export class ApiServer {
   #credentials: CredentialAuthenticator
   #join: NodeJoin
   #saTokens?: ServiceAccountTokens
+  #scraper: MetricsScraper
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -120,6 +124,7 @@ export class ApiServer {
     this.#gc = new GarbageCollector({ registry: this.registry, logger: this.#log, sweepIntervalMs: opts.gcSweepIntervalMs })
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
+    this.#scraper = new MetricsScraper({ registry: this.registry, logger: this.#log, kubeletClient, periodMs: opts.metricsResolutionMs })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
     this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
@@ -142,6 +147,7 @@ export class ApiServer {
     await this.#routing.start()
     await this.#credentials.start()
     this.#gc.start()
+    this.#scraper.start()
     // Client certificates are asked for, never required: verified against the cluster CA, they identify users (skiff user add).
     const clientCA = this.#opts.ca ? { requestCert: true, rejectUnauthorized: false, ca: this.#opts.ca.certPem } : {}
     const server = createServer({ key: this.#opts.tls.keyPem, cert: this.#opts.tls.certPem, minVersion: 'TLSv1.2', ...clientCA }, (req, res) => void this.#handle(req, res))
@@ -164,6 +170,7 @@ export class ApiServer {
     this.#routing.stop()
     this.#credentials.stop()
     await this.#gc.stop()
+    await this.#scraper.stop()
     const server = this.#server
     if (!server) return
     this.#nodeProxy.close()
@@ -290,6 +297,7 @@ export class ApiServer {
       print: this.#print,
       defaultFieldValidation: this.#opts.defaultFieldValidation,
       serviceAccountTokens: this.#saTokens,
+      metrics: this.#scraper.store,
     }
   }
 

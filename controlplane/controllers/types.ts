@@ -65,6 +65,8 @@ export interface ControllerConfig {
   jobBackoffMaxMs?: number
   /** CronJob: the clock schedules are read on (default: the wall clock); see clock.ts. */
   cronJobClock?: ControllerClock
+  /** How often each HorizontalPodAutoscaler is reconciled (Kubernetes' --horizontal-pod-autoscaler-sync-period: 15 s). */
+  hpaSyncPeriodMs?: number
 }
 
 /** A clock for controllers that act at wall-clock times (CronJob). */

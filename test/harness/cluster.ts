@@ -41,6 +41,8 @@ export interface ClusterOptions {
   gcSweepIntervalMs?: number
   /** Run the scheduler and controllers in the server (default: off, an apiserver alone). */
   controllers?: Partial<ControllerConfig> | false
+  /** metrics.k8s.io scrape period of the server (default 15 s). */
+  metricsResolutionMs?: number
 }
 
 export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): Promise<TestCluster & { tokens: Map<string, string> }> {
@@ -60,7 +62,7 @@ export async function startTestCluster(t: Teardown, opts: ClusterOptions = {}): 
   const logger = process.env.SKIFF_TEST_LOG ? createLogger({ level: process.env.SKIFF_TEST_LOG, destination: 2 }) : silentLogger()
   // A restart keeps the port: clients (agents included) find the server where it was.
   const boot = (port = 0) =>
-    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs, controllers: opts.controllers ?? false })
+    startServer({ stateDir, redis: { host: redis.host, port: redis.port, password: redis.password }, port, logger, streamMaxLen: opts.streamMaxLen, gcSweepIntervalMs: opts.gcSweepIntervalMs, controllers: opts.controllers ?? false, metricsResolutionMs: opts.metricsResolutionMs })
   let server = await boot()
   const token = adminToken(stateDir)
   const kubeconfig = join(stateDir, 'kubeconfig')
