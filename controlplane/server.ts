@@ -31,6 +31,7 @@ import { ApiClient } from './client/client.ts'
 import { ControllerManager } from './controllers/manager.ts'
 import type { ControllerConfig } from './controllers/types.ts'
 import { EndpointSliceController } from './controllers/endpointslice.ts'
+import { EndpointSliceMirroringController } from './controllers/endpointslice-mirroring.ts'
 import { NodeIpamController } from './controllers/node-ipam.ts'
 import { LoadBalancerController } from './controllers/loadbalancer.ts'
 import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
@@ -276,6 +277,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new DeploymentController(),
       new DaemonSetController(),
       new EndpointSliceController(),
+      new EndpointSliceMirroringController(),
       new NodeIpamController(),
       new LoadBalancerController(),
       new NodeLifecycleController(),
