@@ -31,6 +31,7 @@ import { ApiClient } from './client/client.ts'
 import { ControllerManager } from './controllers/manager.ts'
 import type { ControllerConfig } from './controllers/types.ts'
 import { EndpointSliceController } from './controllers/endpointslice.ts'
+import { EndpointSliceMirroringController } from './controllers/endpointslice-mirroring.ts'
 import { NodeIpamController } from './controllers/node-ipam.ts'
 import { LoadBalancerController } from './controllers/loadbalancer.ts'
 import { NodeLifecycleController } from './controllers/node-lifecycle.ts'
@@ -286,6 +287,7 @@ function controllerManager(cfg: ServerConfig, apiserver: ApiServer, ca: ClusterC
       new DaemonSetController(),
       new StatefulSetController(),
       new EndpointSliceController(),
+      new EndpointSliceMirroringController(),
       new NodeIpamController(),
       new LoadBalancerController(),
       new NodeLifecycleController(),

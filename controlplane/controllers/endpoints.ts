@@ -5,7 +5,9 @@
 // looked up in that pod's container ports, so two pods may differ).
 //
 // Legacy Endpoints mirror the slices so `kubectl get ep` and
-// `kubectl describe svc` show them: one subset per distinct port mapping,
+// `kubectl describe svc` show them: one subset per distinct port mapping
+// (a pod resolving none of the Service's ports is left out, while the slices
+// keep it in a slice without ports, both as Kubernetes does),
 // ready pods in `addresses`, not-ready ones in `notReadyAddresses`,
 // terminating pods left out (unless publishNotReadyAddresses), at most 1000
 // addresses (then the over-capacity annotation, as Kubernetes does).
@@ -146,7 +148,10 @@ export function canonical(v: unknown): string {
 export function buildEndpoints(svc: KubeObject, pods: KubeObject[]): KubeObject {
   const publishAll = svc.spec?.publishNotReadyAddresses === true
   const groups = new Map<string, { ports: EndpointPort[]; addresses: any[]; notReadyAddresses: any[] }>()
-  const listed = podEndpoints(svc, pods).filter((e) => publishAll || !e.terminating)
+  // Kubernetes' Endpoints controller lists a pod per Service port it resolves, so a pod that resolves
+  // none is not listed at all; only a headless Service without ports lists pods with no ports.
+  const portless = !(Array.isArray(svc.spec?.ports) && svc.spec.ports.length > 0) && isHeadless(svc)
+  const listed = podEndpoints(svc, pods).filter((e) => (publishAll || !e.terminating) && (portless || e.ports.length > 0))
   for (const e of listed.slice(0, maxEndpointsAddresses)) {
     let g = groups.get(e.portKey)
     if (!g) groups.set(e.portKey, (g = { ports: e.ports, addresses: [], notReadyAddresses: [] }))

@@ -32,6 +32,7 @@ import {
   type EndpointsAction,
   type PodEndpoint,
 } from './endpoints.ts'
+import { PendingWrites } from './pending-writes.ts'
 import type { Controller, ControllerContext } from './types.ts'
 
 export const endpointSlicesInfo = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
@@ -170,9 +171,6 @@ const servicesInfo = lookupResource('', 'v1', 'services')!
 const podsInfo = lookupResource('', 'v1', 'pods')!
 const endpointsInfo = lookupResource('', 'v1', 'endpoints')!
 
-/** How long a write we made may stay invisible in the cache before we stop waiting for it. */
-const writeVisibleWithinMs = 5_000
-
 export class EndpointSliceController implements Controller {
   readonly name = 'endpointslice'
   #ctx?: ControllerContext
@@ -181,8 +179,8 @@ export class EndpointSliceController implements Controller {
   #pods?: Informer
   #slices?: Informer
   #endpoints?: Informer
-  /** Writes not yet seen in the cache, per Service key: object key -> resourceVersion ('' = deleted), and when (performance.now()). */
-  #pending = new Map<string, Map<string, { rv: string; at: number }>>()
+  /** Writes not yet seen in the cache, per Service key: `endpoints` or `slice/<name>`. */
+  #pending = new PendingWrites()
   #syncs?: Counter
 
   async start(ctx: ControllerContext): Promise<void> {
@@ -226,7 +224,7 @@ export class EndpointSliceController implements Controller {
   }
 
   async #sync(key: string): Promise<void> {
-    if (!this.#cacheCaughtUp(key)) return this.#queue!.addAfter(key, 100)
+    if (!this.#pending.caughtUp(key, (objKey) => this.#cached(key, objKey))) return this.#queue!.addAfter(key, 100)
     const ns = key.slice(0, key.indexOf('/'))
     const svc = this.#services!.get(key)
     const pods = this.#pods!.list((p) => p.metadata.namespace === ns)
@@ -251,12 +249,12 @@ export class EndpointSliceController implements Controller {
       } catch (e) {
         if (!(e instanceof ApiClientError && e.status === 404)) throw e
       }
-      this.#expect(key, `slice/${s.metadata.name}`, '')
+      this.#pending.expect(key, `slice/${s.metadata.name}`, '')
     }
-    for (const s of plan.update) this.#expect(key, `slice/${s.metadata.name}`, (await client.update(endpointSlicesInfo, s)).metadata.resourceVersion!)
+    for (const s of plan.update) this.#pending.expect(key, `slice/${s.metadata.name}`, (await client.update(endpointSlicesInfo, s)).metadata.resourceVersion!)
     for (const s of plan.create) {
       const made = await client.create(endpointSlicesInfo, s.metadata.namespace, s)
-      this.#expect(key, `slice/${made.metadata.name}`, made.metadata.resourceVersion!)
+      this.#pending.expect(key, `slice/${made.metadata.name}`, made.metadata.resourceVersion!)
     }
   }
 
@@ -268,29 +266,15 @@ export class EndpointSliceController implements Controller {
       await client.delete(endpointsInfo, o.metadata.namespace, o.metadata.name!).catch((e) => {
         if (!(e instanceof ApiClientError && e.status === 404)) throw e
       })
-      return this.#expect(key, 'endpoints', '')
+      return this.#pending.expect(key, 'endpoints', '')
     }
     const written = action.op === 'create' ? await client.create(endpointsInfo, o.metadata.namespace, o) : await client.update(endpointsInfo, o)
-    this.#expect(key, 'endpoints', written.metadata.resourceVersion!)
+    this.#pending.expect(key, 'endpoints', written.metadata.resourceVersion!)
   }
 
-  #expect(svcKey: string, objKey: string, rv: string): void {
-    let m = this.#pending.get(svcKey)
-    if (!m) this.#pending.set(svcKey, (m = new Map()))
-    m.set(objKey, { rv, at: performance.now() })
-  }
-
-  /** Whether the cache already shows every write of our last sync of `key` (else a sync would act on stale data and duplicate slices). */
-  #cacheCaughtUp(key: string): boolean {
-    const m = this.#pending.get(key)
-    if (!m) return true
-    const ns = key.slice(0, key.indexOf('/'))
-    for (const [objKey, w] of m) {
-      const cached = objKey === 'endpoints' ? this.#endpoints!.get(key) : this.#slices!.get(`${ns}/${objKey.slice('slice/'.length)}`)
-      const seen = w.rv === '' ? !cached : cached !== undefined && Number(cached.metadata.resourceVersion) >= Number(w.rv)
-      if (seen || performance.now() - w.at > writeVisibleWithinMs) m.delete(objKey)
-    }
-    if (m.size === 0) this.#pending.delete(key)
-    return m.size === 0
+  /** The cached object a pending-write key names: the Endpoints, or one slice. */
+  #cached(svcKey: string, objKey: string): KubeObject | undefined {
+    if (objKey === 'endpoints') return this.#endpoints!.get(svcKey)
+    return this.#slices!.get(`${svcKey.slice(0, svcKey.indexOf('/'))}/${objKey.slice('slice/'.length)}`)
   }
 }

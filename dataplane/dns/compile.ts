@@ -42,10 +42,7 @@ function negative(rcode: number, soa: Answer | undefined): Compiled {
 
 function compileName(name: string, e: ZoneName, zone: Zone, inZone: boolean): CompiledName {
   const nodata = negative(RCODE.NOERROR, inZone ? zone.soa : undefined)
-  if (e.cname) {
-    const c = positive(e.records, [])
-    return { byType: new Map(), other: c, any: c }
-  }
+  if (e.cname) return compileCname(e, zone)
   const groups = new Map<number, Answer[]>()
   for (const r of e.records) {
     const t = typeNumber[r.type]
@@ -57,6 +54,49 @@ function compileName(name: string, e: ZoneName, zone: Zone, inZone: boolean): Co
   // ANY: one type needs no second encoding.
   const any = byType.size === 1 ? [...byType.values()][0]! : e.records.length ? positive(e.records, e.additional) : nodata
   return { byType, other: nodata, any }
+}
+
+/**
+ * An ExternalName whose target is in the zone answers, like CoreDNS, the
+ * CNAME plus what the target has for the asked type (following further
+ * in-zone CNAMEs, up to 8, loops cut), so a stub resolver that does not chase
+ * CNAMEs itself (libc in a pod) still gets an address. An out-of-zone target
+ * or a type the target lacks: the CNAME chain alone (the client resolves on).
+ */
+export function cnameAnswers(zone: Zone, e: ZoneName): { chain: Answer[]; byType: Map<number, Answer[]> } {
+  const chain = [...e.records]
+  const seen = new Set<string>([String(e.records[0]?.name ?? '')])
+  let target = String((e.records[0] as any)?.data ?? '')
+  for (let hops = 0; hops < 8 && !seen.has(target); hops++) {
+    seen.add(target)
+    const t = zone.names.get(target)
+    if (!t) break
+    if (t.cname) {
+      chain.push(...t.records)
+      target = String((t.records[0] as any)?.data ?? '')
+      continue
+    }
+    const byType = new Map<number, Answer[]>()
+    for (const r of t.records) {
+      const n = typeNumber[r.type]
+      if (n !== undefined && n !== QTYPE.CNAME) byType.set(n, [...(byType.get(n) ?? []), r])
+    }
+    return { chain, byType }
+  }
+  return { chain, byType: new Map() }
+}
+
+function compileCname(e: ZoneName, zone: Zone): CompiledName {
+  const { chain, byType } = cnameAnswers(zone, e)
+  // The first CNAME's owner is the question (a pointer); the records after it carry their own names.
+  const encode = (rs: Answer[]): Compiled => {
+    const body = Buffer.concat(rs.map((r, i) => encodeRecord(r, i === 0)))
+    return { rcode: RCODE.NOERROR, aa: true, an: rs.length, ns: 0, ar: 0, body }
+  }
+  const c = encode(chain)
+  const compiled = new Map<number, Compiled>([[QTYPE.CNAME, encode(chain.slice(0, 1))]])
+  for (const [t, rs] of byType) compiled.set(t, encode([...chain, ...rs]))
+  return { byType: compiled, other: c, any: c }
 }
 
 export function compileZone(zone: Zone): CompiledZone {

@@ -3,6 +3,7 @@
 // EndpointSlice of the cluster, the Secrets it watches) and this keeps only
 // what the class's Ingresses need, so a worker never sees anything else.
 
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
 import { byAge, ingressInClass, ingressKey, isDefaultIngressClass } from './routes.ts'
@@ -125,7 +126,27 @@ export function decodeCertificate(key: string, secret: KubeObject | undefined): 
   const tlsKey = decode(secret.data?.['tls.key'])
   if (!cert || !tlsKey) return { error: `secret ${key} lacks ${!cert ? 'tls.crt' : 'tls.key'}` }
   if (!cert.includes('-----BEGIN') || !tlsKey.includes('-----BEGIN')) return { error: `secret ${key}: tls.crt and tls.key must be PEM` }
+  const mismatch = pairProblem(cert, tlsKey)
+  if (mismatch) return { error: `secret ${key}: ${mismatch}` }
   return { cert, key: tlsKey }
+}
+
+/** Results of pairProblem by content hash: a snapshot is built on every change, the pair parsed once. */
+const pairChecks = new Map<string, string>()
+
+/** Why tls.crt and tls.key cannot be served together ('' when they can): unparsable, or the key is not the certificate's. */
+function pairProblem(cert: string, key: string): string {
+  const hash = createHash('sha256').update(cert).update('\0').update(key).digest('hex')
+  let problem = pairChecks.get(hash)
+  if (problem !== undefined) return problem
+  try {
+    problem = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key)) ? '' : 'tls.key does not match the certificate in tls.crt'
+  } catch (e) {
+    problem = `tls.crt or tls.key does not parse (${(e as Error).message})`
+  }
+  if (pairChecks.size >= 1000) pairChecks.clear()
+  pairChecks.set(hash, problem)
+  return problem
 }
 
 export function classSettings(ingressClass: KubeObject | undefined): ClassSettings {

@@ -16,12 +16,14 @@ import type { BrokenIngress, Conflict, RouteTable } from './routes.ts'
 import type { IngressSnapshot } from './snapshot.ts'
 import { ingressKey } from './routes.ts'
 import { ingressPoolLabel } from './snapshot-build.ts'
+import type { UnresolvedRef } from './refs.ts'
 
 const ingressesInfo = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
 
 export const conditionAccepted = 'Accepted'
 export const reasonConflict = 'RouteConflict'
 export const reasonInvalid = 'InvalidIngress'
+export const conditionResolvedRefs = 'ResolvedRefs'
 
 export interface IngressCondition {
   type: string
@@ -63,6 +65,8 @@ export interface StatusInputs {
   now: string
   /** false when the apiserver drops status.conditions: only the addresses are written. */
   writeConditions?: boolean
+  /** Backends and TLS Secrets that do not resolve (refs.ts): condition ResolvedRefs and Warning Events. */
+  unresolved?: UnresolvedRef[]
 }
 
 /** A Node's InternalIP, if it has one yet. */
@@ -122,17 +126,32 @@ function problemsByIngress(conflicts: Conflict[], broken: BrokenIngress[]): Map<
   return out
 }
 
-/** The Accepted condition; lastTransitionTime kept from `current` unless the status flipped. */
-export function acceptedCondition(problems: Problem[], current: any[] | undefined, now: string): IngressCondition {
+/**
+ * The Accepted condition; lastTransitionTime kept from `current` unless the
+ * status flipped. "all routes are served" only when no reference is
+ * unresolved either (`unresolved` > 0 says otherwise; ResolvedRefs says which).
+ */
+export function acceptedCondition(problems: Problem[], current: any[] | undefined, now: string, unresolved = 0): IngressCondition {
   const accepted = problems.every((p) => p.accepted)
   const status = accepted ? 'True' : 'False'
   const worst = problems.find((p) => !p.accepted) ?? problems[0]
   const reason = worst?.reason ?? 'Accepted'
-  let message = worst ? [...new Set(problems.map((p) => p.message))].join('; ') : 'all routes are served'
+  const fine = unresolved ? `accepted, but ${unresolved} reference${unresolved > 1 ? 's do' : ' does'} not resolve (see ResolvedRefs)` : 'all routes are served'
+  const message = worst ? [...new Set(problems.map((p) => p.message))].join('; ') : fine
+  return condition(conditionAccepted, status, reason, message, current, now)
+}
+
+/** ResolvedRefs (Gateway API's name): False with the first problem's reason and every problem's message. */
+export function resolvedRefsCondition(unresolved: UnresolvedRef[], current: any[] | undefined, now: string): IngressCondition {
+  if (unresolved.length === 0) return condition(conditionResolvedRefs, 'True', conditionResolvedRefs, 'all backends and certificates resolve', current, now)
+  return condition(conditionResolvedRefs, 'False', unresolved[0]!.reason, unresolved.map((u) => u.message).join('; '), current, now)
+}
+
+function condition(type: string, status: 'True' | 'False', reason: string, message: string, current: any[] | undefined, now: string): IngressCondition {
   if (message.length > 1024) message = message.slice(0, 1021) + '...'
-  const prev = (current ?? []).find((c: any) => c?.type === conditionAccepted)
+  const prev = (current ?? []).find((c: any) => c?.type === type)
   const lastTransitionTime = prev?.status === status && typeof prev.lastTransitionTime === 'string' ? prev.lastTransitionTime : now
-  return { type: conditionAccepted, status, reason, message, lastTransitionTime }
+  return { type, status, reason, message, lastTransitionTime }
 }
 
 export function planIngressStatus(input: StatusInputs): StatusPlan {
@@ -145,10 +164,16 @@ export function planIngressStatus(input: StatusInputs): StatusPlan {
     const key = ingressKey(ing)
     const current = ing.status ?? {}
     const mine = problems.get(key) ?? []
+    const refs = (input.unresolved ?? []).filter((u) => u.ingress === key)
     const desired: Record<string, unknown> = { ...current, loadBalancer: ips.length ? { ingress: ips.map((ip) => ({ ip })) } : {} }
-    if (input.writeConditions !== false) desired.conditions = mergeCondition(current.conditions, acceptedCondition(mine, current.conditions, input.now))
+    if (input.writeConditions !== false) {
+      const accepted = mergeCondition(current.conditions, acceptedCondition(mine, current.conditions, input.now, refs.length))
+      // ResolvedRefs appears with the first problem and stays (True once fixed), so a clean Ingress keeps one condition.
+      const hadRefs = Array.isArray(current.conditions) && current.conditions.some((c: any) => c?.type === conditionResolvedRefs)
+      desired.conditions = refs.length || hadRefs ? mergeCondition(accepted, resolvedRefsCondition(refs, current.conditions, input.now)) : accepted
+    }
     if (!sameJson(current, desired)) updates.push({ ingress: key, status: desired })
-    for (const p of mine) {
+    for (const p of [...mine, ...refs]) {
       // Keyed by uid too: a deleted and re-created Ingress hears about its problem again.
       const id = `${ing.metadata?.uid ?? ''}|${key}|${p.reason}|${p.message}`
       emitted.add(id)

@@ -34,6 +34,7 @@ import type { IngressSnapshot } from './snapshot.ts'
 import { PresencePublisher, presenceNamespace, presentAddresses } from './presence.ts'
 import { AppliedRevision } from '../applied-revision.ts'
 import { applyIngressStatus, dumpRoutes, planIngressStatus, sameJson, type Compiled } from './status.ts'
+import { unresolvedRefs } from './refs.ts'
 
 export { ingressPoolLabel } from './snapshot-build.ts'
 
@@ -380,10 +381,12 @@ export class IngressSupervisor {
       if (this.#secretInformers.has(key)) continue
       const [namespace, name] = key.split('/') as [string, string]
       const inf = new Informer({ client: this.#o.client, info: info.secrets, logger: this.#log, namespace, fieldSelector: `metadata.name=${name}`, resyncMs: 300_000 })
-      const mark = () => this.#schedule('snapshot')
+      // Status too: a Secret that stops (or starts) matching its key changes the ResolvedRefs condition.
+      const mark = () => this.#schedule('both')
       inf.addHandlers({ onAdd: mark, onUpdate: (a, b) => a !== b && mark(), onDelete: mark })
       this.#secretInformers.set(key, inf)
-      const p = inf.start().catch((e) => this.#log.warn({ secret: key, err: (e as Error).message }, 'secret informer failed'))
+      // Once listed, plan the status again: a Secret that does not exist brings no event of its own.
+      const p = inf.start().then(() => this.#schedule('both'), (e) => this.#log.warn({ secret: key, err: (e as Error).message }, 'secret informer failed'))
       starting.push(p)
     }
     if (waitMs > 0 && starting.length) {
@@ -391,6 +394,13 @@ export class IngressSupervisor {
       await Promise.race([Promise.all(starting), new Promise((r) => (timer = setTimeout(r, waitMs)))])
       clearTimeout(timer)
     }
+  }
+
+  /** Secrets named in spec.tls whose informer has not listed yet: not reported missing before they are looked up. */
+  #unseenSecrets(): Set<string> {
+    const unseen = new Set<string>()
+    for (const key of namedSecrets(this.#classIngresses())) if (!this.#secretInformers.get(key)?.hasSynced) unseen.add(key)
+    return unseen
   }
 
   #classIngresses(): KubeObject[] {
@@ -416,6 +426,7 @@ export class IngressSupervisor {
       serving: present.addresses,
       className: this.#o.className, ingresses: mine, nodes: this.#inf.nodes.list(),
       conflicts: c.conflicts, broken: c.broken, emitted: this.#emitted, now: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      unresolved: unresolvedRefs(c.snapshot, this.#unseenSecrets()),
     })
     if (plan.updates.length === 0 && plan.events.length === 0 && sameJson([...plan.emitted], [...this.#emitted])) return
     this.#emitted = plan.emitted

@@ -73,6 +73,7 @@ t.test('cluster DNS with dig', async (t) => {
 
   await c.client.create(svcs, 'default', { metadata: { name: 'web' }, spec: { clusterIP: '10.96.7.7', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } })
   await c.client.create(svcs, 'default', { metadata: { name: 'ext' }, spec: { type: 'ExternalName', externalName: 'www.example.com' } })
+  await c.client.create(svcs, 'default', { metadata: { name: 'alias' }, spec: { type: 'ExternalName', externalName: 'web.default.svc.cluster.local' } })
   for (const name of ['db', 'empty']) await c.client.create(svcs, 'default', { metadata: { name }, spec: { clusterIP: 'None', selector: { app: name }, ports: [{ name: 'pg', port: 5432 }] } })
   const slice = (svc: string, endpoints: unknown[]) => ({
     metadata: { name: `${svc}-abc`, labels: { 'kubernetes.io/service-name': svc } }, addressType: 'IPv4', ports: [{ name: 'pg', port: 5432, protocol: 'TCP' }], endpoints,
@@ -100,6 +101,11 @@ t.test('cluster DNS with dig', async (t) => {
   t.same((await dig(port, ['_http._tcp.web.default.svc.cluster.local', 'SRV'])).answer, ['_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 web.default.svc.cluster.local.'])
   t.same((await dig(port, ['-x', '10.96.7.7'])).answer, ['7.7.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local.'])
   t.same((await dig(port, ['ext.default.svc.cluster.local', 'CNAME'])).answer, ['ext.default.svc.cluster.local. 5 IN CNAME www.example.com.'])
+  t.same(
+    (await dig(port, ['alias.default.svc.cluster.local', 'A'])).answer,
+    ['alias.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.', 'web.default.svc.cluster.local. 5 IN A 10.96.7.7'],
+    'an ExternalName with an in-zone target: CNAME and the target\'s A in one answer',
+  )
   t.same((await dig(port, ['db-0.db.default.svc.cluster.local', 'A', '+tcp'])).answer, ['db-0.db.default.svc.cluster.local. 5 IN A 10.244.1.10'], 'over TCP')
   t.same((await dig(port, ['10-1-2-3.default.pod.cluster.local', 'A'])).answer, ['10-1-2-3.default.pod.cluster.local. 5 IN A 10.1.2.3'])
   t.same((await dig(port, ['dns-version.cluster.local', 'TXT'])).answer, ['dns-version.cluster.local. 5 IN TXT "1.1.0"'])

@@ -10,6 +10,7 @@ import t from 'tap'
 import { httpRequest } from '../harness/http.ts'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
+import { selfSignedCert } from '../../certs/ca.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
@@ -20,6 +21,7 @@ const services = lookupResource('', 'v1', 'services')!
 const slices = lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!
 const ingresses = lookupResource('networking.k8s.io', 'v1', 'ingresses')!
 const events = lookupResource('', 'v1', 'events')!
+const secrets = lookupResource('', 'v1', 'secrets')!
 
 /** One HTTP/1.1 request (no keep-alive) to a node address the test created. */
 const get = (ip: string, port: number, host: string, path = '/') => httpRequest({ ip, port, host, path })
@@ -113,6 +115,35 @@ t.test('ingress supervisors on external and internal pool nodes', async (t) => {
       return text.includes('conflict:') ? text : undefined
     }, { timeout: 10_000, what: 'the conflict in /debug/ingress' })
     t.match(debug, /^host ext\.test\n  Prefix \/ \[any method\] default\/ext -> default\/web:http \[2\/2 ready\]$/m, '/debug/ingress shows the compiled table')
+  })
+
+  await t.test('a TLS Secret whose key does not match and a missing Service: ResolvedRefs False and Warning Events', async (t) => {
+    const pair = selfSignedCert({ commonName: 'bad-tls.test', dnsNames: ['bad-tls.test'] })
+    const stranger = selfSignedCert({ commonName: 'other.test', dnsNames: ['other.test'] })
+    const b64 = (s: string) => Buffer.from(s).toString('base64')
+    await c.client.create(secrets, 'default', { metadata: { name: 'bad-tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(pair.certPem), 'tls.key': b64(stranger.keyPem) } })
+    const badTls = ingress('ext-bad-tls', 'external', 'bad-tls.test')
+    badTls.spec.tls = [{ hosts: ['bad-tls.test'], secretName: 'bad-tls' }]
+    await c.client.create(ingresses, 'default', badTls)
+    const noSvc = ingress('ext-nosvc', 'external', 'nosvc.test')
+    noSvc.spec.rules[0].http.paths[0].backend.service.name = 'missing'
+    await c.client.create(ingresses, 'default', noSvc)
+    const cond = async (name: string, type: string) => (await c.client.get(ingresses, 'default', name)).status?.conditions?.find((x: any) => x.type === type)
+    await eventually(async () => (await cond('ext-bad-tls', 'ResolvedRefs'))?.status === 'False' && (await cond('ext-nosvc', 'ResolvedRefs'))?.status === 'False', { timeout: 30_000, what: 'ResolvedRefs False on both' })
+    t.match(await cond('ext-bad-tls', 'ResolvedRefs'), { reason: 'InvalidCertificateRef', message: /secret default\/bad-tls: tls.key does not match the certificate in tls.crt; hosts bad-tls.test get the default certificate/ })
+    t.match(await cond('ext-bad-tls', 'Accepted'), { status: 'True', message: /1 reference does not resolve/ }, 'Accepted no longer says all routes are served')
+    t.match(await cond('ext-nosvc', 'ResolvedRefs'), { reason: 'BackendNotFound', message: 'service default/missing not found' })
+    const warned = await eventually(async () => {
+      const evs = (await c.client.list(events, 'default')).items.filter((e) => e.type === 'Warning' && ['InvalidCertificateRef', 'BackendNotFound'].includes(e.reason))
+      const about = new Map(evs.map((e) => [e.involvedObject?.name, e]))
+      return about.has('ext-bad-tls') && about.has('ext-nosvc') ? about : undefined
+    }, { timeout: 30_000, what: 'Warning Events on both Ingresses' })
+    t.equal(warned.get('ext-bad-tls')!.reason, 'InvalidCertificateRef')
+    t.equal(warned.get('ext-nosvc')!.reason, 'BackendNotFound')
+    t.match(warned.get('ext-nosvc')!.message, /service default\/missing not found/)
+    await c.client.create(services, 'default', { metadata: { name: 'missing' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
+    await eventually(async () => (await cond('ext-nosvc', 'ResolvedRefs'))?.status === 'True', { timeout: 30_000, what: 'ResolvedRefs True once the Service exists' })
+    t.match(await cond('ext-nosvc', 'Accepted'), { status: 'True', message: 'all routes are served' })
   })
 
   await t.test('a stopping controller fails readiness at once; the other external node keeps serving', async (t) => {

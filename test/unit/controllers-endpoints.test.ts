@@ -183,6 +183,18 @@ t.test('slice metadata: labels, owner, generateName, hostname for headless subdo
   )
 })
 
+t.test('a pod lacking the named targetPort: in a slice without that port, absent from legacy Endpoints (as Kubernetes)', async (t) => {
+  const one = svc({ ports: [{ name: 'http', port: 80, targetPort: 'web', protocol: 'TCP' }] })
+  const pods = [pod('a', { ip: '10.244.1.1', ports: [{ name: 'web', containerPort: 8080 }] }), pod('b', { ip: '10.244.1.2', ports: [{ name: 'other', containerPort: 1 }] })]
+  t.same(view(buildEndpointSlices(one, pods, []).create), ['- -> 10.244.1.2:110', 'http=8080 -> 10.244.1.1:110'], 'EndpointSlice controller: a slice with ports [] (kube-proxy sends it nothing)')
+  const ep = buildEndpoints(one, pods)
+  t.same(ep.subsets.map((ss: any) => [(ss.addresses ?? []).map((a: any) => a.ip), ss.ports]), [[['10.244.1.1'], [{ name: 'http', port: 8080, protocol: 'TCP' }]]], 'Endpoints: b is not listed')
+  const two = svc({ ports: [{ name: 'http', port: 80, targetPort: 'web', protocol: 'TCP' }, { name: 'metrics', port: 9090, targetPort: 9090, protocol: 'TCP' }] })
+  t.same(buildEndpoints(two, pods).subsets.map((ss: any) => [(ss.addresses ?? []).map((a: any) => a.ip), ss.ports.map((p: any) => p.name)]), [[['10.244.1.1'], ['http', 'metrics']], [['10.244.1.2'], ['metrics']]], 'a pod lacking one of two ports is listed under the other')
+  const headlessNoPorts = svc({ ports: [], clusterIP: 'None' })
+  t.same(buildEndpoints(headlessNoPorts, pods).subsets.map((ss: any) => (ss.addresses ?? []).map((a: any) => a.ip)), [['10.244.1.1', '10.244.1.2']], 'a headless Service without ports lists every pod')
+})
+
 t.test('legacy Endpoints: subsets per port mapping, not-ready apart, terminating left out', async (t) => {
   const s = svc({ ports: [{ name: 'http', port: 80, targetPort: 'web', protocol: 'TCP' }] })
   const pods = [

@@ -28,6 +28,10 @@ const services = [
   svc('default', 'db', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }),
   svc('default', 'empty', { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] }),
   svc('default', 'ext', { type: 'ExternalName', externalName: 'www.example.com' }),
+  svc('default', 'alias', { type: 'ExternalName', externalName: 'web.default.svc.cluster.local' }),
+  svc('default', 'alias2', { type: 'ExternalName', externalName: 'Alias.default.svc.cluster.local.' }),
+  svc('default', 'loop1', { type: 'ExternalName', externalName: 'loop2.default.svc.cluster.local' }),
+  svc('default', 'loop2', { type: 'ExternalName', externalName: 'loop1.default.svc.cluster.local' }),
   svc('kube-system', 'kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }),
 ]
 const slices = [
@@ -94,6 +98,13 @@ const cases: Case[] = [
   { qname: 'empty.default.svc.cluster.local.', qtype: 'A', rcode: 'NXDOMAIN', answer: [], authority: [soa] },
   { qname: 'ext.default.svc.cluster.local.', qtype: 'A', rcode: 'NOERROR', answer: ['ext.default.svc.cluster.local. 5 IN CNAME www.example.com.'] },
   { qname: 'ext.default.svc.cluster.local.', qtype: 'CNAME', rcode: 'NOERROR', answer: ['ext.default.svc.cluster.local. 5 IN CNAME www.example.com.'] },
+  // An in-zone target is answered in the same reply, as CoreDNS does (libc in pods does not chase CNAMEs).
+  { qname: 'alias.default.svc.cluster.local.', qtype: 'A', rcode: 'NOERROR', answer: ['alias.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.', 'web.default.svc.cluster.local. 5 IN A 10.96.0.12'] },
+  { qname: 'ALIAS.default.svc.cluster.local.', qtype: 'A', rcode: 'NOERROR', answer: ['ALIAS.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.', 'web.default.svc.cluster.local. 5 IN A 10.96.0.12'] },
+  { qname: 'alias.default.svc.cluster.local.', qtype: 'CNAME', rcode: 'NOERROR', answer: ['alias.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.'] },
+  { qname: 'alias.default.svc.cluster.local.', qtype: 'AAAA', rcode: 'NOERROR', answer: ['alias.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.'] },
+  { qname: 'alias2.default.svc.cluster.local.', qtype: 'A', rcode: 'NOERROR', answer: ['alias2.default.svc.cluster.local. 5 IN CNAME alias.default.svc.cluster.local.', 'alias.default.svc.cluster.local. 5 IN CNAME web.default.svc.cluster.local.', 'web.default.svc.cluster.local. 5 IN A 10.96.0.12'] },
+  { qname: 'loop1.default.svc.cluster.local.', qtype: 'A', rcode: 'NOERROR', answer: ['loop1.default.svc.cluster.local. 5 IN CNAME loop2.default.svc.cluster.local.', 'loop2.default.svc.cluster.local. 5 IN CNAME loop1.default.svc.cluster.local.'] },
   { qname: 'sub.ext.default.svc.cluster.local.', qtype: 'A', rcode: 'NXDOMAIN', answer: [], authority: [soa] },
   { qname: '12.0.96.10.in-addr.arpa.', qtype: 'PTR', rcode: 'NOERROR', answer: ['12.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local.'] },
   { qname: '5.1.244.10.in-addr.arpa.', qtype: 'PTR', rcode: 'NOERROR', answer: ['5.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.default.svc.cluster.local.'] },

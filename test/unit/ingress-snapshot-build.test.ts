@@ -3,6 +3,7 @@
 
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
+import { selfSignedCert } from '../../certs/ca.ts'
 import { buildSnapshot, endpointsOf, namedSecrets, type SnapshotInputs } from '../../dataplane/ingress/snapshot-build.ts'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
@@ -103,24 +104,30 @@ t.test('endpoint conditions default as in Kubernetes; ports by name; targetRef p
 })
 
 t.test('certificates from the Secrets named in spec.tls', async (t) => {
-  const ingresses = [ing('a', { cls: 'external', tls: 'good' }), ing('b', { cls: 'external', tls: 'opaque' }), ing('c', { cls: 'external', tls: 'missing' }), ing('d', { cls: 'external', tls: 'nokey' }), ing('e', { cls: 'internal', tls: 'theirs' })]
+  const ingresses = [ing('a', { cls: 'external', tls: 'good' }), ing('b', { cls: 'external', tls: 'opaque' }), ing('c', { cls: 'external', tls: 'missing' }), ing('d', { cls: 'external', tls: 'nokey' }), ing('e', { cls: 'internal', tls: 'theirs' }), ing('f', { cls: 'external', tls: 'mismatch' }), ing('g', { cls: 'external', tls: 'garbage' })]
   t.same([...namedSecrets(ingresses.slice(0, 4))].sort(), ['default/good', 'default/missing', 'default/nokey', 'default/opaque'])
+  const pair = selfSignedCert({ commonName: 'a.example', dnsNames: ['a.example'] })
+  const other = selfSignedCert({ commonName: 'b.example', dnsNames: ['b.example'] })
   const s = buildSnapshot(input({
     ingresses,
     secrets: [
-      secret('good', 'kubernetes.io/tls', { 'tls.crt': b64(pem('CERTIFICATE')), 'tls.key': b64(pem('PRIVATE KEY')) }),
+      secret('good', 'kubernetes.io/tls', { 'tls.crt': b64(pair.certPem), 'tls.key': b64(pair.keyPem) }),
+      secret('mismatch', 'kubernetes.io/tls', { 'tls.crt': b64(pair.certPem), 'tls.key': b64(other.keyPem) }),
+      secret('garbage', 'kubernetes.io/tls', { 'tls.crt': b64(pem('CERTIFICATE')), 'tls.key': b64(pem('PRIVATE KEY')) }),
       secret('opaque', 'Opaque', { 'tls.crt': b64(pem('CERTIFICATE')), 'tls.key': b64(pem('PRIVATE KEY')) }),
       secret('nokey', 'kubernetes.io/tls', { 'tls.crt': b64(pem('CERTIFICATE')) }),
       secret('theirs', 'kubernetes.io/tls', { 'tls.crt': b64(pem('CERTIFICATE')), 'tls.key': b64(pem('PRIVATE KEY')) }),
     ],
-    defaultCertificate: secret('skiff-ingress-default-tls', 'kubernetes.io/tls', { 'tls.crt': b64(pem('CERTIFICATE')), 'tls.key': b64(pem('EC PRIVATE KEY')) }, 'kube-system'),
+    defaultCertificate: secret('skiff-ingress-default-tls', 'kubernetes.io/tls', { 'tls.crt': b64(other.certPem), 'tls.key': b64(other.keyPem) }, 'kube-system'),
   }))
-  t.same(Object.keys(s.certificates), ['default/good', 'default/missing', 'default/nokey', 'default/opaque'])
-  t.same(s.certificates['default/good'], { cert: pem('CERTIFICATE'), key: pem('PRIVATE KEY') })
+  t.same(Object.keys(s.certificates), ['default/garbage', 'default/good', 'default/mismatch', 'default/missing', 'default/nokey', 'default/opaque'])
+  t.same(s.certificates['default/good'], { cert: pair.certPem, key: pair.keyPem })
+  t.match(s.certificates['default/mismatch'], { error: 'secret default/mismatch: tls.key does not match the certificate in tls.crt' })
+  t.match(s.certificates['default/garbage'], { error: /^secret default\/garbage: tls.crt or tls.key does not parse/ })
   t.match(s.certificates['default/opaque'], { error: /type "Opaque", not kubernetes.io\/tls/ })
   t.match(s.certificates['default/missing'], { error: /not found/ })
   t.match(s.certificates['default/nokey'], { error: /lacks tls.key/ })
-  t.same(s.defaultCertificate, { cert: pem('CERTIFICATE'), key: pem('EC PRIVATE KEY') })
+  t.same(s.defaultCertificate, { cert: other.certPem, key: other.keyPem })
 })
 
 t.test('settings from the IngressClass annotations; challenges passed through', async (t) => {

@@ -80,3 +80,25 @@ t.test('no update when the status is already right; lastTransitionTime kept', as
   const noCond = plan([ing('a', { status: { loadBalancer: first.updates[0]!.status.loadBalancer } })], { writeConditions: false })
   t.same(noCond.updates, [], 'writeConditions false: only the addresses count')
 })
+
+t.test('unresolved references: ResolvedRefs False, Accepted says so, one Warning Event each; True again once fixed', async (t) => {
+  const refs = [
+    { ingress: 'default/a', reason: 'BackendNotFound' as const, message: 'service default/web not found' },
+    { ingress: 'default/a', reason: 'InvalidCertificateRef' as const, message: 'secret default/tls: tls.key does not match the certificate in tls.crt; hosts a.example get the default certificate' },
+  ]
+  const p = plan([ing('a'), ing('b')], { unresolved: refs })
+  const conds = (key: string) => p.updates.find((u) => u.ingress === key)!.status.conditions as any[]
+  t.same(conds('default/a'), [
+    { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'accepted, but 2 references do not resolve (see ResolvedRefs)', lastTransitionTime: now },
+    { type: 'ResolvedRefs', status: 'False', reason: 'BackendNotFound', message: `${refs[0]!.message}; ${refs[1]!.message}`, lastTransitionTime: now },
+  ])
+  t.same(conds('default/b').map((c) => c.type), ['Accepted'], 'an Ingress without problems gets no ResolvedRefs')
+  t.same(p.events.map((e) => [e.ingress, e.type, e.reason, e.message]), refs.map((r) => [r.ingress, 'Warning', r.reason, r.message]))
+  const written = ing('a', { status: p.updates[0]!.status })
+  t.same(plan([written], { unresolved: refs, emitted: p.emitted }).events, [], 'not repeated while unchanged')
+  const fixed = plan([written], { emitted: p.emitted, now: '2026-03-01T00:00:00Z' })
+  t.same(fixed.updates[0]!.status.conditions, [
+    { type: 'Accepted', status: 'True', reason: 'Accepted', message: 'all routes are served', lastTransitionTime: now },
+    { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'all backends and certificates resolve', lastTransitionTime: '2026-03-01T00:00:00Z' },
+  ])
+})
