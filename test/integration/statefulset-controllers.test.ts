@@ -16,6 +16,7 @@ import { ApiEventRecorder, SharedInformers } from '../../controlplane/controller
 import { defaultControllerConfig, type ControllerContext } from '../../controlplane/controllers/types.ts'
 import { StatefulSetController } from '../../controlplane/controllers/statefulset.ts'
 import { DaemonSetController } from '../../controlplane/controllers/daemonset.ts'
+import { PersistentVolumeController } from '../../controlplane/controllers/persistentvolume.ts'
 import { silentLogger } from '../../lib/log.ts'
 import { createRegistry } from '../../lib/metrics.ts'
 import { eventually } from '../../lib/net.ts'
@@ -125,7 +126,8 @@ t.test('statefulset controller', async (t) => {
     metrics: createRegistry(),
     config: defaultControllerConfig,
   }
-  const controllers = [new StatefulSetController(), new DaemonSetController()]
+  // The PersistentVolume controller lifts kubernetes.io/pvc-protection from claims no pod uses, so deleted claims go.
+  const controllers = [new StatefulSetController(), new DaemonSetController(), new PersistentVolumeController()]
   for (const ctl of controllers) await ctl.start(ctx)
   await informers.start()
   t.teardown(async () => {
