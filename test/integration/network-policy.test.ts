@@ -19,8 +19,6 @@ const pods = lookupResource('', 'v1', 'pods')!
 const namespaces = lookupResource('', 'v1', 'namespaces')!
 const policies = lookupResource('networking.k8s.io', 'v1', 'networkpolicies')!
 
-
-
 const ready = (p: KubeObject) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
 
 function pod(name: string, node: string, labels: Record<string, string>, env: Record<string, string> = {}) {
@@ -67,16 +65,19 @@ t.test('NetworkPolicy enforced by real nodes', async (t) => {
   }, { timeout: 120_000, what: 'all pods ready' })
   const target = ip['np-a/target']!
 
-  /** From a probe pod, every `proto:port` to the target at once: 'ok' when it answered, 'no' when not. */
+  /**
+   * From a probe pod, every `proto:port` to the target at once (node in the echo image: busybox nc has no UDP):
+   * TCP 'ok' when the connection is established, UDP 'ok' when the echo comes back; 'no' after 2 s.
+   */
   const probe = async (from: string, cells: string[]): Promise<Record<string, string>> => {
     const [ns, name] = from.split('/')
-    const one = (cell: string) => {
-      const [proto, port] = cell.split(':')
-      const nc = proto === 'udp' ? `nc -u -w 2 ${target} ${port}` : `nc -w 2 ${target} ${port}`
-      return `( r=$(echo ping-${port} | ${nc} 2>/dev/null | head -c 300); case "$r" in *ping*|*HTTP*) echo "${cell} ok";; *) echo "${cell} no";; esac ) &`
-    }
-    const r = await c.kubectl(['exec', '-n', ns!, name!, '--', 'sh', '-c', `${cells.map(one).join('\n')}\nwait`], { allowFail: true, timeoutMs: 30_000 })
-    return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]))
+    const js = `const net=require('net'),dgram=require('dgram');const cells=${JSON.stringify(cells)};const out={};let left=cells.length;
+const done=(c,v)=>{if(c in out)return;out[c]=v;if(--left===0){console.log(JSON.stringify(out));process.exit(0)}};
+for(const c of cells){const [proto,port]=c.split(':');setTimeout(()=>done(c,'no'),2000);
+if(proto==='udp'){const s=dgram.createSocket('udp4');s.on('message',()=>{done(c,'ok');s.close()});s.on('error',()=>done(c,'no'));s.send('ping',Number(port),'${target}')}
+else{const k=net.connect(Number(port),'${target}');k.on('connect',()=>{done(c,'ok');k.destroy()});k.on('error',()=>done(c,'no'))}}`
+    const r = await c.kubectl(['exec', '-n', ns!, name!, '--', 'node', '-e', js], { allowFail: true, timeoutMs: 30_000 })
+    try { return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') } catch { return {} }
   }
   /** Wait until every probe pod sees exactly `want` (probe → cell → ok/no). */
   const expect = async (t: Test, want: Record<string, Record<string, 'ok' | 'no'>>) => {
@@ -107,6 +108,11 @@ t.test('NetworkPolicy enforced by real nodes', async (t) => {
   await t.test('allow from a namespace (namespaceSelector)', async (t) => {
     await setPolicies([{ name: 'deny', spec: { podSelector: {} } }, { name: 'from-b', spec: { podSelector: { matchLabels: { app: 'target' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'b' } } }] }] } }])
     await expect(t, { 'np-b/client': all('ok'), 'np-b/other': all('ok'), 'np-c/client': all('no') })
+     const got = await c.kubectl(['get', 'netpol', '-n', 'np-a'])
+    t.match(got.stdout, /^NAME\s+POD-SELECTOR\s+AGE\n/, 'kubectl get netpol columns')
+    t.match(got.stdout, /\nfrom-b\s+app=target\s+\d+s\n/)
+    const bad = await c.kubectl(['apply', '-n', 'np-a', '-f', '-'], { allowFail: true, stdin: 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad}\nspec:\n  podSelector: {}\n  ingress: [{ports: [{port: http, endPort: 90}]}]\n' })
+    t.match(bad.stderr, 'spec.ingress[0].ports[0].endPort: Invalid value: 90: may not be specified when `port` is non-numeric')
   })
 
   await t.test('allow from pods with a label in a namespace with a label; a label change flips it', async (t) => {
