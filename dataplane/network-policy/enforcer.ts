@@ -2,10 +2,10 @@
 // renderNetpol(compileNetworkPolicy(policies, pods, namespaces, node)).
 // The service proxier's shape: handlers only mark dirty (noting when, for
 // the programming latency); one sync compiles the whole table and applies
-// it as one `nft -f -` transaction; bursts coalesce (minSyncIntervalMs);
-// a periodic resync repairs drift; a failed apply retries with backoff and
-// leaves the last table in place; nothing is applied before all three
-// informers have their first list.
+// it as one `nft -f -` transaction; bursts coalesce, failures retry with
+// backoff (sync-loop.ts) and leave the last table in place; a periodic
+// resync repairs drift; nothing is applied before all three informers have
+// their first list.
 
 import { readFile } from 'node:fs/promises'
 import { lookupResource } from '../../controlplane/api/resources.ts'
@@ -16,6 +16,7 @@ import { Counter, Gauge, Histogram, createRegistry, latencyBuckets, type Registr
 import { runCommand } from '../service-proxy/nftables.ts'
 import { compileNetworkPolicy } from './compile.ts'
 import { netpolTableName, renderNetpol } from './render.ts'
+import { SyncLoop } from './sync-loop.ts'
 import type { PolicyTable } from './types.ts'
 
 const policiesInfo = lookupResource('networking.k8s.io', 'v1', 'networkpolicies')!
@@ -70,13 +71,8 @@ export class NetworkPolicyEnforcer {
   readonly tableName: string
   #o: EnforcerOptions
   #informers: Informer[]
-  #dirty = false
-  #timer?: NodeJS.Timeout
+  #loop: SyncLoop
   #resync?: NodeJS.Timeout
-  #syncing = false
-  #stopped = true
-  #lastSyncAt = 0
-  #failures = 0
   #pending: number[] = []
   #lastScript?: string
   #current?: PolicyTable
@@ -86,32 +82,35 @@ export class NetworkPolicyEnforcer {
     this.tableName = netpolTableName(opts.nodeName)
     this.metrics = createMetrics(opts.registry ?? createRegistry())
     this.#informers = [policiesInfo, podsInfo, namespacesInfo].map((info) => new Informer({ client: opts.client, info, logger: opts.logger }))
+    this.#loop = new SyncLoop({
+      run: () => this.#sync(),
+      ready: () => this.#informers.every((i) => i.hasSynced),
+      onError: (err, retryInMs) => opts.logger.warn({ err: err.message, retryInMs }, 'network policy apply failed'),
+      minIntervalMs: opts.minSyncIntervalMs,
+    })
     const changed = () => {
       this.#pending.push(Date.now())
-      this.#markDirty()
+      this.#loop.markDirty()
     }
     for (const i of this.#informers) i.addHandlers({ onAdd: changed, onUpdate: (o, n) => o !== n && changed(), onDelete: changed })
   }
 
   /** Resolves once the informers are synced and the first table is applied (or its apply failed and retries). */
   async start(): Promise<void> {
-    this.#stopped = false
     await bridgeNetfilterCheck(this.#o.logger)
     await Promise.all(this.#informers.map((i) => i.start()))
+    // The initial list is not a change the user made: no latency sample for it.
     this.#pending = []
-    this.#resync = setInterval(() => this.#markDirty(), this.#o.resyncMs ?? 30_000)
+    this.#resync = setInterval(() => this.#loop.markDirty(), this.#o.resyncMs ?? 30_000)
     this.#resync.unref()
-    this.#dirty = true
-    await this.#sync()
+    await this.#loop.runNow()
   }
 
   /** Stop syncing; the table stays (pods stay isolated) unless cleanup. */
   async stop(opts: { cleanup?: boolean } = {}): Promise<void> {
-    this.#stopped = true
-    clearTimeout(this.#timer)
     clearInterval(this.#resync)
+    await this.#loop.stop()
     for (const i of this.#informers) i.stop()
-    for (let i = 0; this.#syncing && i < 100; i++) await new Promise((r) => setTimeout(r, 20))
     if (opts.cleanup) await removeNetpolTable(this.#o.nodeName, this.#o.nft)
   }
 
@@ -120,33 +119,16 @@ export class NetworkPolicyEnforcer {
     return this.#current
   }
 
+  /** The last applied nft script (the debug page). */
   debugText(): string {
     return this.#lastScript ?? 'network policy: nothing applied yet\n'
   }
 
-  #markDirty(): void {
-    this.#dirty = true
-    this.#schedule(0)
-  }
-
-  #schedule(extraDelayMs: number): void {
-    if (this.#stopped || this.#timer || this.#syncing) return
-    const wait = Math.max(extraDelayMs, this.#lastSyncAt + (this.#o.minSyncIntervalMs ?? 50) - performance.now(), 0)
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      void this.#sync()
-    }, wait)
-  }
-
+  /** One sync: compile, render, apply when the script or the table changed; throws to be retried. */
   async #sync(): Promise<void> {
-    if (this.#stopped || !this.#dirty || this.#syncing) return
-    if (!this.#informers.every((i) => i.hasSynced)) return
-    this.#syncing = true
-    this.#dirty = false
     const changes = this.#pending
     this.#pending = []
     const started = performance.now()
-    let retryIn = 0
     try {
       const [policies, pods, namespaces] = this.#informers.map((i) => i.list())
       const table = compileNetworkPolicy({ node: this.#o.nodeName, nodeIPs: this.#o.nodeIPs, policies: policies!, pods: pods!, namespaces: namespaces! })
@@ -158,7 +140,6 @@ export class NetworkPolicyEnforcer {
       }
       this.#lastScript = script
       this.#current = table
-      this.#failures = 0
       const now = Date.now()
       for (const t of changes) this.metrics.programmingLatency.observe(Math.max(0, now - t) / 1000)
       this.metrics.syncs.inc()
@@ -167,17 +148,12 @@ export class NetworkPolicyEnforcer {
       this.metrics.isolatedPods.set({ direction: 'egress' }, table.egress.length)
     } catch (e) {
       this.metrics.failures.inc()
-      this.#dirty = true
       this.#lastScript = undefined
       this.#pending.unshift(...changes)
-      retryIn = Math.min(10_000, 200 * 2 ** this.#failures++)
-      this.#o.logger.warn({ err: (e as Error).message, retryInMs: retryIn }, 'network policy apply failed')
+      throw e
     } finally {
       this.metrics.syncDuration.observe((performance.now() - started) / 1000)
-      this.#lastSyncAt = performance.now()
-      this.#syncing = false
     }
-    if (this.#dirty) this.#schedule(retryIn)
   }
 
   async #tableExists(): Promise<boolean> {
