@@ -37,6 +37,7 @@ import { LocalVolumes } from './local-volumes.ts'
 // --- service proxy (dataplane/service-proxy) ---
 import { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
 import { ServiceProxier } from '../dataplane/service-proxy/proxier.ts'
+import { NetworkPolicyEnforcer } from '../dataplane/network-policy/enforcer.ts'
 import { createUserspaceBackend } from '../dataplane/service-proxy/userspace.ts'
 import type { Backend } from '../dataplane/service-proxy/types.ts'
 // --- end service proxy ---
@@ -97,6 +98,8 @@ export interface AgentOptions {
   dnsPort?: number
   /** The node's service proxy (default nftables; 'none' runs none). */
   serviceProxy?: { backend: 'nftables' | 'userspace' | 'none' }
+  /** NetworkPolicy enforcement in the node's nftables table inet skiff-np-<h> (default true; dataplane/network-policy). */
+  networkPolicy?: boolean
   /**
    * The ingress controller, run when `labels` put the node in a pool
    * (skiff.dev/ingress-pool: <class>). `client` has the class's identity
@@ -143,6 +146,7 @@ export class Agent {
   #apiservers?: ApiserverFollower
   #storeGuard?: StoreGuard
   #proxy?: ServiceProxier
+  #netpol?: NetworkPolicyEnforcer
   #ingress?: IngressSupervisor
   #podNet?: PodNetwork
   #nodes?: Informer
@@ -175,6 +179,11 @@ export class Agent {
   /** The service proxier (its debugText() is the debug table), once started. */
   get serviceProxy(): ServiceProxier | undefined {
     return this.#proxy
+  }
+
+  /** The NetworkPolicy enforcer, once started (unless networkPolicy: false). */
+  get networkPolicy(): NetworkPolicyEnforcer | undefined {
+    return this.#netpol
   }
 
   /** The InternalIP, once the agent started. */
@@ -223,6 +232,7 @@ export class Agent {
         ingress: () => this.#ingress?.debugText() ?? 'no ingress controller on this node\n',
         'pod-network': () => this.#podNet?.debugText() ?? 'no pod routes on this node (all nodes share one Engine)\n',
         'lb-speaker': () => this.#speaker?.debugText() ?? 'no LoadBalancer speaker on this node\n',
+        'network-policy': () => this.#netpol?.debugText() ?? 'no NetworkPolicy enforcement on this node\n',
       },
     })
     const { port } = await this.#kubelet.start()
@@ -231,6 +241,7 @@ export class Agent {
     await this.#followNodes()
     await this.#startDns()
     await this.#startServiceProxy(podCIDR)
+    await this.#startNetworkPolicy()
     await this.#startLocalVolumes()
     await this.#startPods()
     if (this.#facts.notReady) {
@@ -360,6 +371,19 @@ export class Agent {
   }
   // --- end service proxy ---
 
+  // --- network policy ---
+  /** Before the pods start, so a selected pod is isolated from its first packet. */
+  async #startNetworkPolicy(): Promise<void> {
+    const o = this.#o
+    if (o.networkPolicy === false) return
+    this.#netpol = new NetworkPolicyEnforcer({
+      client: o.client, nodeName: o.nodeName, nodeIPs: [this.#facts!.internalIP!, ...(o.externalIP ? [o.externalIP] : [])],
+      logger: this.#log.child({ component: 'network-policy' }), registry: this.metrics.registry,
+    })
+    await this.#netpol.start()
+  }
+  // --- end network policy ---
+
   // --- ingress ---
   /** The ingress controller of the node's pool class, on the InternalIP; the workers proxy straight to pod IPs. */
   async #startIngress(): Promise<void> {
@@ -397,6 +421,7 @@ export class Agent {
     await this.#dns?.stop()
     // Rules stay (established service traffic keeps flowing) unless everything goes.
     await this.#proxy?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'service proxy cleanup failed'))
+    await this.#netpol?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'network policy cleanup failed'))
     // Routes stay too (pods keep talking across an agent restart) unless everything goes.
     await this.#podNet?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'pod network stop failed'))
     if (opts.removePods) await removeNodeNetwork({ docker: this.#o.docker, nodeName: this.#o.nodeName, logger: this.#log })

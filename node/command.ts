@@ -107,6 +107,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--install', 'write and enable a systemd unit running this command (restart on failure, start at boot), then exit')
     .option('--systemd-dir <dir>', 'where --install writes the unit', '/etc/systemd/system')
     .option('--service-proxy <backend>', 'the node service proxy: nftables, userspace or none', 'nftables')
+    .option('--no-network-policy', 'do not enforce NetworkPolicies on this node (its nftables table inet skiff-np-<h>)')
     .option('--ingress-kubeconfig <file>', `the ingress controller's identity when --node-label ${ingressPoolLabel}=<class> is set (default <state-dir>/agents/<node>/ingress-kubeconfig)`)
     .option('--ingress-http-port <port>', 'ingress HTTP port on the node InternalIP (default 80)')
     .option('--ingress-https-port <port>', 'ingress HTTPS port on the node InternalIP (default 443)')
@@ -161,6 +162,7 @@ export function registerAgentCommand(program: Command): void {
         heartbeatMs: Number(o.heartbeatMs),
         endpointWithdrawalTimeoutMs: wholeNumber('--endpoint-withdrawal-timeout-ms', o.endpointWithdrawalTimeoutMs, 0, 600_000),
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
+        networkPolicy: o.networkPolicy !== false,
         ingress: ingressOptions(o, labels, agentDir, ingressConfig),
       })
       let stopping = false

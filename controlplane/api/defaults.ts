@@ -13,6 +13,7 @@ import { defaultBinding } from './validation/rbac.ts'
 import { defaultCronJob, defaultJob } from './batch-defaults.ts'
 import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
 import { defaultHorizontalPodAutoscaler } from './autoscaling.ts'
+import { defaultNetworkPolicy } from './validation/networkpolicy.ts'
 
 type Obj = Record<string, any>
 
@@ -60,6 +61,7 @@ const defaulters: Record<string, Defaulter> = {
   IngressClass: (o) => {
     if (isObj(o.spec) && isObj(o.spec.parameters)) def(o.spec.parameters, 'scope', 'Cluster')
   },
+  NetworkPolicy: defaultNetworkPolicy,
   EndpointSlice: (o) => {
     for (const p of list(o.ports)) {
       def(p, 'protocol', 'TCP')

@@ -12,6 +12,7 @@ import { endpointSlicePrinter, endpointsPrinter, ingressClassPrinter, ingressPri
 import { ageCol, nameCol } from './printers/types.ts'
 import { roleBindingPrinter, rolePrinter } from './printers/rbac.ts'
 import { podDisruptionBudgetPrinter } from './printers/policy.ts'
+import { networkPolicyPrinter } from './printers/networkpolicy.ts'
 import { persistentVolumeClaimPrinter, persistentVolumePrinter, storageClassPrinter } from './printers/storage.ts'
 import type { KindPrinter, PrintContext, Table, TableRow } from './printers/types.ts'
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
@@ -44,6 +45,7 @@ const printers: Record<string, KindPrinter> = {
   EndpointSlice: endpointSlicePrinter,
   Ingress: ingressPrinter,
   IngressClass: ingressClassPrinter,
+  NetworkPolicy: networkPolicyPrinter,
   Node: nodePrinter,
   Namespace: namespacePrinter,
   ConfigMap: configMapPrinter,

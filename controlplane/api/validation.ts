@@ -14,6 +14,7 @@ import {
   validateConfigMap, validateEndpointSlice, validateEndpoints, validateEvent, validateLease, validateNamespace, validateNode, validateSecret, validateServiceAccount,
 } from './validation/core.ts'
 import { validateIngress, validateIngressClass } from './validation/ingress.ts'
+import { validateNetworkPolicy } from './validation/networkpolicy.ts'
 import { printableCause } from './validation/field.ts'
 import { validateFinalizersUpdate, validateObjectMeta } from './validation/meta.ts'
 import type { NameRule } from './validation/meta.ts'
@@ -46,6 +47,7 @@ const kindValidators: Record<string, KindValidator> = {
   Service: validateService,
   Ingress: validateIngress,
   IngressClass: validateIngressClass,
+  NetworkPolicy: validateNetworkPolicy,
   ConfigMap: validateConfigMap,
   Secret: validateSecret,
   Namespace: validateNamespace,

@@ -25,6 +25,7 @@ import { ingressPoolLabel } from '../../dataplane/ingress/supervisor.ts'
 import { cidrsOverlap } from '../../lib/ipv4.ts'
 import { labels } from '../../node/labels.ts'
 import { removeServiceProxyTable } from '../../dataplane/service-proxy/nftables.ts'
+import { removeNetpolTable } from '../../dataplane/network-policy/enforcer.ts'
 import { removeNodeNetwork } from '../../node/network.ts'
 import type { TestCluster } from './cluster.ts'
 
@@ -85,6 +86,7 @@ export async function cleanupNode(name: string): Promise<void> {
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)))
   await removeNodeNetwork({ docker, nodeName: name })
   await removeServiceProxyTable(name)
+  await removeNetpolTable(name)
 }
 
 export interface TestNode {

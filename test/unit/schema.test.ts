@@ -28,6 +28,7 @@ t.test('field numbers of k8s.io/api generated.proto', async (t) => {
     ['io.k8s.api.core.v1.ServiceSpec', 'clusterIPs', 18], ['io.k8s.api.core.v1.ServicePort', 'appProtocol', 6],
     ['io.k8s.api.core.v1.Secret', 'stringData', 4], ['io.k8s.api.apps.v1.DeploymentSpec', 'progressDeadlineSeconds', 9],
     ['io.k8s.api.networking.v1.IngressSpec', 'ingressClassName', 4], ['io.k8s.api.networking.v1.IngressBackend', 'service', 4],
+    ['io.k8s.api.networking.v1.NetworkPolicySpec', 'policyTypes', 4], ['io.k8s.api.networking.v1.NetworkPolicyPort', 'endPort', 3], ['io.k8s.api.networking.v1.NetworkPolicyPeer', 'ipBlock', 3],
     ['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta', 'managedFields', 17], ['io.k8s.api.rbac.v1.RoleBinding', 'roleRef', 3],
     ['io.k8s.api.authentication.v1.TokenRequestSpec', 'expirationSeconds', 4], ['io.k8s.api.batch.v1.CronJobSpec', 'timeZone', 8],
     ['io.k8s.api.apps.v1.StatefulSetSpec', 'volumeClaimTemplates', 4], ['io.k8s.api.apps.v1.StatefulSetSpec', 'ordinals', 11],

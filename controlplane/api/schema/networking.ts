@@ -1,4 +1,4 @@
-// networking.k8s.io/v1 Ingress and IngressClass, discovery.k8s.io/v1
+// networking.k8s.io/v1 Ingress, IngressClass and NetworkPolicy, discovery.k8s.io/v1
 // EndpointSlice and coordination.k8s.io/v1 Lease. Field numbers follow
 // k8s.io/api generated.proto.
 
@@ -85,6 +85,39 @@ export const networking = definePackage('networking', 'io.k8s.api.networking.v1'
     name: [3, 'string', 'Name.', req],
     scope: [4, '*string', 'Cluster or Namespace.'],
     namespace: [5, '*string', 'Namespace, with scope Namespace.'],
+  }),
+  NetworkPolicy: object('Which traffic the selected pods may receive and send.', {
+    metadata: meta,
+    spec: [2, 'NetworkPolicySpec', 'The selected pods and their allowed traffic.'],
+  }),
+  NetworkPolicyList: listOf('NetworkPolicy'),
+  NetworkPolicySpec: type('Selected pods and allowed traffic of a network policy.', {
+    podSelector: [1, 'meta.LabelSelector', 'Pods of the namespace this policy applies to; empty selects all.'],
+    ingress: [2, '[]NetworkPolicyIngressRule', 'Allowed incoming traffic (a union).', atomic],
+    egress: [3, '[]NetworkPolicyEgressRule', 'Allowed outgoing traffic (a union).', atomic],
+    policyTypes: [4, '[]string', 'Directions this policy isolates: Ingress, Egress.', atomic],
+  }),
+  NetworkPolicyIngressRule: type('Traffic allowed in: matching ports and sources.', {
+    ports: [1, '[]NetworkPolicyPort', 'Ports; empty or missing means all.', atomic],
+    from: [2, '[]NetworkPolicyPeer', 'Sources; empty or missing means all.', atomic],
+  }),
+  NetworkPolicyEgressRule: type('Traffic allowed out: matching ports and destinations.', {
+    ports: [1, '[]NetworkPolicyPort', 'Ports; empty or missing means all.', atomic],
+    to: [2, '[]NetworkPolicyPeer', 'Destinations; empty or missing means all.', atomic],
+  }),
+  NetworkPolicyPeer: type('Pods (by pod and/or namespace selector) or an IP block.', {
+    podSelector: [1, '*meta.LabelSelector', 'Pods, in the policy namespace or the selected namespaces.'],
+    namespaceSelector: [2, '*meta.LabelSelector', 'Namespaces whose pods are peers.'],
+    ipBlock: [3, '*IPBlock', 'An IP range; not with the selectors.'],
+  }),
+  NetworkPolicyPort: type('A protocol and a port (number or name) or port range.', {
+    protocol: [1, '*string', 'TCP, UDP or SCTP; default TCP.'],
+    port: [2, '*IntOrString', 'Port number or named container port; all ports when missing.'],
+    endPort: [3, '*int32', 'Last port of a range starting at port.'],
+  }),
+  IPBlock: type('An IP range with holes.', {
+    cidr: [1, 'string', 'The range.', req],
+    except: [2, '[]string', 'Ranges inside cidr that are not included.', atomic],
   }),
 })
 

@@ -99,6 +99,7 @@ const nodeRules: PolicyRule[] = [
   rule(read, [''], ['nodes', 'pods', 'services', 'endpoints', 'namespaces']),
   rule(read, ['discovery.k8s.io'], ['endpointslices']),
   rule(read, ['networking.k8s.io'], ['ingresses', 'ingressclasses']),
+  rule(read, ['networking.k8s.io'], ['networkpolicies']),
   rule(['create', 'patch'], [''], ['events']),
   rule(read, [''], ['persistentvolumeclaims', 'persistentvolumes']),
   rule(read, ['storage.k8s.io'], ['storageclasses']),
