@@ -13,6 +13,7 @@ import { defaultBinding } from './validation/rbac.ts'
 import { defaultCronJob, defaultJob } from './batch-defaults.ts'
 import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
 import { defaultHorizontalPodAutoscaler } from './autoscaling.ts'
+import { defaultGateway, defaultGatewayClass, defaultHTTPRoute } from './gateway-defaults.ts'
 
 type Obj = Record<string, any>
 
@@ -77,6 +78,9 @@ const defaulters: Record<string, Defaulter> = {
   PersistentVolumeClaim: defaultPersistentVolumeClaim,
   StorageClass: defaultStorageClass,
   HorizontalPodAutoscaler: defaultHorizontalPodAutoscaler,
+  GatewayClass: defaultGatewayClass,
+  Gateway: defaultGateway,
+  HTTPRoute: defaultHTTPRoute,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */
