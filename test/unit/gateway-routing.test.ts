@@ -6,6 +6,7 @@
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { buildGatewayRouting, intersectHostnames, type GatewayInputs } from '../../dataplane/ingress/gateway-build.ts'
+import { planGatewayStatus } from '../../dataplane/ingress/gateway-status.ts'
 import { applyHeaderEdits, compileGatewayTable, gatewayAction, matchGateway, pickBackend, replacePrefix, type GwRequest } from '../../dataplane/ingress/gateway-routes.ts'
 
 const T0 = '2026-01-01T00:00:00Z'
@@ -211,4 +212,32 @@ t.test('filters', async (t) => {
   if (fwd?.kind !== 'forward') throw new Error('expected a forward')
   t.same(applyHeaderEdits(['x-set', 'old', 'X-Add', 'some', 'X-Gone', 'bye', 'Keep', 'me'], fwd.request), ['X-Add', 'some', 'Keep', 'me', 'X-Set', 'new', 'X-Add', 'more'])
   t.same(applyHeaderEdits(['Content-Type', 'text/plain'], fwd.response), ['Content-Type', 'text/plain', 'X-Resp', '1'])
+})
+
+t.test('status plan: conditions with observedGeneration, own parents replaced, others kept', async (t) => {
+  const r = route('r', { rules: [to('a')] })
+  r.status = { parents: [
+    { parentRef: { name: 'other-gw' }, controllerName: 'example.com/other', conditions: [] },
+    { parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw', namespace: 'gw-ns', sectionName: 'gone' }, controllerName: 'skiff.dev/ingress', conditions: [] },
+  ] }
+  const gwObj = gateway([http()])
+  const gcObj = { metadata: { name: 'external', generation: 3 }, spec: gc.spec } as KubeObject
+  const b = build({ gatewayClasses: [gcObj], gateways: [gwObj], httpRoutes: [r] })
+  const now = '2026-01-01T00:05:00Z'
+  const ups = planGatewayStatus({ build: b, gatewayClasses: [gcObj], gateways: [gwObj], httpRoutes: [r], addresses: ['10.0.0.5'], now })
+  const by = (k: string) => ups.find((u) => u.kind === k)!.status as any
+  t.match(by('GatewayClass').conditions, [{ type: 'Accepted', status: 'True', observedGeneration: 3, lastTransitionTime: now }])
+  t.same(by('Gateway').addresses, [{ type: 'IPAddress', value: '10.0.0.5' }])
+  t.match(by('Gateway').listeners, [{ name: 'http', attachedRoutes: 1, supportedKinds: [{ kind: 'HTTPRoute' }] }])
+  const parents = by('HTTPRoute').parents
+  t.equal(parents.length, 2, 'the stale own entry is gone, the other controller\'s stays')
+  t.equal(parents[0].controllerName, 'example.com/other')
+  t.match(parents[1], { controllerName: 'skiff.dev/ingress', conditions: [{ type: 'Accepted', status: 'True', observedGeneration: 2 }, { type: 'ResolvedRefs', status: 'True' }] })
+  const noAddr = planGatewayStatus({ build: b, gatewayClasses: [], gateways: [gwObj], httpRoutes: [], addresses: [], now })
+  t.match(noAddr[0]!.status, { conditions: [{ type: 'Accepted' }, { type: 'Programmed', status: 'False', reason: 'AddressNotAssigned' }] })
+  // Applied: nothing left to write, and transition times stay.
+  gcObj.status = by('GatewayClass')
+  gwObj.status = by('Gateway')
+  r.status = by('HTTPRoute')
+  t.same(planGatewayStatus({ build: b, gatewayClasses: [gcObj], gateways: [gwObj], httpRoutes: [r], addresses: ['10.0.0.5'], now: '2026-01-01T01:00:00Z' }), [])
 })
