@@ -8,10 +8,10 @@
 import { checkMessage } from './message.ts'
 import type { HeaderScan } from './headers.ts'
 import { normalizePath } from './paths.ts'
-import { matchRoute, requestHost } from './routes.ts'
+import { matchRoute, requestHost, type Match } from './routes.ts'
 import { inRanges, rewritePath, wantsSslRedirect, type IngressOptions } from './options.ts'
 import { backendKey, type ResolvedBackend, type RuntimeState } from './state.ts'
-import { gatewayAction, matchGateway, type GwEntry } from './gateway-routes.ts'
+import { gatewayAction, matchGateway, type GwEntry, type GwMatchResult, type GwRequest } from './gateway-routes.ts'
 import type { GwHeaderEdits } from './gateway-build.ts'
 import { ingressOptions } from './options.ts'
 
@@ -77,18 +77,12 @@ export function admit(req: AdmitRequest, scan: HeaderScan, scheme: Scheme, state
     return typeof keyAuth === 'string' ? answer(200, keyAuth) : answer(404, 'unknown ACME challenge\n')
   }
   const m = matchRoute(state.table, { host, method: req.method ?? 'GET', path: norm.path })
-  // Gateway API routes and Ingress rules share the host space: the more specific host level decides (exact 3 > wildcard 2 > any 1), Gateway routes at a tie.
-  if (state.gateway.routeCount > 0) {
-    const g = matchGateway(state.gateway, { scheme, host, method: req.method ?? 'GET', path: norm.path, search: norm.search, headers: req.rawHeaders ?? [] })
-    const ingressLevel = m.kind === 'route' || m.kind === 'method-not-allowed' ? (m.host === '' ? 1 : m.host.startsWith('*.') ? 2 : 3) : m.kind === 'default-backend' ? 0.5 : 0
-    if (g.kind !== 'none' && g.level >= ingressLevel) {
-      if (g.kind === 'not-found') {
-        rec.host = '_gateway'
-        return answer(404, 'no route matched\n')
-      }
-      return admitGateway(g.entry, { scheme, host, authority, path: norm.path, search: norm.search, absolute: msg.absoluteAuthority !== undefined, req, state, rec, answer })
-    }
+  const g = gatewayDecides(state, m, { scheme, host, method: req.method ?? 'GET', path: norm.path, search: norm.search, headers: req.rawHeaders ?? [] })
+  if (g?.kind === 'not-found') {
+    rec.host = '_gateway'
+    return answer(404, 'no route matched\n')
   }
+  if (g) return admitGateway(g.entry, { scheme, host, authority, path: norm.path, search: norm.search, absolute: msg.absoluteAuthority !== undefined, req, state, rec, answer })
   rec.host = m.kind === 'route' ? m.host || '*' : m.kind === 'method-not-allowed' ? m.host || '*' : m.kind === 'default-backend' ? '_default' : '_'
   if (m.kind === 'not-found') return answer(404, 'default backend - 404\n')
   if (m.kind === 'method-not-allowed') return answer(405, 'method not allowed\n', { Allow: m.allow.join(', ') })
@@ -118,6 +112,19 @@ interface GatewayAdmitContext {
   state: RuntimeState
   rec: AdmissionRecord
   answer: (status: number, body: string, headers?: Record<string, string>, close?: boolean) => Admission
+}
+
+/**
+ * Gateway API routes and Ingress rules share the host space: the more
+ * specific host level decides (exact 3 > wildcard 2 > any 1 > an Ingress
+ * defaultBackend), Gateway routes at a tie. The Gateway result when it
+ * decides, else undefined (the Ingress match stands).
+ */
+export function gatewayDecides(state: RuntimeState, m: Match, req: GwRequest): Exclude<GwMatchResult, { kind: 'none' }> | undefined {
+  if (state.gateway.routeCount === 0) return undefined
+  const g = matchGateway(state.gateway, req)
+  const ingressLevel = m.kind === 'route' || m.kind === 'method-not-allowed' ? (m.host === '' ? 1 : m.host.startsWith('*.') ? 2 : 3) : m.kind === 'default-backend' ? 0.5 : 0
+  return g.kind !== 'none' && g.level >= ingressLevel ? g : undefined
 }
 
 /** An HTTPRoute rule matched: its redirect or error, or the weighted backend with the filters' edits. */

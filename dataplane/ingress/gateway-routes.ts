@@ -56,15 +56,15 @@ function put<T>(ix: { exact: Map<string, T>; wildcard: Map<string, T>; any: T | 
   return v
 }
 
-/** Exact, then wildcards (one or more labels, longest suffix first), then any; with the level found (3, 2, 1). */
-function lookup<T>(ix: { exact: Map<string, T>; wildcard: Map<string, T>; any: T | undefined }, host: string): { value: T; level: number } | undefined {
+/** Exact, then wildcards (one or more labels, longest suffix first), then any; with the level found (3, 2, 1) and the hostname as written. */
+function lookup<T>(ix: { exact: Map<string, T>; wildcard: Map<string, T>; any: T | undefined }, host: string): { value: T; level: number; name: string } | undefined {
   const exact = ix.exact.get(host)
-  if (exact !== undefined) return { value: exact, level: 3 }
+  if (exact !== undefined) return { value: exact, level: 3, name: host }
   for (let dot = host.indexOf('.'); dot >= 0; dot = host.indexOf('.', dot + 1)) {
     const w = ix.wildcard.get(host.slice(dot + 1))
-    if (w !== undefined) return { value: w, level: 2 }
+    if (w !== undefined) return { value: w, level: 2, name: `*.${host.slice(dot + 1)}` }
   }
-  return ix.any === undefined ? undefined : { value: ix.any, level: 1 }
+  return ix.any === undefined ? undefined : { value: ix.any, level: 1, name: '' }
 }
 
 function safeRegex(src: string): RegExp | undefined {
@@ -253,4 +253,34 @@ export function applyHeaderEdits(list: string[], edits: readonly GwHeaderEdits[]
     out = next
   }
   return out
+}
+
+function describeMatch(m: GwMatch): string {
+  const parts = [`${m.pathType} ${m.path}`]
+  if (m.method) parts.push(`method ${m.method}`)
+  for (const h of m.headers) parts.push(`header ${h.name}${h.type === 'Exact' ? '=' : '~'}${h.value}`)
+  for (const q of m.query) parts.push(`query ${q.name}${q.type === 'Exact' ? '=' : '~'}${q.value}`)
+  return parts.join(', ')
+}
+
+/** What `skiff route` prints for the Gateway routes: the listener and route hostname chosen, each candidate in precedence order, the result. */
+export function explainGateway(table: GatewayTable, req: GwRequest): string[] {
+  const listener = lookup(req.scheme === 'https' ? table.https : table.http, req.host)
+  if (!listener) return [`gateway: no ${req.scheme.toUpperCase()} listener serves host ${JSON.stringify(req.host)}`]
+  const lines = [`gateway: listener hostname ${listener.name || '(any)'} (no fallback to less specific listeners)`]
+  const tier = lookup(listener.value, req.host)
+  if (!tier) return [...lines, '  no attached route covers the host']
+  lines.push(`  route hostname ${tier.name || '(any)'}: candidates in precedence order (Exact, regex, longest prefix, method, headers, query, oldest, name, rule)`)
+  let chosen: GwEntry | undefined
+  for (const e of tier.value) {
+    const ok = entryMatches(e, req)
+    const why = !ok ? 'does not match' : chosen ? 'matches, but an earlier candidate wins' : 'matches: chosen'
+    if (ok && !chosen) chosen = e
+    lines.push(`    ${e.route} rule ${e.ruleIndex} match ${e.matchIndex} [${describeMatch(e.match)}]: ${why}`)
+  }
+  if (!chosen) return [...lines, '  result: 404 Not Found (no match)']
+  const backends = chosen.rule.backends.map((b) => ('error' in b ? `500 (${b.error}) weight ${b.weight}` : `${b.namespace}/${b.service}:${b.port} weight ${b.weight}`))
+  const filters = chosen.rule.filters.map((f) => (f.type === 'Unsupported' ? `${f.name} (unsupported: 500)` : f.type))
+  lines.push(`  result: ${chosen.route} rule ${chosen.ruleIndex}${filters.length ? ` filters ${filters.join(', ')}` : ''} -> ${backends.length ? backends.join(', ') : 'no backendRefs'}`)
+  return lines
 }

@@ -7,7 +7,7 @@ import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { buildGatewayRouting, intersectHostnames, type GatewayInputs } from '../../dataplane/ingress/gateway-build.ts'
 import { planGatewayStatus } from '../../dataplane/ingress/gateway-status.ts'
-import { applyHeaderEdits, compileGatewayTable, gatewayAction, matchGateway, pickBackend, replacePrefix, type GwRequest } from '../../dataplane/ingress/gateway-routes.ts'
+import { applyHeaderEdits, compileGatewayTable, explainGateway, gatewayAction, matchGateway, pickBackend, replacePrefix, type GwRequest } from '../../dataplane/ingress/gateway-routes.ts'
 
 const T0 = '2026-01-01T00:00:00Z'
 const T1 = '2026-01-01T00:01:00Z'
@@ -240,4 +240,20 @@ t.test('status plan: conditions with observedGeneration, own parents replaced, o
   gwObj.status = by('Gateway')
   r.status = by('HTTPRoute')
   t.same(planGatewayStatus({ build: b, gatewayClasses: [gcObj], gateways: [gwObj], httpRoutes: [r], addresses: ['10.0.0.5'], now: '2026-01-01T01:00:00Z' }), [])
+})
+
+t.test('explainGateway: the listener, the hostname tier, each candidate in order, the result', async (t) => {
+  const table = compileGatewayTable(build({ httpRoutes: [route('r', { hostnames: ['a.example.com'], rules: [
+    { matches: [{ path: { type: 'PathPrefix', value: '/' } }], ...to('v1') },
+    { matches: [{ path: { type: 'Exact', value: '/x' } }], filters: [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'a', value: 'b' }] } }], ...to('v2') },
+  ] })] }).snapshot)
+  const lines = explainGateway(table, { scheme: 'http', host: 'a.example.com', method: 'GET', path: '/x', search: '', headers: [] })
+  t.same(lines, [
+    'gateway: listener hostname (any) (no fallback to less specific listeners)',
+    '  route hostname a.example.com: candidates in precedence order (Exact, regex, longest prefix, method, headers, query, oldest, name, rule)',
+    '    app/r rule 1 match 0 [Exact /x]: matches: chosen',
+    '    app/r rule 0 match 0 [PathPrefix /]: matches, but an earlier candidate wins',
+    '  result: app/r rule 1 filters ResponseHeaderModifier -> app/v2:8080 weight 1',
+  ])
+  t.same(explainGateway(table, { scheme: 'https', host: 'a.example.com', method: 'GET', path: '/', search: '', headers: [] }), ['gateway: no HTTPS listener serves host "a.example.com"'])
 })
