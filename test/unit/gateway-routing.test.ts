@@ -5,6 +5,10 @@
 
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
+import { admit } from '../../dataplane/ingress/admission.ts'
+import { scanHeaders } from '../../dataplane/ingress/headers.ts'
+import { buildSnapshot } from '../../dataplane/ingress/snapshot-build.ts'
+import { compileState } from '../../dataplane/ingress/state.ts'
 import { buildGatewayRouting, intersectHostnames, type GatewayInputs } from '../../dataplane/ingress/gateway-build.ts'
 import { planGatewayStatus } from '../../dataplane/ingress/gateway-status.ts'
 import { applyHeaderEdits, compileGatewayTable, explainGateway, gatewayAction, matchGateway, pickBackend, replacePrefix, type GwRequest } from '../../dataplane/ingress/gateway-routes.ts'
@@ -256,4 +260,19 @@ t.test('explainGateway: the listener, the hostname tier, each candidate in order
     '  result: app/r rule 1 filters ResponseHeaderModifier -> app/v2:8080 weight 1',
   ])
   t.same(explainGateway(table, { scheme: 'https', host: 'a.example.com', method: 'GET', path: '/', search: '', headers: [] }), ['gateway: no HTTPS listener serves host "a.example.com"'])
+})
+
+t.test('through the snapshot and admission: Gateway routes beside Ingress rules', async (t) => {
+  const slice = (name: string, ip: string) => ({ metadata: { name: `${name}-x`, namespace: 'app', labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', ports: [{ name: '', port: 9000 }], endpoints: [{ addresses: [ip], conditions: { ready: true } }] }) as KubeObject
+  const gw = build({ httpRoutes: [route('r', { hostnames: ['gw.test', '*.wild.test'], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/a' } }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-v', value: '1' }] } }, { type: 'URLRewrite', urlRewrite: { hostname: 'inner' } }], ...to('v1') }] })] })
+  const ingress = (name: string, host: string) => ({ metadata: { name, namespace: 'app', creationTimestamp: T0 }, spec: { ingressClassName: 'external', rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'v2', port: { number: 8080 } } } }] } }] } }) as KubeObject
+  const snap = buildSnapshot({ generation: 1, className: 'external', ingressClasses: [], ingresses: [ingress('i', 'ing.test'), ingress('exact', 'x.wild.test')], services, endpointSlices: [slice('v1', '10.0.0.1'), slice('v2', '10.0.0.2')], secrets: [], gateway: gw })
+  t.ok(snap.gateway && snap.services['app/v1'] && snap.endpoints['app/v1'], 'the routes\' Services and endpoints are in the snapshot')
+  const state = compileState(snap)
+  const go = (host: string, path: string) => admit({ method: 'GET', url: path, httpVersion: '1.1', socket: {}, rawHeaders: ['Host', host] }, scanHeaders(['Host', host]), 'http', state, { host: '_', path: '', ingress: '' })
+  t.match(go('gw.test', '/a/b'), { kind: 'forward', backend: { key: 'app/v1:8080', endpoints: [{ id: '10.0.0.1:9000' }] }, url: '/a/b', gateway: { host: 'inner', request: [{ set: [['x-v', '1']] }] } })
+  t.match(go('gw.test', '/b'), { kind: 'answer', status: 404 }, 'a Gateway host with no matching path: 404, no Ingress fallback')
+  t.match(go('ing.test', '/'), { kind: 'forward', backend: { key: 'app/v2:8080' } }, 'the Ingress host')
+  t.match(go('x.wild.test', '/a'), { kind: 'forward', backend: { key: 'app/v2:8080' } }, 'an exact Ingress host beats a wildcard route hostname')
+  t.match(go('y.wild.test', '/a'), { kind: 'forward', backend: { key: 'app/v1:8080' } })
 })
