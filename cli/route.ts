@@ -14,6 +14,10 @@ import { normalizePath } from '../dataplane/ingress/paths.ts'
 import { wantsSslRedirect } from '../dataplane/ingress/options.ts'
 import { internalIP } from '../dataplane/ingress/status.ts'
 import { httpMethods } from '../controlplane/api/validation/skiff.ts'
+import { buildGatewayRouting } from '../dataplane/ingress/gateway-build.ts'
+import { explainGateway } from '../dataplane/ingress/gateway-routes.ts'
+import { gatewayDecides } from '../dataplane/ingress/admission.ts'
+import { gatewayInfo } from '../dataplane/ingress/gateway-status.ts'
 
 const res = {
   classes: lookupResource('networking.k8s.io', 'v1', 'ingressclasses')!,
@@ -21,6 +25,7 @@ const res = {
   services: lookupResource('', 'v1', 'services')!,
   slices: lookupResource('discovery.k8s.io', 'v1', 'endpointslices')!,
   nodes: lookupResource('', 'v1', 'nodes')!,
+  namespaces: lookupResource('', 'v1', 'namespaces')!,
 }
 
 export interface RouteRequestArgs {
@@ -42,10 +47,15 @@ export function parseRouteArgs(method: string, url: string): { method: string; s
 /** The explanation for one class's compiled state: pure, table-tested. */
 export function explainForClass(state: RuntimeState, req: ReturnType<typeof parseRouteArgs>, poolAddresses: string[]): string[] {
   const lines = [`class ${state.className}${poolAddresses.length ? ` (served on ${poolAddresses.join(', ')})` : ' (no ingress nodes in its pool)'}:`]
-  lines.push(...explainRoute(state.table, { method: req.method, host: req.host, path: req.target }).map((l) => '  ' + l))
   const norm = normalizePath(req.target)
-  if (!norm.ok) return lines
-  const m = matchRoute(state.table, { method: req.method, host: req.host, path: norm.path })
+  const m = norm.ok ? matchRoute(state.table, { method: req.method, host: requestHost(req.host), path: norm.path }) : undefined
+  if (norm.ok && m) {
+    // Gateway API routes first when they decide for this host (admission.ts gatewayDecides); headers are not known here.
+    const gw = { scheme: req.scheme, host: requestHost(req.host), method: req.method, path: norm.path, search: norm.search, headers: [] }
+    if (gatewayDecides(state, m, gw)) return [...lines, ...explainGateway(state.gateway, gw).map((l) => '  ' + l)]
+  }
+  lines.push(...explainRoute(state.table, { method: req.method, host: req.host, path: req.target }).map((l) => '  ' + l))
+  if (!norm.ok || !m) return lines
   if (m.kind !== 'route' && m.kind !== 'default-backend') return lines
   const ing = state.ingresses.get(m.ingress)
   if (ing && req.scheme === 'http' && wantsSslRedirect(ing.options, requestHost(req.host))) {
@@ -70,12 +80,19 @@ export async function explainRequest(client: ApiClient, args: RouteRequestArgs):
   const [classes, ingresses, services, slices, nodes] = await Promise.all([
     client.list(res.classes), client.list(res.ingresses), client.list(res.services), client.list(res.slices), client.list(res.nodes),
   ])
+  // Gateway API kinds: an empty list when the user may not read them.
+  const orEmpty = (p: Promise<{ items: KubeObject[] }>) => p.then((l) => l.items, () => [] as KubeObject[])
+  const [gatewayClasses, gateways, httpRoutes, referenceGrants, namespaces] = await Promise.all([
+    orEmpty(client.list(gatewayInfo.gatewayClasses)), orEmpty(client.list(gatewayInfo.gateways)), orEmpty(client.list(gatewayInfo.httpRoutes)),
+    orEmpty(client.list(gatewayInfo.referenceGrants)), orEmpty(client.list(res.namespaces)),
+  ])
   const ours = classes.items.filter((c) => c.spec?.controller === 'skiff.dev/ingress' && (!args.className || c.metadata.name === args.className))
   if (ours.length === 0) throw new Error(args.className ? `no IngressClass ${args.className} with controller skiff.dev/ingress: see \`skiff get ingressclasses\`` : 'no IngressClass with controller skiff.dev/ingress')
   const out: string[] = []
   for (const cls of ours) {
     const className = cls.metadata.name!
-    const snapshot = buildSnapshot({ generation: 0, className, ingressClasses: classes.items, ingresses: ingresses.items, services: services.items, endpointSlices: slices.items, secrets: [] })
+    const gateway = buildGatewayRouting({ className, gatewayClasses, gateways, httpRoutes, referenceGrants, namespaces, services: services.items })
+    const snapshot = buildSnapshot({ generation: 0, className, ingressClasses: classes.items, ingresses: ingresses.items, services: services.items, endpointSlices: slices.items, secrets: [], gateway })
     out.push(...explainForClass(compileState(snapshot), req, poolOf(nodes.items, className)))
   }
   return out

@@ -14,6 +14,7 @@ import { defaultCronJob, defaultJob } from './batch-defaults.ts'
 import { defaultPersistentVolume, defaultPersistentVolumeClaim, defaultStorageClass } from './storage.ts'
 import { defaultHorizontalPodAutoscaler } from './autoscaling.ts'
 import { defaultNetworkPolicy } from './validation/networkpolicy.ts'
+import { defaultGateway, defaultGatewayClass, defaultHTTPRoute } from './gateway-defaults.ts'
 
 type Obj = Record<string, any>
 
@@ -79,6 +80,9 @@ const defaulters: Record<string, Defaulter> = {
   PersistentVolumeClaim: defaultPersistentVolumeClaim,
   StorageClass: defaultStorageClass,
   HorizontalPodAutoscaler: defaultHorizontalPodAutoscaler,
+  GatewayClass: defaultGatewayClass,
+  Gateway: defaultGateway,
+  HTTPRoute: defaultHTTPRoute,
 }
 
 /** A defaulted copy of obj; obj itself is left untouched. Kinds without defaults come back as a plain copy. */

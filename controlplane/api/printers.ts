@@ -18,6 +18,7 @@ import type { KindPrinter, PrintContext, Table, TableRow } from './printers/type
 import { daemonSetPrinter, deploymentPrinter, podPrinter, replicaSetPrinter } from './printers/workloads.ts'
 import { controllerRevisionPrinter, statefulSetPrinter } from './printers/statefulset.ts'
 import { hpaPrinter } from './printers/autoscaling.ts'
+import { gatewayClassPrinter, gatewayPrinter, httpRoutePrinter } from './printers/gateway.ts'
 
 export { humanDuration } from './printers/format.ts'
 export type { KindPrinter, Table, TableColumnDefinition, TableRow, TableRowCondition } from './printers/types.ts'
@@ -64,6 +65,9 @@ const printers: Record<string, KindPrinter> = {
   PersistentVolumeClaim: persistentVolumeClaimPrinter,
   StorageClass: storageClassPrinter,
   HorizontalPodAutoscaler: hpaPrinter,
+  GatewayClass: gatewayClassPrinter,
+  Gateway: gatewayPrinter,
+  HTTPRoute: httpRoutePrinter,
 }
 
 const fallbackPrinter: KindPrinter = {

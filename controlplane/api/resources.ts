@@ -65,6 +65,10 @@ export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', resource: 'storageclasses', singular: 'storageclass', namespaced: false, shortNames: ['sc'] }),
   r({ group: 'autoscaling', version: 'v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true }),
   r({ group: 'autoscaling', version: 'v1', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', singular: 'horizontalpodautoscaler', namespaced: true, shortNames: ['hpa'], categories: ['all'], subresources: ['status'], hasSpec: true, storageVersion: 'v2' }),
+  r({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'GatewayClass', resource: 'gatewayclasses', singular: 'gatewayclass', namespaced: false, shortNames: ['gc'], categories: ['gateway-api'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'Gateway', resource: 'gateways', singular: 'gateway', namespaced: true, shortNames: ['gtw'], categories: ['gateway-api'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'gateway.networking.k8s.io', version: 'v1', kind: 'HTTPRoute', resource: 'httproutes', singular: 'httproute', namespaced: true, categories: ['gateway-api'], subresources: ['status'], hasSpec: true }),
+  r({ group: 'gateway.networking.k8s.io', version: 'v1beta1', kind: 'ReferenceGrant', resource: 'referencegrants', singular: 'referencegrant', namespaced: true, shortNames: ['refgrant'], categories: ['gateway-api'], hasSpec: true }),
   r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'NodeMetrics', resource: 'nodes', singular: '', namespaced: false, verbs: ['get', 'list'], virtual: true }),
   r({ group: 'metrics.k8s.io', version: 'v1beta1', kind: 'PodMetrics', resource: 'pods', singular: '', namespaced: true, verbs: ['get', 'list'], virtual: true }),
 ])

@@ -27,6 +27,7 @@ import type { ServiceValidationOptions } from './validation/service.ts'
 import { validateSkiffAnnotations } from './validation/skiff.ts'
 import { validatePersistentVolume, validatePersistentVolumeClaim, validateStorageClass } from './validation/storage.ts'
 import { validateHorizontalPodAutoscaler } from './validation/autoscaling.ts'
+import { validateGateway, validateGatewayClass, validateHTTPRoute, validateReferenceGrant } from './validation/gateway.ts'
 
 export { validateSkiffAnnotations, readSkiffAnnotation, skiffAnnotations } from './validation/skiff.ts'
 export type { SkiffAnnotation, SkiffAnnotationKey, SkiffAnnotationValue } from './validation/skiff.ts'
@@ -68,6 +69,10 @@ const kindValidators: Record<string, KindValidator> = {
   PersistentVolumeClaim: validatePersistentVolumeClaim,
   StorageClass: validateStorageClass,
   HorizontalPodAutoscaler: validateHorizontalPodAutoscaler,
+  GatewayClass: validateGatewayClass,
+  Gateway: validateGateway,
+  HTTPRoute: validateHTTPRoute,
+  ReferenceGrant: validateReferenceGrant,
 }
 
 /** Name syntax per kind: Namespaces are DNS labels, Services DNS-1035 labels (so they can be DNS names), the rest DNS subdomains. */

@@ -41,6 +41,7 @@ export function podReferences(pod: KubeObject): { secrets: Set<string>; configma
 export class AuthzGraph implements AuthzView {
   #pods: StoreCache
   #ingresses: StoreCache
+  #gateways: StoreCache
   #classes: StoreCache
   #roles: StoreCache
   #clusterRoles: StoreCache
@@ -50,6 +51,7 @@ export class AuthzGraph implements AuthzView {
   constructor(opts: { store: Store; logger: Logger }) {
     this.#pods = new StoreCache({ ...opts, resource: 'pods' })
     this.#ingresses = new StoreCache({ ...opts, resource: 'ingresses.networking.k8s.io' })
+    this.#gateways = new StoreCache({ ...opts, resource: 'gateways.gateway.networking.k8s.io' })
     this.#classes = new StoreCache({ ...opts, resource: 'ingressclasses.networking.k8s.io' })
     this.#roles = new StoreCache({ ...opts, resource: 'roles.rbac.authorization.k8s.io' })
     this.#clusterRoles = new StoreCache({ ...opts, resource: 'clusterroles.rbac.authorization.k8s.io' })
@@ -58,7 +60,7 @@ export class AuthzGraph implements AuthzView {
   }
 
   get #caches(): StoreCache[] {
-    return [this.#pods, this.#ingresses, this.#classes, this.#roles, this.#clusterRoles, this.#roleBindings, this.#clusterRoleBindings]
+    return [this.#pods, this.#ingresses, this.#classes, this.#roles, this.#clusterRoles, this.#roleBindings, this.#clusterRoleBindings, this.#gateways]
   }
 
   async start(): Promise<void> {
@@ -116,6 +118,11 @@ export class AuthzGraph implements AuthzView {
     for (const ing of this.#ingresses.items.values()) {
       if (ing.metadata.namespace !== namespace || this.ingressClassOf(ing) !== cls) continue
       if ((ing.spec?.tls ?? []).some((t: any) => t.secretName === name)) return true
+    }
+    // A Gateway of the class (GatewayClass named after the pool) naming it in a listener's certificateRefs, in the Gateway's namespace only.
+    for (const gw of this.#gateways.items.values()) {
+      if (gw.metadata.namespace !== namespace || gw.spec?.gatewayClassName !== cls) continue
+      if ((gw.spec?.listeners ?? []).some((l: any) => (l?.tls?.certificateRefs ?? []).some((r: any) => r?.name === name && (r?.namespace ?? namespace) === namespace && (r?.kind ?? 'Secret') === 'Secret'))) return true
     }
     return false
   }

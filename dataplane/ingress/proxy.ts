@@ -22,6 +22,7 @@ import type { Endpoint, RuntimeState } from './state.ts'
 import { affinityCookie, type Balancer } from './balancer.ts'
 import { downstreamHeaders, forwardedHeaders, forwardedValues, scanHeaders, upstreamHeaders, type HeaderScan } from './headers.ts'
 import { EndpointCutError, UpstreamPool } from './upstream.ts'
+import { applyHeaderEdits } from './gateway-routes.ts'
 import type { WorkerMetrics } from './worker-metrics.ts'
 import type { Logger } from '../../lib/log.ts'
 
@@ -136,7 +137,8 @@ export function createIngressProxy(deps: ProxyDeps) {
     if (d.hsts > 0) res.setHeader('Strict-Transport-Security', `max-age=${d.hsts}`)
     const fw = forwarding(req, scan, scheme, state, d.authority)
     rec.requestId = fw.requestId
-    forward(ctx, d, upstreamHeaders(req.rawHeaders, scan, fw.headers, fw.trusted, d.absolute ? d.authority : undefined))
+    const headers = upstreamHeaders(req.rawHeaders, scan, fw.headers, fw.trusted, d.gateway?.host ?? (d.absolute ? d.authority : undefined))
+    forward(ctx, d, d.gateway ? applyHeaderEdits(headers, d.gateway.request) : headers)
   }
 
   function forward(ctx: RequestContext, d: Extract<Admission, { kind: 'forward' }>, headers: string[]): void {
@@ -169,7 +171,8 @@ export function createIngressProxy(deps: ProxyDeps) {
           deps.balancer.recordSuccess(ep.id)
           const length = headers['content-length']
           remaining = typeof length === 'string' ? Number(length) : -1
-          res.writeHead(status, statusMessage || undefined, downstreamHeaders(c.rawHeaders as Buffer[], { setCookie, close: deps.draining() }))
+          const down = downstreamHeaders(c.rawHeaders as Buffer[], { setCookie, close: deps.draining() })
+          res.writeHead(status, statusMessage || undefined, d.gateway?.response.length ? applyHeaderEdits(down, d.gateway.response) : down)
         },
         onResponseData(c, chunk) {
           rec.bytes += chunk.length

@@ -8,6 +8,7 @@ import type { KubeObject } from '../../controlplane/api/types.ts'
 import { readSkiffAnnotation } from '../../controlplane/api/validation/skiff.ts'
 import { byAge, ingressInClass, ingressKey, isDefaultIngressClass } from './routes.ts'
 import type { CertificateInfo, ClassSettings, EndpointInfo, IngressSnapshot, ServiceInfo } from './snapshot.ts'
+import type { GatewayBuild } from './gateway-build.ts'
 
 export { ingressPoolLabel } from '../../controlplane/api/bootstrap-token.ts'
 export const serviceNameLabel = 'kubernetes.io/service-name'
@@ -33,6 +34,8 @@ export interface SnapshotInputs {
   challenges?: Record<string, string>
   /** Every Node: endpoints on those that are not Ready are cut at once (unreachableNodes). */
   nodes?: KubeObject[]
+  /** The class's Gateway API routing (buildGatewayRouting): its Services and listener Secrets are added. */
+  gateway?: GatewayBuild
 }
 
 /** Whether the IngressClass named `className` is the default class. */
@@ -118,6 +121,17 @@ export function endpointsOf(slices: KubeObject[]): EndpointInfo[] {
   return [...byIp.values()]
 }
 
+/** 'namespace/name' → '' when the Secret holds a usable pair, else why not (buildGatewayRouting's certificateProblems). */
+export function certificateProblems(secrets: KubeObject[], keys: Iterable<string>): Record<string, string> {
+  const byKey = new Map(secrets.map((s) => [ingressKey(s), s]))
+  const out: Record<string, string> = {}
+  for (const key of keys) {
+    const c = decodeCertificate(key, byKey.get(key))
+    out[key] = 'error' in c ? c.error : ''
+  }
+  return out
+}
+
 /** A kubernetes.io/tls Secret's PEM pair, or why it cannot be served. */
 export function decodeCertificate(key: string, secret: KubeObject | undefined): CertificateInfo {
   if (!secret) return { error: `secret ${key} not found` }
@@ -164,6 +178,7 @@ export function buildSnapshot(input: SnapshotInputs): IngressSnapshot {
   const isDefault = isDefaultClass(input.ingressClasses, className)
   const mine = classIngresses(input.ingresses, { className, isDefaultClass: isDefault })
   const wantedServices = namedServices(mine)
+  for (const key of input.gateway?.services ?? []) wantedServices.add(key)
   const services: Record<string, ServiceInfo> = {}
   for (const svc of input.services) {
     const key = ingressKey(svc)
@@ -180,7 +195,7 @@ export function buildSnapshot(input: SnapshotInputs): IngressSnapshot {
   for (const key of [...slicesBySvc.keys()].sort()) endpoints[key] = endpointsOf(slicesBySvc.get(key)!)
   const secretsByKey = new Map(input.secrets.map((s) => [ingressKey(s), s]))
   const certificates: Record<string, CertificateInfo> = {}
-  for (const key of [...namedSecrets(mine)].sort()) certificates[key] = decodeCertificate(key, secretsByKey.get(key))
+  for (const key of [...new Set([...namedSecrets(mine), ...(input.gateway?.secrets ?? [])])].sort()) certificates[key] = decodeCertificate(key, secretsByKey.get(key))
   const snapshot: IngressSnapshot = {
     generation: input.generation,
     className,
@@ -198,6 +213,7 @@ export function buildSnapshot(input: SnapshotInputs): IngressSnapshot {
     .map((n) => n.metadata.name!)
     .sort()
   if (unreachable.length) snapshot.unreachableNodes = unreachable
+  if (input.gateway && (input.gateway.snapshot.listeners.length || input.gateway.snapshot.routes.length)) snapshot.gateway = input.gateway.snapshot
   const def = input.defaultCertificate && decodeCertificate(ingressKey(input.defaultCertificate), input.defaultCertificate)
   if (def && 'cert' in def) snapshot.defaultCertificate = def
   return snapshot

@@ -9,6 +9,7 @@
 // Services and endpoints they name, only the Secrets in their spec.tls.
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
+import type { GatewaySnapshot } from './gateway-build.ts'
 
 /** One endpoint address of a Service, from its EndpointSlices. */
 export interface EndpointInfo {
@@ -73,6 +74,8 @@ export interface IngressSnapshot {
    * instead of letting them wait for the read timeout.
    */
   unreachableNodes?: string[]
+  /** The class's Gateway API listeners and attached HTTPRoutes (gateway-build.ts); their Services and Secrets are in the maps above. */
+  gateway?: GatewaySnapshot
 }
 
 /** Messages from the supervisor to a worker (child_process IPC, serialization 'advanced'). */

@@ -8,6 +8,7 @@ import type { BlockList } from 'node:net'
 import { compileRouteTable, ingressKey, type Backend, type BrokenIngress, type Conflict, type RouteTable } from './routes.ts'
 import { compileRanges, ingressOptions, type IngressOptions } from './options.ts'
 import type { CertificateInfo, EndpointInfo, IngressSnapshot, ServiceInfo } from './snapshot.ts'
+import { compileGatewayTable, type GatewayTable } from './gateway-routes.ts'
 
 export interface Endpoint {
   /** `ip:port`: the key of agents, balancer state and access logs. */
@@ -45,6 +46,8 @@ export interface RuntimeState {
   trusted: BlockList | undefined
   certificates: Record<string, CertificateInfo>
   defaultCertificate: { cert: string; key: string } | undefined
+  /** Gateway API routes (gateway-routes.ts); empty when the class has none. */
+  gateway: GatewayTable
 }
 
 export const backendKey = (namespace: string, b: Backend): string => `${namespace}/${b.service}:${b.port}`
@@ -65,6 +68,8 @@ export function compileState(snap: IngressSnapshot): RuntimeState {
   }
   for (const e of routeEntries(table)) add(e.namespace, e.backend)
   if (table.defaultBackend) add(table.defaultBackend.namespace, table.defaultBackend.backend)
+  const gateway = compileGatewayTable(snap.gateway)
+  for (const r of snap.gateway?.routes ?? []) for (const rule of r.rules) for (const b of rule.backends) if (!('error' in b)) add(b.namespace, { service: b.service, port: b.port })
   return {
     generation: snap.generation,
     className: snap.className,
@@ -77,6 +82,7 @@ export function compileState(snap: IngressSnapshot): RuntimeState {
     trusted: snap.settings.trustedProxies?.length ? compileRanges(snap.settings.trustedProxies) : undefined,
     certificates: snap.certificates ?? {},
     defaultCertificate: snap.defaultCertificate,
+    gateway,
   }
 }
 

@@ -35,6 +35,10 @@ import { PresencePublisher, presenceNamespace, presentAddresses } from './presen
 import { AppliedRevision } from '../applied-revision.ts'
 import { applyIngressStatus, dumpRoutes, planIngressStatus, sameJson, type Compiled } from './status.ts'
 import { unresolvedRefs } from './refs.ts'
+import { buildGatewayRouting, type GatewayBuild } from './gateway-build.ts'
+import { applyGatewayStatus, gatewayInfo, planGatewayStatus } from './gateway-status.ts'
+import { certificateProblems } from './snapshot-build.ts'
+import { poolAddresses } from './status.ts'
 
 export { ingressPoolLabel } from './snapshot-build.ts'
 
@@ -47,6 +51,8 @@ const info = {
   secrets: lookupResource('', 'v1', 'secrets')!,
   configmaps: lookupResource('', 'v1', 'configmaps')!,
   leases: lookupResource('coordination.k8s.io', 'v1', 'leases')!,
+  namespaces: lookupResource('', 'v1', 'namespaces')!,
+  ...gatewayInfo,
 }
 
 /** What the supervisor needs of the worker pool (pool.ts WorkerPool). */
@@ -122,7 +128,9 @@ export interface IngressSupervisorOptions {
 export class IngressSupervisor {
   #o: IngressSupervisorOptions
   #log: Logger
-  #inf: Record<'classes' | 'ingresses' | 'services' | 'slices' | 'nodes' | 'defaultCert' | 'challenges' | 'leases', Informer>
+  #inf: Record<'classes' | 'ingresses' | 'services' | 'slices' | 'nodes' | 'defaultCert' | 'challenges' | 'leases' | 'namespaces' | 'gatewayClasses' | 'gateways' | 'httpRoutes' | 'referenceGrants', Informer>
+  /** The last Gateway API build (status facts) and the listener Secrets it names. */
+  #gateway?: GatewayBuild
   #presence: PresencePublisher
   /** When this process last saw each presence Lease change (monotonic ms: freshness by local observation). */
   #leaseSeen = new Map<string, number>()
@@ -159,6 +167,7 @@ export class IngressSupervisor {
       defaultCert: inf('secrets', { namespace: defaultCertificateSecret.namespace, fieldSelector: `metadata.name=${defaultCertificateSecret.name}` }),
       challenges: inf('configmaps', { namespace: 'kube-system', fieldSelector: `metadata.name=${challengesConfigMapName(opts.className)}` }),
       leases: inf('leases', { namespace: presenceNamespace }),
+      namespaces: inf('namespaces'), gatewayClasses: inf('gatewayClasses'), gateways: inf('gateways'), httpRoutes: inf('httpRoutes'), referenceGrants: inf('referenceGrants'),
     }
     this.#presence = new PresencePublisher({
       client: opts.client, className: opts.className, nodeName: opts.nodeName, logger: this.#log,
@@ -166,7 +175,7 @@ export class IngressSupervisor {
     })
     // Routing inputs only: Node status changes (once a minute per node) would cost a presence write each.
     this.#applied = new AppliedRevision({
-      sources: [this.#inf.classes, this.#inf.ingresses, this.#inf.services, this.#inf.slices],
+      sources: [this.#inf.classes, this.#inf.ingresses, this.#inf.services, this.#inf.slices, this.#inf.gateways, this.#inf.httpRoutes],
       idle: () => this.#running && !this.#draining && !this.#dirty.snapshot && !this.#timer && this.#generation > 0 && (this.#pool?.appliedGeneration ?? 0) >= this.#generation,
       report: () => void this.#presence.update(),
       pollMs: 100,
@@ -337,14 +346,23 @@ export class IngressSupervisor {
   /** Build, drop a no-op (same content as the last one), compile for status and metrics, send to the workers. */
   #syncSnapshot(): void {
     const started = performance.now()
+    const secrets = [...this.#secretInformers.values()].flatMap((i) => i.list())
+    const gateway = buildGatewayRouting({
+      className: this.#o.className,
+      gatewayClasses: this.#inf.gatewayClasses.list(), gateways: this.#inf.gateways.list(), httpRoutes: this.#inf.httpRoutes.list(),
+      referenceGrants: this.#inf.referenceGrants.list(), namespaces: this.#inf.namespaces.list(), services: this.#inf.services.list(),
+      certificateProblems: certificateProblems(secrets, secrets.map(ingressKey)),
+    })
+    this.#gateway = gateway
     const snapshot = buildSnapshot({
+      gateway,
       generation: 0,
       className: this.#o.className,
       ingressClasses: this.#inf.classes.list(),
       ingresses: this.#inf.ingresses.list(),
       services: this.#inf.services.list(),
       endpointSlices: this.#inf.slices.list(),
-      secrets: [...this.#secretInformers.values()].flatMap((i) => i.list()),
+      secrets,
       defaultCertificate: this.#inf.defaultCert.list()[0],
       challenges: { ...this.#inf.challenges.list()[0]?.data, ...this.#extraChallenges },
       nodes: this.#inf.nodes.list(),
@@ -370,6 +388,7 @@ export class IngressSupervisor {
   /** One Secret informer per Secret named in spec.tls, pinned to its name (the only way the ingress role may list Secrets). */
   async #syncSecretInformers(waitMs: number): Promise<void> {
     const wanted = namedSecrets(this.#classIngresses())
+    for (const key of this.#gateway?.secrets ?? []) wanted.add(key)
     for (const [key, inf] of this.#secretInformers) {
       if (wanted.has(key)) continue
       inf.stop()
@@ -421,6 +440,16 @@ export class IngressSupervisor {
     if (present.nextExpiryMs !== undefined && !o.withdrawing) {
       this.#expiryTimer = setTimeout(() => this.#schedule('status'), Math.max(0, present.nextExpiryMs - monotonicMs()) + 50)
       this.#expiryTimer.unref()
+    }
+    if (this.#gateway) {
+      const addresses = poolAddresses(this.#inf.nodes.list(), this.#o.className).filter((ip) => present.addresses.has(ip))
+      const objs = { gatewayClasses: this.#inf.gatewayClasses.list(), gateways: this.#inf.gateways.list(), httpRoutes: this.#inf.httpRoutes.list() }
+      const updates = planGatewayStatus({ build: this.#gateway, ...objs, addresses, now: new Date().toISOString().replace(/\.\d+Z$/, 'Z') })
+      if (updates.length) {
+        const objects = new Map<string, KubeObject>()
+        for (const [kind, list] of [['GatewayClass', objs.gatewayClasses], ['Gateway', objs.gateways], ['HTTPRoute', objs.httpRoutes]] as const) for (const x of list) objects.set(`${kind}/${ingressKey(x)}`, x)
+        if (!(await applyGatewayStatus({ client: this.#o.client, logger: this.#log, updates, objects }))) this.#retryLater('status', 1_000)
+      }
     }
     const plan = planIngressStatus({
       serving: present.addresses,

@@ -45,15 +45,15 @@ export class CertStore {
     const nextContexts = new Map<string, SecureContext>()
     const exact = new Map<string, SecureContext>()
     const wildcard = new Map<string, SecureContext>()
-    for (const ing of state.ingresses.values()) {
-      for (const entry of ing.tls) {
-        const ctx = this.contextForSecret(state, entry.secret, nextContexts)
-        if (!ctx) continue
-        for (const h of entry.hosts) {
-          const map = h.startsWith('*.') ? wildcard : exact
-          const k = h.startsWith('*.') ? h.slice(2) : h
-          if (!map.has(k)) map.set(k, ctx)
-        }
+    // Gateway HTTPS listeners after the Ingresses: an Ingress's spec.tls keeps a host both name.
+    const entries = [...[...state.ingresses.values()].flatMap((ing) => ing.tls), ...(state.gateway?.tls ?? [])]
+    for (const entry of entries) {
+      const ctx = this.contextForSecret(state, entry.secret, nextContexts)
+      if (!ctx) continue
+      for (const h of entry.hosts) {
+        const map = h.startsWith('*.') ? wildcard : exact
+        const k = h.startsWith('*.') ? h.slice(2) : h
+        if (!map.has(k)) map.set(k, ctx)
       }
     }
     const pair = state.defaultCertificate ?? this.fallback

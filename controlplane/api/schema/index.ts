@@ -6,6 +6,7 @@
 import { apps, autoscaling } from './apps.ts'
 import { authentication, authorization, rbac } from './auth.ts'
 import { batch } from './batch.ts'
+import { gateway, gatewayV1beta1 } from './gateway.ts'
 import { autoscalingV1Hpa, autoscalingV2, metricsV1beta1 } from './autoscaling.ts'
 import { core } from './core.ts'
 import { resolve, type Field, type Message, type PackageDef } from './dsl.ts'
@@ -33,9 +34,11 @@ const groupOf: Record<string, { group: string; version: string }> = {
   autoscalingv2: { group: 'autoscaling', version: 'v2' },
   autoscalingv1hpa: { group: 'autoscaling', version: 'v1' },
   metrics: { group: 'metrics.k8s.io', version: 'v1beta1' },
+  gateway: { group: 'gateway.networking.k8s.io', version: 'v1' },
+  gatewayv1beta1: { group: 'gateway.networking.k8s.io', version: 'v1beta1' },
 }
 
-export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, policy, storage, autoscalingV2, autoscalingV1Hpa, metricsV1beta1]
+export const packages: readonly PackageDef[] = [meta, core, apps, autoscaling, networking, discovery, coordination, rbac, authentication, authorization, batch, policy, storage, autoscalingV2, autoscalingV1Hpa, metricsV1beta1, gateway, gatewayV1beta1]
 
 export const messages: ReadonlyMap<string, Message> = resolve(packages)
 

@@ -111,6 +111,9 @@ const ingressRules: PolicyRule[] = [
   rule(read, [''], ['services', 'endpoints', 'namespaces', 'nodes']),
   rule(read, ['discovery.k8s.io'], ['endpointslices']),
   rule(['create', 'patch'], [''], ['events']),
+  // Gateway API: every pool reads the kinds and writes the status of its own (the supervisor picks its class's objects).
+  rule(read, ['gateway.networking.k8s.io'], ['gatewayclasses', 'gateways', 'httproutes', 'referencegrants']),
+  rule(['get', 'update', 'patch'], ['gateway.networking.k8s.io'], ['gatewayclasses/status', 'gateways/status', 'httproutes/status']),
 ]
 
 export function bootstrapPolicy(): KubeObject[] {
