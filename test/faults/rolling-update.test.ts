@@ -136,7 +136,9 @@ t.test('rolling update of 6 replicas under 300 requests/s, no preStop: 0 5xx, 0 
   t.comment(`ingress GET: ${describe(viaIngressGet)}`)
   t.comment(`ingress POST: ${describe(viaIngressPost)}`)
   t.comment(`ClusterIP GET (fresh connections): ${describe(viaClusterIP)}`)
-  t.ok(sent > 3_000, `the load ran (${sent} requests)`)
+  // Not vacuous: the load held its 300/s over the whole window, which spans the rollout (a fixed
+  // count failed on a quiet machine, where the rollout took 9.7 s and 2,901 requests were sent).
+  t.ok(sent >= 0.95 * 300 * seconds && seconds > 4, `the load ran at 300/s throughout (${sent} requests in ${seconds.toFixed(1)} s)`)
   for (const [what, x] of [['ingress GET', viaIngressGet], ['ingress POST', viaIngressPost], ['ClusterIP GET', viaClusterIP]] as const) {
     t.equal(x.ok, x.sent, `${what}: every request answered 2xx (${describe(x)})`)
   }

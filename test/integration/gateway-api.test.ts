@@ -169,6 +169,25 @@ t.test('Gateway API through the external pool', async (t) => {
     await eventually(async () => (await send(ip, 'cross.gw.test', '/')).status === 500, { timeout: 30_000, what: 'revoked with the grant' })
   })
 
+  await t.test('kubectl: apply, get columns, validation errors', async (t) => {
+    const yaml = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: applied, namespace: gw-app}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [applied.gw.test]
+  rules: [{backendRefs: [{name: one, port: 80}]}]
+`
+    await c.kubectl(['apply', '-f', '-'], { stdin: yaml })
+    await eventually(async () => app(await send(ip, 'applied.gw.test', '/')) === 'one', { timeout: 30_000, what: 'the applied route served' })
+    t.match((await c.kubectl(['get', 'gatewayclass'])).stdout, /NAME\s+CONTROLLER\s+ACCEPTED\s+AGE\nexternal\s+skiff\.dev\/ingress\s+True\s+\d+s/)
+    t.match((await c.kubectl(['get', 'gtw', '-n', 'gw-app'])).stdout, new RegExp(`NAME\\s+CLASS\\s+ADDRESS\\s+PROGRAMMED\\s+AGE\\ngw\\s+external\\s+${ip.replace(/\./g, '\\.')}\\s+True`))
+    t.match((await c.kubectl(['get', 'httproute', 'applied', '-n', 'gw-app'])).stdout, /NAME\s+HOSTNAMES\s+AGE\napplied\s+\["applied\.gw\.test"\]/)
+    const bad = await c.kubectl(['apply', '-f', '-'], { stdin: yaml.replace('applied, namespace', 'bad, namespace').replace('port: 80}', 'port: 80, weight: 2000000}'), allowFail: true })
+    t.not(bad.code, 0)
+    t.match(bad.stderr, /spec\.rules\[0\]\.backendRefs\[0\]\.weight: Invalid value: 2000000/)
+  })
+
   await t.test('an Ingress and HTTPRoutes side by side on the same workers', async (t) => {
     t.equal(app(await send(ip, 'ing.test', '/')), 'two', 'the Ingress host')
     t.equal(app(await send(ip, 'match.gw.test', '/')), 'one', 'the HTTPRoute host')
