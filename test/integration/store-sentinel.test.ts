@@ -170,8 +170,10 @@ t.test('replicas that do not answer: 503 within the timeout, never a false succe
 
 t.test('minReplicas counts replicas: 2 required and one paused fails, 1 required succeeds', async (t) => {
   const group = await withRedisSentinel(t)
-  const one = await sentinelStore(t, group, { replicaAckTimeoutMs: 500 })
-  const two = await sentinelStore(t, group, { minReplicas: 2, replicaAckTimeoutMs: 500, prefix: 'two' })
+  // 3 s for the acknowledgements, not 500 ms: in one CI run beside another test file the second
+  // replica took longer than 500 ms for the first write, before anything was paused.
+  const one = await sentinelStore(t, group, { replicaAckTimeoutMs: 3_000 })
+  const two = await sentinelStore(t, group, { minReplicas: 2, replicaAckTimeoutMs: 3_000, prefix: 'two' })
   await two.create('configmaps', 'default/x', cm('x'))
   const [paused] = await group.replicas()
   paused!.pause()
