@@ -42,6 +42,7 @@ import { podsInfo } from './replicaset.ts'
 import { controllerRevisionsInfo, deleteRevisions, ensureRevision, planHistoryCleanup, planRevision } from './controller-revision.ts'
 import { Expectations, SyncLoop, createOwnedPod, deleteOwnedPod, slowStartBatch } from './workload-loop.ts'
 import type { Controller, ControllerContext } from './types.ts'
+import { tolerates } from '../scheduler/plugins/tolerations.ts'
 
 export const daemonSetsInfo = lookupResource('apps', 'v1', 'daemonsets')!
 export const nodesInfo = lookupResource('', 'v1', 'nodes')!
@@ -58,14 +59,6 @@ export const daemonPodTolerations = [
 ]
 
 // --- node eligibility ------------------------------------------------------------
-
-function tolerates(tolerations: any[], taint: any): boolean {
-  return tolerations.some((t) => {
-    if (t?.effect && t.effect !== taint.effect) return false
-    if (t?.key && t.key !== taint.key) return false
-    return t?.operator === 'Exists' || (t?.value ?? '') === (taint.value ?? '')
-  })
-}
 
 function requirementMatches(r: any, value: string | undefined): boolean {
   const values: string[] = r?.values ?? []

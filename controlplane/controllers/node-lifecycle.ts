@@ -31,6 +31,7 @@ import { WorkQueue } from '../client/workqueue.ts'
 import { isPodReady } from './endpoints.ts'
 import { evictForTaint } from './taint-eviction.ts'
 import type { Controller, ControllerContext } from './types.ts'
+import { podTolerations, toleratesTaint } from '../scheduler/plugins/tolerations.ts'
 
 const nodesInfo = lookupResource('', 'v1', 'nodes')!
 const podsInfo = lookupResource('', 'v1', 'pods')!
@@ -91,13 +92,6 @@ function desiredTaints(node: KubeObject, key: string | undefined, now: number): 
   return same ? undefined : next
 }
 
-function tolerates(tol: any, taint: { key: string; effect: string }): boolean {
-  if (tol?.effect && tol.effect !== taint.effect) return false
-  if (!tol?.key) return tol?.operator === 'Exists'
-  if (tol.key !== taint.key) return false
-  return tol.operator === 'Exists' || (tol.value ?? '') === ''
-}
-
 /**
  * How long `pod` stays on a node with the NoExecute taint `key`: the shortest
  * tolerationSeconds of a matching toleration, never (undefined) for a matching
@@ -105,7 +99,7 @@ function tolerates(tol: any, taint: { key: string; effect: string }): boolean {
  * Kubernetes gets its 300 s default by adding such tolerations to every pod.
  */
 export function evictionDelayMs(pod: KubeObject, key: string, defaultMs: number): number | undefined {
-  const matching = (Array.isArray(pod.spec?.tolerations) ? pod.spec.tolerations : []).filter((t: any) => tolerates(t, { key, effect: 'NoExecute' }))
+  const matching: any[] = podTolerations(pod).filter((t) => toleratesTaint(t, { key, effect: 'NoExecute' }))
   if (matching.length === 0) return defaultMs
   if (matching.some((t: any) => t.tolerationSeconds === undefined || t.tolerationSeconds === null)) return undefined
   return Math.max(0, Math.min(...matching.map((t: any) => Number(t.tolerationSeconds)))) * 1000
