@@ -6,7 +6,7 @@
 // machine of the LAN would be.
 
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,6 +24,21 @@ export const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.
 
 interface Teardown {
   teardown(fn: () => unknown): void
+  /** tap's t.passing(): false once something in the test failed. */
+  passing?(): boolean
+}
+
+/** How long `skiff up` may take in a test before it is stopped and its logs shown (tap's own file timeout is longer, so this fires first and says where it stood). */
+export const upTimeoutMs = 240_000
+
+/** The last lines of every log of a `skiff up` state folder (supervisor, servers, agents, Engines, Redis): what a reader of a CI failure needs. */
+export function logTails(stateDir: string, lines = 25): string {
+  const dir = join(stateDir, 'logs')
+  if (!existsSync(dir)) return `(no logs in ${dir})`
+  return readdirSync(dir).sort().map((f) => {
+    const text = readFileSync(join(dir, f), 'utf8').trimEnd().split('\n')
+    return `--- ${f} (last ${Math.min(lines, text.length)} of ${text.length} lines)\n${text.slice(-lines).map((l) => l.slice(0, 400)).join('\n')}`
+  }).join('\n')
 }
 
 export interface Run {
@@ -84,6 +99,7 @@ export async function upCluster(t: Teardown, args: string[], o: { keep?: boolean
   let client: ApiClient | undefined
   t.teardown(async () => {
     client?.close()
+    if (t.passing && !t.passing()) process.stderr.write(`[skiff-up harness] the test failed; the cluster's logs:\n${logTails(stateDir)}\n`)
     if (!o.keep) {
       const d = await runSkiff(stateDir, ['down'])
       if (d.code !== 0) process.stderr.write(`skiff down failed: ${d.stderr}\n`)
@@ -92,8 +108,12 @@ export async function upCluster(t: Teardown, args: string[], o: { keep?: boolean
     rmSync(cache, { recursive: true, force: true })
   })
   const clusterCIDR = await pickUpClusterCIDR()
-  const up = await runSkiff(stateDir, ['up', '--port', '0', '--cluster-cidr', clusterCIDR, ...args])
-  if (up.code !== 0) throw new Error(`skiff up failed (${up.code}):\n${up.stderr}\n${up.stdout}`)
+  const started = Date.now()
+  const up = await runSkiff(stateDir, ['up', '--port', '0', '--cluster-cidr', clusterCIDR, ...args], { timeoutMs: upTimeoutMs })
+  if (up.code !== 0) {
+    const how = Date.now() - started >= upTimeoutMs ? `did not finish within ${upTimeoutMs / 1000} s and was killed` : `failed (${up.code})`
+    throw new Error(`skiff up ${how}:\n${up.stderr}\n${up.stdout}\n${logTails(stateDir)}`)
+  }
   const spec = readSpecIfAny(stateDir)!
   const kubeconfig = join(stateDir, 'kubeconfig')
   client = new ApiClient(readKubeconfig(kubeconfig))
