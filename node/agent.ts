@@ -136,7 +136,6 @@ export class Agent {
   #stopped = false
   #heartbeat?: Heartbeat
   #facts?: NodeFacts
-  #nodeUid?: string
   #network?: NodeNetworkInfo
   #kubelet?: KubeletServer
   #dns?: ClusterDnsServer
@@ -439,7 +438,6 @@ export class Agent {
       if (!(e instanceof ApiClientError && e.status === 409)) throw e
       node = await o.client.patch(nodesInfo, undefined, o.nodeName, { metadata: { labels } }, 'application/merge-patch+json')
     }
-    this.#nodeUid = node.metadata.uid
     // Back after the control plane declared it NotReady (a power-off, a partition): its pods may have been replaced
     // elsewhere meanwhile. Ready only once their containers are gone (#startPods), so no pod ever runs twice on a Ready node.
     const ready = (node.status?.conditions ?? []).find((c: any) => c?.type === 'Ready')
@@ -458,7 +456,7 @@ export class Agent {
   /** The node Lease, with the revision the service proxy has in effect once it has one. */
   #renewLease(): Promise<void> {
     const applied = this.#proxy?.appliedRevision
-    return renewLease(this.#o.client, this.#o.nodeName, this.#nodeUid, applied ? { [proxyAppliedAnnotation]: String(applied) } : {})
+    return renewLease(this.#o.client, this.#o.nodeName, applied ? { [proxyAppliedAnnotation]: String(applied) } : {})
   }
 
   /** Write the Node status when it changed, or at least once a minute. */

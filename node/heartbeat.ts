@@ -11,6 +11,7 @@ import type { Logger } from '../lib/log.ts'
 export { proxyAppliedAnnotation } from '../controlplane/api/routing-applied.ts'
 
 const leasesInfo = lookupResource('coordination.k8s.io', 'v1', 'leases')!
+const nodesInfo = lookupResource('', 'v1', 'nodes')!
 export const leaseNamespace = 'kube-node-lease'
 export const leaseDurationSeconds = 40
 
@@ -36,9 +37,13 @@ export function buildLease(nodeName: string, nodeUid: string | undefined, now: n
 /**
  * Move the Lease's renewTime to now (and set `annotations`), creating the
  * Lease when it is missing. One merge patch: no read first, and no conflict
- * with another writer of the same Lease.
+ * with another writer of the same Lease. A new Lease is owned by the Node as
+ * it is now (read at creation, as the kubelet's lease controller does): after
+ * `kubectl delete node` the agent's Lease has no owner, so the garbage
+ * collector leaves it alone instead of deleting it at every renewal because
+ * it names the deleted Node's uid.
  */
-export async function renewLease(client: ApiClient, nodeName: string, nodeUid: string | undefined, annotations: Record<string, string> = {}): Promise<void> {
+export async function renewLease(client: ApiClient, nodeName: string, annotations: Record<string, string> = {}): Promise<void> {
   const now = Date.now()
   const patch = { metadata: Object.keys(annotations).length ? { annotations } : {}, spec: { holderIdentity: nodeName, leaseDurationSeconds, renewTime: microTime(now) } }
   try {
@@ -47,7 +52,11 @@ export async function renewLease(client: ApiClient, nodeName: string, nodeUid: s
   } catch (e) {
     if (!(e instanceof ApiClientError && e.status === 404)) throw e
   }
-  const lease = buildLease(nodeName, nodeUid, now)
+  const node = await client.get(nodesInfo, undefined, nodeName).catch((e) => {
+    if (e instanceof ApiClientError && e.status === 404) return undefined
+    throw e
+  })
+  const lease = buildLease(nodeName, node?.metadata.uid, now)
   if (Object.keys(annotations).length) lease.metadata.annotations = annotations
   try {
     await client.create(leasesInfo, leaseNamespace, lease)

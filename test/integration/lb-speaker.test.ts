@@ -49,10 +49,8 @@ t.test('one node answers for a LoadBalancer IP on the LAN; failover, control-pla
   const mac = (n: string) => lan.host(n).mac
 
   // --- Nodes (Ready, InternalIP on the LAN) and their Leases, renewed by the test ---
-  const uids = new Map<string, string>()
   for (const n of names) {
-    const node = await cluster.client.create(nodesInfo, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, spec: {} })
-    uids.set(n, node.metadata.uid!)
+    await cluster.client.create(nodesInfo, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, spec: {} })
     await cluster.client.patch(nodesInfo, undefined, n, {
       status: { addresses: [{ type: 'InternalIP', address: lan.host(n).ip }], conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] },
     }, 'application/merge-patch+json', 'status')
@@ -63,7 +61,7 @@ t.test('one node answers for a LoadBalancer IP on the LAN; failover, control-pla
   const renewAll = () => {
     for (const n of renewing) {
       if (inflight.has(n)) continue
-      const p = renewLease(clients.get(n)!, n, uids.get(n))
+      const p = renewLease(clients.get(n)!, n)
         .then(() => void lastRenewedAt.set(n, performance.now()))
         .catch((e) => t.comment(`lease renewal of ${n} failed: ${(e as Error).message}`))
         .finally(() => inflight.delete(n))

@@ -30,6 +30,7 @@ const events = lookupResource('', 'v1', 'events')!
 const deploys = lookupResource('apps', 'v1', 'deployments')!
 const daemonsets = lookupResource('apps', 'v1', 'daemonsets')!
 const pdbs = lookupResource('policy', 'v1', 'poddisruptionbudgets')!
+const leases = lookupResource('coordination.k8s.io', 'v1', 'leases')!
 const slow = { timeout: 90_000, interval: 200 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -192,4 +193,15 @@ t.test('kubectl delete node: its pods are replaced elsewhere within a minute and
     return left.every((x) => !orphans.includes(x.Labels[nodeLabels.podUid] ?? ''))
   }, { ...slow, what: 'the deleted node\'s agent stopped the containers of the deleted pods' })
   t.pass('the containers on the deleted node are stopped')
+  // Its agent still runs and renews its Lease (this harness's node identities are not revoked with the Node).
+  // Created after the Node is gone, the Lease has no owner, as the kubelet's: the garbage collector keeps it.
+  const ownerless = await eventually(async () => {
+    const l = await c.client.get(leases, 'kube-node-lease', gone).catch(() => undefined)
+    return l && !(l.metadata.ownerReferences ?? []).length ? l : undefined
+  }, { ...slow, what: `a Lease of ${gone} without an owner` })
+  const renewed = await eventually(async () => {
+    const l = await c.client.get(leases, 'kube-node-lease', gone).catch(() => undefined)
+    return l && l.spec.renewTime !== ownerless.spec.renewTime ? l : undefined
+  }, { timeout: 30_000, interval: 200, what: `the next renewal of ${gone}'s Lease` })
+  t.equal(renewed.metadata.uid, ownerless.metadata.uid, 'the same Lease is renewed, not deleted by the garbage collector and created again')
 })
