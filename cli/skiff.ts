@@ -362,6 +362,35 @@ program
   })
 
 program
+  .command('logs')
+  .description('logs of many pods at once, as stern does: skiff logs deploy/web -f, skiff logs \'^web-\' -c app, skiff logs -l app=web --since 10m')
+  .argument('[query]', 'pod/NAME, deploy|sts|ds|rs|job|svc/NAME, or a regular expression on pod names (default: every pod)')
+  .option('-l, --selector <selector>', 'label selector')
+  .option('-A, --all-namespaces', 'pods of every namespace')
+  .option('-c, --container <regex>', 'only containers whose names match')
+  .option('-f, --follow', 'keep reading: new pods, restarted containers')
+  .option('--since <duration>', 'only lines newer than this (30s, 10m, 1h)')
+  .option('--tail <lines>', 'the last N lines of each container (-1: all)', (v) => Number(v))
+  .option('-t, --timestamps', 'print each line\'s timestamp')
+  .option('-o, --output <format>', 'default | raw | json', 'default')
+  .option('--color <when>', 'auto | always | never', 'auto')
+  .action(async (query: string | undefined, o) => {
+    if (!['default', 'raw', 'json'].includes(o.output)) throw new Error(`-o ${o.output}: use default, raw or json`)
+    if (!['auto', 'always', 'never'].includes(o.color)) throw new Error(`--color ${o.color}: use auto, always or never`)
+    const { runLogs } = await import('./logs.ts')
+    const { client: c, namespace } = await client()
+    try {
+      await runLogs(c, {
+        query, namespace, selector: o.selector, allNamespaces: o.allNamespaces, container: o.container, follow: o.follow,
+        since: o.since, tail: o.tail, timestamps: o.timestamps, output: o.output,
+        colour: o.color === 'always' || (o.color === 'auto' && process.stdout.isTTY && !process.env.NO_COLOR),
+      }, out, (line) => process.stderr.write(`${line}\n`))
+    } finally {
+      c.close()
+    }
+  })
+
+program
   .command('delete')
   .description('delete objects by type and name, or those in manifests (-f)')
   .argument('[type]')

@@ -211,8 +211,20 @@ export class ApiClient {
    * receives an error for transport failures; a 410 arrives as an ERROR event.
    */
   watch(path: string, query: Record<string, string | undefined>, onEvent: (ev: WatchEvent) => void, onEnd: (err?: Error) => void, accept?: string): { stop(): void } {
+    return this.streamLines(path, { ...query, watch: 'true' }, (line) => {
+      if (line.trim()) onEvent(JSON.parse(line) as WatchEvent)
+    }, onEnd, accept ?? 'application/json', `watch ${path}`)
+  }
+
+  /**
+   * GET a streamed body (a watch, a followed pods/log) and hand it over line by
+   * line, without the newline, until stop() or the server ends it. onEnd
+   * receives an ApiClientError for a non-2xx answer and the error of a
+   * transport failure; a last line without a newline is delivered at the end.
+   */
+  streamLines(path: string, query: Record<string, string | undefined>, onLine: (line: string) => void, onEnd: (err?: Error) => void, accept = '*/*', what = `GET ${path}`): { stop(): void } {
     const server = this.server
-    const url = this.#url(path, { ...query, watch: 'true' }, server)
+    const url = this.#url(path, query, server)
     let ended = false
     const end = (err?: Error) => {
       if (!ended) {
@@ -221,7 +233,7 @@ export class ApiClient {
         onEnd(err)
       }
     }
-    const req = request(url, { method: 'GET', agent: this.#agent, headers: { authorization: `Bearer ${this.config.token}`, accept: accept ?? 'application/json' } }, (res) => {
+    const req = request(url, { method: 'GET', agent: this.#agent, headers: { authorization: `Bearer ${this.config.token}`, accept } }, (res) => {
       if ((res.statusCode ?? 0) >= 300) {
         let text = ''
         res.on('data', (c: Buffer) => (text += c.toString('utf8')))
@@ -232,7 +244,7 @@ export class ApiClient {
           } catch {
             /* not JSON */
           }
-          end(new ApiClientError(res.statusCode ?? 0, status, `watch ${path}: HTTP ${res.statusCode}`))
+          end(new ApiClientError(res.statusCode ?? 0, status, `${what}: HTTP ${res.statusCode}${status?.message ? `: ${status.message}` : ''}`))
         })
         return
       }
@@ -241,13 +253,16 @@ export class ApiClient {
       res.on('data', (chunk: string) => {
         buf += chunk
         let i: number
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i).trim()
+        while (!ended && (i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i)
           buf = buf.slice(i + 1)
-          if (line) onEvent(JSON.parse(line) as WatchEvent)
+          onLine(line.endsWith('\r') ? line.slice(0, -1) : line)
         }
       })
-      res.on('end', () => end())
+      res.on('end', () => {
+        if (buf && !ended) onLine(buf)
+        end()
+      })
       res.on('error', (e) => end(e))
     })
     req.on('error', (e) => end(ended ? undefined : e))
