@@ -136,6 +136,16 @@ t.test('NetworkPolicy truth tables (upstream netpol e2e) on the real data plane'
     }
     return waited
   }
+  /** Wait until TCP 80 to the ClusterIPs of s-a (backend y/a) and s-b (backend y/b) from each pod is as `want` says, then assert it. */
+  const expectServices = async (t: Test, want: Record<string, { 's-a': boolean; 's-b': boolean }>, message: string) => {
+    const services = [{ name: 's-a', ip: svc['s-a']! }, { name: 's-b', ip: svc['s-b']! }]
+    let seen: Record<string, Record<string, boolean>> = {}
+    await eventually(async () => {
+      seen = Object.fromEntries(await Promise.all(Object.keys(want).map(async (from) => [from, (await probeFrom(from, services, ['tcp:80']))['tcp:80'] ?? {}] as const)))
+      return JSON.stringify(seen) === JSON.stringify(want)
+    }, { timeout: 30_000, interval: 0 }).catch(() => undefined)
+    t.same(seen, want, message)
+  }
   const createPolicies = async (list: Policy[]) => {
     for (const p of list) await c.client.create(policiesInfo, p.namespace, { metadata: { name: p.name }, spec: p.spec })
   }
@@ -237,14 +247,16 @@ t.test('NetworkPolicy truth tables (upstream netpol e2e) on the real data plane'
       t.equal(r.code, 0, `${from}: nslookup succeeded: ${r.stdout}${r.stderr}`)
       t.match(r.stdout, new RegExp(`Name:\\s+s-a\\.y\\.svc\\.cluster\\.local\\s+Address:\\s+${svc['s-a']!.replaceAll('.', '\\.')}`), `${from}: the Service's cluster DNS name resolves through the egress policy`)
     }
-    const services = [{ name: 's-a', ip: svc['s-a']! }, { name: 's-b', ip: svc['s-b']! }]
-    const want = { 'x/a': { 's-a': true, 's-b': false }, 'x/b': { 's-a': true, 's-b': false }, 'z/a': { 's-a': true, 's-b': true } }
-    let seen: Record<string, Record<string, boolean>> = {}
-    await eventually(async () => {
-      seen = Object.fromEntries(await Promise.all(Object.keys(want).map(async (from) => [from, (await probeFrom(from, services, ['tcp:80']))['tcp:80'] ?? {}] as const)))
-      return JSON.stringify(seen) === JSON.stringify(want)
-    }, { timeout: 30_000, interval: 0 }).catch(() => undefined)
-    t.same(seen, want, 'ClusterIP s-a (backend y/a, allowed) works from x, s-b (backend y/b) does not; from z both work')
+    await expectServices(t, { 'x/a': { 's-a': true, 's-b': false }, 'x/b': { 's-a': true, 's-b': false }, 'z/a': { 's-a': true, 's-b': true } },
+      'ClusterIP s-a (backend y/a, allowed) works from x, s-b (backend y/b) does not; from z both work')
+  })
+
+  await netpolCase('Service traffic obeys the backend pod\'s ingress policy (ClusterIP from both nodes)', async (t) => {
+    await createPolicies([{ namespace: 'y', name: 'deny-ingress-to-b', spec: { podSelector: { matchLabels: { pod: 'b' } } } }])
+    await validate(t, { 'tcp:80': reach().expectAllIngress('y/b', false) })
+    // x/a is on y/b's node, x/b and z/b on the other one.
+    const open = { 's-a': true, 's-b': false }
+    await expectServices(t, { 'x/a': open, 'x/b': open, 'z/b': open }, 'through its ClusterIP y/b is as closed as directly; s-a (y/a) stays open')
   })
 
   await netpolCase('should enforce except clause while egress access to server in CIDR block; should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed', async (t) => {
@@ -320,6 +332,13 @@ t.test('NetworkPolicy truth tables (upstream netpol e2e) on the real data plane'
     await c.client.patch(namespacesInfo, undefined, 'y', { metadata: { labels: { ns2: 'updated' } } }, merge)
     const ms = await validate(t, { 'tcp:80': reach().expectAllIngress('x/a', false).expectPeer({ namespace: 'y' }, { namespace: 'x', pod: 'a' }, true) })
     t.comment(`namespace label change → table observed flipped in ${Math.round(ms)} ms (probe rounds included)`)
+  })
+
+  await netpolCase('should stop enforcing policies after they are deleted', async (t) => {
+    await createPolicies([{ namespace: 'x', name: 'deny-all', spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } }])
+    await validate(t, { 'tcp:80': reach().expectPeer({ namespace: 'x' }, {}, false).expectPeer({}, { namespace: 'x' }, false) })
+    await c.client.delete(policiesInfo, 'x', 'deny-all')
+    await validate(t, { 'tcp:80': reach(), 'udp:80': reach() })
   })
 
   t.comment(`file wall time ${Math.round((performance.now() - started) / 1000)} s`)
