@@ -177,6 +177,7 @@ t.test('NetworkPolicy truth tables (upstream netpol e2e) on the real data plane'
     await createPolicies([{ namespace: 'x', name: 'deny-ingress', spec: { podSelector: {} } }])
     const r = reach().expectPeer({}, { namespace: 'x' }, false)
     await validate(t, { 'tcp:80': r, 'udp:80': r })
+    t.notOk(await tablesEmpty(), 'the isolated pods have chains (so the clean-up wait between cases is not vacuous)')
   })
 
   await netpolCase("should support a 'default-deny-all' policy", async (t) => {
