@@ -42,6 +42,8 @@ export class GarbageCollector {
   #namespaceDelayMs: number
   /** Marked owners being processed; a key here again while running is processed once more after. */
   #active = new Map<string, { again: boolean }>()
+  /** stop() was called: a namespace waiting on pods that no agent may finish leaves it to the next server's sweep. */
+  #stopped = false
 
   constructor(opts: { registry: Registry; logger: Logger; sweepIntervalMs?: number; namespaceDelayMs?: number }) {
     this.#namespaceDelayMs = opts.namespaceDelayMs ?? 2000
@@ -65,6 +67,7 @@ export class GarbageCollector {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true
     clearInterval(this.#timer)
     while (this.#pending.size) await Promise.allSettled([...this.#pending])
   }
@@ -207,6 +210,7 @@ export class GarbageCollector {
           for (const obj of items) if (!obj.metadata.deletionTimestamp) await this.#deleteQuietly(r, obj, 'Background')
         }
         if (left === 0) break
+        if (this.#stopped) return
         await new Promise((res) => setTimeout(res, Math.min(2000, 100 * 2 ** round)))
       }
       const ns = await this.#registry.get(nsInfo, undefined, name).catch(() => undefined)
