@@ -26,6 +26,7 @@ import { stopContainer, terminateContainers } from './terminate.ts'
 import type { WithdrawalResult } from '../endpoint-withdrawal.ts'
 import type { ActualContainer, BackoffConfig, PodAction, PullFailure, Waiting } from './types.ts'
 import { VolumeManager } from './volumes.ts'
+import { killingMessage, waitEvent } from './events.ts'
 import { bridgeName, enableHairpin } from '../network.ts'
 
 const pods = lookupResource('', 'v1', 'pods')!
@@ -137,7 +138,12 @@ export class PodWorker {
       const st: SyncState = { pod, actual, sources: { configMaps: new Map(), secrets: new Map() }, waiting: new Map() }
       await this.#prepare(st)
       const waits = await this.#converge(key, st)
-      for (const w of waits) if (w.type === 'wait') st.waiting.set(w.name, { reason: w.reason, message: w.message })
+      for (const w of waits) {
+        if (w.type !== 'wait') continue
+        st.waiting.set(w.name, { reason: w.reason, message: w.message })
+        const e = waitEvent(pod, w)
+        if (e) this.#o.events.event(pod, e.type, e.reason, e.message)
+      }
       const next = waits.reduce((m, w) => (w.type === 'wait' ? Math.min(m, w.untilMs) : m), Infinity)
       if (Number.isFinite(next)) this.#o.requeue(key, Math.max(100, next - performance.now() + 50))
       const sandbox = st.actual.find((c) => c.role === 'sandbox' && c.state === 'running')
@@ -249,7 +255,7 @@ export class PodWorker {
     if (a.type === 'killContainer') {
       const c = st.actual.find((x) => x.id === a.id)
       if (!c) return
-      if (c.role !== 'sandbox') this.#o.events.event(pod, 'Normal', 'Killing', `Stopping container ${a.name}: ${a.reason}`)
+      if (c.role !== 'sandbox') this.#o.events.event(pod, 'Normal', 'Killing', killingMessage(a.name, a.reason))
       const sandbox = st.actual.find((x) => x.role === 'sandbox' && x.state === 'running')
       return await stopContainer(pod, c, a.graceSeconds, { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
     }
