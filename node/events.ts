@@ -4,6 +4,7 @@
 // count and lastTimestamp grow, as client-go's recorder does it.
 // Never throws: events are best effort.
 
+import type { KubeObject } from '../controlplane/api/types.ts'
 import type { ApiClient } from '../controlplane/client/client.ts'
 import { CorrelatingEventRecorder } from '../controlplane/client/event-recorder.ts'
 import type { CorrelatorOptions } from '../controlplane/client/event-correlator.ts'
@@ -12,5 +13,10 @@ import type { Logger } from '../lib/log.ts'
 export class NodeEventRecorder extends CorrelatingEventRecorder {
   constructor(opts: { client: ApiClient; logger: Logger; nodeName: string; correlator?: Partial<CorrelatorOptions> }) {
     super({ client: opts.client, logger: opts.logger, source: { component: 'kubelet', host: opts.nodeName }, reportingInstance: opts.nodeName, correlator: opts.correlator })
+  }
+
+  /** The agent's objects are pods, often read without kind and apiVersion (list items). */
+  override event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    super.event({ ...obj, apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod' }, type, reason, message)
   }
 }

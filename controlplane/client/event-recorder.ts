@@ -42,7 +42,7 @@ export function newEvent(obj: KubeObject, e: { type: 'Normal' | 'Warning'; reaso
     kind: 'Event',
     metadata: { name: `${obj.metadata.name}.${unique}`, namespace: ns },
     involvedObject: {
-      apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod', name: obj.metadata.name, namespace: obj.metadata.namespace,
+      apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace,
       uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion,
     },
     reason: e.reason,
