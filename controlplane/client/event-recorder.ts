@@ -75,11 +75,6 @@ export class CorrelatingEventRecorder {
     if (!this.#draining) void this.#drain()
   }
 
-  /** Resolves when every event queued so far was written or dropped (tests, shutdown). */
-  async flush(): Promise<void> {
-    while (this.#draining || this.#queue.length > 0) await new Promise((r) => setTimeout(r, 10))
-  }
-
   async #drain(): Promise<void> {
     this.#draining = true
     try {
