@@ -16,7 +16,7 @@ export class NodeEventRecorder extends CorrelatingEventRecorder {
   }
 
   /** The agent's objects are pods, often read without kind and apiVersion (list items). */
-  override event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    super.event({ ...obj, apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod' }, type, reason, message)
+  override event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void {
+    super.event({ ...obj, apiVersion: obj.apiVersion ?? 'v1', kind: obj.kind ?? 'Pod' }, type, reason, message, ref)
   }
 }

@@ -13,10 +13,10 @@ import { connect } from 'node:net'
 import type { KubeObject } from '../controlplane/api/types.ts'
 import type { Logger } from '../lib/log.ts'
 import type { ProbeView } from './pods/types.ts'
-import { unhealthyEvent } from './pods/events.ts'
+import { containerRef, unhealthyEvent } from './pods/events.ts'
 
 interface EventSink {
-  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void
 }
 
 export interface HandlerTarget {
@@ -220,7 +220,7 @@ export class ProbeManager {
     if (!r.ok) {
       t.messages[kind] = r.message
       const e = unhealthyEvent(kind, r.message)
-      this.#events?.event(t.pod, e.type, e.reason, e.message)
+      this.#events?.event(t.pod, e.type, e.reason, e.message, containerRef(t.pod, t.spec.name))
     }
     const after = probeView(t.spec, t.counters, t.messages)
     if (before.started !== after.started || before.ready !== after.ready || before.kill !== after.kill) {

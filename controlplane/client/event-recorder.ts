@@ -33,7 +33,7 @@ export function eventTimestamp(d: Date): string {
 }
 
 /** A fresh core/v1 Event about `obj` (count 1, client-go's name: <object>.<hex>). */
-export function newEvent(obj: KubeObject, e: { type: 'Normal' | 'Warning'; reason: string; message: string; source: EventSource; reportingInstance?: string; at: Date }): CoreEvent {
+export function newEvent(obj: KubeObject, e: { type: 'Normal' | 'Warning'; reason: string; message: string; source: EventSource; reportingInstance?: string; at: Date; fieldPath?: string }): CoreEvent {
   const ts = eventTimestamp(e.at)
   const ns = obj.metadata.namespace ?? 'default'
   const unique = (BigInt(e.at.getTime()) * 1_000_000n + BigInt(randomBytes(3).readUIntBE(0, 3) % 1_000_000)).toString(16)
@@ -43,7 +43,7 @@ export function newEvent(obj: KubeObject, e: { type: 'Normal' | 'Warning'; reaso
     metadata: { name: `${obj.metadata.name}.${unique}`, namespace: ns },
     involvedObject: {
       apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace,
-      uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion,
+      uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion, ...(e.fieldPath ? { fieldPath: e.fieldPath } : {}),
     },
     reason: e.reason,
     message: e.message,
@@ -68,10 +68,11 @@ export class CorrelatingEventRecorder {
     this.#correlator = new EventCorrelator(opts.correlator)
   }
 
-  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
+  /** `ref.fieldPath` names a part of the object (the kubelet's `spec.containers{NAME}`). */
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void {
     if (this.#queue.length >= queueLimit) return this.#o.logger.debug({ reason }, 'event queue full; event dropped')
     const at = (this.#o.now ?? (() => new Date()))()
-    this.#queue.push(newEvent(obj, { type, reason, message, source: this.#o.source, reportingInstance: this.#o.reportingInstance, at }))
+    this.#queue.push(newEvent(obj, { type, reason, message, source: this.#o.source, reportingInstance: this.#o.reportingInstance, at, fieldPath: ref?.fieldPath }))
     if (!this.#draining) void this.#drain()
   }
 

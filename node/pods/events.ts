@@ -22,6 +22,12 @@ export function formatPod(pod: KubeObject): string {
   return `${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`
 }
 
+/** The kubelet's involvedObject.fieldPath for an event about one container of the pod. */
+export function containerRef(pod: KubeObject, name: string): { fieldPath: string } {
+  const init = (pod.spec?.initContainers ?? []).some((c: any) => c.name === name)
+  return { fieldPath: `spec.${init ? 'initContainers' : 'containers'}{${name}}` }
+}
+
 /** The Event for a container held back by a back-off, if any. */
 export function waitEvent(pod: KubeObject, wait: Extract<PodAction, { type: 'wait' }>): PodEvent | undefined {
   if (wait.reason === 'CrashLoopBackOff') return { type: 'Warning', reason: 'BackOff', message: `Back-off restarting failed container ${wait.name} in pod ${formatPod(pod)}` }

@@ -49,7 +49,7 @@ t.test('a crash-looping container: one BackOff Warning whose count and lastTimes
   const pod = await createPod('crash', { containers: [{ name: 'app', image: echo, command: ['sh', '-c', 'exit 1'] }] })
   const message = `Back-off restarting failed container app in pod crash_${ns}(${pod.metadata.uid})`
   const first = await oneEvent('crash', 'BackOff', 'a BackOff Event', (e) => e.message === message)
-  t.match(first, { type: 'Warning', source: { component: 'kubelet', host: nodeName }, involvedObject: { kind: 'Pod', name: 'crash', uid: pod.metadata.uid } })
+  t.match(first, { type: 'Warning', source: { component: 'kubelet', host: nodeName }, involvedObject: { kind: 'Pod', name: 'crash', uid: pod.metadata.uid, fieldPath: 'spec.containers{app}' } })
   const later = await oneEvent('crash', 'BackOff', 'the same BackOff Event counted again, later', (e) =>
     e.metadata.name === first.metadata.name && e.count >= Math.max(2, first.count + 1) && Date.parse(e.lastTimestamp) > Date.parse(first.lastTimestamp))
   t.equal(later.metadata.uid, first.metadata.uid, 'the same Event object, patched')
@@ -62,7 +62,7 @@ t.test('a crash-looping container: one BackOff Warning whose count and lastTimes
   const wide = await c.kubectl(['get', 'events', '-n', ns, '-o', 'wide', '--field-selector', 'involvedObject.name=crash,reason=BackOff'])
   const [header, row] = wide.stdout.trimEnd().split('\n')
   t.match(header, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+SUBOBJECT\s+SOURCE\s+MESSAGE\s+FIRST SEEN\s+COUNT\s+NAME$/)
-  const m = new RegExp(`^\\S+\\s+Warning\\s+BackOff\\s+pod/crash\\s+(?:<none>\\s+)?kubelet, ${nodeName}\\s+Back-off restarting failed container app in pod crash_\\S+\\s+\\S+\\s+(\\d+)\\s+${first.metadata.name!.replace('.', '\\.')}$`).exec(row ?? '')
+  const m = new RegExp(`^\\S+\\s+Warning\\s+BackOff\\s+pod/crash\\s+spec\\.containers\\{app\\}\\s+kubelet, ${nodeName}\\s+Back-off restarting failed container app in pod crash_\\S+\\s+\\S+\\s+(\\d+)\\s+${first.metadata.name!.replace('.', '\\.')}$`).exec(row ?? '')
   t.ok(m, `kubectl get events -o wide row: ${row}`)
   t.ok(Number(m?.[1]) >= 2, `COUNT ${m?.[1]} >= 2`)
 
@@ -80,7 +80,7 @@ t.test('a failing liveness probe: Unhealthy Warnings counted on one Event, Killi
   })
   const failed = 'Liveness probe failed: HTTP probe failed with statuscode: 500'
   const unhealthy = await oneEvent('sick', 'Unhealthy', 'Unhealthy counted twice', (e) => e.message === failed && e.count >= 2)
-  t.match(unhealthy, { type: 'Warning', source: { component: 'kubelet' }, involvedObject: { kind: 'Pod', name: 'sick' } })
+  t.match(unhealthy, { type: 'Warning', source: { component: 'kubelet' }, involvedObject: { kind: 'Pod', name: 'sick', fieldPath: 'spec.containers{echo}' } })
   const killing = await oneEvent('sick', 'Killing', 'Killing', (e) => /liveness/.test(e.message))
   t.match(killing, { type: 'Normal', message: 'Container echo failed liveness probe, will be restarted' })
   const restarted = await eventually(async () => {

@@ -3,7 +3,7 @@
 
 import t from 'tap'
 import type { KubeObject } from '../../controlplane/api/types.ts'
-import { killingMessage, unhealthyEvent, waitEvent } from '../../node/pods/events.ts'
+import { containerRef, killingMessage, unhealthyEvent, waitEvent } from '../../node/pods/events.ts'
 
 const pod: KubeObject = { metadata: { name: 'crash', namespace: 'demo', uid: 'u-1' }, spec: { containers: [{ name: 'app', image: 'skiff/echo:local' }] } }
 
@@ -38,4 +38,10 @@ t.test('Unhealthy: every failed probe run, capitalised probe kind and the output
   t.same(unhealthyEvent('liveness', 'HTTP probe failed with statuscode: 500'), { type: 'Warning', reason: 'Unhealthy', message: 'Liveness probe failed: HTTP probe failed with statuscode: 500' })
   t.same(unhealthyEvent('readiness', 'x'), { type: 'Warning', reason: 'Unhealthy', message: 'Readiness probe failed: x' })
   t.same(unhealthyEvent('startup', 'y').message, 'Startup probe failed: y')
+})
+
+t.test('container events name the container as the kubelet does (involvedObject.fieldPath)', async (t) => {
+  const withInit: KubeObject = { ...pod, spec: { initContainers: [{ name: 'setup', image: 'x' }], containers: [{ name: 'app', image: 'x' }] } }
+  t.same(containerRef(withInit, 'app'), { fieldPath: 'spec.containers{app}' })
+  t.same(containerRef(withInit, 'setup'), { fieldPath: 'spec.initContainers{setup}' })
 })
