@@ -5,8 +5,8 @@
 //   BackOff  Normal   Back-off pulling image "IMAGE"
 //   Killing  Normal   Container NAME failed liveness probe, will be restarted
 //   Unhealthy Warning Liveness probe failed: OUTPUT
-// A wait is reported on every sync that finds the container held back; the
-// correlating recorder makes the repeats one Event whose count grows.
+// The worker reports a wait once per back-off period; the correlating
+// recorder makes the repeats one Event whose count grows.
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import type { PodAction } from './types.ts'

@@ -87,6 +87,8 @@ export class PodWorker {
    * stretches it by the step.
    */
   #exits = new Map<string, Map<string, number>>()
+  /** The back-off period each held-back container last had a BackOff Event for, by pod UID then container name. */
+  #backoffs = new Map<string, Map<string, number>>()
   /** The newest status this agent wrote, by pod UID (the informer may lag behind). */
   #written = new Map<string, KubeObject>()
   /** Last phase by pod UID, for the running-pods gauge. */
@@ -121,6 +123,7 @@ export class PodWorker {
     this.#refreshQueued.delete(uid)
     this.#pulls.delete(uid)
     this.#exits.delete(uid)
+    this.#backoffs.delete(uid)
     this.#written.delete(uid)
     this.phases.delete(uid)
   }
@@ -142,6 +145,10 @@ export class PodWorker {
       for (const w of waits) {
         if (w.type !== 'wait') continue
         st.waiting.set(w.name, { reason: w.reason, message: w.message })
+        // One BackOff per back-off period (its end identifies it), not one per sync: a pod's own status writes sync it again.
+        const held = this.#backoffs.get(pod.metadata.uid!) ?? new Map<string, number>()
+        if (held.get(w.name) === w.untilMs) continue
+        this.#backoffs.set(pod.metadata.uid!, held.set(w.name, w.untilMs))
         const e = waitEvent(pod, w)
         if (e) this.#o.events.event(pod, e.type, e.reason, e.message, containerRef(pod, w.name))
       }
