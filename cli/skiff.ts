@@ -391,6 +391,21 @@ program
   })
 
 program
+  .command('service')
+  .description('print every way to reach a Service from outside: NodePort, LoadBalancer, Ingress and Gateway URLs (like minikube service --url)')
+  .argument('<name>', 'the Service')
+  .option('--url', 'only the URLs, one a line')
+  .action(async (name: string, o) => {
+    const { showService } = await import('./service.ts')
+    const { client: c, namespace } = await client()
+    try {
+      for (const line of await showService(c, namespace, name, { url: o.url })) out(line)
+    } finally {
+      c.close()
+    }
+  })
+
+program
   .command('delete')
   .description('delete objects by type and name, or those in manifests (-f)')
   .argument('[type]')

@@ -320,10 +320,11 @@ export class Agent {
       await this.#withdrawal.start()
     }
     let sync: PodSync | undefined
-    const probes = new ProbeManager({ runtime: { exec: (id, cmd, ms) => sync!.runtime.exec(id, cmd, ms) }, logger: this.#log, onChange: (key) => sync?.enqueue(key) })
+    const events = new NodeEventRecorder({ client: o.client, logger: this.#log, nodeName: o.nodeName })
+    const probes = new ProbeManager({ runtime: { exec: (id, cmd, ms) => sync!.runtime.exec(id, cmd, ms) }, logger: this.#log, onChange: (key) => sync?.enqueue(key), events })
     sync = new PodSync({
       nodeName: o.nodeName, client: o.client, docker: o.docker, logger: this.#log, metrics: this.metrics, volumes, probes,
-      events: new NodeEventRecorder({ client: o.client, logger: this.#log, nodeName: o.nodeName }),
+      events,
       network: this.#network!.name, hostIP: this.#facts!.internalIP!,
       backoff: { ...defaultBackoff, ...o.backoff },
       allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },

@@ -13,6 +13,11 @@ import { connect } from 'node:net'
 import type { KubeObject } from '../controlplane/api/types.ts'
 import type { Logger } from '../lib/log.ts'
 import type { ProbeView } from './pods/types.ts'
+import { containerRef, unhealthyEvent } from './pods/events.ts'
+
+interface EventSink {
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void
+}
 
 export interface HandlerTarget {
   podIP: string
@@ -49,7 +54,8 @@ function httpGet(h: any, target: HandlerTarget, timeoutMs: number): Promise<Hand
     const req = (https ? httpsRequest : httpRequest)({ host, port, path, method: 'GET', headers, timeout: timeoutMs, rejectUnauthorized: false, agent: false }, (res) => {
       res.resume()
       const code = res.statusCode ?? 0
-      resolve({ ok: code >= 200 && code < 400, message: `HTTP probe ${host}:${port}${path}: status ${code}` })
+      // The kubelet's wording for a failure (it is the Unhealthy Event's message).
+      resolve({ ok: code >= 200 && code < 400, message: code >= 200 && code < 400 ? `HTTP probe ${host}:${port}${path}: status ${code}` : `HTTP probe failed with statuscode: ${code}` })
     })
     req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)))
     req.on('error', (e) => resolve({ ok: false, message: `Get "http://${host}:${port}${path}": ${e.message}` }))
@@ -112,6 +118,7 @@ const probeField: Record<Kind, string> = { startup: 'startupProbe', liveness: 'l
 
 interface Tracked {
   podKey: string
+  pod: KubeObject
   spec: any
   target: HandlerTarget
   counters: Record<Kind, ProbeCounter>
@@ -135,11 +142,13 @@ export class ProbeManager {
   #runtime: Exec
   #log: Logger
   #onChange: (podKey: string) => void
+  #events: EventSink | undefined
 
-  constructor(opts: { runtime: Exec; logger: Logger; onChange: (podKey: string) => void }) {
+  constructor(opts: { runtime: Exec; logger: Logger; onChange: (podKey: string) => void; events?: EventSink }) {
     this.#runtime = opts.runtime
     this.#log = opts.logger
     this.#onChange = opts.onChange
+    this.#events = opts.events
   }
 
   view(containerId: string): ProbeView | undefined {
@@ -158,7 +167,7 @@ export class ProbeManager {
       const spec = specs.find((s) => s.name === r.name)
       if (!spec || !(spec.startupProbe || spec.livenessProbe || spec.readinessProbe)) continue
       const t: Tracked = {
-        podKey, spec, target: { podIP, containerId: r.id, ports: spec.ports ?? [] },
+        podKey, pod, spec, target: { podIP, containerId: r.id, ports: spec.ports ?? [] },
         counters: { startup: { successes: 0, failures: 0 }, liveness: { successes: 0, failures: 0 }, readiness: { successes: 0, failures: 0 } },
         messages: {}, timers: [], stopped: false,
       }
@@ -208,7 +217,11 @@ export class ProbeManager {
     const r = await runHandler(probe, t.target, this.#runtime, (probe.timeoutSeconds ?? 1) * 1000)
     if (t.stopped) return
     t.counters[kind] = observeProbe(t.counters[kind], r.ok, probe)
-    if (!r.ok) t.messages[kind] = r.message
+    if (!r.ok) {
+      t.messages[kind] = r.message
+      const e = unhealthyEvent(kind, r.message)
+      this.#events?.event(t.pod, e.type, e.reason, e.message, containerRef(t.pod, t.spec.name))
+    }
     const after = probeView(t.spec, t.counters, t.messages)
     if (before.started !== after.started || before.ready !== after.ready || before.kill !== after.kill) {
       this.#log.debug({ pod: t.podKey, container: t.spec.name, probe: kind, ok: r.ok, message: r.message }, 'probe result changed')

@@ -5,6 +5,7 @@ import { lookupResource, qualifiedResource, type ResourceInfo } from '../api/res
 import type { KubeObject } from '../api/types.ts'
 import type { ApiClient } from '../client/client.ts'
 import { Informer } from '../client/informer.ts'
+import { CorrelatingEventRecorder } from '../client/event-recorder.ts'
 import type { Logger } from '../../lib/log.ts'
 import type { EventRecorder, InformerFactory } from './types.ts'
 
@@ -67,23 +68,9 @@ export function eventObject(obj: KubeObject, e: { name: string; type: 'Normal' |
   }
 }
 
-export class ApiEventRecorder implements EventRecorder {
-  #client: ApiClient
-  #log: Logger
-  #component: string
-  #seq = 0
-
+/** Events from a controller (source.component = its name), correlated and aggregated as client-go's recorder. */
+export class ApiEventRecorder extends CorrelatingEventRecorder implements EventRecorder {
   constructor(opts: { client: ApiClient; logger: Logger; component: string }) {
-    this.#client = opts.client
-    this.#log = opts.logger
-    this.#component = opts.component
-  }
-
-  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void {
-    const ns = obj.metadata.namespace ?? 'default'
-    // client-go's naming: <object>.<unix nanoseconds in hex> (a generateName may not end in '.')
-    const name = `${obj.metadata.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.#seq++ % 1_000_000)).toString(16)}`
-    const ev = eventObject(obj, { name, type, reason, message, component: this.#component })
-    this.#client.create(eventsInfo, ns, ev).catch((e) => this.#log.debug({ err: (e as Error).message, reason }, 'event not recorded'))
+    super({ client: opts.client, logger: opts.logger, source: { component: opts.component } })
   }
 }

@@ -245,12 +245,12 @@ export class Scheduler implements Controller {
 
   async #reportUnschedulable(pod: KubeObject, message: string): Promise<void> {
     const key = keyFor(pod)
+    // Every failed attempt, as kube-scheduler: the recorder makes repeats one Event whose count grows.
+    this.#ctx!.events.event(pod, 'Warning', 'FailedScheduling', message)
     if (this.#lastMessage.get(key) === message) return
     this.#lastMessage.set(key, message)
     this.#log.info({ pod: key, message }, 'pod is unschedulable')
     const cond = podScheduledCondition('False', new Date(), message)
-    // One Event per distinct message: the recorder does not aggregate repeats.
-    this.#ctx!.events.event(pod, 'Warning', 'FailedScheduling', message)
     if (hasCondition(pod, cond)) return
     await patchPodScheduled(this.#ctx!.client, pod, cond).catch((e) => {
       this.#lastMessage.delete(key)

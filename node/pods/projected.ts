@@ -72,7 +72,7 @@ export async function projectedFiles(pod: KubeObject, vol: { name: string; proje
       const kind = s.configMap ? 'configmap' : 'secret'
       const ref = s.configMap ?? s.secret
       const obj = (kind === 'configmap' ? src.configMaps : src.secrets).get(ref.name)
-      if (!obj && !ref.optional) throw new VolumeError(`${kind} "${ref.name}" not found (volume ${vol.name})`)
+      if (!obj && !ref.optional) throw new VolumeError(`MountVolume.SetUp failed for volume "${vol.name}" : ${kind} "${ref.name}" not found`)
       if (obj) files.push(...projectFiles(objectEntries(obj, kind), { ...ref, defaultMode: mode }, `${kind} ${ref.name}`))
     } else if (s.downwardAPI) {
       files.push(...downwardApiFiles(pod, s.downwardAPI.items ?? [], mode, src.allocatable ?? { cpu: 0, memory: 0 }))

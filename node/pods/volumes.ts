@@ -142,7 +142,7 @@ export class VolumeManager {
         const kind = v.configMap ? 'configmap' : 'secret'
         const ref = v.configMap ? { name: v.configMap.name, ...v.configMap } : { name: v.secret.secretName, ...v.secret }
         const obj = (kind === 'configmap' ? sources.configMaps : sources.secrets).get(ref.name)
-        if (!obj && !ref.optional) throw new VolumeError(`${kind} "${ref.name}" not found (volume ${v.name})`)
+        if (!obj && !ref.optional) throw new VolumeError(`MountVolume.SetUp failed for volume "${v.name}" : ${kind} "${ref.name}" not found`)
         const files = obj ? projectFiles(objectEntries(obj, kind), ref, `${kind} ${ref.name}`) : []
         await this.#writeIfChanged(dir, files)
         out.set(v.name, { path: dir, readOnly: true })

@@ -26,6 +26,7 @@ import { stopContainer, terminateContainers } from './terminate.ts'
 import type { WithdrawalResult } from '../endpoint-withdrawal.ts'
 import type { ActualContainer, BackoffConfig, PodAction, PullFailure, Waiting } from './types.ts'
 import { VolumeManager } from './volumes.ts'
+import { containerRef, killingMessage, waitEvent } from './events.ts'
 import { bridgeName, enableHairpin } from '../network.ts'
 
 const pods = lookupResource('', 'v1', 'pods')!
@@ -35,7 +36,8 @@ const services = lookupResource('', 'v1', 'services')!
 const maxRounds = 8
 
 export interface EventSink {
-  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): void
+  /** `ref.fieldPath`: the container the event is about (`spec.containers{NAME}`). */
+  event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void
 }
 
 export interface PodWorkerOptions {
@@ -85,6 +87,8 @@ export class PodWorker {
    * stretches it by the step.
    */
   #exits = new Map<string, Map<string, number>>()
+  /** The back-off period each held-back container last had a BackOff Event for, by pod UID then container name. */
+  #backoffs = new Map<string, Map<string, number>>()
   /** The newest status this agent wrote, by pod UID (the informer may lag behind). */
   #written = new Map<string, KubeObject>()
   /** Last phase by pod UID, for the running-pods gauge. */
@@ -119,6 +123,7 @@ export class PodWorker {
     this.#refreshQueued.delete(uid)
     this.#pulls.delete(uid)
     this.#exits.delete(uid)
+    this.#backoffs.delete(uid)
     this.#written.delete(uid)
     this.phases.delete(uid)
   }
@@ -137,7 +142,16 @@ export class PodWorker {
       const st: SyncState = { pod, actual, sources: { configMaps: new Map(), secrets: new Map() }, waiting: new Map() }
       await this.#prepare(st)
       const waits = await this.#converge(key, st)
-      for (const w of waits) if (w.type === 'wait') st.waiting.set(w.name, { reason: w.reason, message: w.message })
+      for (const w of waits) {
+        if (w.type !== 'wait') continue
+        st.waiting.set(w.name, { reason: w.reason, message: w.message })
+        // One BackOff per back-off period (its end identifies it), not one per sync: a pod's own status writes sync it again.
+        const held = this.#backoffs.get(pod.metadata.uid!) ?? new Map<string, number>()
+        if (held.get(w.name) === w.untilMs) continue
+        this.#backoffs.set(pod.metadata.uid!, held.set(w.name, w.untilMs))
+        const e = waitEvent(pod, w)
+        if (e) this.#o.events.event(pod, e.type, e.reason, e.message, containerRef(pod, w.name))
+      }
       const next = waits.reduce((m, w) => (w.type === 'wait' ? Math.min(m, w.untilMs) : m), Infinity)
       if (Number.isFinite(next)) this.#o.requeue(key, Math.max(100, next - performance.now() + 50))
       const sandbox = st.actual.find((c) => c.role === 'sandbox' && c.state === 'running')
@@ -249,7 +263,7 @@ export class PodWorker {
     if (a.type === 'killContainer') {
       const c = st.actual.find((x) => x.id === a.id)
       if (!c) return
-      if (c.role !== 'sandbox') this.#o.events.event(pod, 'Normal', 'Killing', `Stopping container ${a.name}: ${a.reason}`)
+      if (c.role !== 'sandbox') this.#o.events.event(pod, 'Normal', 'Killing', killingMessage(a.name, a.reason), containerRef(pod, a.name))
       const sandbox = st.actual.find((x) => x.role === 'sandbox' && x.state === 'running')
       return await stopContainer(pod, c, a.graceSeconds, { runtime: this.#o.runtime, logger: this.#o.logger, podIP: sandbox?.ip })
     }
@@ -285,7 +299,7 @@ export class PodWorker {
       return false
     }
     try {
-      this.#o.events.event(st.pod, 'Normal', 'Pulling', `Pulling image "${spec.image}"`)
+      this.#o.events.event(st.pod, 'Normal', 'Pulling', `Pulling image "${spec.image}"`, containerRef(st.pod, spec.name))
       await this.#o.runtime.pull(spec.image)
       this.#pulls.get(uid)?.delete(spec.name)
       return true
@@ -295,7 +309,7 @@ export class PodWorker {
       if (!m) this.#pulls.set(uid, (m = new Map()))
       m.set(spec.name, { failures: (m.get(spec.name)?.failures ?? 0) + 1, lastFailureMs: performance.now(), message })
       st.waiting.set(spec.name, { reason: 'ErrImagePull', message })
-      this.#o.events.event(st.pod, 'Warning', 'Failed', message)
+      this.#o.events.event(st.pod, 'Warning', 'Failed', message, containerRef(st.pod, spec.name))
       return false
     }
   }
@@ -313,7 +327,7 @@ export class PodWorker {
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e
       st.waiting.set(spec.name, { reason: 'CreateContainerConfigError', message: e.message })
-      this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${e.message}`)
+      this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${e.message}`, containerRef(pod, spec.name))
       this.#o.requeue(`${pod.metadata.namespace}/${pod.metadata.name}`, 10_000)
       return
     }
@@ -324,8 +338,8 @@ export class PodWorker {
     })
     const r = await this.#o.runtime.run(opts)
     if (a.attempt > 0) this.#o.metrics.containerRestarts.inc()
-    if (r.startError) return this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${r.startError}`)
-    this.#o.events.event(pod, 'Normal', 'Started', `Started container ${spec.name}`)
+    if (r.startError) return this.#o.events.event(pod, 'Warning', 'Failed', `Error: ${r.startError}`, containerRef(pod, spec.name))
+    this.#o.events.event(pod, 'Normal', 'Started', `Started container ${spec.name}`, containerRef(pod, spec.name))
     if (spec.lifecycle?.postStart) await this.#postStart(pod, spec, r.id, sandbox?.ip)
   }
 
@@ -334,7 +348,7 @@ export class PodWorker {
     const target = { podIP: pod.spec?.hostNetwork ? this.#o.hostIP : (podIP ?? '127.0.0.1'), containerId: id, ports: spec.ports ?? [] }
     const r = await runHandler(spec.lifecycle.postStart, target, this.#o.runtime, graceSeconds(pod) * 1000 || 30_000)
     if (r.ok) return
-    this.#o.events.event(pod, 'Warning', 'FailedPostStartHook', r.message)
+    this.#o.events.event(pod, 'Warning', 'FailedPostStartHook', r.message, containerRef(pod, spec.name))
     await this.#o.runtime.stop(id, 0)
   }
 

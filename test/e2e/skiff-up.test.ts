@@ -66,6 +66,21 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     t.match(again.stderr, /already running/)
   })
 
+  await t.test('skiff service demo --url: every URL answers with the demo page, which names its namespace demo', async (t) => {
+    const r = await c.skiff(['service', 'demo', '-n', 'demo', '--url'])
+    t.equal(r.code, 0, r.stderr)
+    const urls = r.stdout.trim().split('\n').filter(Boolean)
+    const nodePorts = urls.filter((u) => /^http:\/\/[\d.]+:\d+$/.test(u))
+    t.equal(nodePorts.length, 5, `a NodePort URL per node address (3 InternalIPs, 2 ExternalIPs): ${urls.join(' ')}`)
+    t.ok(urls.includes('http://demo.skiff.test/'), 'the Ingress URL')
+    for (const url of urls) {
+      // The Ingress host has no DNS here: resolve it to an external ingress node, as a user's DNS would.
+      const resolve = url.startsWith('http://demo.skiff.test') ? ['--resolve', `demo.skiff.test:80:${ext?.[1]}`] : []
+      const page = (await exec('curl', ['-s', '--fail', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '--max-time', '5', ...resolve, url])).stdout
+      t.match(page, /<dd id="namespace">demo<\/dd>/, `${url} answers with the demo page in namespace demo`)
+    }
+  })
+
   await t.test('pods reach the API through default/kubernetes (first service address, port 443, the serving apiserver behind it)', async (t) => {
     const svc = await c.kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.clusterIP} {.spec.ports[0].port} {.spec.ports[0].name}'])
     t.equal(svc.stdout, '10.96.0.1 443 https')

@@ -3,6 +3,7 @@
 // each replica counts its own: reload to watch a Service spread requests).
 // /healthz answers 200. HTTP on $PORT (8080). Plain JavaScript, no packages.
 
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { hostname, networkInterfaces } from 'node:os'
 
@@ -18,7 +19,17 @@ function firstIPv4() {
 
 const pod = env.POD_NAME || hostname()
 const node = env.NODE_NAME || 'unknown node'
-const namespace = env.POD_NAMESPACE || 'default'
+// The downward API's POD_NAMESPACE, else the namespace file Kubernetes mounts with the
+// ServiceAccount token; never a guess (a pod outside `default` must not say `default`).
+function ownNamespace() {
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+const namespace = ownNamespace()
 const podIP = env.POD_IP || firstIPv4()
 const started = new Date()
 let visits = 0
