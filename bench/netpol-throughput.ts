@@ -23,9 +23,14 @@
 // echo pod's ingress chain to their end. The others allow other ipBlocks on
 // the same port and the same peers on other ports, so their rules exist and
 // do not match. Then the policies are deleted again for the next round. The
-// ratio is policies / none, round by round.
+// ratio is policies / none, round by round. BENCH_SWITCH=labels keeps the
+// policies and switches the pods' label they select instead (see switchBy):
+// the two runs of a pair are adjacent, so a change of machine state between
+// them is less likely.
+//   BENCH_SWITCH=labels BENCH_SECONDS=3 BENCH_ROUNDS=10 node bench/netpol-throughput.ts
 
 import { execFile } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { promisify } from 'node:util'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import type { KubeObject } from '../controlplane/api/types.ts'
@@ -40,6 +45,11 @@ import { httpdContainer, inBatches, log, parseWrk, teardowns, wrkLoad, type WrkR
 const run = promisify(execFile)
 const { seconds, sizes, rounds, connections } = wrkLoad
 const nPolicies = Number(process.env.BENCH_POLICIES ?? 100)
+// How 'none' and 'policies' take turns. objects: the policies are created and deleted (none = no NetworkPolicy at
+// all; runs of a round are seconds apart). labels: the policies stay and select the two pods (label np=on) or not;
+// a table where no pod is selected is the same table as one without policies (no pod chain, empty maps; checked),
+// and a switch is two label writes, so each size's two runs are adjacent, in alternating order.
+const switchBy = process.env.BENCH_SWITCH === 'labels' ? 'labels' : 'objects'
 const ns = 'bench-nptp'
 const podsInfo = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
@@ -55,7 +65,7 @@ function policy(i: number, n: number): KubeObject {
   return {
     metadata: { name },
     spec: {
-      podSelector: {},
+      podSelector: { matchLabels: { np: 'on' } },
       policyTypes: ['Ingress', 'Egress'],
       ingress: last
         ? [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ protocol: 'TCP', port: 8080 }] }]
@@ -87,6 +97,8 @@ async function main() {
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   const rows: Row[] = []
   let chainRules = ''
+  const load = () => loadavg().map((x) => x.toFixed(2)).join(' ')
+  const loadAtStart = load()
   try {
     const net = await pickClusterCIDR()
     const [name] = testNodeNames(1, 'nptp')
@@ -94,14 +106,14 @@ async function main() {
     const node = await startTestNode(t, c, { name: name!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'nftables' }, dnsPort: 0 })
     await c.client.create(nsInfo, undefined, { metadata: { name: ns } })
     await c.client.create(podsInfo, ns, {
-      metadata: { name: 'echo', labels: { app: 'echo' } },
+      metadata: { name: 'echo', labels: { app: 'echo', ...(switchBy === 'objects' ? { np: 'on' } : {}) } },
       spec: {
         terminationGracePeriodSeconds: 1,
         containers: [httpdContainer()],
       },
     })
     await c.client.create(podsInfo, ns, {
-      metadata: { name: 'client', labels: { role: 'client' } },
+      metadata: { name: 'client', labels: { role: 'client', ...(switchBy === 'objects' ? { np: 'on' } : {}) } },
       spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'sleep', image: 'skiff/pause:local', command: ['sleep', '3600'] }] },
     })
     const svc = await c.client.create(svcs, ns, { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
@@ -118,17 +130,24 @@ async function main() {
     await eventually(async () => (await wrk(proxied, 1)).rps > 0, { timeout: 30_000, what: `${proxied} answers from the client pod` })
     const enforcer = node.agent.networkPolicy!
     const rulesOf = (pod: string, dir: 'ingress' | 'egress') => enforcer.table?.[dir].find((r) => r.pod === `${ns}/${pod}`)
-    const apply = async () => {
-      await inBatches(nPolicies, 25, (i) => c.client.create(npInfo, ns, policy(i, nPolicies)))
-      await eventually(() => {
+    const applied = () => eventually(() => {
         const a = rulesOf('echo', 'ingress'); const b = rulesOf('client', 'egress')
         return !!a && !!b && new Set(a.allows.map((x) => x.policy)).size === nPolicies && new Set(b.allows.map((x) => x.policy)).size === nPolicies
-      }, { timeout: 60_000, interval: 100, what: `${nPolicies} policies applied` })
+    }, { timeout: 60_000, interval: 20, what: `${nPolicies} policies applied` })
+    const empty = renderNetpol({ ...enforcer.table!, ingress: [], egress: [] }).script
+    const removed = () => eventually(() => enforcer.debugText() === empty, { timeout: 60_000, interval: 20, what: 'no pod isolated: the table of no policies' })
+    const label = (on: boolean) => Promise.all(['echo', 'client'].map((p) => c.client.patch(podsInfo, ns, p, { metadata: { labels: { np: on ? 'on' : null } } }, 'application/merge-patch+json')))
+    const apply = async () => {
+      if (switchBy === 'objects') await inBatches(nPolicies, 25, (i) => c.client.create(npInfo, ns, policy(i, nPolicies)))
+      else await label(true)
+      await applied()
     }
     const remove = async () => {
-      await inBatches(nPolicies, 25, (i) => c.client.delete(npInfo, ns, policy(i, nPolicies).metadata.name!))
-      await eventually(() => enforcer.table?.ingress.length === 0 && enforcer.table.egress.length === 0, { timeout: 60_000, interval: 100, what: 'no pod isolated' })
+      if (switchBy === 'objects') await inBatches(nPolicies, 25, (i) => c.client.delete(npInfo, ns, policy(i, nPolicies).metadata.name!))
+      else await label(false)
+      await removed()
     }
+    if (switchBy === 'labels') await inBatches(nPolicies, 25, (i) => c.client.create(npInfo, ns, policy(i, nPolicies)))
     log(`warm-up: 2 s per size without and with ${nPolicies} policies`)
     for (const [, file] of sizes) await wrk(proxied + file, 2)
     await apply()
@@ -141,10 +160,20 @@ async function main() {
     await remove()
     log(`${rounds} rounds of ${seconds} s per size and mode from the client pod to ${proxied} (${chainRules})`)
     for (let round = 1; round <= rounds; round++) {
-      for (const [size, file] of sizes) rows.push({ round, size, mode: 'none', r: await wrk(proxied + file, seconds) })
-      await apply()
-      for (const [size, file] of sizes) rows.push({ round, size, mode: `${nPolicies} policies`, r: await wrk(proxied + file, seconds) })
-      await remove()
+      if (switchBy === 'objects') {
+        for (const [size, file] of sizes) rows.push({ round, size, mode: 'none', r: await wrk(proxied + file, seconds) })
+        await apply()
+        for (const [size, file] of sizes) rows.push({ round, size, mode: `${nPolicies} policies`, r: await wrk(proxied + file, seconds) })
+        await remove()
+      } else {
+        for (const [size, file] of sizes) {
+          for (const on of round % 2 ? [false, true] : [true, false]) {
+            if (on) await apply()
+            rows.push({ round, size, mode: on ? `${nPolicies} policies` : 'none', r: await wrk(proxied + file, seconds) })
+            if (on) await remove()
+          }
+        }
+      }
       log(`round ${round}/${rounds} done`)
     }
   } finally {
@@ -153,7 +182,7 @@ async function main() {
   const k = (x: number) => Math.round(x).toLocaleString('en-US')
   const f1 = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(2))
   const out = [
-    `ClusterIP from a client pod (nsenter wrk -t1 -c${connections} -d${seconds}s) to a busybox httpd pod, no NetworkPolicy vs ${nPolicies} (${chainRules}), alternating per round:`,
+    `ClusterIP from a client pod (nsenter wrk -t1 -c${connections} -d${seconds}s) to a busybox httpd pod, no NetworkPolicy vs ${nPolicies} (${chainRules}), switched by ${switchBy === 'objects' ? 'creating and deleting the policies' : 'the pods\' label np=on (the policies stay)'}; ${new Date().toISOString()}, load average ${loadAtStart} at the start, ${load()} at the end:`,
     '',
     '| round | response | policies | requests/s | p50 ms | p99 ms | errors |',
     '| --- | --- | --- | --- | --- | --- | --- |',
