@@ -1,5 +1,9 @@
 // Small helpers shared by the benchmarks.
 
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { Histogram } from '../lib/metrics.ts'
+
 export const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 
 /** A tap-like `t` for the test harness outside tap: teardown functions run last-in first-out by run(). */
@@ -12,6 +16,70 @@ export function teardowns() {
     async run() {
       while (fns.length) await Promise.resolve().then(fns.pop()!).catch((e) => log(`teardown: ${(e as Error).message}`))
     },
+  }
+}
+
+/** The p-th percentile of xs (nearest rank). */
+export function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+
+/** In batches of `width` concurrent calls. */
+export async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < n; i += width) await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)))
+}
+
+/** Cumulative histogram state, to diff two moments. */
+export async function snap(h: Histogram) {
+  const v = (await h.get()).values
+  const buckets = v.filter((x) => x.metricName?.endsWith('_bucket')).map((x) => ({ le: Number(x.labels.le), n: x.value }))
+  return { count: v.find((x) => x.metricName?.endsWith('_count'))?.value ?? 0, sum: v.find((x) => x.metricName?.endsWith('_sum'))?.value ?? 0, buckets }
+}
+
+export type Snap = Awaited<ReturnType<typeof snap>>
+
+/** The bucket bound holding the p-th percentile of what was observed between a and b. */
+export function bucketPct(a: Snap, b: Snap, p: number): number {
+  const total = b.count - a.count
+  const want = Math.ceil((p / 100) * total)
+  for (let i = 0; i < b.buckets.length; i++) if (b.buckets[i]!.n - (a.buckets[i]?.n ?? 0) >= want) return b.buckets[i]!.le
+  return Infinity
+}
+
+/** Wall time of `nft -f file` in ms. */
+export async function timeNft(file: string): Promise<number> {
+  const t0 = performance.now()
+  await promisify(execFile)('nft', ['-f', file], { maxBuffer: 1 << 26 })
+  return performance.now() - t0
+}
+
+/** The wrk load of the ClusterIP throughput benchmarks (service-proxy-throughput.ts, netpol-throughput.ts), from the environment. */
+export const wrkLoad = (() => {
+  /** The page busybox httpd serves (a small response, like most API calls). */
+  const body = 'skiff-throughput-ok'
+  const largeKiB = Number(process.env.BENCH_LARGE_KIB ?? 1024)
+  return {
+    body,
+    largeKiB,
+    seconds: Number(process.env.BENCH_SECONDS ?? 6),
+    /** Two loads: small responses (connection and request rate) and large ones (bytes through the path). */
+    sizes: [[`${body.length + 1} B`, ''], [`${largeKiB} KiB`, 'large']] as Array<[string, string]>,
+    rounds: Number(process.env.BENCH_ROUNDS ?? 5),
+    // busybox httpd listens with a backlog of 9: more concurrent connections overflow its accept queue and the
+    // dropped SYNs wait a second for their retransmission. wrk starts its clock after connecting, so that wait
+    // is invisible on the direct and nftables paths, but a userspace proxy accepts at once and waits for its own
+    // connect inside wrk's latency (a 1 s p99 with 16 connections). 8 keeps every path below the backlog.
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 8),
+  }
+})()
+
+/** The container that serves wrkLoad: busybox httpd (C, a process per connection, no keep-alive) from skiff/pause:local on 8080. */
+export function httpdContainer() {
+  return {
+    name: 'httpd', image: 'skiff/pause:local', ports: [{ name: 'http', containerPort: 8080 }],
+    command: ['sh', '-c', `mkdir -p /tmp/www && echo ${wrkLoad.body} > /tmp/www/index.html && head -c ${wrkLoad.largeKiB * 1024} /dev/zero > /tmp/www/large && exec busybox httpd -f -p 8080 -h /tmp/www`],
+    readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
   }
 }
 

@@ -39,11 +39,10 @@ import type { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
 import { buildNftModel, nftTableName, planNftSync, renderNftables, serviceChainName } from '../dataplane/service-proxy/nftables-render.ts'
 import { triggerTimeAnnotation } from '../dataplane/service-proxy/proxier.ts'
 import { buildRoutingTable } from '../dataplane/service-proxy/table.ts'
-import type { Histogram } from '../lib/metrics.ts'
 import { eventually } from '../lib/net.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../test/harness/node.ts'
-import { log, teardowns } from './harness.ts'
+import { bucketPct, inBatches, log, pct, snap, teardowns, timeNft, type Snap } from './harness.ts'
 
 const run = promisify(execFile)
 const nServices = Number(process.env.BENCH_SERVICES ?? 1000)
@@ -61,12 +60,6 @@ const nsInfo = lookupResource('', 'v1', 'namespaces')!
 const now = () => performance.now()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
-
-
 interface Ep { ip: string; nodeName: string }
 
 function sliceBody(svc: number, eps: Ep[]) {
@@ -78,38 +71,10 @@ function sliceBody(svc: number, eps: Ep[]) {
   }
 }
 
-/** In batches of `width` concurrent calls. */
-async function inBatches(n: number, width: number, fn: (i: number) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < n; i += width) await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)))
-}
-
-/** Cumulative histogram state, to diff two moments. */
-async function snap(h: Histogram) {
-  const v = (await h.get()).values
-  const buckets = v.filter((x) => x.metricName?.endsWith('_bucket')).map((x) => ({ le: Number(x.labels.le), n: x.value }))
-  return { count: v.find((x) => x.metricName?.endsWith('_count'))?.value ?? 0, sum: v.find((x) => x.metricName?.endsWith('_sum'))?.value ?? 0, buckets }
-}
-
-type Snap = Awaited<ReturnType<typeof snap>>
-
-/** The bucket bound holding the p-th percentile of what was observed between a and b. */
-function bucketPct(a: Snap, b: Snap, p: number): number {
-  const total = b.count - a.count
-  const want = Math.ceil((p / 100) * total)
-  for (let i = 0; i < b.buckets.length; i++) if (b.buckets[i]!.n - (a.buckets[i]?.n ?? 0) >= want) return b.buckets[i]!.le
-  return Infinity
-}
-
 function hasEndpoints(node: TestNode, svc: number, want: Set<string>): boolean {
   const p = node.agent.serviceProxy?.table?.ports.find((x) => x.id === `${ns}/s${svc}:http`)
   if (!p || p.clusterEndpoints.length !== want.size) return false
   return p.clusterEndpoints.every((e) => want.has(e.ip))
-}
-
-async function timeNft(file: string): Promise<number> {
-  const t0 = now()
-  await run('nft', ['-f', file], { maxBuffer: 1 << 26 })
-  return now() - t0
 }
 
 async function main() {

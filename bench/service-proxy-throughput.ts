@@ -32,21 +32,10 @@ import { eventually } from '../lib/net.ts'
 import { ensureImages } from '../node/images/build.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../test/harness/node.ts'
-import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
+import { httpdContainer, log, parseWrk, teardowns, wrkLoad, type WrkResult } from './harness.ts'
 
 const run = promisify(execFile)
-/** The page busybox httpd serves (a small response, like most API calls). */
-const body = 'skiff-throughput-ok'
-const seconds = Number(process.env.BENCH_SECONDS ?? 6)
-const largeKiB = Number(process.env.BENCH_LARGE_KIB ?? 1024)
-/** Two loads: small responses (connection and request rate) and large ones (bytes through the path). */
-const sizes: Array<[string, string]> = [[`${body.length + 1} B`, ''], [`${largeKiB} KiB`, 'large']]
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
-// busybox httpd listens with a backlog of 9: more concurrent connections overflow its accept queue and the
-// dropped SYNs wait a second for their retransmission. wrk starts its clock after connecting, so that wait
-// is invisible on the direct and nftables paths, but a userspace proxy accepts at once and waits for its own
-// connect inside wrk's latency (a 1 s p99 with 16 connections). 8 keeps every path below the backlog.
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
+const { seconds, sizes, rounds, connections } = wrkLoad
 const backends = (process.env.BENCH_BACKENDS ?? 'nftables,userspace').split(',') as Array<'nftables' | 'userspace'>
 const pods = lookupResource('', 'v1', 'pods')!
 const svcs = lookupResource('', 'v1', 'services')!
@@ -81,11 +70,7 @@ async function benchBackend(backend: 'nftables' | 'userspace'): Promise<Row[]> {
       metadata: { name: 'echo', labels: { app: 'echo' } },
       spec: {
         terminationGracePeriodSeconds: 1,
-        containers: [{
-          name: 'httpd', image: 'skiff/pause:local', ports: [{ name: 'http', containerPort: 8080 }],
-          command: ['sh', '-c', `mkdir -p /tmp/www && echo ${body} > /tmp/www/index.html && head -c ${largeKiB * 1024} /dev/zero > /tmp/www/large && exec busybox httpd -f -p 8080 -h /tmp/www`],
-          readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
-        }],
+        containers: [httpdContainer()],
       },
     })
     const svc = await c.client.create(svcs, 'default', { metadata: { name: 'echo' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })

@@ -87,6 +87,22 @@ interface RuleCtx {
   policyNs: string
   pods: PodView[]
   namespaces: Map<string, Record<string, string>>
+  /** Per compile: the sorted addresses each (non-ipBlock) peer object selects; a peer's pods do not depend on the selected pod. */
+  peerIps: Map<object, string[]>
+  /** Per compile: the pods of each namespace (a peer without namespaceSelector looks only there). */
+  podsByNs: Map<string, PodView[]>
+}
+
+function cachedPeerIps(peer: any, c: RuleCtx): string[] {
+  let ips = c.peerIps.get(peer)
+  if (!ips) {
+    // peerPods' semantics, namespaces first: the selector is matched once per namespace, not once per pod.
+    const inNs = peer.namespaceSelector ? [...c.podsByNs.keys()].filter((ns) => selectorMatches(peer.namespaceSelector, c.namespaces.get(ns) ?? { [metadataName]: ns })) : [c.policyNs]
+    const selected = inNs.flatMap((ns) => c.podsByNs.get(ns) ?? []).filter((p) => !peer.podSelector || selectorMatches(peer.podSelector, p.labels))
+    ips = [...new Set(selected.map((p) => p.ip))].sort()
+    c.peerIps.set(peer, ips)
+  }
+  return ips
 }
 
 /**
@@ -113,8 +129,8 @@ function ruleAllows(rule: any, peersField: 'from' | 'to', target: PodView | unde
   const portsAll = portsSpec.length === 0
   const peerList: PeerMatch[] | undefined = peersSpec.length === 0 ? undefined : peersSpec.flatMap((peer): PeerMatch[] => {
     if (peer.ipBlock) return [{ cidr: peer.ipBlock.cidr, except: peer.ipBlock.except ?? [] }]
-    const ips = peerPods(peer, c.policyNs, c.pods, c.namespaces).map((p) => p.ip)
-    return ips.length ? [{ ips: [...new Set(ips)].sort() }] : []
+    const ips = cachedPeerIps(peer, c)
+    return ips.length ? [{ ips }] : []
   })
   const out: Allow[] = []
   const emit = (ports: PortMatch[] | undefined) => {
@@ -154,6 +170,9 @@ export function compileNetworkPolicy(input: CompileInput): PolicyTable {
   const seen = new Set<string>()
   const local = pods.filter((p) => p.node === input.node).sort((a, b) => (a.key < b.key ? -1 : 1)).filter((p) => !seen.has(p.ip) && !!seen.add(p.ip))
   const policies = [...input.policies].sort((a, b) => (`${a.metadata.namespace}/${a.metadata.name}` < `${b.metadata.namespace}/${b.metadata.name}` ? -1 : 1))
+  const peerIps = new Map<object, string[]>()
+  const podsByNs = new Map<string, PodView[]>()
+  for (const p of pods) (podsByNs.get(p.namespace) ?? podsByNs.set(p.namespace, []).get(p.namespace)!).push(p)
   const table: PolicyTable = { node: input.node, nodeIPs: [...new Set(input.nodeIPs)].sort(), ingress: [], egress: [], policies: policies.length }
   for (const pod of local) {
     const selecting = policies.filter((np) => np.metadata.namespace === pod.namespace && selectorMatches(np.spec?.podSelector ?? {}, pod.labels))
@@ -162,7 +181,7 @@ export function compileNetworkPolicy(input: CompileInput): PolicyTable {
       if (!applying.length) continue
       const rules: PodRules = { pod: pod.key, ip: pod.ip, chain: chainName(dir === 'Ingress' ? 'in' : 'eg', pod.key), allows: [] }
       for (const np of applying) {
-        const c: RuleCtx = { policy: `${np.metadata.namespace}/${np.metadata.name}`, policyNs: np.metadata.namespace!, pods, namespaces }
+        const c: RuleCtx = { policy: `${np.metadata.namespace}/${np.metadata.name}`, policyNs: np.metadata.namespace!, pods, namespaces, peerIps, podsByNs }
         for (const rule of np.spec?.[field] ?? []) rules.allows.push(...ruleAllows(rule, peers, dir === 'Ingress' ? pod : undefined, c))
       }
       list.push(rules)

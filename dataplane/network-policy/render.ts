@@ -9,6 +9,7 @@
 //     ip daddr vmap @ingress-pods               ingress-isolated local pods (forward only)
 //   eg-<h>: each Allow → return (on to the ingress check); else drop
 //   in-<h>: the node's addresses → accept; each Allow → accept; else drop
+//   set ips-<h>: a peer address list more than one rule uses, declared once
 // Only drops are final across base chains (another table's accept is not),
 // which is all this table needs: it never accepts what another would drop.
 
@@ -31,9 +32,12 @@ function portsText(ports: PortMatch[]): string[] {
 }
 
 /** The match texts of one Allow (several when it spans protocols); none when it can match nothing on IPv4. */
-export function allowMatches(a: Allow, field: 'saddr' | 'daddr'): string[] {
+export function allowMatches(a: Allow, field: 'saddr' | 'daddr', sets?: Map<string, string>): string[] {
   let peer = ''
-  if (a.peers && 'ips' in a.peers) peer = `ip ${field} { ${a.peers.ips.join(', ')} } `
+  if (a.peers && 'ips' in a.peers) {
+    const named = sets?.get(a.peers.ips.join(','))
+    peer = named ? `ip ${field} @${named} ` : `ip ${field} { ${a.peers.ips.join(', ')} } `
+  }
   else if (a.peers) {
     if (a.peers.cidr.includes(':')) return []
     const ex = a.peers.except.filter((e) => !e.includes(':')).map((e) => formatCidr(parseCidr(e)))
@@ -43,14 +47,32 @@ export function allowMatches(a: Allow, field: 'saddr' | 'daddr'): string[] {
   return portsText(a.ports).map((p) => `${peer}${p}`)
 }
 
-function chainLines(r: PodRules, dir: 'in' | 'eg', nodeIPs: string[]): string[] {
+function chainLines(r: PodRules, dir: 'in' | 'eg', nodeIPs: string[], sets: Map<string, string>): string[] {
   const field = dir === 'in' ? 'saddr' : 'daddr'
   const verdict = dir === 'in' ? 'accept' : 'return'
   const lines: string[] = []
   if (dir === 'in' && nodeIPs.length) lines.push(`ip saddr { ${nodeIPs.join(', ')} } accept comment "the pod's own node"`)
-  for (const a of r.allows) for (const m of allowMatches(a, field)) lines.push(`${m} ${verdict} comment "${a.policy}"`.replace(/^ /, ''))
+  for (const a of r.allows) for (const m of allowMatches(a, field, sets)) lines.push(`${m} ${verdict} comment "${a.policy}"`.replace(/^ /, ''))
   lines.push(`counter drop comment "${r.pod}"`)
   return lines
+}
+
+/**
+ * Peer address lists of two or more addresses that more than one rule uses, as named sets (`ips-<12 hex of
+ * sha256>`), declared once: a namespace's pods are the peers of every pod a policy selects, and inline they
+ * were repeated in each pod's chain (at 1,000 policies 16x the elements, and nft's time grows with them).
+ */
+function sharedSets(t: PolicyTable): Map<string, string> {
+  const uses = new Map<string, number>()
+  for (const r of [...t.ingress, ...t.egress]) for (const a of r.allows) if (a.peers && 'ips' in a.peers && a.peers.ips.length > 1) {
+    const key = a.peers.ips.join(',')
+    uses.set(key, (uses.get(key) ?? 0) + 1)
+  }
+  return new Map([...uses].filter(([, n]) => n > 1).map(([key]) => [key, `ips-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`]))
+}
+
+function setLines(sets: Map<string, string>): string[] {
+  return [...sets].flatMap(([key, name]) => [`  set ${name} {`, '    type ipv4_addr', `    elements = { ${key.split(',').join(', ')} }`, '  }'])
 }
 
 function vmap(name: string, rules: PodRules[]): string[] {
@@ -66,14 +88,16 @@ export function renderNetpol(t: PolicyTable, tableName = netpolTableName(t.node)
     return [`  chain ${name} {`, ...body.map((l) => `    ${l}`), '  }']
   }
   const base = ['policy accept;', 'ct state established,related accept']
+  const sets = sharedSets(t)
   const script = [
     `add table inet ${tableName}`,
     `delete table inet ${tableName}`,
     `table inet ${tableName} {`,
     ...vmap('ingress-pods', t.ingress),
     ...vmap('egress-pods', t.egress),
-    ...t.egress.flatMap((r) => chain(r.chain, chainLines(r, 'eg', t.nodeIPs))),
-    ...t.ingress.flatMap((r) => chain(r.chain, chainLines(r, 'in', t.nodeIPs))),
+    ...setLines(sets),
+    ...t.egress.flatMap((r) => chain(r.chain, chainLines(r, 'eg', t.nodeIPs, sets))),
+    ...t.ingress.flatMap((r) => chain(r.chain, chainLines(r, 'in', t.nodeIPs, sets))),
     ...chain('forward', ['type filter hook forward priority filter - 5; ' + base[0], base[1]!, 'ip saddr vmap @egress-pods', 'ip daddr vmap @ingress-pods']),
     ...chain('input', ['type filter hook input priority filter - 5; ' + base[0], base[1]!, 'ip saddr vmap @egress-pods']),
     '}',
