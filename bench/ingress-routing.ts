@@ -12,7 +12,8 @@
 //                       last in precedence order, so 50 candidates check the
 //                       method, 10 the header and the query, and one wins
 //
-//   node bench/ingress-routing.ts     (BENCH_SECONDS=10, BENCH_ROUNDS=3, BENCH_CONNECTIONS=32)
+//   node bench/ingress-routing.ts     (BENCH_SECONDS=10, BENCH_ROUNDS=3, BENCH_CONNECTIONS=32;
+//                                      BENCH_TARGETS='100 routes' runs only the targets whose name has that text, and nginx)
 //
 // Needs wrk and nginx. Everything listens on 127.0.0.1 free ports and is stopped by its pid.
 
@@ -96,13 +97,15 @@ async function main(): Promise<void> {
     await pool.start()
     pool.apply(snapshot(up))
     await pool.waitForGeneration(1, 10_000)
-    const targets: Array<{ name: string; url: string; host: string }> = [
+    const only = process.env.BENCH_TARGETS?.split(',')
+    const all: Array<{ name: string; url: string; host: string }> = [
       { name: 'nginx', url: `http://127.0.0.1:${ng}${path}`, host: 'ing.bench.test' },
       { name: 'ingress', url: `http://127.0.0.1:${sk}${path}`, host: 'ing.bench.test' },
       { name: 'httproute', url: `http://127.0.0.1:${sk}${path}`, host: 'gw.bench.test' },
       { name: 'ingress, 100 paths', url: `http://127.0.0.1:${sk}${path}`, host: 'ing100.bench.test' },
       { name: 'httproute, 100 routes (method + header + query)', url: `http://127.0.0.1:${sk}${path}`, host: 'gw100.bench.test' },
     ]
+    const targets = all.filter((x) => !only || x.name === 'nginx' || only.some((o) => x.name.includes(o)))
     const headers = (host: string) => [`Host: ${host}`, ...extraHeaders]
     for (const x of targets) await listening(x.url, headers(x.host))
     for (const x of targets) await wrk(x.url, { connections: 4, seconds: 2, threads: 1, headers: headers(x.host) }) // warm-up
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
       const base = s.name === 'httproute' ? rpsOf('ingress') : s.name.startsWith('httproute, ') ? rpsOf('ingress, 100 paths') : NaN
       process.stdout.write(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.errors} | ${(s.rps / rpsOf('nginx')).toFixed(2)}x | ${Number.isNaN(base) ? '' : `${(s.rps / base).toFixed(2)}`} |\n`)
     }
-    const perRound = (a: string, b: string) => rows.filter((x) => x.name === a).map((x, i) => (x.r.rps / rows.filter((y) => y.name === b)[i]!.r.rps).toFixed(2)).join(', ')
+    const perRound = (a: string, b: string) => rows.filter((x) => x.name === a).map((x, i) => (x.r.rps / (rows.filter((y) => y.name === b)[i]?.r.rps ?? NaN)).toFixed(2)).join(', ')
     process.stdout.write(`\nPer round, HTTPRoute / Ingress: ${perRound('httproute', 'ingress')}; 100 routes / 100 paths: ${perRound('httproute, 100 routes (method + header + query)', 'ingress, 100 paths')}\n`)
   } finally {
     await t.run()
