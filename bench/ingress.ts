@@ -17,54 +17,24 @@
 // Needs wrk, nginx and haproxy (Debian packages wrk, nginx-light, haproxy).
 // Everything listens on 127.0.0.1 free ports and is stopped by its pid.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-import { eventually, freePort } from '../lib/net.ts'
+import { freePort } from '../lib/net.ts'
 import { silentLogger } from '../lib/log.ts'
 import { selfSignedCert } from '../certs/ca.ts'
 import { WorkerPool } from '../dataplane/ingress/pool.ts'
 import type { IngressSnapshot } from '../dataplane/ingress/snapshot.ts'
-import { log, parseWrk, teardowns, type WrkResult } from './harness.ts'
+import { log, teardowns, type WrkResult } from './harness.ts'
+import { daemon, loadAverage, medians, need, nginxConf, run, listening as answering, wrk as wrkRun } from './proxies.ts'
 
-const run = promisify(execFile)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const host = 'bench.example.test'
 
-async function need(cmd: string, args: string[], pkg: string): Promise<void> {
-  await run(cmd, args).catch((e: any) => {
-    if (e.code === 'ENOENT') throw new Error(`${cmd} not found: apt-get install ${pkg}`)
-  })
-}
-
-function daemon(t: ReturnType<typeof teardowns>, cmd: string, args: string[]): ChildProcess {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] })
-  t.teardown(() => {
-    if (p.exitCode === null) p.kill('SIGTERM')
-  })
-  return p
-}
-
-async function listening(url: string): Promise<void> {
-  const status = () => run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, url]).then((r) => Number(r.stdout), () => 0)
-  await eventually(async () => (await status()) === 200, { timeout: 15_000, what: `${url} answering 200 for Host ${host}` })
-}
-
-async function nginxConf(dir: string, name: string, body: string): Promise<string> {
-  const file = join(dir, `${name}.conf`)
-  await writeFile(file, `daemon off; worker_processes ${availableParallelism()}; pid ${dir}/${name}.pid; error_log stderr error;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path ${dir}/${name}-body; proxy_temp_path ${dir}/${name}-proxy;
-  fastcgi_temp_path ${dir}/${name}-f; uwsgi_temp_path ${dir}/${name}-u; scgi_temp_path ${dir}/${name}-s;
-  ${body} }
-`)
-  return file
-}
+const listening = (url: string) => answering(url, [`Host: ${host}`])
 
 function snapshot(upstreamPort: number, tls: { cert: string; key: string }): IngressSnapshot {
   return {
@@ -81,10 +51,7 @@ function snapshot(upstreamPort: number, tls: { cert: string; key: string }): Ing
   }
 }
 
-async function wrk(url: string): Promise<WrkResult> {
-  const { stdout } = await run('wrk', ['-t2', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, url], { timeout: (seconds + 30) * 1000 })
-  return parseWrk(stdout)
-}
+const wrk = (url: string): Promise<WrkResult> => wrkRun(url, { connections, seconds, headers: [`Host: ${host}`] })
 
 async function main(): Promise<void> {
   await need('wrk', ['--version'], 'wrk')
@@ -153,13 +120,9 @@ backend be
         rows.push({ name, r })
       }
     }
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-    const summary = targets.map(([name]) => {
-      const mine = rows.filter((x) => x.name === name).map((x) => x.r)
-      return { name, rps: median(mine.map((r) => r.rps)), p50: median(mine.map((r) => r.p50)), p99: median(mine.map((r) => r.p99)), errors: mine.reduce((a, r) => a + r.errors, 0) }
-    })
+    const summary = medians(targets.map(([name]) => name), rows)
     const rpsOf = (name: string) => summary.find((s) => s.name === name)?.rps ?? NaN
-    const load = (await run('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ')
+    const load = await loadAverage()
     process.stdout.write(`Ingress data path, wrk -t2 -c${connections} -d${seconds}s, ${rounds} rounds (medians), ${availableParallelism()} cores, all on loopback, load average after: ${load}:\n\n`)
     process.stdout.write('| path | req/s | p50 ms | p99 ms | errors | vs nginx | vs haproxy |\n| --- | --- | --- | --- | --- | --- | --- |\n')
     for (const s of summary) {

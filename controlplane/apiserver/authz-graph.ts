@@ -6,6 +6,7 @@
 import type { KubeObject } from '../api/types.ts'
 import type { AuthzView } from './authz.ts'
 import { StoreCache } from './store-cache.ts'
+import { gatewayGrantedSecret } from '../api/reference-grants.ts'
 import type { Store } from '../store/types.ts'
 import type { Logger } from '../../lib/log.ts'
 
@@ -42,6 +43,7 @@ export class AuthzGraph implements AuthzView {
   #pods: StoreCache
   #ingresses: StoreCache
   #gateways: StoreCache
+  #referenceGrants: StoreCache
   #classes: StoreCache
   #roles: StoreCache
   #clusterRoles: StoreCache
@@ -52,6 +54,7 @@ export class AuthzGraph implements AuthzView {
     this.#pods = new StoreCache({ ...opts, resource: 'pods' })
     this.#ingresses = new StoreCache({ ...opts, resource: 'ingresses.networking.k8s.io' })
     this.#gateways = new StoreCache({ ...opts, resource: 'gateways.gateway.networking.k8s.io' })
+    this.#referenceGrants = new StoreCache({ ...opts, resource: 'referencegrants.gateway.networking.k8s.io' })
     this.#classes = new StoreCache({ ...opts, resource: 'ingressclasses.networking.k8s.io' })
     this.#roles = new StoreCache({ ...opts, resource: 'roles.rbac.authorization.k8s.io' })
     this.#clusterRoles = new StoreCache({ ...opts, resource: 'clusterroles.rbac.authorization.k8s.io' })
@@ -60,7 +63,7 @@ export class AuthzGraph implements AuthzView {
   }
 
   get #caches(): StoreCache[] {
-    return [this.#pods, this.#ingresses, this.#classes, this.#roles, this.#clusterRoles, this.#roleBindings, this.#clusterRoleBindings, this.#gateways]
+    return [this.#pods, this.#ingresses, this.#classes, this.#roles, this.#clusterRoles, this.#roleBindings, this.#clusterRoleBindings, this.#gateways, this.#referenceGrants]
   }
 
   async start(): Promise<void> {
@@ -125,5 +128,9 @@ export class AuthzGraph implements AuthzView {
       if ((gw.spec?.listeners ?? []).some((l: any) => (l?.tls?.certificateRefs ?? []).some((r: any) => r?.name === name && (r?.namespace ?? namespace) === namespace && (r?.kind ?? 'Secret') === 'Secret'))) return true
     }
     return false
+  }
+
+  classReadsGrantedSecret(cls: string, namespace: string, name: string): boolean {
+    return gatewayGrantedSecret(this.#gateways.items.values(), this.#referenceGrants.items.values(), cls, namespace, name)
   }
 }

@@ -46,6 +46,8 @@ export interface AuthzView extends PolicySource {
   nodeUsesServiceAccount(node: string, namespace: string, name: string): boolean
   ingressClassOf(ingress: { metadata?: any; spec?: any }): string | undefined
   classUsesSecret(ingressClass: string, namespace: string, name: string): boolean
+  /** A Gateway of the class in another namespace names the Secret, and a ReferenceGrant in its namespace allows it (read only). */
+  classReadsGrantedSecret?(ingressClass: string, namespace: string, name: string): boolean
 }
 
 export interface Decision {
@@ -159,6 +161,7 @@ function authorizeIngress(user: UserInfo, a: RequestAttributes, view: AuthzView)
     return allow(`class ${cls} state`)
   }
   if (resource === 'secrets' && readWrite && a.namespace && a.name && view.classUsesSecret(cls, a.namespace, a.name)) return allow(`an Ingress of class ${cls} names it`)
+  if (resource === 'secrets' && readVerbs.has(verb) && a.namespace && a.name && view.classReadsGrantedSecret?.(cls, a.namespace, a.name)) return allow(`a Gateway of class ${cls} names it through a ReferenceGrant`)
   if (resource === 'ingresses.networking.k8s.io' && subresource === 'status' && (verb === 'update' || verb === 'patch' || verb === 'get')) {
     const target = a.current ?? a.incoming
     if (target && view.ingressClassOf(target) === cls) return allow('own class ingress status')

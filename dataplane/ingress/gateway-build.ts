@@ -11,6 +11,7 @@
 
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { selectorMatches } from '../../controlplane/api/validation/meta.ts'
+import { referenceGranted } from '../../controlplane/api/reference-grants.ts'
 import { ingressKey } from './routes.ts'
 
 export const gatewayControllerName = 'skiff.dev/ingress'
@@ -93,14 +94,6 @@ const created = (o: KubeObject): number => Date.parse(o.metadata?.creationTimest
 /** Whether this pool serves the GatewayClass: named after the pool and claimed by Skiff's controller. */
 export function classIsOurs(gc: KubeObject | undefined, className: string): boolean {
   return gc?.metadata?.name === className && gc?.spec?.controllerName === gatewayControllerName
-}
-
-/** Whether a ReferenceGrant in `toNamespace` lets a `fromKind` of `fromNamespace` refer to `toKind` `toName`. */
-export function referenceGranted(grants: KubeObject[], ref: { fromGroup: string; fromKind: string; fromNamespace: string; toGroup: string; toKind: string; toNamespace: string; toName: string }): boolean {
-  return grants.some((g) =>
-    g.metadata?.namespace === ref.toNamespace &&
-    arr(g.spec?.from).some((f) => f?.group === ref.fromGroup && f?.kind === ref.fromKind && f?.namespace === ref.fromNamespace) &&
-    arr(g.spec?.to).some((t) => (t?.group ?? '') === ref.toGroup && t?.kind === ref.toKind && (t?.name == null || t.name === '' || t.name === ref.toName)))
 }
 
 /**

@@ -143,25 +143,49 @@ function headerValue(raw: readonly string[], name: string): string | undefined {
   return undefined
 }
 
-function queryValue(search: string, name: string): string | undefined {
-  if (search.length < 2) return undefined
-  const v = new URLSearchParams(search.slice(1)).get(name)
-  return v === null ? undefined : v
+/**
+ * The header and query values the candidates of one request look at, each
+ * read at most once however many candidates ask: the query string is
+ * parsed on the first query match (not once per candidate), a header name
+ * scanned for once.
+ */
+export class RequestFields {
+  readonly #req: Pick<GwRequest, 'search' | 'headers'>
+  #query: URLSearchParams | undefined
+  readonly #headers = new Map<string, string | undefined>()
+
+  constructor(req: Pick<GwRequest, 'search' | 'headers'>) {
+    this.#req = req
+  }
+
+  header(name: string): string | undefined {
+    if (this.#headers.has(name)) return this.#headers.get(name)
+    const v = headerValue(this.#req.headers, name)
+    this.#headers.set(name, v)
+    return v
+  }
+
+  query(name: string): string | undefined {
+    if (this.#req.search.length < 2) return undefined
+    this.#query ??= new URLSearchParams(this.#req.search.slice(1))
+    const v = this.#query.get(name)
+    return v === null ? undefined : v
+  }
 }
 
-export function entryMatches(e: GwEntry, req: Pick<GwRequest, 'method' | 'path' | 'search' | 'headers'>): boolean {
+export function entryMatches(e: GwEntry, req: Pick<GwRequest, 'method' | 'path' | 'search' | 'headers'>, fields: RequestFields = new RequestFields(req)): boolean {
   const m = e.match
   if (m.pathType === 'Exact' ? req.path !== m.path : m.pathType === 'PathPrefix' ? !prefixMatches(e.prefixKey, req.path) : !e.regex!.test(req.path)) return false
   if (m.method !== undefined && m.method !== req.method) return false
-  for (const [i, h] of m.headers.entries()) {
-    const v = headerValue(req.headers, h.name)
-    if (v === undefined) return false
-    if (h.type === 'Exact' ? v !== h.value : !e.headerRegex[i]?.test(v)) return false
+  for (let i = 0; i < m.headers.length; i++) {
+    const h = m.headers[i]!
+    const v = fields.header(h.name)
+    if (v === undefined || (h.type === 'Exact' ? v !== h.value : !e.headerRegex[i]?.test(v))) return false
   }
-  for (const [i, q] of m.query.entries()) {
-    const v = queryValue(req.search, q.name)
-    if (v === undefined) return false
-    if (q.type === 'Exact' ? v !== q.value : !e.queryRegex[i]?.test(v)) return false
+  for (let i = 0; i < m.query.length; i++) {
+    const q = m.query[i]!
+    const v = fields.query(q.name)
+    if (v === undefined || (q.type === 'Exact' ? v !== q.value : !e.queryRegex[i]?.test(v))) return false
   }
   return true
 }
@@ -178,7 +202,8 @@ export function matchGateway(table: GatewayTable, req: GwRequest): GwMatchResult
   const tier = lookup(listener.value, req.host)
   if (!tier) return { kind: 'none' }
   const level = Math.min(listener.level, tier.level)
-  for (const e of tier.value) if (entryMatches(e, req)) return { kind: 'match', level, entry: e }
+  const fields = new RequestFields(req)
+  for (const e of tier.value) if (entryMatches(e, req, fields)) return { kind: 'match', level, entry: e }
   return { kind: 'not-found', level }
 }
 
@@ -272,8 +297,9 @@ export function explainGateway(table: GatewayTable, req: GwRequest): string[] {
   if (!tier) return [...lines, '  no attached route covers the host']
   lines.push(`  route hostname ${tier.name || '(any)'}: candidates in precedence order (Exact, regex, longest prefix, method, headers, query, oldest, name, rule)`)
   let chosen: GwEntry | undefined
+  const fields = new RequestFields(req)
   for (const e of tier.value) {
-    const ok = entryMatches(e, req)
+    const ok = entryMatches(e, req, fields)
     const why = !ok ? 'does not match' : chosen ? 'matches, but an earlier candidate wins' : 'matches: chosen'
     if (ok && !chosen) chosen = e
     lines.push(`    ${e.route} rule ${e.ruleIndex} match ${e.matchIndex} [${describeMatch(e.match)}]: ${why}`)

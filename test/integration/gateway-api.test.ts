@@ -7,12 +7,12 @@
 // with one (status says so), and an Ingress served beside the HTTPRoutes.
 
 import t from 'tap'
-import { request } from 'node:http'
 import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
+import { app, echo, send, service } from '../harness/gateway.ts'
 import { ingressIdentity, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
 
 const R = {
@@ -27,40 +27,6 @@ const R = {
   grants: lookupResource('gateway.networking.k8s.io', 'v1beta1', 'referencegrants')!,
 }
 
-interface Answer { status: number; headers: Record<string, any>; json?: any }
-
-/** One request with its own headers and method (no keep-alive). */
-function send(ip: string, host: string, path: string, o: { method?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: ip, port: 80, path, method: o.method ?? 'GET', headers: { host, ...o.headers }, timeout: 10_000, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d) => (body += d))
-      res.on('end', () => {
-        let json: any
-        try { json = JSON.parse(body) } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-/** Which Deployment answered: the pod name's prefix. */
-const app = (a: Answer) => (typeof a.json?.pod === 'string' ? a.json.pod.replace(/-[a-z0-9]+-[a-z0-9]+$/, '') : `status ${a.status}`)
-
-function echo(name: string): KubeObject {
-  return {
-    metadata: { name },
-    spec: {
-      replicas: 1, selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'echo', image: 'skiff/echo:local', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 1 } }] } },
-    },
-  }
-}
-const service = (name: string) => ({ metadata: { name }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } })
 const parent = [{ name: 'gw', namespace: 'gw-app' }]
 const be = (name: string, extra: Record<string, unknown> = {}) => ({ name, port: 80, ...extra })
 const route = (name: string, hostnames: string[], rules: unknown[]): KubeObject => ({ metadata: { name }, spec: { parentRefs: parent, hostnames, rules } })

@@ -13,6 +13,7 @@ const view: AuthzView = {
   nodeUsesObject: (node, res, ns, name) => node === 'n1' && ns === 'default' && ((res === 'secrets' && name === 's1') || (res === 'configmaps' && name === 'c1')),
   ingressClassOf: (ing) => ing.spec?.ingressClassName,
   classUsesSecret: (cls, ns, name) => cls === 'external' && ns === 'default' && name === 'tls',
+  classReadsGrantedSecret: (cls, ns, name) => cls === 'external' && ns === 'certs' && name === 'granted',
   nodeUsesServiceAccount: (node, ns, name) => node === 'n1' && ns === 'default' && name === 'reader',
 }
 const admin = { name: 'admin', uid: 'a', groups: ['system:masters'] }
@@ -48,6 +49,8 @@ const cases: Array<[string, typeof admin, RequestAttributes, boolean]> = [
   ['ingress named secret', ingress, { verb: 'get', resource: 'secrets', namespace: 'default', name: 'tls' }, true],
   ['ingress other secret', ingress, { verb: 'get', resource: 'secrets', namespace: 'default', name: 'x' }, false],
   ['ingress watches a named secret pinned by name', ingress, { verb: 'watch', resource: 'secrets', namespace: 'default', name: 'tls' }, true],
+  ['ingress reads a Secret granted to a Gateway of its class', ingress, { verb: 'watch', resource: 'secrets', namespace: 'certs', name: 'granted' }, true],
+  ['ingress may not write a granted Secret', ingress, { verb: 'update', resource: 'secrets', namespace: 'certs', name: 'granted' }, false],
   ['ingress lists every secret', ingress, { verb: 'list', resource: 'secrets', namespace: 'default' }, false],
   ['ingress class state secret', ingress, { verb: 'update', resource: 'secrets', namespace: 'kube-system', name: 'skiff-ingress-external-acme-account' }, true],
   ['ingress class state configmap', ingress, { verb: 'watch', resource: 'configmaps', namespace: 'kube-system', name: 'skiff-ingress-external-acme-challenges' }, true],

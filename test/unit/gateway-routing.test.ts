@@ -276,3 +276,22 @@ t.test('through the snapshot and admission: Gateway routes beside Ingress rules'
   t.match(go('x.wild.test', '/a'), { kind: 'forward', backend: { key: 'app/v2:8080' } }, 'an exact Ingress host beats a wildcard route hostname')
   t.match(go('y.wild.test', '/a'), { kind: 'forward', backend: { key: 'app/v1:8080' } })
 })
+
+t.test('many candidates sharing a path: method, header and query decide (the routing benchmark table)', async (t) => {
+  const n = (i: number) => String(i).padStart(3, '0')
+  const routes = Array.from({ length: 100 }, (_, i) => route(`r${n(i)}`, { rules: [{
+    matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: i % 2 ? 'GET' : 'POST', headers: [{ name: 'x-group', value: `g${i % 10}` }], queryParams: [{ name: 'tenant', value: `t${n(i)}` }] }],
+    ...to(['a', 'b', 'c', 'd'][i % 4]!),
+  }] }))
+  const go = serve({ httpRoutes: routes })
+  t.equal(go('/api/x?tenant=t099', { headers: ['X-Group', 'g9'] }), 'd', 'the last candidate: r099 (99 % 4 = 3)')
+  t.equal(go('/api/x?a=1&tenant=t042&tenant=t099', { method: 'POST', headers: ['x-group', 'g2'] }), 'c', 'the first value of a repeated parameter: r042')
+  t.equal(go('/api/x?tenant=t099', { method: 'POST', headers: ['x-group', 'g9'] }), 404, 'r099 wants GET')
+  t.equal(go('/api/x?tenant=t099', { headers: ['x-group', 'g8'] }), 404, 'header value differs')
+  t.equal(go('/api/x', { headers: ['x-group', 'g9'] }), 404, 'no query')
+  t.equal(go('/other?tenant=t099', { headers: ['x-group', 'g9'] }), 404, 'path differs')
+  const table = compileGatewayTable(build({ httpRoutes: routes }).snapshot)
+  const lines = explainGateway(table, { scheme: 'http', host: 'example.com', method: 'GET', path: '/api/x', search: '?tenant=t099', headers: ['x-group', 'g9'] })
+  t.equal(lines.filter((l) => l.endsWith('matches: chosen')).length, 1)
+  t.match(lines.find((l) => l.endsWith('matches: chosen')), /app\/r099 rule 0/)
+})
