@@ -2,7 +2,9 @@
 # Installs what Skiff needs on a fresh Debian 12 machine (root), only where it
 # is missing, and says what it is doing. Called by `npm start` and `npm test`
 # (their pre-scripts), so neither needs a manual step.
-#   scripts/setup.sh start|test
+#   scripts/setup.sh start|test|bench
+# (bench also installs the reference tools the benchmarks compare against:
+# nginx-light and haproxy.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-test}"
@@ -32,6 +34,10 @@ declare -A pkgs=(
   [iperf3]=iperf3
   [faketime]=faketime
 )
+if [ "$mode" = bench ]; then
+  pkgs[nginx]=nginx-light
+  pkgs[haproxy]=haproxy
+fi
 missing=()
 for cmd in "${!pkgs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/bin/$cmd" ] || missing+=("${pkgs[$cmd]}")
