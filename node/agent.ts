@@ -32,6 +32,7 @@ import { StoreGuard } from './store-guard.ts'
 import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
+import type { ContainerLogRotation } from './pods/container-config.ts'
 import { VolumeManager } from './pods/volumes.ts'
 import { LocalVolumes } from './local-volumes.ts'
 // --- service proxy (dataplane/service-proxy) ---
@@ -90,6 +91,8 @@ export interface AgentOptions {
   /** Port of the kubelet server on the InternalIP (default 10250; 0: any free port). */
   kubeletPort?: number
   backoff?: Partial<BackoffConfig>
+  /** Container log rotation by size (default: the kubelet's containerLogMaxSize 10Mi, containerLogMaxFiles 5). */
+  containerLogs?: ContainerLogRotation
   podResyncMs?: number
   pauseImage?: string
   clusterDns?: ClusterDns
@@ -327,6 +330,7 @@ export class Agent {
       events,
       network: this.#network!.name, hostIP: this.#facts!.internalIP!,
       backoff: { ...defaultBackoff, ...o.backoff },
+      containerLogs: o.containerLogs,
       allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },
       clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
       withdrawal: this.#withdrawal,

@@ -26,6 +26,7 @@ import { readKnownApiservers } from './apiservers.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { createLogger } from '../lib/log.ts'
 import { Agent, type AgentIngressOptions } from './agent.ts'
+import { parseLogRotation } from './pods/container-config.ts'
 import { ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
 import type { Capacity } from './node-object.ts'
 import { chooseNodeIdentity, credentialRefused, loadOrJoin, type IdentitySource } from './join.ts'
@@ -117,6 +118,8 @@ export function registerAgentCommand(program: Command): void {
     .option('--acme-renew-check-ms <ms>', 'how often ACME certificates are checked for renewal (default 600000)')
     .option('--ingress-drain-ms <ms>', 'how long a stopping ingress keeps serving in-flight requests (default 10000)')
     .option('--ingress-lame-duck-ms <ms>', 'a stopping ingress fails readiness at once but keeps accepting this long, so load balancers move away first (default 2000)')
+    .option('--container-log-max-size <quantity>', "rotate a container's log when it reaches this size (the kubelet's containerLogMaxSize)", '10Mi')
+    .option('--container-log-max-files <n>', 'log files kept per container, the current one included (containerLogMaxFiles)', '5')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {
       const g = program.opts()
@@ -124,6 +127,7 @@ export function registerAgentCommand(program: Command): void {
       if (o.install) return await install(stateDir, o.systemdDir as string)
       const node = o.nodeName as string
       const podNetwork = podNetworkMode(o.podNetwork)
+      const containerLogs = parseLogRotation(String(o.containerLogMaxSize), String(o.containerLogMaxFiles))
       const agentDir = join(stateDir, 'agents', node)
       const logger = createLogger({ component: 'agent' })
       const labels = keyValues(o.nodeLabel, '--node-label')
@@ -163,6 +167,7 @@ export function registerAgentCommand(program: Command): void {
         endpointWithdrawalTimeoutMs: wholeNumber('--endpoint-withdrawal-timeout-ms', o.endpointWithdrawalTimeoutMs, 0, 600_000),
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
         networkPolicy: o.networkPolicy !== false,
+        containerLogs,
         ingress: ingressOptions(o, labels, agentDir, ingressConfig),
       })
       let stopping = false

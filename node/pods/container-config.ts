@@ -104,6 +104,33 @@ function securityOptions(spec: any, pod: KubeObject): { User?: string; HostConfi
   return { User: user, HostConfig: hc }
 }
 
+/**
+ * Container log rotation, as the kubelet's containerLogMaxSize (10Mi) and
+ * containerLogMaxFiles (5): Docker's json-file driver keeps at most `maxFiles`
+ * files of `maxSizeBytes` each per container, and `docker logs` (pods/log)
+ * reads across them.
+ */
+export interface ContainerLogRotation {
+  maxSizeBytes: number
+  maxFiles: number
+}
+
+export const defaultLogRotation: ContainerLogRotation = { maxSizeBytes: 10 * 1024 * 1024, maxFiles: 5 }
+
+/** The agent's --container-log-max-size (a quantity: 10Mi, 500Ki) and --container-log-max-files (≥ 2, as the kubelet asks). */
+export function parseLogRotation(size: string, files: string): ContainerLogRotation {
+  const bytes = parseQuantity(size)
+  if (bytes === undefined || !Number.isFinite(bytes) || bytes < 1024) throw new Error(`--container-log-max-size must be a size of at least 1Ki, such as 10Mi or 500Ki, not ${JSON.stringify(size)}`)
+  const n = Number(files)
+  if (!Number.isInteger(n) || n < 2) throw new Error(`--container-log-max-files must be a whole number of at least 2 (the current file and one rotated), not ${JSON.stringify(files)}`)
+  return { maxSizeBytes: bytes, maxFiles: n }
+}
+
+/** Docker's LogConfig for a rotation: max-size in KiB (Docker's `k` suffix), at least 1k. */
+export function logConfig(r: ContainerLogRotation): { Type: string; Config: Record<string, string> } {
+  return { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(r.maxSizeBytes / 1024))}k`, 'max-file': String(r.maxFiles) } }
+}
+
 export interface ContainerInputs extends Common {
   spec: any
   role: 'init' | 'app'
@@ -113,6 +140,8 @@ export interface ContainerInputs extends Common {
   command?: string[]
   args?: string[]
   binds: string[]
+  /** Log rotation (default: the kubelet's 10Mi × 5). */
+  logs?: ContainerLogRotation
 }
 
 export function buildContainerCreate(o: ContainerInputs): Dockerode.ContainerCreateOptions {
@@ -138,6 +167,7 @@ export function buildContainerCreate(o: ContainerInputs): Dockerode.ContainerCre
       PidMode: o.pod.spec?.shareProcessNamespace ? shareNs : undefined,
       RestartPolicy: { Name: 'no' },
       Binds: o.binds,
+      LogConfig: logConfig(o.logs ?? defaultLogRotation),
       ...dockerResources(spec),
       ...sec.HostConfig,
     },

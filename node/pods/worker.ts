@@ -15,7 +15,7 @@ import { ApiClientError, resourcePath, type ApiClient } from '../../controlplane
 import type { Logger } from '../../lib/log.ts'
 import type { NodeMetrics } from '../metrics.ts'
 import { runHandler, type ProbeManager } from '../probes.ts'
-import { buildBinds, buildContainerCreate, buildSandboxCreate, pauseImage, type VolumePath } from './container-config.ts'
+import { buildBinds, buildContainerCreate, buildSandboxCreate, pauseImage, type VolumePath, type ContainerLogRotation } from './container-config.ts'
 import { buildPodDns, type ClusterDns } from './dns.ts'
 import { ContainerConfigError, expandCommand, resolveEnv } from './env.ts'
 import { graceSeconds } from './facts.ts'
@@ -52,6 +52,8 @@ export interface PodWorkerOptions {
   network: string
   hostIP: string
   backoff: BackoffConfig
+  /** Container log rotation (default: the kubelet's 10Mi × 5). */
+  containerLogs?: ContainerLogRotation
   allocatable: { cpu: number; memory: number }
   clusterDns?: ClusterDns
   pauseImage?: string
@@ -334,7 +336,7 @@ export class PodWorker {
     const { path } = await this.#resolvConf(pod)
     const opts: Dockerode.ContainerCreateOptions = buildContainerCreate({
       pod, spec, nodeName: this.#o.nodeName, role: a.role, attempt: a.attempt, backoffStep: a.backoffStep, sandboxId: a.sandboxId,
-      env, ...expandCommand(spec, env), binds: buildBinds(spec, st.volumes, path),
+      env, ...expandCommand(spec, env), binds: buildBinds(spec, st.volumes, path), logs: this.#o.containerLogs,
     })
     const r = await this.#o.runtime.run(opts)
     if (a.attempt > 0) this.#o.metrics.containerRestarts.inc()

@@ -15,7 +15,7 @@ import type { KubeObject } from '../../controlplane/api/types.ts'
 import { eventually } from '../../lib/net.ts'
 import { ensureImages } from '../../node/images/build.ts'
 import { startTestCluster } from '../harness/cluster.ts'
-import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
+import { docker, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../harness/node.ts'
 import { runSkiff } from '../harness/skiff-up.ts'
 
 const skiffCli = fileURLToPath(new URL('../../cli/skiff.ts', import.meta.url))
@@ -27,7 +27,7 @@ await ensureImages({ only: ['pause', 'echo'], progress: null })
 const net = await pickClusterCIDR()
 const names = testNodeNames(1, 'lg')
 const c = await startTestCluster(t, { identities: nodeIdentities(names), controllers: { clusterCIDR: net.clusterCIDR } })
-await startTestNode(t, c, { name: names[0]!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'none' }, dnsPort: 0, endpointWithdrawalTimeoutMs: 0, backoff: { baseMs: 1_000, maxMs: 2_000 } })
+await startTestNode(t, c, { name: names[0]!, clusterCIDR: net.clusterCIDR, serviceProxy: { backend: 'none' }, dnsPort: 0, endpointWithdrawalTimeoutMs: 0, backoff: { baseMs: 1_000, maxMs: 2_000 }, containerLogs: { maxSizeBytes: 64 * 1024, maxFiles: 2 } })
 
 // Each run of the container: an id of its own, lines 0..11 every 0.5 s, then exit 1 (the agent restarts it).
 const script = 'run=$(cut -c1-8 /proc/sys/kernel/random/uuid); i=0; while [ $i -lt 12 ]; do echo "run=$run line=$i"; i=$((i+1)); sleep 0.5; done; exit 1'
@@ -102,6 +102,16 @@ t.test('one-shot reads: --tail, -o json, a pod query', async (t) => {
   t.equal(byName.code, 0, byName.stderr)
   const out = byName.stdout.trim().split('\n').filter(Boolean)
   t.ok(out.length >= 1 && out.every((l) => new RegExp(`^${one} talk \\d{4}-\\d\\d-\\d\\dT\\S+Z run=`).test(l)), 'pod/NAME: only that pod, with timestamps')
+})
+
+t.test('the Engine rotates the containers\' logs as the agent was told (--container-log-max-size 64Ki, --container-log-max-files 2)', async (t) => {
+  const list = await docker.listContainers({ filters: { label: ['skiff.container.role=app', 'skiff.pod.namespace=default'] } })
+  const ours = list.filter((x) => (x.Labels['skiff.pod.name'] ?? '').startsWith('talk-'))
+  t.ok(ours.length >= 1, `${ours.length} talk containers on the Engine`)
+  for (const x of ours) {
+    const info = await docker.getContainer(x.Id).inspect()
+    t.same(info.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '64k', 'max-file': '2' } }, `${x.Labels['skiff.pod.name']}: json-file, 64k, 2 files`)
+  }
 })
 
 t.test('errors say what to do', async (t) => {

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KubeObject } from '../../controlplane/api/types.ts'
-import { buildBinds, buildContainerCreate, buildSandboxCreate, dockerResources } from '../../node/pods/container-config.ts'
+import { buildBinds, buildContainerCreate, buildSandboxCreate, dockerResources, parseLogRotation } from '../../node/pods/container-config.ts'
 import { buildPodDns, dnsSettings } from '../../node/pods/dns.ts'
 import { ContainerConfigError, expandCommand, expandVars, resolveEnv, type EnvSources } from '../../node/pods/env.ts'
 import { projectFiles, writeAtomic } from '../../node/pods/volumes.ts'
@@ -118,6 +118,20 @@ t.test('container create options: shared namespaces, command, env, resources, la
   t.match(o.HostConfig, { NetworkMode: 'container:sb1', IpcMode: 'container:sb1', NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, CpuShares: 256, Binds: ['/v:/data'] })
   t.match(o.Labels, { 'skiff.container.role': 'app', 'skiff.container.attempt': '1', 'skiff.container.backoff': '2', 'skiff.container.hash': specHash(spec) })
   t.same(dockerResources({}), {})
+  t.same(o.HostConfig!.LogConfig, { Type: 'json-file', Config: { 'max-size': '10240k', 'max-file': '5' } }, 'logs rotated as the kubelet does by default: 10Mi, 5 files')
+  const small = buildContainerCreate({
+    pod: pod(), spec, nodeName: 'n1', role: 'app', attempt: 0, backoffStep: 0, sandboxId: 'sb1', env: new Map(), binds: [],
+    logs: parseLogRotation('500Ki', '3'),
+  })
+  t.same(small.HostConfig!.LogConfig, { Type: 'json-file', Config: { 'max-size': '500k', 'max-file': '3' } })
+})
+
+t.test('container log rotation flags', async (t) => {
+  t.same(parseLogRotation('10Mi', '5'), { maxSizeBytes: 10 * 2 ** 20, maxFiles: 5 })
+  t.same(parseLogRotation('1M', '2'), { maxSizeBytes: 1_000_000, maxFiles: 2 })
+  t.throws(() => parseLogRotation('ten', '5'), /--container-log-max-size must be a size of at least 1Ki, such as 10Mi or 500Ki, not "ten"/)
+  t.throws(() => parseLogRotation('100', '5'), /at least 1Ki/)
+  t.throws(() => parseLogRotation('10Mi', '1'), /--container-log-max-files must be a whole number of at least 2 \(the current file and one rotated\), not "1"/)
 })
 
 t.test('binds: volumeMounts, subPath, read-only, resolv.conf', async (t) => {
