@@ -272,7 +272,8 @@ t.test('ACME server unreachable, then answering 429', async (t) => {
     const started = Date.now()
     offset = renewalWindow(oldInfo.notBefore, oldInfo.notAfter).renewAt - Date.now() + 1_000
     const attempts = () => proxy.seen.slice(from).filter((s) => s.path === '/dir')
-    await eventually(() => attempts().length >= 4, { timeout: 30_000, what: 'four attempts at the unreachable server' })
+    // An attempt is recorded when its request arrives and settled when the forward fails: wait for four settled ones.
+    await eventually(() => attempts().length >= 4 && attempts().every((s) => s.outcome !== 0), { timeout: 30_000, what: 'four settled attempts at the unreachable server' })
     const elapsed = Date.now() - started
     const at = attempts().map((s) => s.at)
     t.ok(attempts().every((s) => s.outcome === 'reset'), 'every attempt met a reset connection')
