@@ -143,6 +143,7 @@ program
     }
     out(`Skiff is running.
   apiserver:  ${st.server.url}
+  dashboard:  ${st.server.url}/dashboard/ (log in with the token in the kubeconfig)
   hosts:      ${st.spec.hosts.map((h) => `${h.name} ${h.ip}`).join(', ') || 'none'} on ${st.spec.lan.cidr} (pod network ${st.spec.podNetwork})
   state:      ${dir} (logs in ${join(dir, 'logs')})
   kubeconfig: ${join(dir, 'kubeconfig')}

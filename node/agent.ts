@@ -228,7 +228,8 @@ export class Agent {
     const tls = await loadOrRequestKubeletCert({ client: o.client, stateDir: o.stateDir, nodeName: o.nodeName, ipAddresses: addresses, logger: this.#log })
     this.#kubelet = new KubeletServer({
       docker: o.docker, nodeName: o.nodeName, host: ip, port: o.kubeletPort ?? 10250, tls, logger: o.logger,
-      metrics: async () => ({ contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() }),
+      // The node's ingress controller's metrics too, so the apiserver (the dashboard's traffic map) reads them where it reads the kubelet's.
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, text: `${await this.metrics.registry.metrics()}${this.#ingress ? `\n${(await this.#ingress.metricsText().catch(() => '')).trim()}\n` : ''}` }),
       debug: {
         'service-proxy': () => this.#proxy?.debugText() ?? 'no service proxy on this node\n',
         ingress: () => this.#ingress?.debugText() ?? 'no ingress controller on this node\n',

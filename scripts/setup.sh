@@ -34,6 +34,10 @@ declare -A pkgs=(
   [iperf3]=iperf3
   [faketime]=faketime
 )
+# The dashboard's browser test drives Debian's Chromium through playwright-core (nothing downloads a browser).
+if [ "$mode" = test ]; then
+  pkgs[chromium]=chromium
+fi
 if [ "$mode" = bench ]; then
   pkgs[nginx]=nginx-light
   pkgs[haproxy]=haproxy

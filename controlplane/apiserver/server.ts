@@ -46,6 +46,7 @@ import { parsePath } from './paths.ts'
 import { boolParam } from './query.ts'
 import { Registry } from './registry.ts'
 import { MetricsScraper } from './metrics/scraper.ts'
+import { Dashboard } from '../dashboard/server.ts'
 import { ensureNamespaceDefaults } from './serviceaccount-admission.ts'
 import type { AllocConfig } from './service-alloc.ts'
 
@@ -90,6 +91,8 @@ export interface ApiServerOptions {
   defaultFieldValidation?: FieldValidation
   /** How often kubelets' resource metrics are scraped for metrics.k8s.io (metrics-server's --metric-resolution, 15 s). */
   metricsResolutionMs?: number
+  /** How often the dashboard's traffic map scrapes the ingress nodes while someone looks at it; default 5 s. */
+  dashboardTrafficPeriodMs?: number
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -109,6 +112,7 @@ export class ApiServer {
   #join: NodeJoin
   #saTokens?: ServiceAccountTokens
   #scraper: MetricsScraper
+  #dashboard: Dashboard
   #requests: Counter<string>
   #latency: Histogram<string>
   #watchers: Gauge<string>
@@ -125,6 +129,7 @@ export class ApiServer {
     const kubeletClient = opts.kubeletClient && opts.ca ? { ...opts.kubeletClient, caPem: opts.ca.certPem } : undefined
     this.#nodeProxy = new NodeProxy({ registry: this.registry, logger: this.#log, kubeletClient })
     this.#scraper = new MetricsScraper({ registry: this.registry, logger: this.#log, kubeletClient, periodMs: opts.metricsResolutionMs })
+    this.#dashboard = new Dashboard({ registry: this.registry, logger: this.#log, view: this.#graph, kubeletClient, trafficPeriodMs: opts.dashboardTrafficPeriodMs, self: () => ({ url: this.url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'), caPem: opts.ca?.certPem ?? opts.tls.certPem }) })
     this.#credentials = new CredentialAuthenticator({ store: opts.store, logger: this.#log })
     this.#join = new NodeJoin({ registry: this.registry, credentials: this.#credentials, ca: opts.ca, logger: this.#log, serverBundle: opts.serverBundle })
     this.metrics = createRegistry({ defaultMetrics: true })
@@ -171,6 +176,7 @@ export class ApiServer {
     this.#credentials.stop()
     await this.#gc.stop()
     await this.#scraper.stop()
+    await this.#dashboard.stop()
     const server = this.#server
     if (!server) return
     this.#nodeProxy.close()
@@ -211,13 +217,15 @@ export class ApiServer {
       if (!watch && !res.headersSent) sendError(res, new ApiError('Timeout', `the request did not complete within ${this.#timeoutMs / 1000}s; retry, or look at the apiserver log`))
     }, this.#timeoutMs)
     try {
-      if (this.#open(url.pathname, res)) return
+      if (this.#open(url.pathname, res) || this.#dashboard.serveStatic(url.pathname, req, res)) return
       // The one path a bootstrap token opens, and the only thing it authenticates.
       if (url.pathname === joinPath) return await this.#join.join(req, res)
       if (url.pathname === serverJoinPath) return await this.#join.serverJoin(req, res)
       const user = await this.#authenticate(req)
       if (!user) throw new ApiError('Unauthorized', 'Unauthorized: send a bearer token (skiff kubeconfig prints a working kubeconfig)')
       if (url.pathname === kubeletCertificatePath) return await this.#join.kubeletCertificate(req, res, user)
+      watch = url.pathname === '/dashboard/api/watch' // long-running, as a watch
+      if (await this.#dashboard.serveApi(url.pathname, req, res, user)) return
       const parsed = parsePath(url.pathname)
       if (parsed.type === 'resource') {
         resource = parsed.path.info.resource

@@ -473,6 +473,12 @@ export class IngressSupervisor {
     this.#statusPort = (server.address() as AddressInfo).port
   }
 
+  /** The workers' metrics (aggregated over the pool) and the supervisor's own, as /metrics serves them; the agent's kubelet serves them too. */
+  async metricsText(): Promise<string> {
+    const pool = this.#pool ? await this.#pool.metrics() : ''
+    return `${pool.trimEnd()}\n${await this.#registry.metrics()}`
+  }
+
   async #serveStatus(url: string, res: import('node:http').ServerResponse): Promise<void> {
     const path = url.split('?')[0]
     const text = (code: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -483,8 +489,7 @@ export class IngressSupervisor {
     if (path === '/readyz') return text(this.ready ? 200 : 503, this.ready ? 'ok\n' : this.#draining ? 'draining\n' : 'not ready\n')
     if (path === '/metrics') {
       try {
-        const pool = this.#pool ? await this.#pool.metrics() : ''
-        return text(200, `${pool.trimEnd()}\n${await this.#registry.metrics()}`, this.#registry.contentType)
+        return text(200, await this.metricsText(), this.#registry.contentType)
       } catch (e) {
         return text(500, `metrics: ${(e as Error).message}\n`)
       }

@@ -11,7 +11,7 @@
 
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { lookupResource } from '../../controlplane/api/resources.ts'
@@ -22,8 +22,13 @@ import { processMatches, processesUsing } from '../../cli/procs.ts'
 import { readSupervisorState } from '../../cli/supervisor.ts'
 import { isReady } from '../harness/cross-host.ts'
 import { skiffCli, upCluster } from '../harness/skiff-up.ts'
+import { artifactsDir, startBrowser } from '../harness/browser.ts'
+import { readKubeconfig } from '../../cli/kubeconfig.ts'
 
 const exec = promisify(execFile)
+// The dashboard subtest's page functions (page.evaluate, waitForFunction) run in the browser: its globals, untyped here.
+declare const document: any
+declare const window: any
 const configmaps = lookupResource('', 'v1', 'configmaps')!
 const pods = lookupResource('', 'v1', 'pods')!
 
@@ -79,6 +84,101 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
       const page = (await exec('curl', ['-s', '--fail', '--retry', '10', '--retry-all-errors', '--retry-delay', '1', '--max-time', '5', ...resolve, url])).stdout
       t.match(page, /<dd id="namespace">demo<\/dd>/, `${url} answers with the demo page in namespace demo`)
     }
+  })
+
+  await t.test('the dashboard in headless Chromium: login, nodes and pods, a new pod without a reload, the traffic map, a followed log, a token without rights', async (t) => {
+    const shots = join(artifactsDir, 'dashboard')
+    mkdirSync(shots, { recursive: true })
+    const shot = async (page: import('playwright-core').Page, name: string) => {
+      const path = join(shots, `${name}.png`)
+      await page.screenshot({ path, fullPage: true })
+      t.comment(`screenshot ${path}`)
+    }
+    const server = readKubeconfig(c.kubeconfig)
+    const adminToken = server.token
+    const { context } = await startBrowser(t)
+    const page = await context.newPage()
+    const pageErrors: string[] = []
+    page.on('pageerror', (e) => pageErrors.push(e.message))
+    const wait = { timeout: 30_000 }
+
+    // 1. Login with the kubeconfig's token: the 3 nodes and the demo pods.
+    await page.goto(`${server.server}/dashboard/`)
+    await page.fill('#token', adminToken)
+    await page.click('#login button[type=submit]')
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=nodes] tbody tr').length === 3, undefined, wait)
+    const nodeNames = await page.locator('[data-testid=nodes] tbody tr td:first-child').allTextContents()
+    t.same(nodeNames, ['node-1', 'node-2', 'node-3'], 'the three nodes are listed')
+    t.match(await page.locator('[data-testid=nodes]').textContent(), /Ready[\s\S]*external[\s\S]*internal/, 'with their status and ingress pools')
+    const demoPods = (await c.kubectl(['get', 'pods', '-n', 'demo', '-o', 'name'])).stdout.trim().split('\n').map((x) => x.replace('pod/', ''))
+    for (const pod of demoPods) await page.locator('[data-testid=pods]').getByText(pod, { exact: true }).waitFor(wait)
+    t.pass(`the demo pods are listed: ${demoPods.join(', ')}`)
+    t.match(await page.locator('#who').textContent(), /logged in as /, 'the page says who is logged in')
+    await shot(page, '1-login-nodes-pods')
+
+    // 2. Scale through kubectl: the new pod appears without a reload.
+    await page.evaluate(() => ((window as any).__noReload = true))
+    await c.kubectl(['scale', 'deployment/demo', '-n', 'demo', '--replicas', '4'])
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=pods] tbody tr')].filter((r) => r.textContent?.startsWith('demo')).length === 4, undefined, wait)
+    t.equal(await page.evaluate(() => (window as any).__noReload), true, 'the fourth demo pod appeared with no page reload')
+    await shot(page, '2-scaled-to-4')
+
+    // 3. The traffic map: external ingress nodes -> Ingress demo/demo -> Service demo/demo -> the demo pods, with rates.
+    const ingressAddr = spec.hosts.find((h) => h.pool === 'external')!.externalIP!
+    const load = (async () => {
+      for (let i = 0; i < 120; i++) await exec('curl', ['-s', '-o', '/dev/null', '--max-time', '2', '-H', 'Host: demo.skiff.test', `http://${ingressAddr}/`]).catch(() => undefined)
+    })()
+    await page.click('a[href="#/map"]')
+    const route = page.locator('[data-testid="map-route/Ingress/demo/demo"]')
+    await route.waitFor(wait)
+    await page.waitForFunction(() => /req\/s/.test(document.querySelector('[data-testid="map-route/Ingress/demo/demo"]')?.textContent ?? ''), undefined, { timeout: 60_000 })
+    t.match(await route.textContent(), /external · demo\.skiff\.test[\s\S]*\d+\.\d req\/s/, 'the Ingress box shows its class, host and request rate')
+    const edges = await page.evaluate(() => [...document.querySelectorAll('.map path')].map((p) => (p as any).dataset.edge))
+    for (const n of spec.hosts.filter((h) => h.pool === 'external')) t.ok(edges.includes(`ingress/${n.name} route/Ingress/demo/demo`), `edge ${n.name} -> Ingress demo/demo`)
+    t.ok(edges.includes('route/Ingress/demo/demo service/demo/demo'), 'edge Ingress -> Service demo/demo')
+    const running = (await c.kubectl(['get', 'pods', '-n', 'demo', '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\n"}{end}'])).stdout.trim().split('\n')
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid^="map-pod/demo/"]').length === n, running.length, wait)
+    const mapEdges = await page.evaluate(() => [...document.querySelectorAll('.map path')].map((p) => (p as any).dataset.edge))
+    for (const pod of running) t.ok(mapEdges.includes(`service/demo/demo pod/demo/${pod}`), `edge Service demo/demo -> pod ${pod}`)
+    t.notOk(edges.some((e) => e?.startsWith('ingress/node-3 ')), 'the internal node routes none of it')
+    await load
+    await shot(page, '3-traffic-map')
+
+    // 4. A pod's page: YAML, and its log followed; a request with a unique path shows up in it.
+    const pod = running[0]!
+    const ip = (await c.kubectl(['get', 'pod', pod, '-n', 'demo', '-o', 'jsonpath={.status.podIP}'])).stdout.trim()
+    await page.click(`[data-testid="map-pod/demo/${pod}"] a`)
+    await page.locator('[data-testid=yaml]').waitFor(wait)
+    t.match(await page.locator('[data-testid=yaml]').textContent(), new RegExp(`kind: Pod[\\s\\S]*name: ${pod}`), 'the pod\'s YAML')
+    await page.locator('[data-testid=logs]').waitFor(wait)
+    const marker = `/dashboard-e2e-${process.pid}-${Date.now()}`
+    await page.waitForTimeout(1_000)
+    await exec('curl', ['-s', '-o', '/dev/null', '--max-time', '5', `http://${ip}:8080${marker}`])
+    await page.waitForFunction((m) => document.querySelector('[data-testid=logs]')?.textContent?.includes(m), marker, wait)
+    t.pass(`the followed log shows the line the test caused (GET ${marker})`)
+    await shot(page, '4-pod-logs')
+
+    // 5. A token without rights sees no objects.
+    await c.kubectl(['create', 'serviceaccount', 'dashboard-nobody', '-n', 'demo'])
+    const nobody = (await c.kubectl(['create', 'token', 'dashboard-nobody', '-n', 'demo'])).stdout.trim()
+    await page.click('#logout')
+    await page.goto(`${server.server}/dashboard/#/`)
+    await page.fill('#token', nobody)
+    await page.click('#login button[type=submit]')
+    await page.getByText('no access to Pod objects').waitFor(wait)
+    await page.getByText('no access to Node objects').waitFor(wait)
+    t.equal(await page.locator('[data-testid=nodes] tbody tr').count(), 0, 'no nodes')
+    t.equal(await page.locator('[data-testid=pods] tbody tr').count(), 0, 'no pods')
+    t.equal(await page.locator('[data-testid=workloads] tbody tr').count(), 0, 'no workloads')
+    t.match(await page.locator('#who').textContent(), /system:serviceaccount:demo:dashboard-nobody/, 'logged in as the ServiceAccount')
+    await page.click('a[href="#/map"]')
+    await page.getByText('no request rates: reading them needs get on nodes/metrics').waitFor(wait)
+    t.equal(await page.locator('.map .box').count(), 0, 'an empty traffic map')
+    await shot(page, '5-no-rights')
+    t.same(pageErrors, [], 'no script errors on the page')
+    // Back to the 3 replicas the later subtests count, and only once the fourth pod is gone.
+    await c.kubectl(['scale', 'deployment/demo', '-n', 'demo', '--replicas', '3'])
+    await eventually(async () => (await c.client.list(pods, 'demo')).items.length === 3, { timeout: 60_000, what: 'the demo back at 3 pods' })
   })
 
   await t.test('pods reach the API through default/kubernetes (first service address, port 443, the serving apiserver behind it)', async (t) => {

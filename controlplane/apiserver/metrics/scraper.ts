@@ -81,29 +81,37 @@ export class MetricsScraper {
   }
 
   #fetch(name: string, node: Parameters<typeof kubeletEndpoint>[1]): Promise<string> {
-    const client = this.#o.kubeletClient!
-    const ep = kubeletEndpoint(name, node)
-    const agent = new HttpsAgent({ ca: client.caPem, cert: client.certPem, key: client.keyPem, keepAlive: false, checkServerIdentity: (host, cert) => checkKubeletIdentity(name, host, cert) })
-    return new Promise((resolve, reject) => {
-      const req = request({ host: ep.host, port: ep.port, path: '/metrics/resource', method: 'GET', agent, timeout: scrapeTimeoutMs }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          agent.destroy()
-          const body = Buffer.concat(chunks).toString('utf8')
-          if (res.statusCode === 200) resolve(body)
-          else reject(new Error(`kubelet answered ${res.statusCode}: ${body.slice(0, 200)}`))
-        })
-        res.on('error', reject)
-      })
-      this.#inflight.add(req)
-      req.once('close', () => this.#inflight.delete(req))
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${scrapeTimeoutMs / 1000}s`)))
-      req.on('error', (e) => {
-        agent.destroy()
-        reject(e)
-      })
-      req.end()
-    })
+    return kubeletGet(this.#o.kubeletClient!, name, node, '/metrics/resource', this.#inflight)
   }
+}
+
+/**
+ * GET `path` from a node's kubelet with the apiserver's client certificate,
+ * checking the kubelet's certificate for that node; the body when it answers
+ * 200. Requests in flight are kept in `inflight` (when given) so a stop can cut them.
+ */
+export function kubeletGet(client: { certPem: string; keyPem: string; caPem: string }, name: string, node: Parameters<typeof kubeletEndpoint>[1], path: string, inflight?: Set<ClientRequest>): Promise<string> {
+  const ep = kubeletEndpoint(name, node)
+  const agent = new HttpsAgent({ ca: client.caPem, cert: client.certPem, key: client.keyPem, keepAlive: false, checkServerIdentity: (host, cert) => checkKubeletIdentity(name, host, cert) })
+  return new Promise((resolve, reject) => {
+    const req = request({ host: ep.host, port: ep.port, path, method: 'GET', agent, timeout: scrapeTimeoutMs }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        agent.destroy()
+        const body = Buffer.concat(chunks).toString('utf8')
+        if (res.statusCode === 200) resolve(body)
+        else reject(new Error(`kubelet answered ${res.statusCode}: ${body.slice(0, 200)}`))
+      })
+      res.on('error', reject)
+    })
+    inflight?.add(req)
+    req.once('close', () => inflight?.delete(req))
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${scrapeTimeoutMs / 1000}s`)))
+    req.on('error', (e) => {
+      agent.destroy()
+      reject(e)
+    })
+    req.end()
+  })
 }
