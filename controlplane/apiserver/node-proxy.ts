@@ -2,7 +2,7 @@
 // the pod, finds the node agent's kubelet endpoint in the pod's Node
 // (InternalIP and status.daemonEndpoints.kubeletEndpoint.Port), and proxies
 // the request there (`/containerLogs/...`, `/exec/...`, `/attach/...`,
-// `/portForward/...`) over mutual TLS: it presents its kubelet client
+// `/portForward/...`; GET nodes/{node}/proxy/{path} to `/{path}`) over mutual TLS: it presents its kubelet client
 // certificate (CN skiff:apiserver-kubelet-client) and verifies the kubelet's
 // serving certificate against the cluster CA, for the address it dials (IP
 // SAN) and for that node (CN system:node:<name>), unlike kube-apiserver's
@@ -88,8 +88,9 @@ export class NodeProxy {
    * (get nodes/proxy) by handleNodesProxy.
    */
   async serveNodesProxy(req: IncomingMessage, res: ServerResponse, nodeName: string, path: string, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
-    const endpoint = kubeletEndpoint(nodeName, await getNode(ctx.registry, nodeName))
-    const t = { ...endpoint, agent: this.#kubeletAgent(nodeName) }
+    const node = await getNode(ctx.registry, nodeName)
+    if (!node) throw new ApiError('NotFound', `nodes "${nodeName}" not found`, { name: nodeName, kind: 'nodes' })
+    const t = { ...kubeletEndpoint(nodeName, node), agent: this.#kubeletAgent(nodeName) }
     const q = query.toString()
     this.#log.debug({ user: ctx.user.name, node: nodeName, path }, 'nodes/proxy')
     await this.#relayGet(req, res, t, `https://${hostPort(t)}${path}${q ? `?${q}` : ''}`)

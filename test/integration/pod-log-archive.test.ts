@@ -111,6 +111,9 @@ t.test('nodes/proxy needs get on nodes/proxy, and is GET only', async (t) => {
   const post = await c.client.call('POST', listPath, { body: {} }).then(() => undefined, (e) => e as ApiClientError)
   t.equal(post?.status, 405, 'POST as cluster admin: 405')
   t.match(post?.body, { kind: 'Status', reason: 'MethodNotAllowed' })
+  const nowhere = await c.client.call('GET', '/api/v1/nodes/no-such-node/proxy/podLogs/').then(() => undefined, (e) => e as ApiClientError)
+  t.equal(nowhere?.status, 404, 'an unknown node: 404')
+  t.match(nowhere?.message, /nodes "no-such-node" not found/)
 })
 
 t.test('a run older than the retention is pruned; a fresh one stays', async (t) => {
