@@ -181,6 +181,8 @@ export interface LogsOptions {
   colour?: boolean
   /** Stop following after this long (tests; a user presses Ctrl-C). */
   forMs?: number
+  /** Also the logs of deleted and replaced pods the nodes keep (logs-archive.ts), printed first. */
+  previousPods?: boolean
 }
 
 /** Validates the options into what runLogs needs; errors name the flag. */
@@ -244,7 +246,12 @@ export async function runLogs(client: ApiClient, o: LogsOptions, write: (line: s
   }
   const listed = await client.list(podsInfo, ns, selector ? { labelSelector: selector } : {})
   const pods = listed.items.filter(wants)
-  if (plan.query.kind === 'pod' && !pods.length) throw new Error(`pod ${plan.query.name} not found in namespace ${ns}`)
+  if (plan.query.kind === 'pod' && !pods.length && !o.previousPods) throw new Error(`pod ${plan.query.name} not found in namespace ${ns}`)
+  if (o.previousPods) {
+    const { printArchivedLogs } = await import('./logs-archive.ts')
+    const livePods = new Set(listed.items.map((p) => p.metadata.uid!))
+    await printArchivedLogs(client, { query: plan.query, selector, container: plan.container, livePods, namespace: ns, tail: o.tail, sinceSeconds: plan.sinceSeconds, fmt }, write, notice)
+  }
 
   const tails = new Map<string, Tail>()
   const keyOf = (r: ContainerRef) => `${r.namespace}/${r.pod}/${r.container}`

@@ -375,6 +375,7 @@ program
   .option('-t, --timestamps', 'print each line\'s timestamp')
   .option('-o, --output <format>', 'default | raw | json', 'default')
   .option('--color <when>', 'auto | always | never', 'auto')
+  .option('--previous-pods', 'also the logs of deleted and replaced pods the nodes keep (24 h by default), printed first, the pod shown as "NAME (deleted)"; needs get on nodes/proxy')
   .action(async (query: string | undefined, o) => {
     if (!['default', 'raw', 'json'].includes(o.output)) throw new Error(`-o ${o.output}: use default, raw or json`)
     if (!['auto', 'always', 'never'].includes(o.color)) throw new Error(`--color ${o.color}: use auto, always or never`)
@@ -383,7 +384,7 @@ program
     try {
       await runLogs(c, {
         query, namespace, selector: o.selector, allNamespaces: o.allNamespaces, container: o.container, follow: o.follow,
-        since: o.since, tail: o.tail, timestamps: o.timestamps, output: o.output,
+        since: o.since, tail: o.tail, timestamps: o.timestamps, output: o.output, previousPods: !!o.previousPods,
         colour: o.color === 'always' || (o.color === 'auto' && process.stdout.isTTY && !process.env.NO_COLOR),
       }, out, (line) => process.stderr.write(`${line}\n`))
     } finally {

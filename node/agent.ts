@@ -32,9 +32,11 @@ import { StoreGuard } from './store-guard.ts'
 import type { ClusterDns } from './pods/dns.ts'
 import { PodSync } from './pods/sync.ts'
 import { defaultBackoff, type BackoffConfig } from './pods/types.ts'
-import type { ContainerLogRotation } from './pods/container-config.ts'
+import { defaultLogRotation, type ContainerLogRotation } from './pods/container-config.ts'
 import { VolumeManager } from './pods/volumes.ts'
 import { LocalVolumes } from './local-volumes.ts'
+import { PodLogStore } from './pod-log-store.ts'
+import { defaultPodLogRetentionMs } from './pod-log-archive.ts'
 // --- service proxy (dataplane/service-proxy) ---
 import { NftablesBackend } from '../dataplane/service-proxy/nftables.ts'
 import { ServiceProxier } from '../dataplane/service-proxy/proxier.ts'
@@ -93,6 +95,10 @@ export interface AgentOptions {
   backoff?: Partial<BackoffConfig>
   /** Container log rotation by size (default: the kubelet's containerLogMaxSize 10Mi, containerLogMaxFiles 5). */
   containerLogs?: ContainerLogRotation
+  /** How long the logs of deleted and replaced containers stay readable (default 24 h; 0: not kept). */
+  podLogRetentionMs?: number
+  /** How often archived logs past the retention are removed (default: a tenth of it, 1 s to 10 min). */
+  podLogPruneIntervalMs?: number
   podResyncMs?: number
   pauseImage?: string
   clusterDns?: ClusterDns
@@ -144,6 +150,7 @@ export class Agent {
   #dns?: ClusterDnsServer
   #pods?: PodSync
   #localVolumes?: LocalVolumes
+  #podLogs?: PodLogStore
   #withdrawal?: EndpointWithdrawal
   #apiservers?: ApiserverFollower
   #storeGuard?: StoreGuard
@@ -225,9 +232,11 @@ export class Agent {
     this.#facts.externalIP = o.externalIP
     await this.#refreshStatus(true)
     const addresses = [ip, ...(o.externalIP ? [o.externalIP] : [])]
+    await this.#startPodLogs()
     const tls = await loadOrRequestKubeletCert({ client: o.client, stateDir: o.stateDir, nodeName: o.nodeName, ipAddresses: addresses, logger: this.#log })
     this.#kubelet = new KubeletServer({
       docker: o.docker, nodeName: o.nodeName, host: ip, port: o.kubeletPort ?? 10250, tls, logger: o.logger,
+      podLogs: this.#podLogs,
       // The node's ingress controller's metrics too, so the apiserver (the dashboard's traffic map) reads them where it reads the kubelet's.
       metrics: async () => ({ contentType: this.metrics.registry.contentType, text: `${await this.metrics.registry.metrics()}${this.#ingress ? `\n${(await this.#ingress.metricsText().catch(() => '')).trim()}\n` : ''}` }),
       debug: {
@@ -312,6 +321,19 @@ export class Agent {
     await this.#localVolumes.start()
   }
 
+  /** The archive of removed containers' logs (pod-log-store.ts), served by the kubelet server under /podLogs/. */
+  async #startPodLogs(): Promise<void> {
+    const o = this.#o
+    const retentionMs = o.podLogRetentionMs ?? defaultPodLogRetentionMs
+    if (retentionMs <= 0) return
+    this.#podLogs = new PodLogStore({
+      docker: o.docker, stateDir: o.stateDir, nodeName: o.nodeName, retentionMs, pruneIntervalMs: o.podLogPruneIntervalMs,
+      maxBytes: (o.containerLogs ?? defaultLogRotation).maxSizeBytes, logger: this.#log,
+      labelsOf: (uid) => this.#pods?.worker.podLabels(uid),
+    })
+    await this.#podLogs.start()
+  }
+
   async #startPods(): Promise<void> {
     const o = this.#o
     const volumes = new VolumeManager({ stateDir: o.stateDir, claims: this.#localVolumes })
@@ -335,6 +357,7 @@ export class Agent {
       allocatable: { cpu: parseQuantity(cap.cpu) ?? 1, memory: parseQuantity(cap.memory) ?? 0 },
       clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
       withdrawal: this.#withdrawal,
+      podLogs: this.#podLogs,
     })
     this.#pods = sync
     await sync.start()
@@ -423,6 +446,7 @@ export class Agent {
     this.#localVolumes?.stop()
     this.#withdrawal?.stop()
     await this.#kubelet?.stop()
+    this.#podLogs?.stop()
     await this.#dns?.stop()
     // Rules stay (established service traffic keeps flowing) unless everything goes.
     await this.#proxy?.stop({ cleanup: opts.removePods }).catch((e) => this.#log.warn({ err: (e as Error).message }, 'service proxy cleanup failed'))

@@ -27,6 +27,7 @@ import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { createLogger } from '../lib/log.ts'
 import { Agent, type AgentIngressOptions } from './agent.ts'
 import { parseLogRotation } from './pods/container-config.ts'
+import { parsePodLogRetention } from './pod-log-archive.ts'
 import { ingressPoolLabel } from '../dataplane/ingress/supervisor.ts'
 import type { Capacity } from './node-object.ts'
 import { chooseNodeIdentity, credentialRefused, loadOrJoin, type IdentitySource } from './join.ts'
@@ -120,6 +121,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--ingress-lame-duck-ms <ms>', 'a stopping ingress fails readiness at once but keeps accepting this long, so load balancers move away first (default 2000)')
     .option('--container-log-max-size <quantity>', "rotate a container's log when it reaches this size (the kubelet's containerLogMaxSize)", '10Mi')
     .option('--container-log-max-files <n>', 'log files kept per container, the current one included (containerLogMaxFiles)', '5')
+    .option('--pod-log-retention <duration>', 'how long the logs of deleted and replaced containers stay readable (skiff logs --previous-pods, GET nodes/NODE/proxy/podLogs/); 0 keeps none', '24h')
     .option('--remove-pods-on-exit', 'remove the pods, the node network and its rules when stopping')
     .action(async (o) => {
       const g = program.opts()
@@ -128,6 +130,7 @@ export function registerAgentCommand(program: Command): void {
       const node = o.nodeName as string
       const podNetwork = podNetworkMode(o.podNetwork)
       const containerLogs = parseLogRotation(String(o.containerLogMaxSize), String(o.containerLogMaxFiles))
+      const podLogRetentionMs = parsePodLogRetention(String(o.podLogRetention))
       const agentDir = join(stateDir, 'agents', node)
       const logger = createLogger({ component: 'agent' })
       const labels = keyValues(o.nodeLabel, '--node-label')
@@ -168,6 +171,7 @@ export function registerAgentCommand(program: Command): void {
         serviceProxy: { backend: serviceProxyBackend(o.serviceProxy) },
         networkPolicy: o.networkPolicy !== false,
         containerLogs,
+        podLogRetentionMs,
         ingress: ingressOptions(o, labels, agentDir, ingressConfig),
       })
       let stopping = false

@@ -74,7 +74,8 @@ export function dockerLogQuery(o: LogOptions): Record<string, string | number | 
   }
 }
 
-function openLogStream(docker: Dockerode, id: string, o: LogOptions): Promise<Readable> {
+/** Docker's log stream of container `id` (multiplexed unless the container has a TTY). */
+export function openLogStream(docker: Dockerode, id: string, o: LogOptions): Promise<Readable> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
       {

@@ -7,6 +7,8 @@
 //   GET /healthz                                  "ok", open
 //   GET /metrics, /debug/<page>                   the agent's Prometheus metrics, debug pages
 //   GET /metrics/resource                         pods' and the node's CPU and memory (resource-metrics.ts)
+//   GET /podLogs/[?namespace=]                    the archived logs of deleted and replaced containers, JSON (pod-log-store.ts)
+//   GET /podLogs/{ns}/{pod}/{uid}/{container}?tailLines=&...  one archived container's log, text/plain
 // TLS only, mutual: the server presents the node's serving certificate from
 // the cluster CA (node/kubelet-cert.ts) and asks every client for a
 // certificate. Every request but /healthz needs one that chains to the
@@ -30,6 +32,7 @@ import { parseExecOptions, parseStreamOptions, runAttach, runExec, spdyRemoteCom
 import { SpdySession } from './spdy.ts'
 import { resourceMetricsText } from './resource-metrics.ts'
 import { parseLogOptions, serveLogs } from './kubelet-logs.ts'
+import type { PodLogsAnswer } from './pod-log-store.ts'
 import { findPodNetns, parsePortQuery, serveSpdyPortForward, serveWebSocketPortForward, spdyPortForwardProtocol, spdyTunnelProtocol } from './kubelet-portforward.ts'
 
 export interface KubeletServerOptions {
@@ -45,6 +48,8 @@ export interface KubeletServerOptions {
   metrics?: () => Promise<{ contentType: string; text: string }>
   /** Plain-text debug pages under /debug/<name> (e.g. the service proxy's table). */
   debug?: Record<string, () => string>
+  /** The archive of deleted and replaced containers' logs, served under /podLogs/ (none: 404 there). */
+  podLogs?: { answer(url: URL): Promise<PodLogsAnswer | undefined> }
 }
 
 /** An error answered as a Kubernetes Status, which the apiserver passes on to kubectl. */
@@ -145,6 +150,12 @@ export class KubeletServer {
       const page = url.pathname.startsWith('/debug/') ? this.#opts.debug?.[url.pathname.slice('/debug/'.length)] : undefined
       if (page) {
         res.writeHead(200, { 'Content-Type': 'text/plain' }).end(page())
+        return
+      }
+      const archived = url.pathname === '/podLogs' || url.pathname.startsWith('/podLogs/') ? await this.#opts.podLogs?.answer(url) : undefined
+      if (archived && archived.status !== 200) throw new KubeletError(archived.status, archived.body)
+      if (archived) {
+        res.writeHead(200, { 'Content-Type': archived.contentType, 'Cache-Control': 'no-cache, private', 'X-Content-Type-Options': 'nosniff' }).end(archived.body)
         return
       }
       if (parseContainerPath(url.pathname, '/exec/') || parseContainerPath(url.pathname, '/attach/') || parsePortForwardPath(url.pathname)) throw new KubeletError(400, 'Upgrade request required: exec, attach and port-forward need a WebSocket (or SPDY) upgrade')

@@ -137,6 +137,8 @@ function authorizeNode(user: UserInfo, a: RequestAttributes, view: AuthzView): D
     if (view.nodeUsesServiceAccount(node, a.namespace, a.name)) return allow(`a pod on node ${node} runs as it`)
     return noOpinion(`no relationship found between node '${node}' and this object`)
   }
+  // Not its own kubelet through the apiserver (nodes/proxy): as in Kubernetes, that is RBAC's, and system:node lacks it.
+  if (resource === 'nodes' && subresource === 'proxy') return noOpinion()
   if (resource === 'nodes' && (writeVerbs.has(verb) || verb === 'get') && a.name === node) return allow('own node')
   if (resource === 'persistentvolumes' && !subresource && (verb === 'update' || verb === 'patch')) {
     // Its local volumes' finalizer, once their data is gone (node/local-volumes.ts); nothing else of them.

@@ -30,6 +30,7 @@ function subresourceKind(info: ResourceInfo, sub: string): { group: string; vers
   // The connect subresources' option kinds, as kube-apiserver lists them.
   const options: Record<string, string> = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }
   if (info.kind === 'Pod' && options[sub]) return { group: info.group, version: info.version, kind: options[sub] }
+  if (info.kind === 'Node' && sub === 'proxy') return { group: info.group, version: info.version, kind: 'NodeProxyOptions' }
   return { group: info.group, version: info.version, kind: info.kind }
 }
 
@@ -48,7 +49,7 @@ export function apiResourceList(gv: string): unknown {
     })
     for (const sub of x.subresources ?? []) {
       const k = subresourceKind(x, sub)
-      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' ? ['get'] : sub === 'token' || sub === 'eviction' ? ['create'] : ['create', 'get']
+      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' || sub === 'proxy' ? ['get'] : sub === 'token' || sub === 'eviction' ? ['create'] : ['create', 'get']
       // kubectl drain finds the Eviction's group version here (group and version must be set).
       list.push({ name: `${x.resource}/${sub}`, singularName: '', namespaced: x.namespaced, kind: k.kind, verbs, ...(sub === 'scale' || sub === 'token' || sub === 'eviction' ? { group: k.group, version: k.version } : {}) })
     }

@@ -23,7 +23,7 @@ import { boolParam, intParam } from './query.ts'
 import { applyPatchType, serverSideApply } from './server-side-apply.ts'
 import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
-import { handleNodeSubresource, streamSubresources, type NodeProxy } from './node-proxy.ts'
+import { handleNodeSubresource, handleNodesProxy, streamSubresources, type NodeProxy } from './node-proxy.ts'
 import { handleEviction } from './eviction.ts'
 import { handleMetrics } from './metrics/api.ts'
 import { handleConverted } from './conversion.ts'
@@ -89,6 +89,7 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   const { info } = p
   if (p.subresource === 'log' || streamSubresources.includes(p.subresource ?? '')) return await handleNodeSubresource(req, res, p, query, ctx)
   if (p.subresource === 'scale') return await handleScale(req, res, p, query, ctx)
+  if (p.subresource === 'proxy') return await handleNodesProxy(req, res, p, query, ctx)
   if (p.subresource === 'eviction') {
     check(ctx, attrs(p, 'create'))
     return await handleEviction(req, res, p, query, ctx.registry)

@@ -2,7 +2,7 @@
 // the pod, finds the node agent's kubelet endpoint in the pod's Node
 // (InternalIP and status.daemonEndpoints.kubeletEndpoint.Port), and proxies
 // the request there (`/containerLogs/...`, `/exec/...`, `/attach/...`,
-// `/portForward/...`) over mutual TLS: it presents its kubelet client
+// `/portForward/...`; GET nodes/{node}/proxy/{path} to `/{path}`) over mutual TLS: it presents its kubelet client
 // certificate (CN skiff:apiserver-kubelet-client) and verifies the kubelet's
 // serving certificate against the cluster CA, for the address it dials (IP
 // SAN) and for that node (CN system:node:<name>), unlike kube-apiserver's
@@ -78,7 +78,26 @@ export class NodeProxy {
   /** GET pods/{p}/log: streams the kubelet's answer; resolves when the response is done. */
   async serveLog(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
     const t = await this.#resolve(p, query, ctx, 'get')
-    const url = `https://${hostPort(t)}${kubeletLogPath(t, query)}`
+    await this.#relayGet(req, res, t, `https://${hostPort(t)}${kubeletLogPath(t, query)}`)
+  }
+
+  /**
+   * GET nodes/{node}/proxy/{path}: the kubelet's own path on that node (as
+   * kube-apiserver's node proxy, GET only), over the same mutual TLS as
+   * pods/log; the query goes through as it came. The caller was authorized
+   * (get nodes/proxy) by handleNodesProxy.
+   */
+  async serveNodesProxy(req: IncomingMessage, res: ServerResponse, nodeName: string, path: string, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+    const node = await getNode(ctx.registry, nodeName)
+    if (!node) throw new ApiError('NotFound', `nodes "${nodeName}" not found`, { name: nodeName, kind: 'nodes' })
+    const t = { ...kubeletEndpoint(nodeName, node), agent: this.#kubeletAgent(nodeName) }
+    const q = query.toString()
+    this.#log.debug({ user: ctx.user.name, node: nodeName, path }, 'nodes/proxy')
+    await this.#relayGet(req, res, t, `https://${hostPort(t)}${path}${q ? `?${q}` : ''}`)
+  }
+
+  /** Streams a kubelet's 2xx answer to a GET back; any other answer becomes the ApiError it means. */
+  async #relayGet(req: IncomingMessage, res: ServerResponse, t: KubeletEndpoint & { agent: HttpsAgent }, url: string): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const proxy = newProxy(this.#log)
       let answered = false
@@ -205,13 +224,17 @@ export class NodeProxy {
     if (!nodeName) throw new ApiError('BadRequest', `pod ${p.name} does not have a host assigned: it is not scheduled yet`)
     const node = await getNode(ctx.registry, nodeName)
     const endpoint = kubeletEndpoint(nodeName, node)
+    return { ...endpoint, namespace, pod: p.name!, container, agent: this.#kubeletAgent(nodeName) }
+  }
+
+  /** A fresh agent for one request to node `nodeName`'s kubelet: mutual TLS, its certificate checked for that node. */
+  #kubeletAgent(nodeName: string): HttpsAgent {
     const client = this.#opts.kubeletClient
     if (!client) throw new ApiError('ServiceUnavailable', 'this apiserver has no kubelet client certificate configured, so it cannot reach node agents')
-    const agent = new HttpsAgent({
+    return new HttpsAgent({
       ca: client.caPem, cert: client.certPem, key: client.keyPem, keepAlive: false, maxCachedSessions: 0,
       checkServerIdentity: (host, cert) => checkKubeletIdentity(nodeName, host, cert),
     })
-    return { ...endpoint, namespace, pod: p.name!, container, agent }
   }
 }
 
@@ -226,6 +249,23 @@ export async function handleNodeSubresource(req: IncomingMessage, res: ServerRes
   if ((req.method ?? 'GET') !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on pods/log`)
   if (!ctx.nodeProxy) throw new ApiError('ServiceUnavailable', 'this apiserver does not proxy to node agents')
   await ctx.nodeProxy.serveLog(req, res, p, query, ctx)
+}
+
+/** The verb kube-apiserver authorizes a connect request (nodes/proxy) with. */
+const connectVerbs: Record<string, Verb> = { GET: 'get', HEAD: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' }
+
+/**
+ * handleResource's entry for nodes/{node}/proxy/{path}: `get` on nodes/proxy
+ * (as Kubernetes authorizes it; cluster-admin has it, the default user roles
+ * do not), then GET only: other methods are 405 with a Status.
+ */
+export async function handleNodesProxy(req: IncomingMessage, res: ServerResponse, p: ResourcePath, query: URLSearchParams, ctx: HandlerContext): Promise<void> {
+  if (!p.name) throw new ApiError('NotFound', 'nodes/proxy needs a node name')
+  const method = req.method ?? 'GET'
+  checkAccess(ctx.user, { verb: connectVerbs[method] ?? method.toLowerCase(), resource: 'nodes', subresource: 'proxy', name: p.name }, ctx.view)
+  if (method !== 'GET') throw new ApiError('MethodNotAllowed', `${method} is not supported on nodes/proxy: Skiff proxies GET only`)
+  if (!ctx.nodeProxy) throw new ApiError('ServiceUnavailable', 'this apiserver does not proxy to node agents')
+  await ctx.nodeProxy.serveNodesProxy(req, res, p.name, p.proxyPath ?? '/', query, ctx)
 }
 
 function check(ctx: HandlerContext, verb: Verb, p: ResourcePath, pod: KubeObject | undefined): void {

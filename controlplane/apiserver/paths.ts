@@ -3,6 +3,7 @@
 //   /apis/{group}/{version}/{resource}[/{name}[/{subresource}]]
 //   /api/v1/namespaces/{name}[/status|/finalize]   (the Namespace itself)
 //   /api/v1/watch/...                               (legacy watch prefix)
+//   /api/v1/nodes/{name}/proxy[/{path...}]           (nodes/proxy: the rest of the path goes to the kubelet)
 
 import { lookupResource, type ResourceInfo } from '../api/resources.ts'
 import { ApiError } from '../api/errors.ts'
@@ -13,6 +14,8 @@ export interface ResourcePath {
   name?: string
   subresource?: string
   legacyWatch: boolean
+  /** nodes/{name}/proxy/{path}: the kubelet path, as sent ('/' when none). */
+  proxyPath?: string
 }
 
 export type ParsedPath =
@@ -52,12 +55,19 @@ export function parsePath(pathname: string): ParsedPath {
   if (!info) {
     throw new ApiError('NotFound', `the server could not find the requested resource (${group ? group + '/' : ''}${version} ${resource})`)
   }
-  if (extra.length > 0) throw new ApiError('NotFound', `the server could not find the requested resource: ${pathname}`)
+  const proxyPath = subresource === 'proxy' && (info.subresources ?? []).includes('proxy') ? nodeProxyPath(pathname) : undefined
+  if (extra.length > 0 && proxyPath === undefined) throw new ApiError('NotFound', `the server could not find the requested resource: ${pathname}`)
   if (namespace !== undefined && !info.namespaced) {
     throw new ApiError('NotFound', `the server could not find the requested resource: ${info.resource} is not namespaced`)
   }
   if (subresource && !(info.subresources ?? []).includes(subresource as never) && !(info.resource === 'namespaces' && subresource === 'finalize')) {
     throw new ApiError('NotFound', `the server could not find the requested resource: ${info.resource}/${subresource}`)
   }
-  return { type: 'resource', path: { info, namespace, name, subresource, legacyWatch } }
+  return { type: 'resource', path: { info, namespace, name, subresource, legacyWatch, ...(proxyPath !== undefined ? { proxyPath } : {}) } }
+}
+
+/** What follows `/proxy` in a nodes/{name}/proxy path, undecoded ('/' for none), or undefined. Pure. */
+export function nodeProxyPath(pathname: string): string | undefined {
+  const m = /^\/api\/v1\/nodes\/[^/]+\/proxy(\/.*)?$/.exec(pathname)
+  return m ? (m[1] ?? '/') : undefined
 }

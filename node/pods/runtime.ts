@@ -67,12 +67,15 @@ export class DockerRuntime {
   #log: Logger
   /** Inspect results of exited containers, which no longer change. */
   #exited = new Map<string, ActualContainer>()
+  /** Runs before a container is removed (the pod log archive copies its log); must not throw. */
+  #beforeRemove?: (id: string) => Promise<void>
 
-  constructor(opts: { docker: Dockerode; nodeName: string; network: string; logger: Logger }) {
+  constructor(opts: { docker: Dockerode; nodeName: string; network: string; logger: Logger; beforeRemove?: (id: string) => Promise<void> }) {
     this.docker = opts.docker
     this.#node = opts.nodeName
     this.#network = opts.network
     this.#log = opts.logger
+    this.#beforeRemove = opts.beforeRemove
   }
 
   /** Every Skiff container of this node (for adoption and clean-up). */
@@ -132,7 +135,9 @@ export class DockerRuntime {
     }
   }
 
-  async remove(id: string): Promise<void> {
+  /** Removes the container; its log goes to the archive first unless `archive: false` (the node itself is going). */
+  async remove(id: string, opts: { archive?: boolean } = {}): Promise<void> {
+    if (opts.archive !== false) await this.#beforeRemove?.(id)
     this.#exited.delete(id)
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true })

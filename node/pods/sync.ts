@@ -29,6 +29,8 @@ export interface PodSyncOptions extends Omit<PodWorkerOptions, 'requeue' | 'runt
   resyncMs?: number
   housekeepingMs?: number
   workers?: number
+  /** Where the logs of removed containers go (../pod-log-store.ts); none: not kept. */
+  podLogs?: { archive(id: string): Promise<void> }
 }
 
 /** Only spec, metadata or deletion changes need a sync; status-only updates are our own writes. */
@@ -55,7 +57,8 @@ export class PodSync {
   constructor(opts: PodSyncOptions) {
     this.#o = opts
     this.#log = opts.logger
-    this.runtime = new DockerRuntime({ docker: opts.docker, nodeName: opts.nodeName, network: opts.network, logger: opts.logger })
+    const podLogs = opts.podLogs
+    this.runtime = new DockerRuntime({ docker: opts.docker, nodeName: opts.nodeName, network: opts.network, logger: opts.logger, beforeRemove: podLogs && ((id) => podLogs.archive(id)) })
     this.worker = new PodWorker({ ...opts, runtime: this.runtime, requeue: (key, ms) => this.#queue.addAfter(key, ms) })
     this.#informer = new Informer({ client: opts.client, info: podsInfo, logger: opts.logger, fieldSelector: `spec.nodeName=${opts.nodeName}`, resyncMs: opts.resyncMs ?? 10_000 })
     this.#queue = new WorkQueue({ name: `pods-${opts.nodeName}`, logger: opts.logger, workers: opts.workers ?? 8, baseDelayMs: 500, maxDelayMs: 30_000 })
@@ -98,7 +101,7 @@ export class PodSync {
   /** Remove every container of this node and every pod directory (agent stop with removePods). */
   async removeAll(): Promise<void> {
     const all = await this.runtime.listAll()
-    await Promise.all(all.map((c) => this.runtime.remove(c.id)))
+    await Promise.all(all.map((c) => this.runtime.remove(c.id, { archive: false })))
     for (const uid of await this.#o.volumes.knownUids()) await this.#o.volumes.tearDown(uid)
   }
 

@@ -95,6 +95,8 @@ export class PodWorker {
   #written = new Map<string, KubeObject>()
   /** Last phase by pod UID, for the running-pods gauge. */
   readonly phases = new Map<string, string>()
+  /** The labels of each pod synced here, by UID: the pod log archive stores them with a removed container's log. */
+  #labels = new Map<string, Record<string, string>>()
 
   /** Bound ServiceAccount tokens of projected volumes (TokenRequest, rotated). */
   #tokens: ProjectedTokens
@@ -128,6 +130,12 @@ export class PodWorker {
     this.#backoffs.delete(uid)
     this.#written.delete(uid)
     this.phases.delete(uid)
+    this.#labels.delete(uid)
+  }
+
+  /** The labels of pod `uid` as last synced here, until it is forgotten. */
+  podLabels(uid: string): Record<string, string> | undefined {
+    return this.#labels.get(uid)
   }
 
   /** The cached pod, with the newer status if this agent wrote one since. */
@@ -139,6 +147,7 @@ export class PodWorker {
 
   async sync(key: string, cached: KubeObject, actual: ActualContainer[]): Promise<void> {
     const end = this.#o.metrics.syncDuration.startTimer()
+    this.#labels.set(cached.metadata.uid!, { ...(cached.metadata.labels ?? {}) })
     try {
       const pod = this.#freshest(cached)
       const st: SyncState = { pod, actual, sources: { configMaps: new Map(), secrets: new Map() }, waiting: new Map() }
@@ -373,6 +382,7 @@ export class PodWorker {
   /** Graceful termination, then the final delete (gracePeriodSeconds=0, only this UID). */
   async terminate(pod: KubeObject, actual: ActualContainer[]): Promise<void> {
     const uid = pod.metadata.uid!
+    this.#labels.set(uid, { ...(pod.metadata.labels ?? {}) })
     const sandbox = actual.find((c) => c.role === 'sandbox' && c.state === 'running')
     let grace = graceSeconds(pod)
     if (grace > 0 && this.#o.withdrawal && actual.some((c) => c.state === 'running' && c.role !== 'sandbox')) {
