@@ -86,7 +86,7 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     }
   })
 
-  await t.test('the dashboard in headless Chromium: login, nodes and pods, a new pod without a reload, the traffic map, a followed log, a token without rights', async (t) => {
+  await t.test('the dashboard in headless Chromium: login, nodes and pods, a new pod without a reload, the traffic map, a followed log, the kept log of a deleted pod, a token without rights', async (t) => {
     const shots = join(artifactsDir, 'dashboard')
     mkdirSync(shots, { recursive: true })
     const shot = async (page: import('playwright-core').Page, name: string) => {
@@ -158,7 +158,19 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     t.pass(`the followed log shows the line the test caused (GET ${marker})`)
     await shot(page, '4-pod-logs')
 
-    // 5. A token without rights sees no objects.
+    // 5. That pod deleted: once its replacement runs, the Deployment's page lists its kept log, which still has the line.
+    const uid = (await c.kubectl(['get', 'pod', pod, '-n', 'demo', '-o', 'jsonpath={.metadata.uid}'])).stdout.trim()
+    await c.kubectl(['delete', 'pod', pod, '-n', 'demo', '--wait=true'])
+    await eventually(async () => (await c.client.list(pods, 'demo')).items.filter((p) => p.metadata.uid !== uid && isReady(p)).length === 4, { timeout: 60_000, what: 'the replacement Running and Ready' })
+    await page.goto(`${server.server}/dashboard/#/obj/Deployment/demo/demo`)
+    const goneRow = page.locator('[data-testid=gone] a', { hasText: pod })
+    await goneRow.waitFor({ timeout: 60_000 })
+    await goneRow.click()
+    await page.waitForFunction((m) => document.querySelector('[data-testid=gone-logs]')?.textContent?.includes(m), marker, wait)
+    t.pass(`the deleted pod ${pod}'s kept log still shows GET ${marker}`)
+    await shot(page, '5-deleted-pod-logs')
+
+    // 6. A token without rights sees no objects.
     await c.kubectl(['create', 'serviceaccount', 'dashboard-nobody', '-n', 'demo'])
     const nobody = (await c.kubectl(['create', 'token', 'dashboard-nobody', '-n', 'demo'])).stdout.trim()
     await page.click('#logout')
@@ -174,7 +186,7 @@ t.test('skiff up --nodes 3 --demo', async (t) => {
     await page.click('a[href="#/map"]')
     await page.getByText('no request rates: reading them needs get on nodes/metrics').waitFor(wait)
     t.equal(await page.locator('.map .box').count(), 0, 'an empty traffic map')
-    await shot(page, '5-no-rights')
+    await shot(page, '6-no-rights')
     t.same(pageErrors, [], 'no script errors on the page')
     // Back to the 3 replicas the later subtests count, and only once the fourth pod is gone.
     await c.kubectl(['scale', 'deployment/demo', '-n', 'demo', '--replicas', '3'])

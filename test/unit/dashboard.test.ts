@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml'
 import fc from 'fast-check'
 import { parseIngressCounters, trafficRates } from '../../controlplane/dashboard/traffic.ts'
 import { toBrowserModule } from '../../controlplane/dashboard/server.ts'
-import { eventsOf, mebibytes, milliCores, nodeRows, podsOf, problems, toYaml, trafficMap, type Obj } from '../../controlplane/dashboard/ui/model.ts'
+import { archivedLogsOf, eventsOf, mebibytes, milliCores, nodeRows, podsOf, problems, toYaml, trafficMap, type Obj } from '../../controlplane/dashboard/ui/model.ts'
 
 const metricsText = (n: { a: number; b: number; err: number }) => `# HELP skiff_ingress_requests_total Requests answered
 # TYPE skiff_ingress_requests_total counter
@@ -117,4 +117,12 @@ t.test('browser modules: types stripped, .ts imports pointed at the served .js',
   t.match(js, /from '\.\/model\.js'/)
   t.match(js, /import\('\.\/other\.js'\)/)
   t.notMatch(js, /: number|as number|type B/)
+})
+
+t.test('archived logs of an object: the pods of its selector that are gone, newest first', async (t) => {
+  const entry = (pod: string, uid: string, archivedAt: string, labels: Record<string, string> = { app: 'demo' }, namespace = 'demo') => ({ namespace, pod, uid, container: 'demo', node: 'node-1', labels, archivedAt, size: 10 })
+  const archived = [entry('old-1', 'u1', '2026-12-04T01:00:00Z'), entry('old-2', 'u2', '2026-12-04T02:00:00Z'), entry('live', 'uid-live', '2026-12-04T03:00:00Z'), entry('other', 'u3', '2026-12-04T04:00:00Z', { app: 'other' }), entry('elsewhere', 'u4', '2026-12-04T05:00:00Z', { app: 'demo' }, 'prod')]
+  const deploy: Obj = { kind: 'Deployment', metadata: { name: 'demo', namespace: 'demo' }, spec: { selector: { matchLabels: { app: 'demo' } } } }
+  t.same(archivedLogsOf(deploy, archived, [pod('live', 'node-1', '10.0.0.9', { metadata: { name: 'live', namespace: 'demo', uid: 'uid-live' } })]).map((a) => a.pod), ['old-2', 'old-1'], 'a live pod\'s old runs, another selector and another namespace are left out')
+  t.same(archivedLogsOf({ kind: 'Pod', metadata: { name: 'old-1', namespace: 'demo' } }, archived, []).map((a) => a.uid), ['u1'], 'a pod by name')
 })

@@ -7,7 +7,7 @@
 // (followed) and, for Services and Ingresses, "applied on n/n nodes".
 // The pure parts live in model.ts.
 
-import { eventsOf, idOf, isPodReady, nodeRows, podStatus, podsOf, problems, restartsOf, toYaml, trafficMap, type Obj, type Traffic } from './model.ts'
+import { archivedLogsOf, eventsOf, idOf, isNodeReady, isPodReady, nodeRows, podStatus, podsOf, problems, restartsOf, toYaml, trafficMap, type ArchivedLog, type Obj, type Traffic } from './model.ts'
 
 interface Kind {
   kind: string
@@ -242,6 +242,7 @@ function render(): void {
   let content: HTMLElement
   if (hash.startsWith('#/map')) content = renderMap()
   else if (hash.startsWith('#/obj/')) content = renderObject(hash.slice('#/obj/'.length).split('/').map(decodeURIComponent))
+  else if (hash.startsWith('#/gone/')) content = renderGone(hash.slice('#/gone/'.length).split('/').map(decodeURIComponent))
   else content = renderOverview()
   const live = view.querySelector('[data-live]')
   if (live) live.replaceWith(content)
@@ -350,6 +351,57 @@ function appliedOf(o: Obj): string {
   return applied.get(id)?.text ?? ''
 }
 
+// The logs that outlive pods: each Ready node's archive (GET nodes/NODE/proxy/podLogs/, which needs get nodes/proxy), read every 15 s while an object is shown.
+let archived: ArchivedLog[] = []
+let archivedNote = ''
+let archivedAt = 0
+function archivedLogs(ns: string): ArchivedLog[] {
+  if (Date.now() - archivedAt > 15_000) {
+    archivedAt = Date.now()
+    const nodes = objects('Node').filter(isNodeReady).map((n) => n.metadata.name ?? '')
+    void Promise.all(nodes.map(async (n) => {
+      const r = await api(`/api/v1/nodes/${encodeURIComponent(n)}/proxy/podLogs/?namespace=${encodeURIComponent(ns)}`)
+      return ((await r.json()).items ?? []) as ArchivedLog[]
+    })).then((lists) => {
+      archived = lists.flat()
+      archivedNote = ''
+    }, (e: HttpError) => {
+      archived = []
+      archivedNote = e.status === 403 ? 'no access to the logs of pods that are gone: reading them needs get on nodes/proxy' : `logs of pods that are gone: ${e.message}`
+    }).finally(scheduleRender)
+  }
+  return archived.filter((a) => a.namespace === ns)
+}
+
+const goneLink = (a: ArchivedLog): HTMLElement => h('a', { href: `#/gone/${[a.node, a.namespace, a.pod, a.uid, a.container].map(encodeURIComponent).join('/')}` }, `${a.pod} / ${a.container}`)
+
+function renderGoneSection(o: Obj): HTMLElement | string {
+  if (!['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Service'].includes(o.kind ?? '')) return ''
+  const gone = archivedLogsOf(o, archivedLogs(o.metadata.namespace ?? ''), objects('Pod'))
+  return h('div', {},
+    h('h2', {}, `Logs of pods that are gone (${gone.length})`),
+    archivedNote ? h('p', { class: 'denied' }, archivedNote) : gone.length === 0 ? h('p', { class: 'muted' }, 'none kept') : '',
+    gone.length ? table(['Pod / container', 'Node', 'Archived', 'Bytes'], gone.map((a) => [goneLink(a), a.node, a.archivedAt, a.size]), { 'data-testid': 'gone' }) : '')
+}
+
+// One archived log, read once when the view opens.
+const goneText = new Map<string, string>()
+function renderGone([node = '', ns = '', pod = '', uid = '', container = '']: string[]): HTMLElement {
+  logs.sync([])
+  const key = [node, ns, pod, uid, container].join('/')
+  if (!goneText.has(key)) {
+    goneText.set(key, 'loading…')
+    void api(`/api/v1/nodes/${[node, 'proxy', 'podLogs', ns, pod, uid, container].map(encodeURIComponent).join('/')}?tailLines=2000`, { headers: { Accept: 'text/plain' } })
+      .then((r) => r.text(), (e: Error) => `(not readable: ${e.message})`)
+      .then((text) => goneText.set(key, text))
+      .finally(scheduleRender)
+  }
+  return h('div', { 'data-live': '', 'data-view': 'gone' },
+    h('h1', {}, `Logs of ${ns}/${pod} (gone), container ${container}`),
+    h('p', { class: 'muted' }, `kept by ${node} after the pod was deleted or replaced (uid ${uid})`),
+    h('pre', { class: 'logs', 'data-testid': 'gone-logs' }, goneText.get(key) ?? ''))
+}
+
 function renderObject([kind = '', ns = '', name = '']: string[]): HTMLElement {
   const o = findObject(kind, ns, name)
   const title = `${kind} ${ns ? `${ns}/` : ''}${name}`
@@ -367,6 +419,7 @@ function renderObject([kind = '', ns = '', name = '']: string[]): HTMLElement {
     kind !== 'Pod' && pods.length ? h('p', {}, 'Pods: ', ...pods.flatMap((p, i) => [i ? ', ' : '', link(`Pod/${p.metadata.namespace}/${p.metadata.name}`, p.metadata.name ?? '')])) : '',
     h('h2', {}, `Events (${evs.length})`),
     evs.length ? table(['Type', 'Reason', 'Count', 'Last seen', 'Message'], evs.map((e) => [h('span', { class: e.type === 'Warning' ? 'warning' : '' }, e.type ?? ''), e.reason ?? '', e.count ?? e.series?.count ?? 1, e.lastTimestamp ?? e.eventTime ?? '', e.message ?? e.note ?? '']), { 'data-testid': 'events' }) : h('p', { class: 'muted' }, accessNote('Event') || 'none'),
+    renderGoneSection(o),
     h('h2', {}, 'YAML'),
     h('pre', { 'data-testid': 'yaml' }, toYaml(o)),
     pods.length ? h('h2', {}, `Logs (${pods.length === 1 ? 'following' : `following ${Math.min(pods.length, maxFollowedPods)} of ${pods.length} pods`})`) : '',
@@ -487,6 +540,7 @@ $('ns').addEventListener('change', () => {
 })
 window.addEventListener('hashchange', () => {
   logs.sync([])
+  archivedAt = 0
   $('view').replaceChildren()
   scheduleRender()
   void pollTraffic()

@@ -185,6 +185,30 @@ export function podsOf(o: Obj, pods: Obj[]): Obj[] {
   return pods.filter((p) => p.metadata.namespace === o.metadata.namespace && matchesSelector(p.metadata.labels, sel)).sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))
 }
 
+/** An archived container log of a deleted or replaced pod, as a node's kubelet lists it (GET nodes/NODE/proxy/podLogs/). */
+export interface ArchivedLog {
+  namespace: string
+  pod: string
+  uid: string
+  container: string
+  node: string
+  labels: Record<string, string>
+  archivedAt: string
+  size: number
+}
+
+/** The archived logs that belong to an object: its own (a pod by name) or its selector's pods that no longer exist; newest first. */
+export function archivedLogsOf(o: Obj, archived: ArchivedLog[], livePods: Obj[]): ArchivedLog[] {
+  const live = new Set(livePods.map((p) => p.metadata.uid))
+  const mine = archived.filter((a) => {
+    if (a.namespace !== (o.metadata.namespace ?? '') || live.has(a.uid)) return false
+    if (o.kind === 'Pod') return a.pod === o.metadata.name
+    if (o.kind === 'Node') return a.node === o.metadata.name
+    return Boolean(o.spec?.selector) && matchesSelector(a.labels, o.spec.selector)
+  })
+  return mine.sort((a, b) => b.archivedAt.localeCompare(a.archivedAt) || a.pod.localeCompare(b.pod))
+}
+
 // --- the traffic map ---
 
 export interface MapNode {
