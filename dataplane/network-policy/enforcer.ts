@@ -101,7 +101,10 @@ export class NetworkPolicyEnforcer {
     await Promise.all(this.#informers.map((i) => i.start()))
     // The initial list is not a change the user made: no latency sample for it.
     this.#pending = []
-    this.#resync = setInterval(() => this.#loop.markDirty(), this.#o.resyncMs ?? 30_000)
+    this.#resync = setInterval(() => {
+      this.#verifyTable = true
+      this.#loop.markDirty()
+    }, this.#o.resyncMs ?? 30_000)
     this.#resync.unref()
     await this.#loop.runNow()
   }
@@ -133,8 +136,12 @@ export class NetworkPolicyEnforcer {
       const [policies, pods, namespaces] = this.#informers.map((i) => i.list())
       const table = compileNetworkPolicy({ node: this.#o.nodeName, nodeIPs: this.#o.nodeIPs, policies: policies!, pods: pods!, namespaces: namespaces! })
       const { script, rules } = renderNetpol(table, this.tableName)
-      // Unchanged: one cheap look that the table is still there instead of a transaction.
-      if (script !== this.#lastScript || !(await this.#tableExists())) {
+      // Unchanged: nothing to do, except at the periodic resync, which looks that the table is still
+      // there (someone may have flushed it) instead of applying a transaction. Not on every pod event:
+      // each look spawns nft, which cost an agent a second of CPU while 30 pods started.
+      const verify = this.#verifyTable
+      this.#verifyTable = false
+      if (script !== this.#lastScript || (verify && !(await this.#tableExists()))) {
         const r = await runCommand(this.#o.nft ?? 'nft', ['-f', '-'], script)
         if (r.code !== 0) throw new Error(`nft -f failed (${r.code}): ${r.stderr.trim().slice(0, 2000)}`)
       }
@@ -155,6 +162,9 @@ export class NetworkPolicyEnforcer {
       this.metrics.syncDuration.observe((performance.now() - started) / 1000)
     }
   }
+
+  /** Set by the periodic resync: the next sync checks the table is still in the kernel. */
+  #verifyTable = false
 
   async #tableExists(): Promise<boolean> {
     return (await runCommand(this.#o.nft ?? 'nft', ['list', 'chain', 'inet', this.tableName, 'forward'])).code === 0

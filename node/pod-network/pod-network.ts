@@ -159,8 +159,12 @@ export class PodNetwork {
 
   /** The whole Node list (this node included or not); resolves once a reconcile that saw it has run. */
   async update(nodes: KubeObject[]): Promise<PodNetworkStatus> {
-    this.#nodes = nodes.map(nodeView)
-    await this.#kick()
+    const views = nodes.map(nodeView)
+    // A Node's heartbeat changes nothing the routes depend on: no reconcile, which spawns ip and nft
+    // (the periodic resync still repairs what someone changed, and a failed reconcile is tried again).
+    const same = this.#nodes !== undefined && this.#status.synced && this.#commandErrors.length === 0 && JSON.stringify(views) === JSON.stringify(this.#nodes)
+    this.#nodes = views
+    if (!same) await this.#kick()
     return this.status()
   }
 
