@@ -1,0 +1,154 @@
+// Pod density: 110 pods per node (Kubernetes' default max-pods, which Skiff's
+// nodes also report as allocatable) on a 3-node `skiff up`, and what they
+// cost in memory: Skiff's own processes (the server, the agents) and the
+// Engines' (dockerd, containerd, one containerd-shim per container, and the
+// containers' own processes), before and after, per pod.
+//
+//   node bench/density.ts          (BENCH_PODS_PER_NODE=110, BENCH_NODES=3, BENCH_TIMEOUT_S=900)
+//
+// Memory is PSS (/proc/PID/smaps_rollup): shared pages are split among the
+// processes that map them, so the per-pod figures add up instead of counting
+// the same shared library 330 times. The pods: busybox httpd from
+// skiff/pause:local with a tcpSocket readiness probe (the light pod of
+// bench/pod-startup.ts), in one Deployment.
+
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { lookupResource } from '../controlplane/api/resources.ts'
+import { ApiClient } from '../controlplane/client/client.ts'
+import { readKubeconfig } from '../cli/kubeconfig.ts'
+import { eventually } from '../lib/net.ts'
+import { pickClusterCIDR } from '../test/harness/node.ts'
+import { names } from '../cli/cluster-spec.ts'
+import { log } from './harness.ts'
+
+const perNode = Number(process.env.BENCH_PODS_PER_NODE ?? 110)
+const nodes = Number(process.env.BENCH_NODES ?? 3)
+const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 900)
+const total = perNode * nodes
+const skiff = fileURLToPath(new URL('../cli/skiff.ts', import.meta.url))
+const deployments = lookupResource('apps', 'v1', 'deployments')!
+const podsInfo = lookupResource('', 'v1', 'pods')!
+const nsInfo = lookupResource('', 'v1', 'namespaces')!
+
+function skiffCmd(stateDir: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [skiff, '--state-dir', stateDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skiff ${args.join(' ')} exited ${code}`))))
+  })
+}
+
+type Category = 'skiff server' | 'skiff agents' | 'dockerd + containerd' | 'containerd-shim' | 'containers' | 'redis'
+
+/** PSS in KiB of every process that belongs to the cluster in `stateDir` (its paths, or its run folder /run/skiff/ID), by category. */
+function memory(stateDir: string): Record<Category, number> & { shims: number } {
+  const runDir = names.runDir(JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')))
+  const ours = (cmd: string) => cmd.includes(stateDir) || cmd.includes(`${runDir}/`)
+  const out: Record<Category, number> & { shims: number } = { 'skiff server': 0, 'skiff agents': 0, 'dockerd + containerd': 0, 'containerd-shim': 0, containers: 0, redis: 0, shims: 0 }
+  const children = new Map<number, number[]>()
+  const info = new Map<number, { cmd: string; pss: number }>()
+  for (const d of readdirSync('/proc')) {
+    const pid = Number(d)
+    if (!Number.isInteger(pid)) continue
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+      const pss = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0)
+      // redis-server rewrites its title (address:port); its working folder, the data dir, is the cluster's.
+      const cwd = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/cwd`)
+        } catch {
+          return ''
+        }
+      })()
+      info.set(pid, { cmd: cwd.startsWith(stateDir) ? `${cmd} (cwd ${cwd})` : cmd, pss })
+      children.set(ppid, [...(children.get(ppid) ?? []), pid])
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  const subtree = (pid: number): number[] => [pid, ...(children.get(pid) ?? []).flatMap(subtree)]
+  for (const [pid, { cmd, pss }] of info) {
+    if (!ours(cmd)) continue
+    const exe = cmd.split(' ')[0]!.split('/').pop()!
+    if (cmd.includes('skiff.ts') && / server( |$)/.test(cmd)) out['skiff server'] += pss
+    else if (cmd.includes('skiff.ts') && / agent( |$)/.test(cmd)) out['skiff agents'] += pss
+    else if (exe === 'redis-server') out.redis += pss
+    else if (exe === 'dockerd' || exe === 'containerd') out['dockerd + containerd'] += pss
+    else if (exe.startsWith('containerd-shim')) {
+      out['containerd-shim'] += pss
+      out.shims++
+      for (const c of subtree(pid).slice(1)) out.containers += info.get(c)?.pss ?? 0
+    }
+  }
+  return out
+}
+
+async function main() {
+  const stateDir = mkdtempSync(join(tmpdir(), 'skiff-bench-density-'))
+  const { clusterCIDR } = await pickClusterCIDR()
+  const lines: string[] = []
+  try {
+    log(`skiff up --nodes ${nodes}`)
+    await skiffCmd(stateDir, ['up', '--port', '0', '--nodes', String(nodes), '--cluster-cidr', clusterCIDR])
+    const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
+    await new Promise((r) => setTimeout(r, 10_000)) // settle after start-up
+    const before = memory(stateDir)
+    const loadBefore = readFileSync('/proc/loadavg', 'utf8').trim()
+    await client.create(nsInfo, undefined, { metadata: { name: 'density' } })
+    const started = performance.now()
+    await client.create(deployments, 'density', {
+      metadata: { name: 'light' },
+      spec: {
+        replicas: total, selector: { matchLabels: { app: 'light' } },
+        template: {
+          metadata: { labels: { app: 'light' } },
+          spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: 'skiff/pause:local', command: ['/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc'], ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 10 } }] },
+        },
+      },
+    })
+    log(`${total} pods (${perNode} per node) in one Deployment`)
+    let last = -1
+    const readyCount = async () => {
+      const list = (await client.list(podsInfo, 'density')).items
+      const ready = list.filter((p) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
+      if (ready.length !== last) log(`${ready.length}/${total} Ready (${list.length} pods) after ${((performance.now() - started) / 1000).toFixed(0)} s`)
+      last = ready.length
+      return { list, ready: ready.length }
+    }
+    const done = await eventually(async () => {
+      const r = await readyCount()
+      return r.ready === total && r
+    }, { timeout: timeoutS * 1000, interval: 5_000, what: `${total} pods Ready` })
+    const seconds = (performance.now() - started) / 1000
+    const perNodeCount = new Map<string, number>()
+    for (const p of done.list) perNodeCount.set(p.spec?.nodeName ?? '', (perNodeCount.get(p.spec?.nodeName ?? '') ?? 0) + 1)
+    await new Promise((r) => setTimeout(r, 15_000)) // steady state: start-up garbage collected
+    const after = memory(stateDir)
+    const loadAfter = readFileSync('/proc/loadavg', 'utf8').trim()
+    const mib = (kib: number) => (kib / 1024).toFixed(1)
+    lines.push(`Pod density: ${total} pods on ${nodes} nodes (${[...perNodeCount].sort().map(([n, c]) => `${n} ${c}`).join(', ')}), all Ready ${seconds.toFixed(0)} s after the Deployment was created.`)
+    lines.push(`Load average before: ${loadBefore}; after: ${loadAfter}. Shims counted: ${before.shims} before, ${after.shims} after.`, '')
+    lines.push('| memory (PSS) | before (MiB) | with the pods (MiB) | per pod (MiB) |', '| --- | --- | --- | --- |')
+    let sumB = 0
+    let sumA = 0
+    for (const k of ['skiff server', 'skiff agents', 'redis', 'dockerd + containerd', 'containerd-shim', 'containers'] as Category[]) {
+      sumB += before[k]
+      sumA += after[k]
+      lines.push(`| ${k} | ${mib(before[k])} | ${mib(after[k])} | ${((after[k] - before[k]) / 1024 / total).toFixed(2)} |`)
+    }
+    lines.push(`| all | ${mib(sumB)} | ${mib(sumA)} | ${((sumA - sumB) / 1024 / total).toFixed(2)} |`)
+    process.stdout.write(`${lines.join('\n')}\n`)
+    client.close()
+  } finally {
+    log('skiff down')
+    await skiffCmd(stateDir, ['down']).catch((e) => log(`skiff down: ${(e as Error).message}`))
+    rmSync(stateDir, { recursive: true, force: true })
+  }
+}
+
+await main()
