@@ -281,8 +281,9 @@ export async function runLogs(client: ApiClient, o: LogsOptions, write: (line: s
   let stopped = false
   let watch: { stop(): void } | undefined
   let rv: string | undefined = listed.metadata?.resourceVersion
+  const parsedSelector = selector ? parseLabelSelector(selector) : undefined // once, not per watch event
   const onPod = (type: string, pod: KubeObject) => {
-    if (!wants(pod) || (selector && !matchesLabels(parseLabelSelector(selector), pod.metadata.labels))) return
+    if (!wants(pod) || (parsedSelector && !matchesLabels(parsedSelector, pod.metadata.labels))) return
     if (type === 'DELETED') {
       for (const [key, t] of tails) if (key.startsWith(`${pod.metadata.namespace}/${pod.metadata.name}/`)) t.update({ ...pod, metadata: { ...pod.metadata, deletionTimestamp: pod.metadata.deletionTimestamp ?? new Date().toISOString() } })
       return
