@@ -19,6 +19,22 @@ export function teardowns() {
   }
 }
 
+/**
+ * Ctrl-C and SIGTERM still clean up (networks, nft tables, redis-server):
+ * `cleanup` runs once, on a signal (then the process exits 130) or when the
+ * returned function is called on the normal path, which also drops the handlers.
+ */
+export function cleanupOnSignal(cleanup: () => Promise<unknown>): () => Promise<void> {
+  let done: Promise<void> | undefined
+  const once = () => (done ??= (async () => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+    await cleanup()
+  })())
+  const onSignal = () => void once().finally(() => process.exit(130))
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  return once
+}
+
 /** The p-th percentile of xs (nearest rank). */
 export function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)

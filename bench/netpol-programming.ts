@@ -48,7 +48,7 @@ import { netpolTableName, renderNetpol } from '../dataplane/network-policy/rende
 import { silentLogger } from '../lib/log.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, testNodeNames } from '../test/harness/node.ts'
-import { bucketPct, inBatches, log, pct, snap, teardowns, timeNft, type Snap } from './harness.ts'
+import { bucketPct, inBatches, log, pct, snap, teardowns, timeNft, type Snap, cleanupOnSignal } from './harness.ts'
 
 const run = promisify(execFile)
 const nPolicies = Number(process.env.BENCH_POLICIES ?? 1000)
@@ -120,16 +120,13 @@ async function main() {
   const refTable = `skiff-npbench-${process.pid}`
   const enforcers: NetworkPolicyEnforcer[] = []
   let names: string[] = []
-  const onSignal = () => void cleanup().finally(() => process.exit(130))
-  const cleanup = async () => {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+  const cleanup = cleanupOnSignal(async () => {
     for (const e of enforcers) await e.stop({ cleanup: true }).catch(() => undefined)
     for (const n of names) await removeNetpolTable(n).catch(() => undefined)
     await run('nft', ['delete', 'table', 'inet', refTable]).catch(() => undefined)
     rmSync(tmp, { recursive: true, force: true })
     await t.run()
-  }
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  })
   try {
     const net = await pickClusterCIDR()
     names = testNodeNames(podNodes, 'npp')

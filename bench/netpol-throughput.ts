@@ -40,7 +40,7 @@ import { ensureImages } from '../node/images/build.ts'
 import { labels } from '../node/labels.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { docker, nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames } from '../test/harness/node.ts'
-import { httpdContainer, inBatches, log, parseWrk, teardowns, wrkLoad, type WrkResult } from './harness.ts'
+import { httpdContainer, inBatches, log, parseWrk, teardowns, wrkLoad, type WrkResult, cleanupOnSignal } from './harness.ts'
 
 const run = promisify(execFile)
 const { seconds, sizes, rounds, connections } = wrkLoad
@@ -93,8 +93,7 @@ async function main() {
   }
   await ensureImages({ progress: null, only: ['pause'] })
   const t = teardowns()
-  const onSignal = () => void t.run().finally(() => process.exit(130))
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  const cleanup = cleanupOnSignal(() => t.run())
   const rows: Row[] = []
   let chainRules = ''
   const load = () => loadavg().map((x) => x.toFixed(2)).join(' ')
@@ -183,7 +182,7 @@ async function main() {
       log(`round ${round}/${rounds} done`)
     }
   } finally {
-    await t.run()
+    await cleanup()
   }
   const k = (x: number) => Math.round(x).toLocaleString('en-US')
   const f1 = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(2))

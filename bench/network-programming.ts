@@ -42,7 +42,7 @@ import { buildRoutingTable } from '../dataplane/service-proxy/table.ts'
 import { eventually } from '../lib/net.ts'
 import { startTestCluster } from '../test/harness/cluster.ts'
 import { nodeIdentities, pickClusterCIDR, startTestNode, testNodeNames, type TestNode } from '../test/harness/node.ts'
-import { bucketPct, inBatches, log, pct, snap, teardowns, timeNft, type Snap } from './harness.ts'
+import { bucketPct, inBatches, log, pct, snap, teardowns, timeNft, type Snap, cleanupOnSignal } from './harness.ts'
 
 const run = promisify(execFile)
 const nServices = Number(process.env.BENCH_SERVICES ?? 1000)
@@ -81,15 +81,11 @@ async function main() {
   const t = teardowns()
   const tmp = mkdtempSync(join(tmpdir(), 'skiff-bench-np-'))
   const refTable = `skiff-bench-${process.pid}`
-  // Ctrl-C / SIGTERM still cleans up (networks, nft tables, redis-server).
-  const onSignal = () => void cleanup().finally(() => process.exit(130))
-  const cleanup = async () => {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+  const cleanup = cleanupOnSignal(async () => {
     await run('nft', ['delete', 'table', 'ip', refTable]).catch(() => undefined)
     rmSync(tmp, { recursive: true, force: true })
     await t.run()
-  }
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  })
   try {
     const net = await pickClusterCIDR()
     const names = testNodeNames(nNodes, 'np')
