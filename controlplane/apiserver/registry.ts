@@ -225,6 +225,8 @@ export class Registry {
     if (subresource === 'status') {
       obj = clone(old)
       obj.status = clone(body.status)
+    } else if (subresource === 'binding') {
+      obj = clone(body) // pods/binding (binding.ts): spec.nodeName and status.conditions in one write
     } else {
       obj = applyDefaults(info, clone(body))
       if ((info.subresources ?? []).includes('status')) obj.status = clone(old.status)
