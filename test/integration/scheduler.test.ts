@@ -43,7 +43,7 @@ t.teardown(async () => {
 await scheduler.start({
   client,
   informers,
-  events: new ApiEventRecorder({ client, logger, component: 'default-scheduler' }),
+  events: new ApiEventRecorder({ client, logger, component: 'default-scheduler', concurrency: 8 }),
   logger,
   metrics,
   config: defaultControllerConfig,
