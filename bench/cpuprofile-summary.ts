@@ -29,6 +29,25 @@ export function fileOf(url: string): string {
   return m ? m[1]! : u
 }
 
+/**
+ * Phases of a Skiff process, by file: a sample belongs to the phase of the
+ * innermost frame that names one (a native leaf such as a socket write goes
+ * to whoever called it); HTTP is node's http, net, tls and stream code.
+ */
+const phases: Array<[string, RegExp]> = [
+  ['store: Redis client, codec, change stream', /^(controlplane\/store\/|ioredis|standard-as-callback|redis-errors|denque)/],
+  ['watch fan-out', /^controlplane\/apiserver\/watch\.ts|^controlplane\/client\/informer\.ts/],
+  ['validation, defaults, schema', /^controlplane\/api\/(validation|defaults|schema)|^controlplane\/apiserver\/field-validation/],
+  ['scheduling cycle', /^controlplane\/scheduler\/(cycle|plugins|cache|nodeinfo|resources)/],
+  ['request handling (registry, handlers, authn/z, JSON)', /^controlplane\//],
+  ['HTTP and TLS', /^node:(_http|https|net|tls|_tls|internal\/(streams|stream_base|tls|http))/],
+]
+
+function phaseOf(stack: string[]): string {
+  for (const file of stack) for (const [name, re] of phases) if (re.test(file)) return name
+  return 'other'
+}
+
 export function summarize(p: Profile, top = 20): string {
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
@@ -36,6 +55,7 @@ export function summarize(p: Profile, top = 20): string {
   const selfFn = new Map<string, number>()
   const selfFile = new Map<string, number>()
   const inclFile = new Map<string, number>()
+  const byPhase = new Map<string, number>()
   let total = 0
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v)
   for (let i = 0; i < p.samples.length; i++) {
@@ -46,10 +66,13 @@ export function summarize(p: Profile, top = 20): string {
     add(selfFn, `${f.functionName || '(anonymous)'} ${fileOf(f.url)}${f.url ? `:${f.lineNumber + 1}` : ''}`, dt)
     add(selfFile, f.url ? fileOf(f.url) : f.functionName.startsWith('(') ? f.functionName : '(native)', dt)
     const seen = new Set<string>()
+    const stack: string[] = []
     for (let id: number | undefined = leaf.id; id !== undefined; id = parent.get(id)) {
       const fr = byId.get(id)!.callFrame
       if (fr.url) seen.add(fileOf(fr.url))
+      if (fr.url) stack.push(fileOf(fr.url))
     }
+    add(byPhase, f.url ? phaseOf(stack) : f.functionName.startsWith('(') && f.functionName !== '(anonymous)' ? f.functionName : phaseOf(stack), dt)
     for (const s of seen) add(inclFile, s, dt)
   }
   const pct = (v: number) => `${((100 * v) / total).toFixed(1)}%`
@@ -59,6 +82,8 @@ export function summarize(p: Profile, top = 20): string {
   const gc = selfFile.get('(garbage collector)') ?? 0
   return [
     `Sampled ${total.toFixed(0)} ms: idle ${pct(idle)}, garbage collector ${pct(gc)}, busy ${pct(total - idle)}.`,
+    '',
+    table('phase', byPhase),
     '',
     table('self time by file', selfFile),
     '',
