@@ -7,6 +7,7 @@
 //
 //   node bench/scheduler.ts
 //   BENCH_NODES=1000 BENCH_PODS=10000 BENCH_OWNERS=100 BENCH_CONCURRENCY=64 BENCH_PROFILE=default BENCH_TIMEOUT_S=170 node bench/scheduler.ts
+//   BENCH_EVENT_CONCURRENCY=64 BENCH_INFLIGHT_BINDS=256 node bench/scheduler.ts   # Event writes and binds in flight
 //   BENCH_PROFILE_DIR=/tmp/prof node bench/scheduler.ts   # + CPU profiles of both processes over the pod phase
 //   node bench/cpuprofile-summary.ts /tmp/prof/apiserver.cpuprofile
 //
