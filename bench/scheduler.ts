@@ -7,6 +7,9 @@
 //
 //   node bench/scheduler.ts
 //   BENCH_NODES=1000 BENCH_PODS=10000 BENCH_OWNERS=100 BENCH_CONCURRENCY=64 BENCH_PROFILE=default BENCH_TIMEOUT_S=170 node bench/scheduler.ts
+//   BENCH_EVENT_CONCURRENCY=64 BENCH_INFLIGHT_BINDS=256 node bench/scheduler.ts   # Event writes and binds in flight
+//   BENCH_PROFILE_DIR=/tmp/prof node bench/scheduler.ts   # + CPU profiles of both processes over the pod phase
+//   node bench/cpuprofile-summary.ts /tmp/prof/apiserver.cpuprofile
 //
 // Pods/s is measured from the first pod create to the last bind seen
 // through a watch (creates and binds overlap, as in kube-scheduler's
@@ -33,6 +36,7 @@ import { startRedis } from '../test/harness/redis.ts'
 import { isProfileName, profiles } from '../controlplane/scheduler/framework.ts'
 import { SchedulerCache } from '../controlplane/scheduler/cache.ts'
 import { runCycle } from '../controlplane/scheduler/cycle.ts'
+import { startCpuProfile } from './cpuprofile.ts'
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d)
 const cfg = {
@@ -43,6 +47,12 @@ const cfg = {
   timeoutMs: env('BENCH_TIMEOUT_S', 170) * 1000,
   leaseRenewMs: env('BENCH_LEASE_S', 10) * 1000,
   profile: process.env.BENCH_PROFILE ?? 'default',
+  /** CPU profiles of the bench process and the apiserver child over the pod phase (create to last bind). */
+  profileDir: process.env.BENCH_PROFILE_DIR,
+  /** Event writes in flight (the controller manager's recorder, which the in-process scheduler uses, has 64). */
+  eventConcurrency: env('BENCH_EVENT_CONCURRENCY', 64),
+  /** The scheduler's maxInflightBinds. */
+  inflightBinds: env('BENCH_INFLIGHT_BINDS', 256),
 }
 const ns = 'bench-sched'
 const R = (r: string, g = '', v = 'v1') => lookupResource(g, v, r)!
@@ -81,7 +91,10 @@ async function apiserverChild(): Promise<void> {
   // The 30 s garbage-collection sweep lists every object; it is not the scheduler's cost, so it is pushed out of the run.
   const server = await startServer({ stateDir, redis, port: 0, logger: createLogger({ level: 'warn', destination: 2 }), gcSweepIntervalMs: 3_600_000, controllers: false })
   process.stdout.write(JSON.stringify({ url: server.url }) + '\n')
-  process.once('SIGTERM', () => void server.stop().finally(() => process.exit(0)))
+  // SIGUSR2 starts a CPU profile (BENCH_PROFILE_DIR); SIGTERM writes it before the exit.
+  let profile: { stop(): Promise<string> } | undefined
+  process.on('SIGUSR2', () => void startCpuProfile(join(cfg.profileDir!, 'apiserver.cpuprofile')).then((p) => (profile = p)))
+  process.once('SIGTERM', () => void (profile?.stop() ?? Promise.resolve()).then(() => server.stop()).finally(() => process.exit(0)))
   // Never outlive the benchmark: exit when the parent is gone.
   const parent = Number(process.env.BENCH_PARENT_PID)
   setInterval(() => {
@@ -176,7 +189,19 @@ function inMemoryPodsPerSecond(): number {
 
 // --- the run ----------------------------------------------------------------
 
-async function run(client: ApiClient, schedClient: ApiClient) {
+/** apiserver_request_total by verb and resource, from the apiserver's /metrics. */
+async function requestCounts(client: ApiClient): Promise<Map<string, number>> {
+  const text = String((await client.request('GET', '/metrics', { accept: 'text/plain' })).body)
+  const counts = new Map<string, number>()
+  for (const m of text.matchAll(/^apiserver_request_total\{([^}]*)\} (\d+)/gm)) {
+    const l = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]))
+    const k = `${l.verb} ${l.resource}`
+    counts.set(k, (counts.get(k) ?? 0) + Number(m[2]))
+  }
+  return counts
+}
+
+async function run(client: ApiClient, schedClient: ApiClient, child: ChildProcess) {
   await client.create(nsR, undefined, { metadata: { name: ns } })
   log(`creating ${cfg.nodes} nodes and their leases`)
   const names = await createNodes(client)
@@ -189,13 +214,16 @@ async function run(client: ApiClient, schedClient: ApiClient) {
   const informers = new SharedInformers({ client: schedClient, logger })
   const metrics = createRegistry()
   if (!isProfileName(cfg.profile)) throw new Error('BENCH_PROFILE must be default or bin-packing')
-  const scheduler = new Scheduler({ profile: cfg.profile })
-  await scheduler.start({ client: schedClient, informers, events: new ApiEventRecorder({ client: schedClient, logger, component: 'default-scheduler' }), logger, metrics, config: defaultControllerConfig })
+  const scheduler = new Scheduler({ profile: cfg.profile, maxInflightBinds: cfg.inflightBinds })
+  await scheduler.start({ client: schedClient, informers, events: new ApiEventRecorder({ client: schedClient, logger, component: 'default-scheduler', concurrency: cfg.eventConcurrency }), logger, metrics, config: defaultControllerConfig })
   const watch = watchBinds(client, (await client.list(podsR, ns, { limit: '1' })).metadata.resourceVersion)
   try {
     log(`creating ${cfg.pods} pods (${cfg.concurrency} at a time) from ${cfg.owners} owners`)
     const deadline = Date.now() + cfg.timeoutMs
     const createdAt = new Map<string, number>()
+    const requestsBefore = await requestCounts(client)
+    const profile = cfg.profileDir ? await startCpuProfile(join(cfg.profileDir, 'bench.cpuprofile')) : undefined
+    if (cfg.profileDir) child.kill('SIGUSR2')
     const t0 = now()
     const createErrors = await pool(cfg.pods, cfg.concurrency, (i) => {
       const name = `pod-${i}`
@@ -205,7 +233,21 @@ async function run(client: ApiClient, schedClient: ApiClient) {
     const createdMs = now() - t0
     log(`created in ${(createdMs / 1000).toFixed(1)} s; waiting for binds`)
     while (watch.boundAt.size < createdAt.size - createErrors && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
-    return { t0, createdMs, createErrors, createdAt, boundAt: watch.boundAt, scheduler, metrics, heartbeat: hb.stats() }
+    if (profile) log(`profile written: ${await profile.stop()}`)
+    // Writes the pods cost: every non-read request on pods and events, by verb, once the
+    // recorder has written what it queued (no new Event write for 1 s; at most 60 s).
+    let requestsAfter = await requestCounts(client)
+    let eventsDone = now()
+    for (let quiet = 0; quiet < 2 && now() - eventsDone < 60_000; ) {
+      await new Promise((r) => setTimeout(r, 500))
+      const next = await requestCounts(client)
+      const changed = next.get('POST events') !== requestsAfter.get('POST events') || next.get('PATCH events') !== requestsAfter.get('PATCH events')
+      quiet = changed ? 0 : quiet + 1
+      if (changed) eventsDone = now()
+      requestsAfter = next
+    }
+    const writes = [...requestsAfter].filter(([k]) => /^(POST|PUT|PATCH|DELETE) (pods|events)$/.test(k)).map(([k, n]) => [k, n - (requestsBefore.get(k) ?? 0)] as const)
+    return { t0, createdMs, createErrors, createdAt, boundAt: watch.boundAt, scheduler, metrics, heartbeat: hb.stats(), writes, eventsDone }
   } finally {
     watch.stop()
     hb.stop()
@@ -239,12 +281,15 @@ async function report(r: Awaited<ReturnType<typeof run>>): Promise<string> {
 | ${cfg.nodes} | ${binds.length}/${r.createdAt.size} | ${f(total)} | ${f(bindOnly)} | ${f(avg)} / ${f(pct(samples, 50))} / ${f(pct(samples, 90))} / ${f(Math.max(...samples))} | ${f(pct(latency, 50))} / ${f(pct(latency, 99))} ms | ${f((algoSum / algoCount) * 1000, 2)} ms | ${Math.min(...perNode)}..${Math.max(...perNode)} | ${ownerMax} |
 
 The same cycles on an in-memory cache, no API: ${f(inMemoryPodsPerSecond())} pods/s.
+Scheduled Events written: ${r.writes.find(([k]) => k === 'POST events')?.[1] ?? 0} of ${binds.length} (the recorder drops what does not fit its 1,000-event queue), the last one ${f((r.eventsDone - last) / 1000, 1)} s after the last bind: ${f(binds.length / ((Math.max(r.eventsDone, last) - r.t0) / 1000))} pods/s counting the Events.
+Writes per bound pod: ${f(r.writes.reduce((a, [, n]) => a + n, 0) / binds.length, 2)} (${r.writes.map(([k, n]) => `${k} ${n}`).join(', ')}; POST pods counts creates and bindings); load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}.
 Creates took ${f(r.createdMs / 1000, 1)} s (${f(r.createdAt.size / (r.createdMs / 1000))} pods/s offered, ${r.createErrors} errors); attempts: ${attempts}; lease renewals: ${r.heartbeat.rounds} rounds, ${r.heartbeat.errors} errors.
 `
 }
 
 async function main(): Promise<void> {
-  log('starting redis-server and the apiserver')
+  const loadStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+  log(`load average at the start: ${loadStart}; starting redis-server and the apiserver`)
   const redis = await startRedis()
   let srv: Awaited<ReturnType<typeof startApiserver>> | undefined
   const clients: ApiClient[] = []
@@ -255,8 +300,8 @@ async function main(): Promise<void> {
       clients.push(c)
       return c
     }
-    const r = await run(mk(), mk())
-    process.stdout.write(await report(r))
+    const r = await run(mk(), mk(), srv.child)
+    process.stdout.write(`Load average at the start: ${loadStart}.\n` + (await report(r)))
   } finally {
     for (const c of clients) c.close()
     if (srv) {

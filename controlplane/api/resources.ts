@@ -12,7 +12,7 @@ export interface ResourceInfo {
   shortNames?: string[]
   categories?: string[]
   /** Subresources served: status and scale are generic; log/exec are proxied. */
-  subresources?: Array<'status' | 'scale' | 'log' | 'exec' | 'attach' | 'portforward' | 'token' | 'eviction' | 'proxy'>
+  subresources?: Array<'status' | 'scale' | 'log' | 'exec' | 'attach' | 'portforward' | 'token' | 'eviction' | 'proxy' | 'binding'>
   /** Create-only kinds answered at once and never stored (access reviews, SelfSubjectReview). */
   virtual?: boolean
   /** Spec changes bump metadata.generation (kinds with a spec). */
@@ -31,7 +31,7 @@ function r(info: ResourceInfo): ResourceInfo {
 export const resources: readonly ResourceInfo[] = Object.freeze([
   r({ group: '', version: 'v1', kind: 'Namespace', resource: 'namespaces', singular: 'namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Node', resource: 'nodes', singular: 'node', namespaced: false, shortNames: ['no'], subresources: ['status', 'proxy'], hasSpec: true }),
-  r({ group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'eviction'], hasSpec: true }),
+  r({ group: '', version: 'v1', kind: 'Pod', resource: 'pods', singular: 'pod', namespaced: true, shortNames: ['po'], categories: ['all'], subresources: ['status', 'log', 'exec', 'attach', 'portforward', 'eviction', 'binding'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Service', resource: 'services', singular: 'service', namespaced: true, shortNames: ['svc'], categories: ['all'], subresources: ['status'], hasSpec: true }),
   r({ group: '', version: 'v1', kind: 'Endpoints', resource: 'endpoints', singular: 'endpoints', namespaced: true, shortNames: ['ep'] }),
   r({ group: '', version: 'v1', kind: 'ConfigMap', resource: 'configmaps', singular: 'configmap', namespaced: true, shortNames: ['cm'] }),

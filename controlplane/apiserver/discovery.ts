@@ -27,6 +27,7 @@ function subresourceKind(info: ResourceInfo, sub: string): { group: string; vers
   if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' }
   if (sub === 'token') return { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest' }
   if (sub === 'eviction') return { group: 'policy', version: 'v1', kind: 'Eviction' }
+  if (sub === 'binding') return { group: '', version: 'v1', kind: 'Binding' }
   // The connect subresources' option kinds, as kube-apiserver lists them.
   const options: Record<string, string> = { exec: 'PodExecOptions', attach: 'PodAttachOptions', portforward: 'PodPortForwardOptions' }
   if (info.kind === 'Pod' && options[sub]) return { group: info.group, version: info.version, kind: options[sub] }
@@ -49,7 +50,7 @@ export function apiResourceList(gv: string): unknown {
     })
     for (const sub of x.subresources ?? []) {
       const k = subresourceKind(x, sub)
-      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' || sub === 'proxy' ? ['get'] : sub === 'token' || sub === 'eviction' ? ['create'] : ['create', 'get']
+      const verbs = sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'log' || sub === 'proxy' ? ['get'] : sub === 'token' || sub === 'eviction' || sub === 'binding' ? ['create'] : ['create', 'get']
       // kubectl drain finds the Eviction's group version here (group and version must be set).
       list.push({ name: `${x.resource}/${sub}`, singularName: '', namespaced: x.namespaced, kind: k.kind, verbs, ...(sub === 'scale' || sub === 'token' || sub === 'eviction' ? { group: k.group, version: k.version } : {}) })
     }
@@ -98,7 +99,7 @@ function discoveryItem(group: string): unknown {
           subresources: (x.subresources ?? []).map((sub) => ({
             subresource: sub,
             responseKind: subresourceKind(x, sub),
-            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' || sub === 'eviction' ? ['create'] : ['get'],
+            verbs: sub === 'status' || sub === 'scale' ? ['get', 'patch', 'update'] : sub === 'token' || sub === 'eviction' || sub === 'binding' ? ['create'] : ['get'],
           })),
         })),
       }

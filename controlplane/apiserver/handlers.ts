@@ -25,6 +25,7 @@ import { review } from './rbac/reviews.ts'
 import type { ServiceAccountTokens } from './serviceaccounts/tokens.ts'
 import { handleNodeSubresource, handleNodesProxy, streamSubresources, type NodeProxy } from './node-proxy.ts'
 import { handleEviction } from './eviction.ts'
+import { handleBinding } from './binding.ts'
 import { handleMetrics } from './metrics/api.ts'
 import { handleConverted } from './conversion.ts'
 import type { MetricsStore } from './metrics/points.ts'
@@ -93,6 +94,10 @@ export async function handleResource(req: IncomingMessage, res: ServerResponse, 
   if (p.subresource === 'eviction') {
     check(ctx, attrs(p, 'create'))
     return await handleEviction(req, res, p, query, ctx.registry)
+  }
+  if (p.subresource === 'binding') {
+    check(ctx, attrs(p, 'create'))
+    return await handleBinding(req, res, p, query, ctx.registry, fieldManager(req, query))
   }
   if (info.group === 'metrics.k8s.io') return await handleMetrics(req, res, p, query, ctx)
   if (info.storageVersion) return await handleConverted(req, res, p, query, ctx)

@@ -132,7 +132,7 @@ export class Registry {
 
   #prepareCreate(info: ResourceInfo, ns: string | undefined, body: KubeObject): KubeObject {
     checkTypeMeta(info, body)
-    const obj = applyDefaults(info, clone(body))
+    const obj = applyDefaults(info, body) // a defaulted copy
     obj.apiVersion = groupVersion(info)
     obj.kind = info.kind
     const meta = (obj.metadata ??= {})
@@ -225,8 +225,10 @@ export class Registry {
     if (subresource === 'status') {
       obj = clone(old)
       obj.status = clone(body.status)
+    } else if (subresource === 'binding') {
+      obj = { ...body } // pods/binding (binding.ts, a fresh object): spec.nodeName and status.conditions in one write
     } else {
-      obj = applyDefaults(info, clone(body))
+      obj = applyDefaults(info, body) // a defaulted copy
       if ((info.subresources ?? []).includes('status')) obj.status = clone(old.status)
     }
     obj.apiVersion = groupVersion(info)
@@ -256,7 +258,8 @@ export class Registry {
       return await this.#finalDelete(info, old, { expectedRV: old.metadata.resourceVersion })
     }
     for (let attempt = 0; ; attempt++) {
-      const candidate = clone(obj)
+      // Only a Service's allocation plan changes the candidate; other kinds are written as they are.
+      const candidate = info.resource === 'services' ? clone(obj) : obj
       const opts: WriteOptions = old ? { expectedRV: old.metadata.resourceVersion } : {}
       let requested = new Map<string, string>()
       if (info.resource === 'services') {

@@ -5,6 +5,10 @@
 // gone (deleted by TTL or by hand) creates it again. The server's answer
 // updates the correlator. A bounded queue (client-go: 1000) drops what
 // does not fit. Never throws: events are best effort.
+// With `concurrency` > 1 (a scheduler: one Event per pod bound, hundreds a
+// second) the queue is split into that many lanes written in parallel; an
+// object's events always take the same lane, so everything the correlator
+// relates (same object, reason, type) is still written one at a time in order.
 
 import { randomBytes } from 'node:crypto'
 import { lookupResource } from '../api/resources.ts'
@@ -25,6 +29,8 @@ export interface RecorderOptions {
   correlator?: Partial<CorrelatorOptions>
   /** Wall clock for timestamps (tests). */
   now?: () => Date
+  /** Writes in flight at most (lanes by involved object); default 1. */
+  concurrency?: number
 }
 
 /** Seconds precision, as the API stores and kubectl shows Event timestamps. */
@@ -57,31 +63,50 @@ export function newEvent(obj: KubeObject, e: { type: 'Normal' | 'Warning'; reaso
   }
 }
 
+/** The lane of an object's events: a hash of its namespace and name (FNV-1a), the same for every event about it. */
+export function laneOf(obj: KubeObject, lanes: number): number {
+  if (lanes <= 1) return 0
+  const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % lanes
+}
+
 export class CorrelatingEventRecorder {
   readonly #o: RecorderOptions
   readonly #correlator: EventCorrelator
-  #queue: CoreEvent[] = []
-  #draining = false
+  #lanes: CoreEvent[][]
+  #draining: boolean[]
+  #queued = 0
 
   constructor(opts: RecorderOptions) {
     this.#o = opts
     this.#correlator = new EventCorrelator(opts.correlator)
+    const n = Math.max(1, Math.floor(opts.concurrency ?? 1))
+    this.#lanes = Array.from({ length: n }, () => [])
+    this.#draining = Array.from({ length: n }, () => false)
   }
 
   /** `ref.fieldPath` names a part of the object (the kubelet's `spec.containers{NAME}`). */
   event(obj: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string, ref?: { fieldPath?: string }): void {
-    if (this.#queue.length >= queueLimit) return this.#o.logger.debug({ reason }, 'event queue full; event dropped')
+    if (this.#queued >= queueLimit) return this.#o.logger.debug({ reason }, 'event queue full; event dropped')
     const at = (this.#o.now ?? (() => new Date()))()
-    this.#queue.push(newEvent(obj, { type, reason, message, source: this.#o.source, reportingInstance: this.#o.reportingInstance, at, fieldPath: ref?.fieldPath }))
-    if (!this.#draining) void this.#drain()
+    const lane = laneOf(obj, this.#lanes.length)
+    this.#lanes[lane]!.push(newEvent(obj, { type, reason, message, source: this.#o.source, reportingInstance: this.#o.reportingInstance, at, fieldPath: ref?.fieldPath }))
+    this.#queued++
+    if (!this.#draining[lane]) void this.#drain(lane)
   }
 
-  async #drain(): Promise<void> {
-    this.#draining = true
+  async #drain(lane: number): Promise<void> {
+    this.#draining[lane] = true
+    const q = this.#lanes[lane]!
     try {
-      for (let ev = this.#queue.shift(); ev; ev = this.#queue.shift()) await this.#record(ev)
+      for (let ev = q.shift(); ev; ev = q.shift()) {
+        this.#queued--
+        await this.#record(ev)
+      }
     } finally {
-      this.#draining = false
+      this.#draining[lane] = false
     }
   }
 

@@ -70,7 +70,7 @@ export function eventObject(obj: KubeObject, e: { name: string; type: 'Normal' |
 
 /** Events from a controller (source.component = its name), correlated and aggregated as client-go's recorder. */
 export class ApiEventRecorder extends CorrelatingEventRecorder implements EventRecorder {
-  constructor(opts: { client: ApiClient; logger: Logger; component: string }) {
-    super({ client: opts.client, logger: opts.logger, source: { component: opts.component } })
+  constructor(opts: { client: ApiClient; logger: Logger; component: string; concurrency?: number }) {
+    super({ client: opts.client, logger: opts.logger, source: { component: opts.component }, concurrency: opts.concurrency })
   }
 }

@@ -130,7 +130,7 @@ export class ControllerManager {
     return {
       client,
       informers,
-      events: new ApiEventRecorder({ client, logger: this.#log, component: this.#o.component ?? 'skiff-controller-manager' }),
+      events: new ApiEventRecorder({ client, logger: this.#log, component: this.#o.component ?? 'skiff-controller-manager', concurrency: 64 }),
       logger: this.#log,
       metrics: this.metrics,
       config: this.config,

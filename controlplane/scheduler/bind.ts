@@ -1,10 +1,11 @@
-// The scheduler's writes: binding (a compare-and-set on the pod's
-// resourceVersion) and the PodScheduled condition. The patch bodies are
-// pure functions; the rest is a thin layer over the ApiClient.
+// The scheduler's writes: binding (POST pods/NAME/binding, which also sets
+// PodScheduled=True) and the PodScheduled=False condition of an
+// unschedulable pod. The bodies are pure functions; the rest is a thin
+// layer over the ApiClient.
 
 import { lookupResource } from '../api/resources.ts'
 import type { KubeObject } from '../api/types.ts'
-import { ApiClientError, type ApiClient } from '../client/client.ts'
+import { ApiClientError, resourcePath, type ApiClient } from '../client/client.ts'
 
 export const podsInfo = lookupResource('', 'v1', 'pods')!
 
@@ -43,35 +44,39 @@ export async function patchPodScheduled(client: ApiClient, pod: KubeObject, c: P
 
 export type BindOutcome = { bound: KubeObject } | { gone: 'deleted' | 'bound-elsewhere' | 'terminating'; node?: string }
 
+/** The v1 Binding kube-scheduler's DefaultBinder sends: the pod's name and UID, the node as target. */
+export function bindingFor(pod: KubeObject, node: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Binding',
+    metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid },
+    target: { kind: 'Node', name: node },
+  } as KubeObject
+}
+
 /**
- * Bind `pod` to `node`. On 409 the pod changed since the cycle read it
- * (often our own status write): re-read it and try again while it is still
- * unbound. Other errors throw (the caller forgets the assumption and retries
- * the pod later).
+ * Bind `pod` to `node` with one POST to pods/NAME/binding: the apiserver
+ * sets spec.nodeName and PodScheduled=True in one write, retrying its own
+ * races. A 409 says why the pod cannot be bound (already bound, being
+ * deleted, or a new pod of the same name: the UID precondition); other
+ * errors throw (the caller forgets the assumption and retries the pod later).
+ * `bound` is the pod as the binding left it, from what the scheduler knows.
  */
-export async function bindPod(client: ApiClient, pod: KubeObject, node: string, maxConflicts = 5): Promise<BindOutcome> {
+export async function bindPod(client: ApiClient, pod: KubeObject, node: string): Promise<BindOutcome> {
   const ns = pod.metadata.namespace
   const name = pod.metadata.name!
-  let rv = pod.metadata.resourceVersion ?? ''
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const bound = await client.patch(podsInfo, ns, name, bindPatch(rv, node), 'application/merge-patch+json')
-      return { bound }
-    } catch (e) {
-      if (isStatus(e, 404)) return { gone: 'deleted' }
-      if (!isStatus(e, 409) || attempt >= maxConflicts) throw e
-    }
-    let fresh: KubeObject
-    try {
-      fresh = await client.get(podsInfo, ns, name)
-    } catch (e) {
-      if (isStatus(e, 404)) return { gone: 'deleted' }
-      throw e
-    }
-    if (fresh.metadata.uid !== pod.metadata.uid) return { gone: 'deleted' }
-    if (fresh.spec?.nodeName) return { gone: 'bound-elsewhere', node: fresh.spec.nodeName }
-    if (fresh.metadata.deletionTimestamp) return { gone: 'terminating' }
-    rv = fresh.metadata.resourceVersion ?? ''
+  try {
+    await client.call('POST', resourcePath(podsInfo, ns, name, 'binding'), { body: bindingFor(pod, node) })
+    return { bound: { ...pod, spec: { ...pod.spec, nodeName: node } } }
+  } catch (e) {
+    if (isStatus(e, 404)) return { gone: 'deleted' }
+    if (!isStatus(e, 409)) throw e
+    const message = (e as ApiClientError).body?.message ?? ''
+    if (/UID in precondition/.test(message)) return { gone: 'deleted' }
+    if (/is being deleted/.test(message)) return { gone: 'terminating' }
+    const already = /is already assigned to node "(.*)"$/.exec(message)
+    if (already) return { gone: 'bound-elsewhere', node: already[1] }
+    throw e
   }
 }
 

@@ -1,8 +1,8 @@
 // The scheduler loop (a Controller): informer handlers keep the cache and
 // the queue up to date and only enqueue pod keys; one worker runs one cycle
 // at a time (cycle.ts, pure), assumes the pod onto the chosen node in the
-// cache and starts the bind (bind.ts) without waiting for it, so the next
-// cycle runs while the apiserver writes. A failed bind forgets the
+// cache and starts the bind (bind.ts: one POST to pods/NAME/binding) without
+// waiting for it, so the next cycle runs while the apiserver writes. A failed bind forgets the
 // assumption and retries the pod after its backoff.
 
 import { lookupResource } from '../api/resources.ts'
@@ -231,9 +231,8 @@ export class Scheduler implements Controller {
       if (first !== undefined) this.#m.e2e.observe({ profile: this.#profile.name }, (performance.now() - first) / 1000)
       this.#log.debug({ pod: key, node, attempts: this.#queue!.attempts(key) + 1 }, 'pod bound')
       this.#done(key)
+      // PodScheduled=True came with the binding; the Event is queued, written off this path by the recorder.
       ctx.events.event(pod, 'Normal', 'Scheduled', `Successfully assigned ${key} to ${node}`)
-      const written = patchPodScheduled(ctx.client, out.bound, podScheduledCondition('True', new Date()))
-      this.#track(this.#background, written.catch((e) => this.#log.debug({ pod: key, err: (e as Error).message }, 'PodScheduled=True not written')))
     } catch (e) {
       this.#m.attempts.inc({ result: 'error', profile: this.#profile.name })
       this.#log.warn({ pod: key, node, err: (e as Error).message }, 'bind failed; retrying after backoff')

@@ -8,7 +8,8 @@ import { lookupResource } from '../../controlplane/api/resources.ts'
 import type { KubeObject } from '../../controlplane/api/types.ts'
 import { ApiEventRecorder, SharedInformers } from '../../controlplane/controllers/informers.ts'
 import { defaultControllerConfig } from '../../controlplane/controllers/types.ts'
-import { bindPod } from '../../controlplane/scheduler/bind.ts'
+import { bindingFor, bindPod } from '../../controlplane/scheduler/bind.ts'
+import { ApiClientError, resourcePath } from '../../controlplane/client/client.ts'
 import { Scheduler } from '../../controlplane/scheduler/scheduler.ts'
 import { makeNode, makePod, type PodSpecOptions } from '../../controlplane/scheduler/testing.ts'
 import { createLogger, silentLogger } from '../../lib/log.ts'
@@ -21,7 +22,7 @@ const [podsR, nodesR, nsR, eventsR, cmR] = [res('pods'), res('nodes'), res('name
 const ns = 'sched'
 const wait = { timeout: 30_000, interval: 100 }
 
-const c = await startTestCluster(t)
+const c = await startTestCluster(t, { identities: [{ user: 'system:kube-scheduler', groups: ['system:authenticated'] }, { user: 'jane', groups: ['system:authenticated'] }] })
 const client = c.client
 await client.create(nsR, undefined, { metadata: { name: ns } })
 for (const n of ['n1', 'n2', 'n3']) await client.create(nodesR, undefined, makeNode(n, { cpu: '2', memory: '8Gi', pods: '110' }))
@@ -42,7 +43,7 @@ t.teardown(async () => {
 await scheduler.start({
   client,
   informers,
-  events: new ApiEventRecorder({ client, logger, component: 'default-scheduler' }),
+  events: new ApiEventRecorder({ client, logger, component: 'default-scheduler', concurrency: 8 }),
   logger,
   metrics,
   config: defaultControllerConfig,
@@ -145,6 +146,39 @@ t.test('binding is a compare-and-set: a stale resourceVersion is re-read, a boun
   const again = await bindPod(client, created, 'n3')
   t.same(again, { gone: 'bound-elsewhere', node: 'n1' }, 'never moves a bound pod')
   t.equal((await getPod('manual')).spec.nodeName, 'n1')
+})
+
+t.test('pods/binding: one write sets nodeName and PodScheduled=True; refusals as kube-apiserver answers them', async (t) => {
+  const asScheduler = c.clientFor(c.tokens.get('system:kube-scheduler')!)
+  const asJane = c.clientFor(c.tokens.get('jane')!)
+  const created = await createPod('bind-me', { schedulerName: 'other' })
+  const path = resourcePath(podsR, ns, 'bind-me', 'binding')
+  const refused = async (cl: typeof client, body: unknown, p = path) => {
+    const e = await cl.call('POST', p, { body }).then(() => undefined, (e) => e)
+    t.ok(e instanceof ApiClientError, 'refused')
+    return { status: (e as ApiClientError).status, message: (e as ApiClientError).body?.message, causes: (e as ApiClientError).body?.details?.causes }
+  }
+  const denied = await refused(asJane, bindingFor(created, 'n1'))
+  t.equal(denied.status, 403)
+  t.match(denied.message, /"jane" cannot create resource "pods\/binding"/)
+  const bad = await refused(asScheduler, { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'bind-me' }, target: { kind: 'Pod' } })
+  t.equal(bad.status, 422)
+  t.same(bad.causes?.map((x: any) => x.field), ['target.kind', 'target.name'])
+  t.equal((await refused(asScheduler, { ...bindingFor(created, 'n1'), metadata: { name: 'nope' } }, resourcePath(podsR, ns, 'nope', 'binding'))).status, 404)
+  // Every write to the pod from here on, through a watch: the first one must carry both fields.
+  const before = await getPod('bind-me')
+  const seen: KubeObject[] = []
+  const w = client.watch(resourcePath(podsR, ns), { resourceVersion: before.metadata.resourceVersion, fieldSelector: 'metadata.name=bind-me' }, (ev) => void seen.push(ev.object as KubeObject), () => {})
+  t.teardown(() => w.stop())
+  const answer = await asScheduler.call('POST', path, { body: bindingFor(created, 'n2') })
+  t.same(answer, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 })
+  const first = await eventually(async () => seen[0], { ...wait, what: 'the binding write seen by a watch' })
+  t.equal(first.spec.nodeName, 'n2', 'bound')
+  t.equal(podScheduled(first)?.status, 'True', 'PodScheduled=True in the same write')
+  t.same(await getPod('bind-me'), first, 'and nothing else was written')
+  const again = await refused(asScheduler, bindingFor(created, 'n3'))
+  t.equal(again.status, 409)
+  t.equal(again.message, 'Operation cannot be fulfilled on pods/binding "bind-me": pod bind-me is already assigned to node "n2"')
 })
 
 t.test('metrics count the attempts', async (t) => {

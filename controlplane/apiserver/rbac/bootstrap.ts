@@ -116,6 +116,29 @@ const ingressRules: PolicyRule[] = [
   rule(['get', 'update', 'patch'], ['gateway.networking.k8s.io'], ['gatewayclasses/status', 'gateways/status', 'httproutes/status']),
 ]
 
+/** The identity of a kube-scheduler run outside the apiserver's process (the in-process one runs as the controller manager). */
+export const schedulerUser = 'system:kube-scheduler'
+
+/** Kubernetes' system:kube-scheduler ClusterRole, trimmed to the kinds Skiff serves. */
+const schedulerRules: PolicyRule[] = [
+  rule(['create', 'update', 'patch'], ['', 'events.k8s.io'], ['events']),
+  rule(['create'], ['coordination.k8s.io'], ['leases']),
+  rule(['get', 'update'], ['coordination.k8s.io'], ['leases'], ['kube-scheduler']),
+  rule(read, [''], ['nodes']),
+  rule(['get', 'list', 'watch', 'delete'], [''], ['pods']),
+  rule(['create'], [''], ['pods/binding', 'bindings']),
+  rule(['patch', 'update'], [''], ['pods/status']),
+  rule(read, [''], ['services', 'replicationcontrollers']),
+  rule(read, ['apps', 'extensions'], ['replicasets']),
+  rule(read, ['apps'], ['statefulsets']),
+  rule(read, ['policy'], ['poddisruptionbudgets']),
+  rule(read, [''], ['persistentvolumeclaims', 'persistentvolumes']),
+  rule(['create'], ['authentication.k8s.io'], ['tokenreviews']),
+  rule(['create'], ['authorization.k8s.io'], ['subjectaccessreviews']),
+  rule(read, [''], ['namespaces']),
+  rule(read, ['storage.k8s.io'], ['csinodes', 'csidrivers', 'csistoragecapacities']),
+]
+
 export function bootstrapPolicy(): KubeObject[] {
   return [
     clusterRole('cluster-admin', [rule(['*'], ['*'], ['*']), urls(['*'], ['*'])]),
@@ -143,6 +166,8 @@ export function bootstrapPolicy(): KubeObject[] {
     clusterRoleBinding('system:monitoring', 'system:monitoring', [group(monitoringGroup)]),
     clusterRoleBinding('system:node', 'system:node', [group(groups.nodes)]),
     clusterRoleBinding(ingressRoleName, ingressRoleName, [group(groups.ingress)]),
+    clusterRole(schedulerUser, schedulerRules),
+    clusterRoleBinding(schedulerUser, schedulerUser, [{ kind: 'User', apiGroup: rbacGroup, name: schedulerUser }]),
     // Leases: node heartbeats (the LoadBalancer speaker judges its peers) and ingress presence (endpoint withdrawal).
     role('kube-node-lease', 'system:node-leases', [rule(read, ['coordination.k8s.io'], ['leases'])]),
     roleBinding('kube-node-lease', 'system:node-leases', 'system:node-leases', [group(groups.nodes)]),
