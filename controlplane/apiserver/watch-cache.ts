@@ -36,11 +36,22 @@ export interface CachedList {
   revision: number
 }
 
+interface Entry {
+  cache: StoreCache
+  started: Promise<void>
+  /** namespace ('' for cluster-scoped objects) -> name -> object, kept with the cache. */
+  byNamespace: Map<string, Map<string, KubeObject>>
+  /** Sorted lists per namespace (all: under allKey), made on demand and dropped when that namespace changes. */
+  sorted: Map<string, KubeObject[]>
+}
+
+const allKey = '\0all'
+
 export class WatchCache {
   #store: Store
   #log: Logger
   #waitMs: number
-  #caches = new Map<string, { cache: StoreCache; started: Promise<void> }>()
+  #caches = new Map<string, Entry>()
 
   constructor(opts: { store: Store; logger: Logger; waitMs?: number }) {
     this.#store = opts.store
@@ -57,11 +68,7 @@ export class WatchCache {
   async list(info: ResourceInfo, ns: string | undefined, consistent: boolean): Promise<CachedList | undefined> {
     const resource = qualifiedResource(info)
     let entry = this.#caches.get(resource)
-    if (!entry) {
-      const cache = new StoreCache({ store: this.#store, resource, logger: this.#log })
-      entry = { cache, started: cache.start() }
-      this.#caches.set(resource, entry)
-    }
+    if (!entry) this.#caches.set(resource, (entry = this.#make(resource)))
     const deadline = performance.now() + this.#waitMs
     if (!(await within(entry.started, this.#waitMs))) return undefined
     const want = consistent ? await this.#store.currentRevision() : 1
@@ -73,18 +80,45 @@ export class WatchCache {
       }
       await new Promise((r) => setTimeout(r, 1))
     }
-    const revision = cache.revision
-    const prefix = ns ? `${ns}/` : ''
-    const keys: string[] = []
-    for (const k of cache.items.keys()) if (k.startsWith(prefix)) keys.push(k)
-    keys.sort()
-    return { items: keys.map((k) => cache.items.get(k)!), revision }
+    return { items: sortedItems(entry, ns), revision: cache.revision }
+  }
+
+  #make(resource: string): Entry {
+    const cache = new StoreCache({ store: this.#store, resource, logger: this.#log })
+    const entry: Entry = { cache, started: Promise.resolve(), byNamespace: new Map(), sorted: new Map() }
+    cache.onChange((type, obj) => {
+      const ns = obj.metadata.namespace ?? ''
+      let objs = entry.byNamespace.get(ns)
+      if (!objs) entry.byNamespace.set(ns, (objs = new Map()))
+      if (type === 'DELETED') objs.delete(obj.metadata.name!)
+      else objs.set(obj.metadata.name!, obj)
+      if (objs.size === 0) entry.byNamespace.delete(ns)
+      entry.sorted.delete(ns)
+      entry.sorted.delete(allKey)
+    })
+    entry.started = cache.start()
+    return entry
   }
 
   stop(): void {
     for (const { cache } of this.#caches.values()) cache.stop()
     this.#caches.clear()
   }
+}
+
+/** The objects of one namespace (or all), sorted by namespace/name as the store lists them. */
+function sortedItems(entry: Entry, ns: string | undefined): KubeObject[] {
+  const at = ns ?? allKey
+  let items = entry.sorted.get(at)
+  if (items) return items
+  if (ns !== undefined) {
+    const objs = entry.byNamespace.get(ns)
+    items = objs ? [...objs.keys()].sort().map((k) => objs.get(k)!) : []
+  } else {
+    items = [...entry.cache.items.keys()].sort().map((k) => entry.cache.items.get(k)!)
+  }
+  entry.sorted.set(at, items)
+  return items
 }
 
 async function within(p: Promise<void>, ms: number): Promise<boolean> {
