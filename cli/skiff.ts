@@ -245,6 +245,7 @@ program
   .option('--load-balancer-pool <ranges...>', 'LoadBalancer addresses (CIDRs, a-b ranges, addresses)', ['10.112.0.0/24'])
   .option('--install', 'write and enable a systemd unit running this command (restart on failure, start at boot), then exit')
   .option('--systemd-dir <dir>', 'where --install writes the unit', '/etc/systemd/system')
+  .option('--no-watch-cache', 'serve lists and the initial state of watches from Redis instead of the watch cache (kube-apiserver --watch-cache=false)')
   .action(async (o) => {
     if (o.install) {
       const { installUnit, withoutInstallFlags } = await import('./install.ts')
@@ -278,6 +279,7 @@ program
         dataDirs: o.redisDataDir, diskReserveBytes: await byteSizeFlag('--redis-disk-reserve', o.redisDiskReserve),
       },
       join: o.join ? { server: o.join, token: o.token } : undefined,
+      watchCache: o.watchCache,
       host: bind,
       port: intFlag('--port', o.port, 0, 65535),
       sans: [advertise, ...((o.san as string[] | undefined) ?? [])],

@@ -72,6 +72,8 @@ export interface ServerConfig {
   controllers?: Partial<ControllerConfig> | false
   /** metrics.k8s.io scrape period (default 15 s). */
   metricsResolutionMs?: number
+  /** Lists and watches' initial state from the apiserver's watch cache (default true; kube-apiserver's --watch-cache). */
+  watchCache?: boolean
   scheduler?: SchedulerOptions
   /** Events kept in the store's stream for watches to resume from (default 100000). */
   streamMaxLen?: number
@@ -230,6 +232,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     serviceAccountKey,
     serverBundle: () => serverBundle(cfg.stateDir, ca),
     metricsResolutionMs: cfg.metricsResolutionMs,
+    watchCache: cfg.watchCache,
   })
   store.registerMetrics(apiserver.metrics)
   try {

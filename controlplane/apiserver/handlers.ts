@@ -29,6 +29,8 @@ import { handleBinding } from './binding.ts'
 import { handleMetrics } from './metrics/api.ts'
 import { handleConverted } from './conversion.ts'
 import type { MetricsStore } from './metrics/points.ts'
+import { jsonOf, streamList, type WatchCache } from './watch-cache.ts'
+import { withTypeMeta } from './registry.ts'
 
 export interface HandlerContext {
   registry: Registry
@@ -45,6 +47,8 @@ export interface HandlerContext {
   serviceAccountTokens?: ServiceAccountTokens
   /** What the metrics scraper saw (metrics.k8s.io). */
   metrics?: MetricsStore
+  /** Serves lists and watches' initial state from memory (watch-cache.ts); without it they read the store. */
+  lists?: WatchCache
 }
 
 function check(ctx: HandlerContext, attrs: RequestAttributes): void {
@@ -180,17 +184,20 @@ async function handleListOrWatch(req: IncomingMessage, res: ServerResponse, p: R
       bookmarks: boolParam(query, 'allowWatchBookmarks'),
       table,
       print: ctx.print,
+      cache: ctx.lists,
     }, (d) => ctx.watchers(d, resource))
   }
-  const { items, revision } = await ctx.registry.list(info, p.namespace)
+  const cached = await ctx.lists?.list(info, p.namespace, query.get('resourceVersion') !== '0')
+  const { items, revision } = cached ?? (await ctx.registry.list(info, p.namespace))
   const selected = items.filter((o) => matches(filter, info, o))
   const page = paginate(selected, revision, query)
   const meta = { resourceVersion: String(page.revision), ...(page.continueToken ? { continue: page.continueToken, remainingItemCount: page.remaining } : {}) }
   if (table) {
-    const t = printTable(info, page.page, { includeObject: table.includeObject, now: new Date(), resourceVersion: String(page.revision), context: ctx.print }) as any
+    const t = printTable(info, cached ? page.page.map((o) => withTypeMeta(info, o)) : page.page, { includeObject: table.includeObject, now: new Date(), resourceVersion: String(page.revision), context: ctx.print }) as any
     t.metadata = { ...t.metadata, ...meta }
     return sendJson(res, 200, t)
   }
+  if (cached) return await streamList(res, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: meta }, page.page, (o) => jsonOf(info, o))
   sendJson(res, 200, { kind: `${info.kind}List`, apiVersion: groupVersion(info), metadata: meta, items: page.page })
 }
 

@@ -38,6 +38,7 @@ import {
 import type { FieldValidation } from './field-validation.ts'
 import { GarbageCollector } from './gc.ts'
 import { handleResource } from './handlers.ts'
+import { WatchCache } from './watch-cache.ts'
 import { sendError, sendJson } from './http-util.ts'
 import { joinPath, kubeletCertificatePath, NodeJoin, serverJoinPath, type ServerJoinBundle } from './join.ts'
 import { NodeProxy, streamSubresources, toApiError, writeUpgradeError } from './node-proxy.ts'
@@ -93,6 +94,8 @@ export interface ApiServerOptions {
   metricsResolutionMs?: number
   /** How often the dashboard's traffic map scrapes the ingress nodes while someone looks at it; default 5 s. */
   dashboardTrafficPeriodMs?: number
+  /** Lists and watches' initial state from memory (watch-cache.ts); default true, as kube-apiserver's --watch-cache. */
+  watchCache?: boolean
 }
 
 const bootstrapNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease']
@@ -117,11 +120,13 @@ export class ApiServer {
   #latency: Histogram<string>
   #watchers: Gauge<string>
   #ready = false
+  #lists?: WatchCache
 
   constructor(opts: ApiServerOptions) {
     this.#opts = opts
     this.#log = opts.logger.child({ component: 'apiserver' })
     this.registry = new Registry({ store: opts.store, logger: this.#log, alloc: opts.alloc })
+    if (opts.watchCache !== false) this.#lists = new WatchCache({ store: opts.store, logger: this.#log })
     this.#graph = new AuthzGraph({ store: opts.store, logger: this.#log })
     this.#routing = new RoutingStatus({ store: opts.store, logger: this.#log })
     this.#print = { applied: (kind, obj) => this.#routing.applied(kind, obj) }
@@ -174,6 +179,7 @@ export class ApiServer {
     this.#graph.stop()
     this.#routing.stop()
     this.#credentials.stop()
+    this.#lists?.stop()
     await this.#gc.stop()
     await this.#scraper.stop()
     await this.#dashboard.stop()
@@ -306,6 +312,7 @@ export class ApiServer {
       defaultFieldValidation: this.#opts.defaultFieldValidation,
       serviceAccountTokens: this.#saTokens,
       metrics: this.#scraper.store,
+      lists: this.#lists,
     }
   }
 

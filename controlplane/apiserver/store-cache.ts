@@ -19,6 +19,9 @@ export class StoreCache {
   #synced = false
   #namespace?: string
   #filter: (o: KubeObject) => boolean
+  /** The revision of the last list or event applied; 0 while the cache is not watching. */
+  #revision = 0
+  #live = false
 
   /** namespace and filter keep only the objects a user needs (the credential Secrets, not every Secret). */
   constructor(opts: { store: Store; resource: string; logger: Logger; namespace?: string; filter?: (o: KubeObject) => boolean }) {
@@ -41,6 +44,15 @@ export class StoreCache {
     return this.#synced
   }
 
+  /**
+   * The revision the cache is known to reflect: every write up to it is in
+   * (writes to other resources move it too, through the watch's progress).
+   * 0 while the watch is down (between its end and the relist).
+   */
+  get revision(): number {
+    return this.#live ? Math.max(this.#revision, this.#watch?.progress() ?? 0) : 0
+  }
+
   async start(): Promise<void> {
     this.#stopped = false
     await this.#relist()
@@ -48,6 +60,7 @@ export class StoreCache {
 
   stop(): void {
     this.#stopped = true
+    this.#live = false
     this.#watch?.stop()
   }
 
@@ -61,10 +74,13 @@ export class StoreCache {
         this.items.clear()
         for (const [k, o] of fresh) this.items.set(k, o)
         this.#synced = true
+        this.#revision = revision
+        this.#live = true
         this.#watch = this.#store.watch(
           { resource: this.resource, fromRevision: revision },
           (ev) => this.#apply(ev),
           (err) => {
+            this.#live = false
             if (this.#stopped) return
             this.#log.warn({ resource: this.resource, err: err?.message }, 'cache watch ended; relisting')
             setTimeout(() => void this.#relist(), 200)
@@ -79,6 +95,7 @@ export class StoreCache {
   }
 
   #apply(ev: StoreEvent): void {
+    this.#revision = ev.revision
     const had = this.items.get(ev.key)
     if (ev.type !== 'DELETED' && this.#keeps(ev.object)) {
       this.items.set(ev.key, ev.object)

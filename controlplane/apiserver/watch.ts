@@ -17,6 +17,7 @@ import { matches, type ObjectFilter } from './filters.ts'
 import type { TableRequest } from './http-util.ts'
 import type { Registry } from './registry.ts'
 import { withTypeMeta } from './registry.ts'
+import { jsonOf, type WatchCache } from './watch-cache.ts'
 
 export interface WatchRequest {
   info: ResourceInfo
@@ -28,6 +29,8 @@ export interface WatchRequest {
   print?: PrintContext
   /** Extra per-object authorization (e.g. a node reading only its own objects). */
   visible?: (obj: KubeObject) => boolean
+  /** The initial state of "" and "0" watches comes from here when it can (watch-cache.ts). */
+  cache?: WatchCache
 }
 
 const maxBufferedBytes = 16 * 1024 * 1024
@@ -58,7 +61,7 @@ export async function serveWatch(res: ServerResponse, registry: Registry, req: W
   let from: number
   let initial: KubeObject[] = []
   if (!rv || rv === '0') {
-    const list = await registry.list(info, req.filter.namespace)
+    const list = (await req.cache?.list(info, req.filter.namespace, rv !== '0')) ?? (await registry.list(info, req.filter.namespace))
     initial = list.items.filter((o) => matches(req.filter, info, o) && (req.visible?.(o) ?? true))
     from = list.revision
   } else {
@@ -69,14 +72,17 @@ export async function serveWatch(res: ServerResponse, registry: Registry, req: W
   res.flushHeaders()
   let last = from
   let closed = false
-  const send = (type: WatchEventType, object: unknown) => {
+  const write = (line: string) => {
     if (closed) return
-    res.write(JSON.stringify({ type, object }) + '\n')
+    res.write(line)
     if (res.writableLength > maxBufferedBytes) finish('slow watcher')
   }
+  const send = (type: WatchEventType, object: unknown) => write(JSON.stringify({ type, object }) + '\n')
+  // The object's JSON is made once for every watcher of the resource (jsonOf keeps it); a Table is per watcher.
+  const sendObject = (type: WatchEventType, obj: KubeObject) => (req.table ? send(type, render(obj)) : write(`{"type":"${type}","object":${jsonOf(info, obj)}}\n`))
   const render = (obj: KubeObject) =>
     req.table ? printTable(info, [withTypeMeta(info, obj)], { includeObject: req.table.includeObject, now: new Date(), resourceVersion: obj.metadata.resourceVersion ?? String(last), context: req.print }) : withTypeMeta(info, obj)
-  for (const o of initial) send('ADDED', render(o))
+  for (const o of initial) sendObject('ADDED', o)
   onCount(1)
   const timers: NodeJS.Timeout[] = []
   const handle = registry.store.watch(
@@ -84,7 +90,7 @@ export async function serveWatch(res: ServerResponse, registry: Registry, req: W
     (ev) => {
       last = ev.revision
       const type = translate(req, ev)
-      if (type) send(type, render(ev.object))
+      if (type) sendObject(type, ev.object)
     },
     (err) => {
       if (err) {
