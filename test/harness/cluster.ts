@@ -126,6 +126,8 @@ export async function runKubectl(
       if (r.code !== 0 && !o.allowFail) reject(new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${stderr}${stdout}`))
       else resolve(r)
     })
+    // A child that exits before reading its stdin (kubectl refused at once) makes the write fail with EPIPE: its exit code says what happened.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(o.stdin ?? '')
   })
 }

@@ -60,6 +60,8 @@ export function runSkiff(stateDir: string, args: string[], o: { stdin?: string; 
       clearTimeout(timer)
       resolve({ code: code ?? -1, stdout, stderr })
     })
+    // A child that exits before reading its stdin (kubectl refused at once) makes the write fail with EPIPE: its exit code says what happened.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(o.stdin ?? '')
   })
 }
