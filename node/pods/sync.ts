@@ -158,7 +158,9 @@ export class PodSync {
    * Ready after this). The queue is not running yet: nothing else touches them.
    */
   async #removeGone(): Promise<void> {
-    const live = new Set(this.#informer.list().map((p) => p.metadata.uid!))
+    // A pod being deleted counts as gone: one evicted while this node was off (Terminating, waiting for its
+    // kubelet) is terminated here, with its grace period and final DELETE, before the node reports Ready.
+    const live = new Set(this.#informer.list().filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.uid!))
     const keys = new Set((await this.runtime.listAll()).filter((c) => !live.has(c.uid)).map((c) => `${c.namespace}/${c.name}`))
     if (keys.size) this.#log.info({ pods: keys.size }, 'removing containers of pods that are gone before starting any pod')
     await Promise.all([...keys].map((key) => this.#syncKey(key)))
