@@ -12,34 +12,24 @@
 // skiff/pause:local with a tcpSocket readiness probe (the light pod of
 // bench/pod-startup.ts), in one Deployment.
 
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import { ApiClient } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { eventually } from '../lib/net.ts'
 import { pickClusterCIDR } from '../test/harness/node.ts'
 import { names } from '../cli/cluster-spec.ts'
-import { log } from './harness.ts'
+import { log, skiffCmd } from './harness.ts'
 
 const perNode = Number(process.env.BENCH_PODS_PER_NODE ?? 110)
 const nodes = Number(process.env.BENCH_NODES ?? 3)
 const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 900)
 const total = perNode * nodes
-const skiff = fileURLToPath(new URL('../cli/skiff.ts', import.meta.url))
 const deployments = lookupResource('apps', 'v1', 'deployments')!
 const podsInfo = lookupResource('', 'v1', 'pods')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
-
-function skiffCmd(stateDir: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [skiff, '--state-dir', stateDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skiff ${args.join(' ')} exited ${code}`))))
-  })
-}
 
 type Category = 'skiff server' | 'skiff agents' | 'dockerd + containerd' | 'containerd-shim' | 'containers' | 'redis'
 

@@ -1,6 +1,7 @@
 // Small helpers shared by the benchmarks.
 
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { Histogram } from '../lib/metrics.ts'
 
@@ -33,6 +34,16 @@ export function cleanupOnSignal(cleanup: () => Promise<unknown>): () => Promise<
   const onSignal = () => void once().finally(() => process.exit(130))
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   return once
+}
+
+const skiffCli = fileURLToPath(new URL('../cli/skiff.ts', import.meta.url))
+
+/** The real skiff CLI against a state folder (`skiff up`, `skiff down` of a benchmark's cluster); its stderr shows. */
+export function skiffCmd(stateDir: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [skiffCli, '--state-dir', stateDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skiff ${args.join(' ')} exited ${code}`))))
+  })
 }
 
 /** The p-th percentile of xs (nearest rank). */

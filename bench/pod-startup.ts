@@ -16,23 +16,21 @@
 // straight through the Docker API on one network, each timed from its create
 // call until it answers (HTTP /healthz for echo, a TCP connect for light).
 
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Dockerode from 'dockerode'
 import { lookupResource } from '../controlplane/api/resources.ts'
 import { ApiClient, resourcePath } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { eventually } from '../lib/net.ts'
 import { pickClusterCIDR } from '../test/harness/node.ts'
+import { skiffCmd } from './harness.ts'
 
 const count = Number(process.env.BENCH_PODS ?? 30)
 const images = (process.env.BENCH_IMAGES ?? 'light,echo').split(',') as Array<keyof typeof variants>
-const skiff = fileURLToPath(new URL('../cli/skiff.ts', import.meta.url))
 const pods = lookupResource('', 'v1', 'pods')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
@@ -41,13 +39,6 @@ const now = () => performance.now()
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
-
-function skiffCmd(stateDir: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [skiff, '--state-dir', stateDir, ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skiff ${args.join(' ')} exited ${code}`))))
-  })
 }
 
 const variants = {

@@ -180,7 +180,7 @@ export function matchesSelector(labels: Record<string, string> | undefined, sel:
 export function podsOf(o: Obj, pods: Obj[]): Obj[] {
   if (o.kind === 'Pod') return [o]
   if (o.kind === 'Node') return pods.filter((p) => p.spec?.nodeName === o.metadata.name)
-  const sel = o.kind === 'Service' ? o.spec?.selector : o.spec?.selector
+  const sel = o.spec?.selector
   if (!sel) return []
   return pods.filter((p) => p.metadata.namespace === o.metadata.namespace && matchesSelector(p.metadata.labels, sel)).sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))
 }
@@ -305,8 +305,8 @@ export function trafficMap(input: MapInput): TrafficMap {
 
   const services = new Map(input.services.map((s) => [`${s.metadata.namespace}/${s.metadata.name}`, s]))
   const wantedServices = new Set<string>()
-  const routeEdge = (routeId: string, cls: string, backends: Array<{ namespace: string; name: string }>) => {
-    for (const from of poolNodes(cls)) edges.push({ from, to: routeId })
+  const routeEdge = (routeId: string, classes: Iterable<string>, backends: Array<{ namespace: string; name: string }>) => {
+    for (const cls of classes) for (const from of poolNodes(cls)) edges.push({ from, to: routeId })
     for (const b of backends) {
       const key = `${b.namespace}/${b.name}`
       wantedServices.add(key)
@@ -321,7 +321,7 @@ export function trafficMap(input: MapInput): TrafficMap {
     for (const h of hosts) rate = addRate(rate, hostRate.get(`${cls} ${h}`))
     const id = `route/Ingress/${ing.metadata.namespace}/${ing.metadata.name}`
     nodes.push({ id, column: 'route', label: `Ingress ${ing.metadata.namespace}/${ing.metadata.name}`, sub: `${cls || 'no class'} · ${hosts.join(', ') || '*'}`, target: `Ingress/${ing.metadata.namespace}/${ing.metadata.name}`, rate, ok: true })
-    routeEdge(id, cls, ingressBackends(ing).map((name) => ({ namespace: ing.metadata.namespace ?? '', name })))
+    routeEdge(id, [cls], ingressBackends(ing).map((name) => ({ namespace: ing.metadata.namespace ?? '', name })))
   }
 
   const gateways = new Map(input.gateways.map((g) => [`${g.metadata.namespace}/${g.metadata.name}`, g]))
@@ -338,11 +338,7 @@ export function trafficMap(input: MapInput): TrafficMap {
     const id = `route/HTTPRoute/${r.metadata.namespace}/${r.metadata.name}`
     const accepted = (r.status?.parents ?? []).every((p: any) => (p.conditions ?? []).every((c: any) => c.type !== 'Accepted' || c.status === 'True'))
     nodes.push({ id, column: 'route', label: `HTTPRoute ${r.metadata.namespace}/${r.metadata.name}`, sub: `${[...classes].join(', ') || 'no gateway'} · ${hosts.join(', ') || '*'}`, target: `HTTPRoute/${r.metadata.namespace}/${r.metadata.name}`, rate, ok: accepted })
-    for (const cls of classes) for (const from of poolNodes(cls)) edges.push({ from, to: id })
-    for (const b of routeBackends(r)) {
-      wantedServices.add(`${b.namespace}/${b.name}`)
-      edges.push({ from: id, to: `service/${b.namespace}/${b.name}` })
-    }
+    routeEdge(id, classes, routeBackends(r))
   }
 
   const podsByName = new Map(input.pods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]))
