@@ -368,6 +368,10 @@ t.test('node faults on three simulated hosts', async (t) => {
       t.same(late, [], `${name}: 100% success for requests sent from 20 s after NotReady on`)
     }
 
+    // The victim is evicted at the taint's age + evictionS, seen by the node lifecycle controller's 5 s pass: up to
+    // NotReady + 25 s, later than the load window above. Power on only once it is replaced, as the point says.
+    await eventually(async () => (await webPods(c)).every((p) => !victims.includes(p.metadata.uid!) || p.metadata.deletionTimestamp) || undefined,
+      { timeout: (evictionS + 30) * 1000, interval: 200, what: 'node-3\'s web pod evicted' })
     // Power on: the agent removes the replaced pod's containers before it reports Ready.
     const start = await c.skiff(['host', 'start', n3.name])
     t.equal(start.code, 0, start.stderr)
