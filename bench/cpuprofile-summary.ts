@@ -4,7 +4,11 @@
 // stack), so "the request handler", "the store", "the watch fan-out" read
 // as phases. Markdown tables on stdout.
 //
-//   node bench/cpuprofile-summary.ts /tmp/prof/apiserver.cpuprofile [top=20]
+//   node bench/cpuprofile-summary.ts /tmp/prof/apiserver.cpuprofile [top=20] [FROM_US-TO_US]
+//
+// A window keeps only the samples taken in it (the profile's clock is
+// CLOCK_MONOTONIC in microseconds, as process.hrtime.bigint() / 1000n):
+// bench/pod-startup.ts prints the window of each pod phase.
 
 import { readFileSync } from 'node:fs'
 
@@ -39,6 +43,13 @@ const phases: Array<[string, RegExp]> = [
   ['watch fan-out', /^controlplane\/apiserver\/watch\.ts|^controlplane\/client\/informer\.ts/],
   ['validation, defaults, schema', /^controlplane\/api\/(validation|defaults|schema)|^controlplane\/apiserver\/field-validation/],
   ['scheduling cycle', /^controlplane\/scheduler\/(cycle|plugins|cache|nodeinfo|resources)/],
+  ['Docker client (dockerode, docker-modem)', /^(dockerode|docker-modem)$/],
+  ['agent: pod sync and probes', /^node\/(pods\/|probes)/],
+  ['agent: NetworkPolicy', /^dataplane\/network-policy\//],
+  ['agent: service proxy', /^dataplane\/service-proxy\//],
+  ['agent: DNS', /^dataplane\/dns\//],
+  ['agent: ingress', /^dataplane\/ingress\//],
+  ['agent: other', /^node\//],
   ['request handling (registry, handlers, authn/z, JSON)', /^controlplane\//],
   ['HTTP and TLS', /^node:(_http|https|net|tls|_tls|internal\/(streams|stream_base|tls|http))/],
 ]
@@ -48,7 +59,10 @@ function phaseOf(stack: string[]): string {
   return 'other'
 }
 
-export function summarize(p: Profile, top = 20): string {
+/** Only the samples taken in [fromUs, toUs] (the profile's clock: CLOCK_MONOTONIC microseconds, as process.hrtime). */
+export interface Window { fromUs: number; toUs: number }
+
+export function summarize(p: Profile, top = 20, window?: Window): string {
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -58,7 +72,10 @@ export function summarize(p: Profile, top = 20): string {
   const byPhase = new Map<string, number>()
   let total = 0
   const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v)
+  let at = p.startTime
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.timeDeltas[i] ?? 0
+    if (window && (at < window.fromUs || at > window.toUs)) continue
     const dt = (p.timeDeltas[i + 1] ?? 0) / 1000 // the time until the next sample belongs to this one
     const leaf = byId.get(p.samples[i]!)!
     total += dt
@@ -95,7 +112,9 @@ export function summarize(p: Profile, top = 20): string {
 }
 
 if (import.meta.main) {
-  const [path, top] = process.argv.slice(2)
-  if (!path) throw new Error('usage: node bench/cpuprofile-summary.ts FILE.cpuprofile [top]')
-  process.stdout.write(summarize(JSON.parse(readFileSync(path, 'utf8')) as Profile, Number(top ?? 20)))
+  const [path, top, range] = process.argv.slice(2)
+  if (!path) throw new Error('usage: node bench/cpuprofile-summary.ts FILE.cpuprofile [top] [FROM_US-TO_US]')
+  const m = range ? /^(\d+)-(\d+)$/.exec(range) : undefined
+  if (range && !m) throw new Error(`window ${range}: want FROM_US-TO_US (CLOCK_MONOTONIC microseconds, as the benchmark prints them)`)
+  process.stdout.write(summarize(JSON.parse(readFileSync(path, 'utf8')) as Profile, Number(top ?? 20), m ? { fromUs: Number(m[1]), toUs: Number(m[2]) } : undefined))
 }

@@ -12,7 +12,7 @@
 // skiff/pause:local with a tcpSocket readiness probe (the light pod of
 // bench/pod-startup.ts), in one Deployment.
 
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { lookupResource } from '../controlplane/api/resources.ts'
@@ -20,7 +20,7 @@ import { ApiClient } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { eventually } from '../lib/net.ts'
 import { pickClusterCIDR } from '../test/harness/node.ts'
-import { names } from '../cli/cluster-spec.ts'
+import { categories, clusterProcesses, pssKiB, type Category } from './cluster-procs.ts'
 import { log, skiffCmd } from './harness.ts'
 
 const perNode = Number(process.env.BENCH_PODS_PER_NODE ?? 110)
@@ -31,49 +31,12 @@ const deployments = lookupResource('apps', 'v1', 'deployments')!
 const podsInfo = lookupResource('', 'v1', 'pods')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
 
-type Category = 'skiff server' | 'skiff agents' | 'dockerd + containerd' | 'containerd-shim' | 'containers' | 'redis'
-
-/** PSS in KiB of every process that belongs to the cluster in `stateDir` (its paths, or its run folder /run/skiff/ID), by category. */
+/** PSS in KiB of every process of the cluster in `stateDir`, by category, and how many containerd-shims there are. */
 function memory(stateDir: string): Record<Category, number> & { shims: number } {
-  const runDir = names.runDir(JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')))
-  const ours = (cmd: string) => cmd.includes(stateDir) || cmd.includes(`${runDir}/`)
-  const out: Record<Category, number> & { shims: number } = { 'skiff server': 0, 'skiff agents': 0, 'dockerd + containerd': 0, 'containerd-shim': 0, containers: 0, redis: 0, shims: 0 }
-  const children = new Map<number, number[]>()
-  const info = new Map<number, { cmd: string; pss: number }>()
-  for (const d of readdirSync('/proc')) {
-    const pid = Number(d)
-    if (!Number.isInteger(pid)) continue
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()
-      const ppid = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
-      const pss = Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0)
-      // redis-server rewrites its title (address:port); its working folder, the data dir, is the cluster's.
-      const cwd = (() => {
-        try {
-          return readlinkSync(`/proc/${pid}/cwd`)
-        } catch {
-          return ''
-        }
-      })()
-      info.set(pid, { cmd: cwd.startsWith(stateDir) ? `${cmd} (cwd ${cwd})` : cmd, pss })
-      children.set(ppid, [...(children.get(ppid) ?? []), pid])
-    } catch {
-      // gone, or a kernel thread
-    }
-  }
-  const subtree = (pid: number): number[] => [pid, ...(children.get(pid) ?? []).flatMap(subtree)]
-  for (const [pid, { cmd, pss }] of info) {
-    if (!ours(cmd)) continue
-    const exe = cmd.split(' ')[0]!.split('/').pop()!
-    if (cmd.includes('skiff.ts') && / server( |$)/.test(cmd)) out['skiff server'] += pss
-    else if (cmd.includes('skiff.ts') && / agent( |$)/.test(cmd)) out['skiff agents'] += pss
-    else if (exe === 'redis-server') out.redis += pss
-    else if (exe === 'dockerd' || exe === 'containerd') out['dockerd + containerd'] += pss
-    else if (exe.startsWith('containerd-shim')) {
-      out['containerd-shim'] += pss
-      out.shims++
-      for (const c of subtree(pid).slice(1)) out.containers += info.get(c)?.pss ?? 0
-    }
+  const out = { ...Object.fromEntries(categories.map((c) => [c, 0])), shims: 0 } as Record<Category, number> & { shims: number }
+  for (const p of clusterProcesses(stateDir)) {
+    out[p.category] += pssKiB(p.pid)
+    if (p.category === 'containerd-shim') out.shims++
   }
   return out
 }
@@ -126,7 +89,7 @@ async function main() {
     lines.push('| memory (PSS) | before (MiB) | with the pods (MiB) | per pod (MiB) |', '| --- | --- | --- | --- |')
     let sumB = 0
     let sumA = 0
-    for (const k of ['skiff server', 'skiff agents', 'redis', 'dockerd + containerd', 'containerd-shim', 'containers'] as Category[]) {
+    for (const k of categories) {
       sumB += before[k]
       sumA += after[k]
       lines.push(`| ${k} | ${mib(before[k])} | ${mib(after[k])} | ${((after[k] - before[k]) / 1024 / total).toFixed(2)} |`)

@@ -6,15 +6,25 @@
 //          milliseconds), readiness by tcpSocket: what Skiff itself adds;
 //   echo:  the Node.js test server, readiness by httpGet /healthz: what an
 //          app with a runtime to start costs (30 Node.js processes on 2 cores).
-// Per pod, the watch also dates each phase as the bench sees it: scheduled
-// (spec.nodeName set), sandbox up (status.podIP set), containers started
-// (every containerStatus running), Ready.
+// Per pod, the watch dates each phase as the bench sees it (scheduled:
+// spec.nodeName set; sandbox: status.podIP set; started: every
+// containerStatus running; Ready), and the nodes' Engines date each container
+// (Docker's Created and State.StartedAt). The CPU time of every process of
+// the cluster over the pod phase is reported by category (cluster-procs.ts).
 //
-//   node bench/pod-startup.ts            (BENCH_PODS=30, BENCH_IMAGES=light,echo by default)
+//   node bench/pod-startup.ts    (BENCH_PODS=30, BENCH_IMAGES=light,echo, BENCH_RATE=0: all at once; N: pods/s)
+//   NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/pod-startup.ts
+//     then node bench/cpuprofile-summary.ts /tmp/prof/FILE.cpuprofile 20 FROM-TO
+//     with the pod phase's window that the run prints last
 //
-// Reference in the same run, the direct path: the same N containers started
-// straight through the Docker API on one network, each timed from its create
-// call until it answers (HTTP /healthz for echo, a TCP connect for light).
+// References in the same run, the direct path: the same N pods (a pause
+// container and the app joined to its network namespace) created and started
+// straight through the Docker API, each timed from its first create call until
+// it answers (HTTP /healthz for echo, a TCP connect for light):
+//   - on the cluster's own three Engines and pod networks, round-robin, while
+//     the cluster idles: the same Engine work as Skiff's pods, so the ratio;
+//   - on this machine's one Engine, after the cluster is down, with and
+//     without the pause container, for scale.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
@@ -23,14 +33,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Dockerode from 'dockerode'
 import { lookupResource } from '../controlplane/api/resources.ts'
-import { ApiClient, resourcePath } from '../controlplane/client/client.ts'
+import { ApiClient, ApiClientError, resourcePath } from '../controlplane/client/client.ts'
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { eventually } from '../lib/net.ts'
 import { pickClusterCIDR } from '../test/harness/node.ts'
 import { skiffCmd } from './harness.ts'
+import { names, type ClusterSpec } from '../cli/cluster-spec.ts'
+import { labels, networkName } from '../node/labels.ts'
+import { categories, clusterProcesses, cpuOver, machineCpu } from './cluster-procs.ts'
 
 const count = Number(process.env.BENCH_PODS ?? 30)
 const images = (process.env.BENCH_IMAGES ?? 'light,echo').split(',') as Array<keyof typeof variants>
+/** Pods per second, each path creating its pods in a steady stream; 0: all at once. */
+const rate = Number(process.env.BENCH_RATE ?? 0)
+/** Before the i-th pod's create: nothing when all start at once, else its slot in the stream. */
+const slot = (i: number) => (rate > 0 ? new Promise((r) => setTimeout(r, (1000 * i) / rate)) : undefined)
 const pods = lookupResource('', 'v1', 'pods')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
@@ -56,15 +73,25 @@ const variants = {
 
 const phaseNames = ['scheduled', 'sandbox', 'started', 'ready'] as const
 type Phases = Partial<Record<(typeof phaseNames)[number], number>>
+/** What each node's Engine recorded (Docker's Created and State.StartedAt, nanosecond wall clock), per pod. */
+const enginePhases = ['sandboxCreated', 'sandboxStarted', 'appCreated', 'appStarted'] as const
+type EnginePhases = Partial<Record<(typeof enginePhases)[number], number>>
+interface RunResult { watch: Phases[]; engine: EnginePhases[]; cpu: CpuUse; seconds: number; window: string }
+type CpuUse = ReturnType<ReturnType<typeof cpuOver>>
 
-/** N pods at once in a fresh namespace; per pod, ms from its create request to each phase seen in the watch. */
-async function skiffRun(client: ApiClient, v: (typeof variants)[keyof typeof variants], ns: string): Promise<Phases[]> {
+/**
+ * N pods at once in a fresh namespace; per pod, ms from its create request to
+ * each phase seen in the watch, and to each container event the node's Engine
+ * dated (read from every host's dockerd once all are Ready).
+ */
+async function skiffRun(client: ApiClient, stateDir: string, engines: Dockerode[], v: (typeof variants)[keyof typeof variants], ns: string): Promise<RunResult> {
   const podSpec = {
     terminationGracePeriodSeconds: 1,
     containers: [{ name: 'app', image: v.image, ...(v.command ? { command: v.command } : {}), ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: v.readinessProbe }],
   }
   await client.create(nsInfo, undefined, { metadata: { name: ns } })
   const started = new Map<string, number>()
+  const startedWall = new Map<string, number>()
   const phases = new Map<string, Phases>()
   let ready = 0
   const w = client.watch(resourcePath(pods, ns), { resourceVersion: '0' }, (ev) => {
@@ -88,14 +115,36 @@ async function skiffRun(client: ApiClient, v: (typeof variants)[keyof typeof var
     if (p.ready !== undefined && !wasReady) ready++
     phases.set(name, p)
   }, () => {})
+  const cpu = cpuOver(stateDir)
+  const first = now()
+  const fromUs = process.hrtime.bigint() / 1000n
   await Promise.all(Array.from({ length: count }, async (_, i) => {
+    await slot(i)
     started.set(`p${i}`, now())
+    startedWall.set(`p${i}`, Date.now())
     await client.create(pods, ns, { metadata: { name: `p${i}` }, spec: podSpec })
   }))
-  await eventually(() => ready === count, { timeout: 180_000, interval: 200, what: `${count} pods Ready (${ready} so far)` })
+  await eventually(() => ready === count, { timeout: 180_000, interval: 50, what: `${count} pods Ready (${ready} so far)` })
+  const used = cpu()
+  const seconds = (now() - first) / 1000
+  const window = `${fromUs}-${process.hrtime.bigint() / 1000n}`
   w.stop()
+  const engine = new Map<string, EnginePhases>()
+  for (const docker of engines) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`${labels.podNamespace}=${ns}`] } })) {
+      const name = c.Labels[labels.podName]!
+      const t0 = startedWall.get(name)
+      if (t0 === undefined) continue
+      const info = await docker.getContainer(c.Id).inspect()
+      const role = c.Labels[labels.role] === 'sandbox' ? 'sandbox' : 'app'
+      const e = engine.get(name) ?? {}
+      e[`${role}Created`] = Date.parse(info.Created) - t0
+      e[`${role}Started`] = Date.parse(info.State.StartedAt) - t0
+      engine.set(name, e)
+    }
+  }
   await client.delete(nsInfo, undefined, ns).catch(() => undefined)
-  return [...phases.values()]
+  return { watch: [...phases.values()], engine: [...engine.values()], cpu: used, seconds, window }
 }
 
 function tcpOpen(ip: string): Promise<boolean> {
@@ -124,39 +173,55 @@ function healthz(ip: string): Promise<boolean> {
   })
 }
 
+/** Where direct-path containers go: an Engine and a network on it (the node's pod network, or one this run creates). */
+interface Target { docker: Dockerode; network: string }
+
 /**
- * The direct path: N containers created and started through the Docker API on
- * one network, each timed until it answers. With `sandbox`, each is what a pod
- * is: a pause container on the network and the app joined to its network
- * namespace (NetworkMode container:ID), as Skiff and every CRI runtime do.
+ * The direct path: N containers created and started through the Docker API,
+ * spread round-robin over `targets`, each timed until it answers. With
+ * `sandbox`, each is what a pod is: a pause container on the network and the
+ * app joined to its network namespace (NetworkMode container:ID), as Skiff
+ * and every CRI runtime do.
  */
-async function dockerRun(cidr: string, v: (typeof variants)[keyof typeof variants], sandbox: boolean): Promise<number[]> {
-  const docker = new Dockerode()
-  const network = `skiff-bench-${process.pid}`
-  const net = await docker.createNetwork({ Name: network, IPAM: { Config: [{ Subnet: cidr }] }, Labels: { 'skiff.bench': 'pod-startup' } })
-  const ids: string[] = []
+async function dockerRun(targets: Target[], v: (typeof variants)[keyof typeof variants], sandbox: boolean, answered?: () => void): Promise<number[]> {
+  const made: Array<{ docker: Dockerode; id: string }> = []
   const labels = { 'skiff.bench': 'pod-startup' }
   try {
-    return await Promise.all(Array.from({ length: count }, async () => {
+    const times = await Promise.all(Array.from({ length: count }, async (_, i) => {
+      const { docker, network } = targets[i % targets.length]!
+      await slot(i)
       const t0 = now()
-      let ipOf = network
+      let ipOf: string | undefined
       let mode = network
       if (sandbox) {
         const pause = await docker.createContainer({ Image: 'skiff/pause:local', Labels: labels, HostConfig: { NetworkMode: network } })
-        ids.push(pause.id)
+        made.push({ docker, id: pause.id })
         await pause.start()
         mode = `container:${pause.id}`
         ipOf = pause.id
       }
       const c = await docker.createContainer({ Image: v.image, ...(v.command ? { Cmd: v.command } : {}), Labels: labels, HostConfig: { NetworkMode: mode } })
-      ids.push(c.id)
+      made.push({ docker, id: c.id })
       await c.start()
-      const ip = (await docker.getContainer(ipOf === network ? c.id : ipOf).inspect()).NetworkSettings.Networks[network]!.IPAddress
+      const ip = (await docker.getContainer(ipOf ?? c.id).inspect()).NetworkSettings.Networks[network]!.IPAddress
       await eventually(() => (v.command ? tcpOpen(ip) : healthz(ip)), { timeout: 60_000, interval: 50, what: `container ${c.id.slice(0, 12)} answering` })
       return now() - t0
     }))
+    answered?.()
+    return times
   } finally {
-    await Promise.all(ids.map((id) => docker.getContainer(id).remove({ force: true }).catch(() => undefined)))
+    await Promise.all(made.map(({ docker, id }) => docker.getContainer(id).remove({ force: true }).catch(() => undefined)))
+  }
+}
+
+/** The direct path on this machine's own Engine, on a network of its own. */
+async function localDockerRun(cidr: string, v: (typeof variants)[keyof typeof variants], sandbox: boolean): Promise<number[]> {
+  const docker = new Dockerode()
+  const network = `skiff-bench-${process.pid}`
+  const net = await docker.createNetwork({ Name: network, IPAM: { Config: [{ Subnet: cidr }] }, Labels: { 'skiff.bench': 'pod-startup' } })
+  try {
+    return await dockerRun([{ docker, network }], v, sandbox)
+  } finally {
     await net.remove().catch(() => undefined)
   }
 }
@@ -165,34 +230,65 @@ async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'skiff-bench-startup-'))
   const { clusterCIDR, podCIDR } = await pickClusterCIDR()
   const f = (x: number | undefined) => (x === undefined ? '-' : (x / 1000).toFixed(2))
-  const out: string[] = [`Pod startup, ${count} pods at once, image present, 3 nodes (s); load before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`, '']
+  const out: string[] = [`Pod startup, ${count} pods ${rate > 0 ? `at ${rate}/s` : 'at once'}, image present, 3 nodes (s); load before: ${readFileSync('/proc/loadavg', 'utf8').trim()}`, '']
   try {
     log('skiff up --nodes 3')
     await skiffCmd(stateDir, ['up', '--port', '0', '--nodes', '3', '--cluster-cidr', clusterCIDR])
     const client = new ApiClient(readKubeconfig(join(stateDir, 'kubeconfig')))
-    const results: Array<{ name: string; skiff: Phases[] }> = []
+    const spec = JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')) as ClusterSpec
+    const engines = spec.hosts.map((h) => new Dockerode({ socketPath: names.dockerSock(spec, h) }))
+    const windows: string[] = []
+    const skiffPids = clusterProcesses(stateDir).filter((p) => p.category === 'skiff server' || p.category === 'skiff agents').map((p) => `${p.category === 'skiff server' ? 'server' : 'agent'} ${p.pid}`)
+    const nodeTargets: Target[] = spec.hosts.map((h, i) => ({ docker: engines[i]!, network: networkName(h.name) }))
+    const results: Array<{ name: string; skiff: Phases[]; engine: EnginePhases[]; cpu: CpuUse; seconds: number; nodes: number[]; nodesCpu: CpuUse; nodesSeconds: number }> = []
     for (const name of images) {
       log(`${name}: creating ${count} pods at once`)
-      results.push({ name, skiff: await skiffRun(client, variants[name], `bench-startup-${name}`) })
-      await new Promise((r) => setTimeout(r, 5_000)) // let the namespace's pods go before the next round
+      const r = await skiffRun(client, stateDir, engines, variants[name], `bench-startup-${name}`)
+      windows.push(`${name} ${r.window}`)
+      // The namespace and its pods gone before anything else runs on the Engines.
+      await eventually(() => client.get(nsInfo, undefined, `bench-startup-${name}`).then(() => false, (e) => e instanceof ApiClientError && e.status === 404), { timeout: 120_000, interval: 250, what: `namespace bench-startup-${name} deleted` })
+      // The same pods straight on the nodes' Engines and pod networks (the cluster idle): the same Engine work, no Skiff.
+      log(`${name}: direct path on the nodes' Engines, ${count} pods (sandbox + app) through the Docker API`)
+      const cpu = cpuOver(stateDir)
+      const t0 = now()
+      let nodesSeconds = 0
+      let nodesCpu: CpuUse | undefined
+      const nodes = await dockerRun(nodeTargets, variants[name], true, () => {
+        nodesSeconds = (now() - t0) / 1000
+        nodesCpu = cpu()
+      })
+      results.push({ name, skiff: r.watch, engine: r.engine, cpu: r.cpu, seconds: r.seconds, nodes, nodesCpu: nodesCpu!, nodesSeconds })
     }
     client.close()
     await skiffCmd(stateDir, ['down'])
-    out.push('| image | path | p50 | p99 | vs direct (p50) |', '| --- | --- | --- | --- | --- |')
+    out.push('| image | path | p50 | p99 | vs direct on the nodes\' Engines (p50) |', '| --- | --- | --- | --- | --- |')
     const phaseRows: string[] = []
+    const engineRows: string[] = []
+    const cpuRows: string[] = []
     for (const r of results) {
-      log(`${r.name}: direct path, ${count} pods (sandbox + app) and ${count} lone containers through the Docker API`)
+      log(`${r.name}: direct path on this machine's Engine, ${count} pods (sandbox + app) and ${count} lone containers`)
       const v = variants[r.name as keyof typeof variants]
-      const d = await dockerRun(podCIDR(200), v, true)
-      const lone = await dockerRun(podCIDR(200), v, false)
+      const d = await localDockerRun(podCIDR(200), v, true)
+      const lone = await localDockerRun(podCIDR(200), v, false)
       const ready = r.skiff.map((p) => p.ready!)
-      out.push(`| ${r.name} | skiff: create request → Ready (watch) | ${f(pct(ready, 50))} | ${f(pct(ready, 99))} | ${(pct(ready, 50) / pct(d, 50)).toFixed(2)}x |`)
-      out.push(`| ${r.name} | direct: pause + app containers created and started → answers | ${f(pct(d, 50))} | ${f(pct(d, 99))} | |`)
-      out.push(`| ${r.name} | direct: one container, no sandbox → answers | ${f(pct(lone, 50))} | ${f(pct(lone, 99))} | |`)
+      const vs = (xs: number[]) => `${(pct(xs, 50) / pct(r.nodes, 50)).toFixed(2)}x`
+      out.push(`| ${r.name} | skiff: create request → Ready (watch) | ${f(pct(ready, 50))} | ${f(pct(ready, 99))} | **${vs(ready)}** |`)
+      out.push(`| ${r.name} | direct, the 3 nodes' Engines: pause + app created and started → answers | ${f(pct(r.nodes, 50))} | ${f(pct(r.nodes, 99))} | 1.00x |`)
+      out.push(`| ${r.name} | direct, this machine's one Engine: pause + app → answers | ${f(pct(d, 50))} | ${f(pct(d, 99))} | ${vs(d)} |`)
+      out.push(`| ${r.name} | direct, this machine's one Engine: one container, no sandbox → answers | ${f(pct(lone, 50))} | ${f(pct(lone, 99))} | ${vs(lone)} |`)
       const at = (k: (typeof phaseNames)[number]) => r.skiff.map((p) => p[k]).filter((x): x is number => x !== undefined)
       phaseRows.push(`| ${r.name} | ${phaseNames.map((k) => `${f(pct(at(k), 50))} / ${f(pct(at(k), 99))}`).join(' | ')} |`)
+      const eat = (k: (typeof enginePhases)[number]) => r.engine.map((p) => p[k]).filter((x): x is number => x !== undefined)
+      const cpuRow = (path: string, seconds: number, c: CpuUse) => `| ${r.name} | ${path} | ${seconds.toFixed(1)} | ${c.machine.toFixed(1)} | ${[...categories, 'other' as const].map((k) => c[k].toFixed(1)).join(' | ')} |`
+      cpuRows.push(cpuRow('skiff', r.seconds, r.cpu), cpuRow('direct, nodes\' Engines', r.nodesSeconds, r.nodesCpu))
+      engineRows.push(`| ${r.name} | ${f(pct(at('scheduled'), 50))} | ${enginePhases.map((k) => f(pct(eat(k), 50))).join(' | ')} | ${f(pct(ready, 50))} |`)
     }
-    out.push('', 'Phases, time from the create request to when the watch first showed it (s, p50 / p99):', '', `| image | ${phaseNames.join(' | ')} |`, `| --- | ${phaseNames.map(() => '---').join(' | ')} |`, ...phaseRows)
+    out.push('', 'Phases, time from the create request to when the watch first showed it (s, p50 / p99):', '', `| image | ${phaseNames.join(' | ')} |`, `| --- | ${phaseNames.map(() => '---').join(' | ')} |`, ...phaseRows,
+      '', 'The same pods as the nodes\' Engines dated them (Docker Created and StartedAt), from the create request (s, p50):', '',
+      `| image | scheduled (watch) | ${enginePhases.join(' | ')} | Ready (watch) |`, `| --- | --- | ${enginePhases.map(() => '---').join(' | ')} | --- |`, ...engineRows,
+      '', `CPU seconds from the first create to the last pod Ready (or answering), by process (the machine has ${machineCpu().cores} cores; "other" is busy time of no long-lived cluster process: runc, short-lived shims, the kernel, this benchmark):`, '',
+      `| image | path | wall (s) | machine busy | ${categories.join(' | ')} | other |`, `| --- | --- | --- | --- | ${categories.map(() => '---').join(' | ')} | --- |`, ...cpuRows)
+    out.push('', `Pod phase windows for \`node bench/cpuprofile-summary.ts FILE [top] FROM-TO\` (CLOCK_MONOTONIC µs): ${windows.join(', ')}; the profiles' PIDs: ${skiffPids.join(', ')}`)
     process.stdout.write(`${out.join('\n')}\n`)
   } finally {
     await skiffCmd(stateDir, ['down']).catch(() => undefined)
