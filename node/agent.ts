@@ -358,6 +358,7 @@ export class Agent {
       clusterDns: o.clusterDns, pauseImage: o.pauseImage, resyncMs: o.podResyncMs,
       withdrawal: this.#withdrawal,
       podLogs: this.#podLogs,
+      services: (ns) => this.#proxy?.services(ns),
     })
     this.#pods = sync
     await sync.start()

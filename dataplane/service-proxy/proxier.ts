@@ -106,6 +106,16 @@ export class ServiceProxier {
     })
   }
 
+  /**
+   * The Services of a namespace from this proxier's informer (the kubelet's
+   * service lister: container variables read it instead of listing the API);
+   * undefined until the informer has synced.
+   */
+  services(namespace: string): KubeObject[] | undefined {
+    if (!this.#services.hasSynced) return undefined
+    return this.#services.list((s) => s.metadata.namespace === namespace)
+  }
+
   /** The store revision whose Services and EndpointSlices this node's rules reflect (see ../applied-revision.ts). */
   get appliedRevision(): number {
     return this.#applied.value

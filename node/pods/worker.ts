@@ -59,6 +59,11 @@ export interface PodWorkerOptions {
   pauseImage?: string
   /** Re-run the pod's sync after a delay (back-off ends, config errors). */
   requeue(key: string, delayMs: number): void
+  /**
+   * The Services of a namespace from a synced informer (the node's service
+   * proxy), undefined when there is none: container variables then list the API.
+   */
+  services?: (namespace: string) => KubeObject[] | undefined
   /** Waits, before SIGTERM, until no serving node routes to a terminating pod (../endpoint-withdrawal.ts). */
   withdrawal?: { waitFor(pod: KubeObject, budgetMs: number): Promise<WithdrawalResult> }
 }
@@ -206,6 +211,15 @@ export class PodWorker {
     const ns = pod.metadata.namespace ?? 'default'
     const links = pod.spec?.enableServiceLinks !== false
     const key = `${ns}/${links}`
+    const cached = this.#o.services?.(ns)
+    if (cached) {
+      const out = links ? [...cached] : []
+      if (!links || ns !== 'default') {
+        const api = this.#o.services?.('default')?.find((s) => s.metadata.name === 'kubernetes')
+        if (api) out.push(api)
+      }
+      return out
+    }
     try {
       const out: KubeObject[] = links ? (await this.#o.client.list(services, ns)).items : []
       if (!links || ns !== 'default') {
