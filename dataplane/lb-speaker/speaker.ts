@@ -109,7 +109,8 @@ export class LoadBalancerSpeaker {
   #mine = new Map<string, string>()
   #hashes = new Map<string, string>()
   /** The desired set last applied without error, and when. */
-  #applied = { key: '', at: 0 }
+  /** The IP set last applied without error (undefined: none yet, or the last apply failed) and when. */
+  #applied: { key?: string; at: number } = { at: 0 }
   /** The uid of the Node we labelled (a re-created Node must be labelled again). */
   #labelledUid?: string
   #lastError?: string
@@ -263,10 +264,11 @@ export class LoadBalancerSpeaker {
   }
 
   async #apply(desired: Map<string, string>): Promise<void> {
-    // The kernel is touched when the set changes, after a failure, and often enough to renew the lifetimes.
+    // The kernel is touched when the set changes, after a failure, and often enough to renew the lifetimes;
+    // an empty set applied without error has no lifetime to renew (no `ip` run on every tick of an idle node).
     const key = [...desired.keys()].sort().join(',')
-    if (key === this.#applied.key && performance.now() - this.#applied.at < this.#lan!.refreshMs) return
-    this.#applied = { key: '', at: 0 }
+    if (key === this.#applied.key && (key === '' || performance.now() - this.#applied.at < this.#lan!.refreshMs)) return
+    this.#applied = { at: 0 }
     const r = await this.#lan!.reconcile(new Set(desired.keys()))
     for (const ip of r.conflicts) this.#log.warn({ ip }, 'the LoadBalancer IP is already a host address on the LAN interface; not adding it')
     for (const ip of r.held) if (!this.#mine.has(ip)) this.#tookOver(ip, desired.get(ip)!)
