@@ -13,6 +13,11 @@
 # a core idle for minutes (about 290 s of stop 20's 1,429 s). With arguments
 # it is one tap run over them, as before (a folder stands for its *.test.ts files).
 set -uo pipefail
+# Node's compile cache (the TypeScript it strips and V8's code cache) for every
+# process of the run: test files, the servers and agents they start, each
+# `skiff` command. Loading the import graph of a cluster test fell from about
+# 2 s to 0.5 s once cached (measured on this 2-core machine).
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$PWD/node_modules/.cache/node-compile}"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 code=0
