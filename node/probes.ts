@@ -125,6 +125,8 @@ interface Tracked {
   messages: Partial<Record<Kind, string>>
   timers: NodeJS.Timeout[]
   stopped: boolean
+  /** The probe whose first run, due at once, decides the container's first Ready (see firstResults); cleared when it ran. */
+  first?: Kind
 }
 
 /** The view of a container from its probe counters (pure). */
@@ -143,6 +145,8 @@ export class ProbeManager {
   #log: Logger
   #onChange: (podKey: string) => void
   #events: EventSink | undefined
+  /** Pods whose sync waits in firstResults: their results are read there, so no onChange for them meanwhile. */
+  #awaiting = new Map<string, () => void>()
 
   constructor(opts: { runtime: Exec; logger: Logger; onChange: (podKey: string) => void; events?: EventSink }) {
     this.#runtime = opts.runtime
@@ -175,11 +179,39 @@ export class ProbeManager {
       // Docker's StartedAt against this machine's clock: how long the container has run already (an agent restart).
       // Never negative: after a wall-clock step back it would hold the first probe off by the step.
       const ranMs = Math.max(0, r.startedAt ? Date.now() - Date.parse(r.startedAt) : 0) || 0
+      const delay = (kind: Kind) => Math.max(0, (spec[probeField[kind]].initialDelaySeconds ?? 0) * 1000 - ranMs)
+      // Readiness is decided first by the startup probe if there is one (it gates the others), else by the readiness probe.
+      const gate: Kind | undefined = spec.startupProbe ? 'startup' : spec.readinessProbe ? 'readiness' : undefined
+      if (gate && delay(gate) === 0) t.first = gate
       for (const kind of ['startup', 'liveness', 'readiness'] as const) {
-        const probe = spec[probeField[kind]]
-        if (probe) this.#schedule(t, kind, Math.max(0, (probe.initialDelaySeconds ?? 0) * 1000 - ranMs))
+        if (spec[probeField[kind]]) this.#schedule(t, kind, delay(kind))
       }
     }
+  }
+
+  /**
+   * Wait (at most maxMs) until every container of the pod whose first
+   * startup or readiness probe was due at once has run it, so that the status
+   * written next carries its result: a container that answers at once goes
+   * Running and Ready in one status write, not two syncs and two writes.
+   * Results that come in meanwhile do not trigger onChange (the caller reads
+   * them); one that comes later does, as always.
+   */
+  async firstResults(podKey: string, maxMs: number): Promise<void> {
+    const pending = () => [...this.#tracked.values()].some((t) => t.podKey === podKey && t.first && !t.stopped)
+    if (!pending() || this.#awaiting.has(podKey)) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, maxMs)
+      const self = this
+      function done(): void {
+        clearTimeout(timer)
+        self.#awaiting.delete(podKey)
+        resolve()
+      }
+      this.#awaiting.set(podKey, () => {
+        if (!pending()) done()
+      })
+    })
   }
 
   forget(podKey: string): void {
@@ -217,16 +249,21 @@ export class ProbeManager {
     const r = await runHandler(probe, t.target, this.#runtime, (probe.timeoutSeconds ?? 1) * 1000)
     if (t.stopped) return
     t.counters[kind] = observeProbe(t.counters[kind], r.ok, probe)
+    const wasFirst = t.first === kind
+    if (wasFirst) t.first = undefined
     if (!r.ok) {
       t.messages[kind] = r.message
       const e = unhealthyEvent(kind, r.message)
       this.#events?.event(t.pod, e.type, e.reason, e.message, containerRef(t.pod, t.spec.name))
     }
     const after = probeView(t.spec, t.counters, t.messages)
+    const waiter = this.#awaiting.get(t.podKey)
     if (before.started !== after.started || before.ready !== after.ready || before.kill !== after.kill) {
       this.#log.debug({ pod: t.podKey, container: t.spec.name, probe: kind, ok: r.ok, message: r.message }, 'probe result changed')
-      this.#onChange(t.podKey)
+      // A waiting sync reads started and ready itself; a kill needs a sync of its own.
+      if (!waiter || before.kill !== after.kill) this.#onChange(t.podKey)
     }
+    if (wasFirst) waiter?.()
     if (after.kill) return // the container is restarted; a new one gets new probes
     if (kind === 'startup' && after.started) return
     this.#schedule(t, kind, period)

@@ -34,6 +34,8 @@ const configmaps = lookupResource('', 'v1', 'configmaps')!
 const secrets = lookupResource('', 'v1', 'secrets')!
 const services = lookupResource('', 'v1', 'services')!
 const maxRounds = 8
+/** How long a sync waits for the first probe results of containers it just started before writing the status. */
+const firstProbeWaitMs = 250
 
 export interface EventSink {
   /** `ref.fieldPath`: the container the event is about (`spec.containers{NAME}`). */
@@ -174,6 +176,8 @@ export class PodWorker {
       const podIP = pod.spec?.hostNetwork ? this.#o.hostIP : sandbox?.ip
       const running = st.actual.filter((c) => c.role !== 'sandbox' && c.state === 'running')
       this.#o.probes.sync(key, pod, running, podIP)
+      // A container just started is probed at once: its first result goes into this status write (bounded wait).
+      await this.#o.probes.firstResults(key, firstProbeWaitMs)
       await this.#writeStatus(pod, st)
     } finally {
       end()
