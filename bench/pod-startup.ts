@@ -115,9 +115,6 @@ async function skiffRun(client: ApiClient, stateDir: string, engines: Dockerode[
     if (p.ready !== undefined && !wasReady) ready++
     phases.set(name, p)
   }, () => {})
-  // The client's connections opened before: 30 creates at once on a cold keep-alive pool would first pay 30 TLS
-  // handshakes (about 0.4 s on the first image's run here), a cost of this client, not of starting pods.
-  await Promise.all(Array.from({ length: count }, () => client.get(nsInfo, undefined, ns)))
   const cpu = cpuOver(stateDir)
   const first = now()
   const fromUs = process.hrtime.bigint() / 1000n
@@ -225,7 +222,8 @@ async function localDockerRun(cidr: string, v: (typeof variants)[keyof typeof va
   try {
     return await dockerRun([{ docker, network }], v, sandbox)
   } finally {
-    await net.remove().catch(() => undefined)
+    // Right after its containers are removed the network may still have endpoints: retry a little.
+    await eventually(() => net.remove().then(() => true, () => false), { timeout: 10_000, interval: 250, what: `network ${network} removed` }).catch((e) => log((e as Error).message))
   }
 }
 
