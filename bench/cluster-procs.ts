@@ -89,22 +89,19 @@ export function machineCpu(): { busy: number; cores: number } {
 }
 
 /**
- * CPU seconds by category between `start` and the returned function's call:
- * processes alive at either end are counted (a process that came and went
- * between, such as runc, falls into "other"). "other" is the machine's busy
+ * CPU seconds by category between this call and the returned function's
+ * call, for the processes alive at the end (one that came and went between,
+ * such as runc, falls into "other"). "other" is the machine's busy
  * time that none of the cluster's long-lived processes account for.
  */
 export function cpuOver(stateDir: string): () => Record<Category | 'other' | 'machine', number> {
-  const at0 = new Map<number, { category: Category; cpu: number }>()
-  for (const p of clusterProcesses(stateDir)) at0.set(p.pid, { category: p.category, cpu: cpuSeconds(p.pid) ?? 0 })
+  const at0 = new Map(clusterProcesses(stateDir).map((p) => [p.pid, cpuSeconds(p.pid) ?? 0]))
   const m0 = machineCpu()
   return () => {
     const out = Object.fromEntries([...categories, 'other', 'machine'].map((c) => [c, 0])) as Record<Category | 'other' | 'machine', number>
-    const seen = new Set<number>()
     for (const p of clusterProcesses(stateDir)) {
-      seen.add(p.pid)
       const now = cpuSeconds(p.pid)
-      if (now !== undefined) out[p.category] += now - (at0.get(p.pid)?.cpu ?? 0)
+      if (now !== undefined) out[p.category] += now - (at0.get(p.pid) ?? 0)
     }
     const m1 = machineCpu()
     out.machine = m1.busy - m0.busy

@@ -37,7 +37,7 @@ import { ApiClient, ApiClientError, resourcePath } from '../controlplane/client/
 import { readKubeconfig } from '../cli/kubeconfig.ts'
 import { eventually } from '../lib/net.ts'
 import { pickClusterCIDR } from '../test/harness/node.ts'
-import { skiffCmd } from './harness.ts'
+import { log, pct, skiffCmd } from './harness.ts'
 import { names, type ClusterSpec } from '../cli/cluster-spec.ts'
 import { labels, networkName } from '../node/labels.ts'
 import { categories, clusterProcesses, cpuOver, machineCpu } from './cluster-procs.ts'
@@ -50,13 +50,7 @@ const rate = Number(process.env.BENCH_RATE ?? 0)
 const slot = (i: number) => (rate > 0 ? new Promise((r) => setTimeout(r, (1000 * i) / rate)) : undefined)
 const pods = lookupResource('', 'v1', 'pods')!
 const nsInfo = lookupResource('', 'v1', 'namespaces')!
-const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 const now = () => performance.now()
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
 
 const variants = {
   light: {

@@ -201,16 +201,13 @@ export class ProbeManager {
     const pending = () => [...this.#tracked.values()].some((t) => t.podKey === podKey && t.first && !t.stopped)
     if (!pending() || this.#awaiting.has(podKey)) return
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, maxMs)
-      const self = this
-      function done(): void {
+      const done = () => {
         clearTimeout(timer)
-        self.#awaiting.delete(podKey)
+        this.#awaiting.delete(podKey)
         resolve()
       }
-      this.#awaiting.set(podKey, () => {
-        if (!pending()) done()
-      })
+      const timer = setTimeout(done, maxMs)
+      this.#awaiting.set(podKey, () => !pending() && done())
     })
   }
 

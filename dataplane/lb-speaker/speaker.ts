@@ -108,7 +108,6 @@ export class LoadBalancerSpeaker {
   /** IPs on the interface after the last sync, by IP: the Services they belong to. */
   #mine = new Map<string, string>()
   #hashes = new Map<string, string>()
-  /** The desired set last applied without error, and when. */
   /** The IP set last applied without error (undefined: none yet, or the last apply failed) and when. */
   #applied: { key?: string; at: number } = { at: 0 }
   /** The uid of the Node we labelled (a re-created Node must be labelled again). */
